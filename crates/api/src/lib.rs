@@ -1,0 +1,26 @@
+//! The ToolHive resource model (`toolhive.stacklok.dev`) as Rust types.
+//!
+//! Field names, enums, defaults, short names and condition strings follow ToolHive so that
+//! existing manifests apply unchanged; where vmcp adds a field it says so in its doc comment.
+//! `crd::all_crds()` turns the types into the CRDs committed under `deploy/crds/`.
+
+pub mod conditions;
+pub mod crd;
+pub mod entry;
+pub mod external_auth;
+pub mod group;
+pub mod manifest;
+pub mod refs;
+pub mod remote_proxy;
+mod schema;
+pub mod server;
+pub mod tool_config;
+pub mod virtual_server;
+
+pub use entry::{MCPServerEntry, MCPServerEntrySpec, MCPServerEntryStatus, RemoteTransport};
+pub use external_auth::{ExternalAuthType, MCPExternalAuthConfig, MCPExternalAuthConfigSpec};
+pub use group::{MCPGroup, MCPGroupSpec, MCPGroupStatus};
+pub use remote_proxy::{MCPRemoteProxy, MCPRemoteProxySpec, MCPRemoteProxyStatus};
+pub use server::{MCPServer, MCPServerSpec, MCPServerStatus};
+pub use tool_config::{MCPToolConfig, MCPToolConfigSpec};
+pub use virtual_server::{VirtualMCPServer, VirtualMCPServerSpec, VirtualMCPServerStatus};

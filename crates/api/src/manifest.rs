@@ -1,0 +1,104 @@
+//! Reading multi-document YAML manifests into typed objects, for `vmcp render` and tests.
+//!
+//! Errors name the file, the document's position and the field path, because a user with a
+//! directory of manifests needs to know exactly which object is wrong.
+
+use serde::Deserialize;
+
+use crate::{
+    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
+    VirtualMCPServer, crd::GROUP,
+};
+
+/// One object from a manifest file.
+#[derive(Clone, Debug)]
+pub enum Manifest {
+    Group(MCPGroup),
+    Entry(MCPServerEntry),
+    Server(MCPServer),
+    RemoteProxy(MCPRemoteProxy),
+    VirtualServer(VirtualMCPServer),
+    ExternalAuth(MCPExternalAuthConfig),
+    ToolConfig(MCPToolConfig),
+    /// Any other kind (ConfigMaps, Secrets, kinds vmcp does not define), kept as JSON.
+    Other(serde_json::Value),
+}
+
+/// Why a manifest could not be read.
+#[derive(Debug, thiserror::Error)]
+pub enum ManifestError {
+    #[error("{source_name}: document {index}: invalid YAML: {message}")]
+    Yaml { source_name: String, index: usize, message: String },
+    #[error("{source_name}: document {index} ({kind} {name}): {path}: {message}")]
+    Field {
+        source_name: String,
+        index: usize,
+        kind: String,
+        name: String,
+        path: String,
+        message: String,
+    },
+}
+
+/// Parses every document of `text`. `source_name` (usually the file path) is used in errors.
+/// Empty documents are skipped; documents are numbered from 1.
+pub fn parse_manifests(text: &str, source_name: &str) -> Result<Vec<Manifest>, ManifestError> {
+    let mut out = Vec::new();
+    for (i, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
+        let index = i + 1;
+        let value = serde_json::Value::deserialize(document).map_err(|e| ManifestError::Yaml {
+            source_name: source_name.to_string(),
+            index,
+            message: e.to_string(),
+        })?;
+        if value.is_null() {
+            continue;
+        }
+        out.push(classify(value, source_name, index)?);
+    }
+    Ok(out)
+}
+
+fn classify(mut value: serde_json::Value, source_name: &str, index: usize) -> Result<Manifest, ManifestError> {
+    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
+    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+    if api_version.split('/').next() != Some(GROUP) {
+        return Ok(Manifest::Other(value));
+    }
+    // The API server defaults an omitted spec to `{}` for these kinds; do the same offline.
+    if crate::crd::OPTIONAL_SPEC_KINDS.contains(&kind.as_str()) {
+        if let Some(map) = value.as_object_mut() {
+            map.entry("spec").or_insert_with(|| serde_json::json!({}));
+        }
+    }
+    let name = value
+        .pointer("/metadata/name")
+        .and_then(|v| v.as_str())
+        .unwrap_or("<unnamed>")
+        .to_string();
+    let field_error = |path: String, message: String| ManifestError::Field {
+        source_name: source_name.to_string(),
+        index,
+        kind: kind.clone(),
+        name: name.clone(),
+        path,
+        message,
+    };
+    fn typed<T: serde::de::DeserializeOwned>(
+        value: serde_json::Value,
+    ) -> Result<T, (String, String)> {
+        serde_path_to_error::deserialize(value)
+            .map_err(|e| (e.path().to_string(), e.inner().to_string()))
+    }
+    let result = match kind.as_str() {
+        "MCPGroup" => typed(value).map(Manifest::Group),
+        "MCPServerEntry" => typed(value).map(Manifest::Entry),
+        "MCPServer" => typed(value).map(Manifest::Server),
+        "MCPRemoteProxy" => typed(value).map(Manifest::RemoteProxy),
+        "VirtualMCPServer" => typed(value).map(Manifest::VirtualServer),
+        "MCPExternalAuthConfig" => typed(value).map(Manifest::ExternalAuth),
+        "MCPToolConfig" => typed(value).map(Manifest::ToolConfig),
+        _ => Ok(Manifest::Other(value)),
+    };
+    result.map_err(|(path, message)| field_error(path, message))
+}

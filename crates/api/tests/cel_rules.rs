@@ -1,0 +1,82 @@
+//! The intent of each CEL rule, evaluated client-side by kube's CEL validator on the generated
+//! schema. The real API server enforces the same rules in crates/testenv's tests.
+
+mod common;
+
+use common::{cel_failures, yaml};
+
+fn ext_auth(spec: &str) -> serde_json::Value {
+    yaml(&format!(
+        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPExternalAuthConfig\nmetadata: {{name: a}}\nspec:\n{spec}"
+    ))
+}
+
+#[test]
+fn external_auth_subobject_must_match_type() {
+    let ok = [
+        "  type: unauthenticated\n",
+        "  type: headerInjection\n  headerInjection: {headerName: X-Key, valueSecretRef: {name: s, key: k}}\n",
+        "  type: bearerToken\n  bearerToken: {tokenSecretRef: {name: s, key: k}}\n",
+        "  type: tokenExchange\n  tokenExchange: {tokenUrl: 'https://idp/token', audience: a}\n",
+        "  type: awsSts\n  awsSts: {region: us-east-1}\n",
+    ];
+    for spec in ok {
+        assert_eq!(cel_failures("MCPExternalAuthConfig", &ext_auth(spec)), Vec::<String>::new(), "{spec}");
+    }
+    let failures = cel_failures("MCPExternalAuthConfig", &ext_auth("  type: headerInjection\n"));
+    assert_eq!(failures, ["headerInjection configuration must be set if and only if type is 'headerInjection'"]);
+
+    let failures = cel_failures(
+        "MCPExternalAuthConfig",
+        &ext_auth("  type: unauthenticated\n  bearerToken: {tokenSecretRef: {name: s, key: k}}\n"),
+    );
+    assert_eq!(failures, ["bearerToken configuration must be set if and only if type is 'bearerToken'"]);
+
+    let failures = cel_failures(
+        "MCPExternalAuthConfig",
+        &ext_auth("  type: tokenExchange\n  headerInjection: {headerName: X, valueSecretRef: {name: s, key: k}}\n"),
+    );
+    assert_eq!(failures.len(), 2, "{failures:?}");
+}
+
+fn vmcp(spec: &str) -> serde_json::Value {
+    yaml(&format!(
+        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: v}}\nspec:\n  groupRef: {{name: g}}\n{spec}"
+    ))
+}
+
+#[test]
+fn oidc_requires_oidc_config_ref() {
+    let failures = cel_failures("VirtualMCPServer", &vmcp("  incomingAuth: {type: oidc}\n"));
+    assert_eq!(failures, ["spec.incomingAuth.oidcConfigRef is required when type is oidc"]);
+    let ok = vmcp("  incomingAuth: {type: oidc, oidcConfigRef: {name: o, audience: a}}\n");
+    assert!(cel_failures("VirtualMCPServer", &ok).is_empty());
+    assert!(cel_failures("VirtualMCPServer", &vmcp("  incomingAuth: {type: anonymous}\n")).is_empty());
+}
+
+#[test]
+fn authz_config_and_ref_are_exclusive() {
+    let both = vmcp("  incomingAuth:\n    type: anonymous\n    authzConfig: {type: configMap, configMap: {name: c}}\n    authzConfigRef: {name: r}\n");
+    assert_eq!(cel_failures("VirtualMCPServer", &both), ["authzConfig and authzConfigRef are mutually exclusive"]);
+}
+
+#[test]
+fn authz_source_must_match_type() {
+    let inline_missing = vmcp("  incomingAuth:\n    type: anonymous\n    authzConfig: {type: inline, configMap: {name: c}}\n");
+    let failures = cel_failures("VirtualMCPServer", &inline_missing);
+    assert!(failures.contains(&"inline must be set if and only if type is 'inline'".to_string()), "{failures:?}");
+    assert!(failures.contains(&"configMap must be set if and only if type is 'configMap'".to_string()), "{failures:?}");
+    // type defaults to configMap, so a bare inline block is wrong too.
+    let defaulted = vmcp("  incomingAuth:\n    type: anonymous\n    authzConfig: {inline: {policies: [p]}}\n");
+    assert!(!cel_failures("VirtualMCPServer", &defaulted).is_empty());
+}
+
+#[test]
+fn redis_session_storage_requires_address() {
+    let no_addr = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis}\n");
+    assert_eq!(cel_failures("VirtualMCPServer", &no_addr), ["address is required"]);
+    let ok = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis, address: 'redis:6379'}\n");
+    assert!(cel_failures("VirtualMCPServer", &ok).is_empty());
+    let memory = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: memory}\n");
+    assert!(cel_failures("VirtualMCPServer", &memory).is_empty());
+}

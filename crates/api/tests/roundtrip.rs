@@ -1,0 +1,173 @@
+//! Every kind reads from YAML into Rust and back without losing or inventing anything, and the
+//! ToolHive sample manifests (shared/compat) and our own examples/ all parse.
+
+mod common;
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use vmcp_api::manifest::{Manifest, parse_manifests};
+
+fn repo_root() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../..")
+}
+
+fn yaml_files(dir: &Path) -> Vec<PathBuf> {
+    let mut out = Vec::new();
+    let mut stack = vec![dir.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for entry in std::fs::read_dir(&d).unwrap_or_else(|e| panic!("{}: {e}", d.display())) {
+            let path = entry.unwrap().path();
+            if path.is_dir() {
+                stack.push(path);
+            } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    out
+}
+
+/// Serialising a typed object and comparing it to the input as the API server would store it
+/// (schema defaults applied), ignoring `null`s that YAML writes for empty keys.
+fn assert_round_trip<T>(input: &Value, typed: &T, what: &str)
+where
+    T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
+{
+    let kind = input["kind"].as_str().unwrap();
+    let input = &common::defaulted(kind, input);
+    let back = serde_json::to_value(typed).unwrap();
+    assert_eq!(strip_nulls(input.clone()), strip_nulls(back.clone()), "{what}: YAML -> Rust -> YAML changed the object");
+    let again: T = serde_json::from_value(back).unwrap();
+    assert_eq!(&again, typed, "{what}: second round trip differs");
+}
+
+fn strip_nulls(v: Value) -> Value {
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect(),
+        ),
+        Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
+        other => other,
+    }
+}
+
+/// Round-trips every object of our kinds in `files`; returns how many were checked.
+fn check_files(files: &[PathBuf]) -> usize {
+    let mut checked = 0;
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        let manifests = parse_manifests(&text, &file.display().to_string())
+            .unwrap_or_else(|e| panic!("{e}"));
+        let raw: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
+            .map(|d| serde::Deserialize::deserialize(d).unwrap())
+            .filter(|v: &Value| !v.is_null())
+            .collect();
+        assert_eq!(raw.len(), manifests.len());
+        for (input, manifest) in raw.iter().zip(&manifests) {
+            let what = format!("{} {}", file.display(), input["metadata"]["name"]);
+            match manifest {
+                Manifest::Group(o) => assert_round_trip(input, o, &what),
+                Manifest::Entry(o) => assert_round_trip(input, o, &what),
+                Manifest::Server(o) => assert_round_trip(input, o, &what),
+                Manifest::RemoteProxy(o) => assert_round_trip(input, o, &what),
+                Manifest::VirtualServer(o) => assert_round_trip(input, o, &what),
+                Manifest::ExternalAuth(o) => assert_round_trip(input, o, &what),
+                Manifest::ToolConfig(o) => assert_round_trip(input, o, &what),
+                Manifest::Other(_) => continue,
+            }
+            checked += 1;
+        }
+    }
+    checked
+}
+
+#[test]
+fn our_examples_round_trip() {
+    let files = yaml_files(&repo_root().join("examples"));
+    assert!(!files.is_empty());
+    let checked = check_files(&files);
+    assert!(checked >= 10, "only {checked} objects checked");
+}
+
+#[test]
+fn toolhive_samples_round_trip() {
+    let dir = repo_root().join("../shared/compat/toolhive");
+    let files: Vec<_> = yaml_files(&dir)
+        .into_iter()
+        .filter(|p| !p.ends_with("gateway-config/vmcp-config.yaml"))
+        .collect();
+    let checked = check_files(&files);
+    // 48 MCPServers, 16 VirtualMCPServers, 15 groups, 5 entries, 5 auth configs, ...
+    assert!(checked >= 90, "only {checked} ToolHive objects checked");
+}
+
+#[test]
+fn unknown_mcpserver_fields_are_kept() {
+    let input = common::yaml(
+        r#"
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServer
+metadata: {name: s}
+spec:
+  image: img
+  transport: sse
+  resources: {limits: {cpu: 100m}}
+  env: [{name: A, value: b}]
+"#,
+    );
+    let server: vmcp_api::MCPServer = serde_json::from_value(input.clone()).unwrap();
+    assert_eq!(server.spec.extra["resources"]["limits"]["cpu"], "100m");
+    assert_eq!(serde_json::to_value(&server).unwrap()["spec"]["env"], input["spec"]["env"]);
+}
+
+#[test]
+fn snake_case_token_exchange_keys_are_kept_for_the_controller_to_report() {
+    let input = common::yaml(
+        r#"
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPExternalAuthConfig
+metadata: {name: x}
+spec:
+  type: tokenExchange
+  tokenExchange:
+    token_url: https://idp.example.com/token
+    audience: backend
+"#,
+    );
+    let cfg: vmcp_api::MCPExternalAuthConfig = serde_json::from_value(input).unwrap();
+    let te = cfg.spec.token_exchange.unwrap();
+    assert_eq!(te.token_url, None);
+    assert!(te.unknown.contains_key("token_url"));
+}
+
+#[test]
+fn bad_manifests_name_document_object_and_field() {
+    let text = r#"
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPGroup
+metadata: {name: ok}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServerEntry
+metadata: {name: broken}
+spec:
+  remoteUrl: https://x.example.com
+  transport: websocket
+  groupRef: {name: g}
+"#;
+    let err = parse_manifests(text, "entries.yaml").unwrap_err().to_string();
+    assert!(err.starts_with("entries.yaml: document 2 (MCPServerEntry broken): spec.transport:"), "{err}");
+    assert!(err.contains("websocket"), "{err}");
+
+    let err = parse_manifests("a: [1,\n", "bad.yaml").unwrap_err().to_string();
+    assert!(err.starts_with("bad.yaml: document 1: invalid YAML"), "{err}");
+
+    let err = parse_manifests(
+        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\nmetadata: {name: g}\nspec: {description: 3.5e400}\n",
+        "g.yaml",
+    );
+    // Either a YAML or a field error, never a panic.
+    assert!(err.is_err() || err.is_ok());
+}

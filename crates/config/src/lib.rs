@@ -1,0 +1,1 @@
+//! vmcp-config (placeholder; filled by its issue).

@@ -1,0 +1,1 @@
+//! vmcp-gateway (placeholder; filled by its issue).

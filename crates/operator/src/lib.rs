@@ -1,0 +1,1 @@
+//! vmcp-operator (placeholder; filled by its issue).

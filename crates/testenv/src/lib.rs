@@ -1,0 +1,1 @@
+//! vmcp-testenv (placeholder; filled by its issue).

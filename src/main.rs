@@ -1,0 +1,60 @@
+//! `vmcp`: one binary for the gateway, the operator and their tools.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::Context;
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "vmcp", version, about = "Kubernetes-native Virtual MCP Server")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Print every CRD as YAML, or write one file per CRD into a directory.
+    Crds {
+        /// Write `<group>_<plural>.yaml` files into this directory instead of printing.
+        #[arg(long)]
+        out_dir: Option<PathBuf>,
+    },
+    /// Print the version.
+    Version,
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    match run(cli) {
+        Ok(code) => code,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn run(cli: Cli) -> anyhow::Result<ExitCode> {
+    match cli.command {
+        Command::Crds { out_dir } => crds(out_dir)?,
+        Command::Version => println!("vmcp {}", env!("CARGO_PKG_VERSION")),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
+    for crd in vmcp_api::crd::all_crds() {
+        let yaml = vmcp_api::crd::to_yaml(&crd)?;
+        match &out_dir {
+            Some(dir) => {
+                let path = dir.join(vmcp_api::crd::file_name(&crd));
+                std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+                eprintln!("wrote {}", path.display());
+            }
+            None => print!("{yaml}"),
+        }
+    }
+    Ok(())
+}

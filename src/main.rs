@@ -21,6 +21,12 @@ enum Command {
         #[arg(long)]
         out_dir: Option<PathBuf>,
     },
+    /// Check a gateway config file: print every problem with its path, or a short summary.
+    Validate {
+        /// Path of the gateway's config.yaml.
+        #[arg(short, long)]
+        config: PathBuf,
+    },
     /// Print the version.
     Version,
 }
@@ -39,6 +45,7 @@ fn main() -> ExitCode {
 fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Crds { out_dir } => crds(out_dir)?,
+        Command::Validate { config } => return Ok(validate(&config)),
         Command::Version => println!("vmcp {}", env!("CARGO_PKG_VERSION")),
     }
     Ok(ExitCode::SUCCESS)
@@ -57,4 +64,26 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
         }
     }
     Ok(())
+}
+
+/// Exit codes: 0 valid (warnings allowed), 1 invalid or unreadable.
+fn validate(path: &std::path::Path) -> ExitCode {
+    let config = match vmcp_config::load_file(path) {
+        Ok(config) => config,
+        Err(err) => {
+            eprintln!("{}: {err}", path.display());
+            return ExitCode::FAILURE;
+        }
+    };
+    let report = config.validate();
+    for problem in &report.problems {
+        eprintln!("{}: {}: {problem}", path.display(), problem.severity);
+    }
+    if report.has_errors() {
+        let errors = report.errors().count();
+        eprintln!("{}: invalid ({errors} error{})", path.display(), if errors == 1 { "" } else { "s" });
+        return ExitCode::FAILURE;
+    }
+    println!("{}: valid: {}", path.display(), config.summary());
+    ExitCode::SUCCESS
 }

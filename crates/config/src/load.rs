@@ -1,0 +1,397 @@
+//! Reading and writing `config.yaml`: bounded, strict, and precise about what went wrong.
+//!
+//! A config file is untrusted input. Reading refuses files over [`MAX_CONFIG_BYTES`] before
+//! reading them whole, never panics, and every error names the offending key by path (and
+//! line/column where the YAML parser knows them). Unknown keys are errors in strict mode, all of
+//! them reported at once; the lenient mode returns them instead, for `spec.config` of a
+//! VirtualMCPServer, whose CRD keeps unknown fields as ToolHive's does.
+
+use std::fmt;
+use std::fs::File;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+
+use crate::model::Config;
+use crate::{nesting, path};
+
+/// Largest config accepted, in bytes (16 MiB). A ConfigMap cannot exceed 1 MiB, so this only
+/// guards the gateway against accidents and hostile files, without limiting real use.
+pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
+
+/// How many unknown keys an error message lists before summarising the rest.
+const MAX_LISTED_UNKNOWN: usize = 20;
+
+/// A 1-based position in the YAML text.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Location {
+    pub line: usize,
+    pub column: usize,
+}
+
+impl fmt::Display for Location {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "line {}, column {}", self.line, self.column)
+    }
+}
+
+/// Why a config could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    #[error("cannot read config file {}: {source}", path.display())]
+    Read {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+
+    #[error("{}", too_large_message(*size, *limit))]
+    TooLarge {
+        /// Size in bytes, when known (a pipe or device has none).
+        size: Option<u64>,
+        limit: u64,
+    },
+
+    #[error("config file is not valid UTF-8 (first invalid byte at offset {offset})")]
+    NotUtf8 { offset: usize },
+
+    #[error("config file is empty")]
+    Empty,
+
+    #[error("collections are nested deeper than {limit} levels (at {location})")]
+    TooDeep { location: Location, limit: usize },
+
+    #[error("malformed YAML: {message}{}", syntax_suffix(message, location))]
+    Syntax {
+        message: String,
+        location: Option<Location>,
+    },
+
+    /// A value of the wrong type, an unknown enum string, a bad duration, ...
+    #[error("{}{message}{}", path_prefix(path), at_suffix(location))]
+    Invalid {
+        /// Path of the offending key, e.g. `backends[2].transport`; empty for the document.
+        path: String,
+        message: String,
+        location: Option<Location>,
+    },
+
+    #[error("{}", unknown_message(paths))]
+    UnknownFields {
+        /// Paths of every unknown key, in document order.
+        paths: Vec<String>,
+    },
+}
+
+fn too_large_message(size: Option<u64>, limit: u64) -> String {
+    let limit_mib = limit / (1024 * 1024);
+    match size {
+        Some(size) => format!(
+            "config file is {size} bytes, larger than the limit of {limit} bytes ({limit_mib} MiB)"
+        ),
+        None => format!("config file is larger than the limit of {limit} bytes ({limit_mib} MiB)"),
+    }
+}
+
+/// The parser's syntax messages usually name the position already.
+fn syntax_suffix(message: &str, location: &Option<Location>) -> String {
+    if message.contains(" at line ") {
+        String::new()
+    } else {
+        at_suffix(location)
+    }
+}
+
+fn at_suffix(location: &Option<Location>) -> String {
+    location.map(|l| format!(" (at {l})")).unwrap_or_default()
+}
+
+fn path_prefix(path: &str) -> String {
+    if path.is_empty() {
+        String::new()
+    } else {
+        format!("{path}: ")
+    }
+}
+
+fn unknown_message(paths: &[String]) -> String {
+    let mut msg = match paths {
+        [one] => format!("{one}: unknown field"),
+        _ => format!("{} unknown fields: ", paths.len()),
+    };
+    if paths.len() > 1 {
+        let listed: Vec<&str> = paths
+            .iter()
+            .take(MAX_LISTED_UNKNOWN)
+            .map(String::as_str)
+            .collect();
+        msg.push_str(&listed.join(", "));
+        if paths.len() > MAX_LISTED_UNKNOWN {
+            msg.push_str(&format!(" and {} more", paths.len() - MAX_LISTED_UNKNOWN));
+        }
+    }
+    msg
+}
+
+impl LoadError {
+    /// Path of the offending key, when the error is about one.
+    pub fn path(&self) -> Option<&str> {
+        match self {
+            LoadError::Invalid { path, .. } => Some(path),
+            LoadError::UnknownFields { paths } => paths.first().map(String::as_str),
+            _ => None,
+        }
+    }
+
+    /// Position in the text, when the parser reported one.
+    pub fn location(&self) -> Option<Location> {
+        match self {
+            LoadError::Syntax { location, .. } | LoadError::Invalid { location, .. } => *location,
+            LoadError::TooDeep { location, .. } => Some(*location),
+            _ => None,
+        }
+    }
+}
+
+/// Failure to render a config as YAML.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot serialise config: {0}")]
+pub struct SerializeError(String);
+
+/// Whether keys the schema does not know are errors or are returned to the caller.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Mode {
+    Strict,
+    Lenient,
+}
+
+impl Config {
+    /// Parses `config.yaml` text strictly: unknown keys anywhere are an error.
+    pub fn from_yaml_str(text: &str) -> Result<Config, LoadError> {
+        parse_yaml(text, Mode::Strict).map(|(cfg, _)| cfg)
+    }
+
+    /// Parses YAML text, returning the paths of unknown keys instead of failing on them.
+    pub fn from_yaml_str_lenient(text: &str) -> Result<(Config, Vec<String>), LoadError> {
+        parse_yaml(text, Mode::Lenient)
+    }
+
+    /// Reads and strictly parses a config file, refusing files over [`MAX_CONFIG_BYTES`].
+    pub fn load_file(path: impl AsRef<Path>) -> Result<Config, LoadError> {
+        let text = read_bounded(path.as_ref())?;
+        Config::from_yaml_str(&text)
+    }
+
+    /// Strictly converts a JSON value (for example a VirtualMCPServer's `spec.config`).
+    pub fn from_json_value(value: serde_json::Value) -> Result<Config, LoadError> {
+        from_value(value, Mode::Strict).map(|(cfg, _)| cfg)
+    }
+
+    /// Converts a JSON value, returning the paths of unknown keys instead of failing on them.
+    pub fn from_json_value_lenient(
+        value: serde_json::Value,
+    ) -> Result<(Config, Vec<String>), LoadError> {
+        from_value(value, Mode::Lenient)
+    }
+
+    /// Renders the config as YAML, the form written into the ConfigMap.
+    pub fn to_yaml_string(&self) -> Result<String, SerializeError> {
+        serde_yaml::to_string(self).map_err(|e| SerializeError(e.to_string()))
+    }
+}
+
+/// Reads and strictly parses a config file; see [`Config::load_file`].
+pub fn load_file(path: impl AsRef<Path>) -> Result<Config, LoadError> {
+    Config::load_file(path)
+}
+
+/// Reads a file as UTF-8 text without ever holding more than the limit plus one byte.
+fn read_bounded(path: &Path) -> Result<String, LoadError> {
+    let read_err = |source| LoadError::Read {
+        path: path.to_owned(),
+        source,
+    };
+    let file = File::open(path).map_err(read_err)?;
+    let meta = file.metadata().map_err(read_err)?;
+    if meta.is_dir() {
+        return Err(read_err(std::io::Error::other("it is a directory")));
+    }
+    if meta.len() > MAX_CONFIG_BYTES {
+        return Err(LoadError::TooLarge {
+            size: Some(meta.len()),
+            limit: MAX_CONFIG_BYTES,
+        });
+    }
+    // The size may be 0 for pipes and devices, or grow while we read: cap the read itself.
+    let mut bytes = Vec::with_capacity(meta.len() as usize);
+    file.take(MAX_CONFIG_BYTES + 1)
+        .read_to_end(&mut bytes)
+        .map_err(read_err)?;
+    if bytes.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(LoadError::TooLarge {
+            size: None,
+            limit: MAX_CONFIG_BYTES,
+        });
+    }
+    String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
+        offset: e.utf8_error().valid_up_to(),
+    })
+}
+
+/// True when the text holds no YAML content: only whitespace, comments and document markers.
+fn is_blank(text: &str) -> bool {
+    text.trim_start_matches('\u{feff}').lines().all(|line| {
+        let line = line.trim();
+        let rest = line
+            .strip_prefix("---")
+            .or_else(|| line.strip_prefix("..."))
+            .map(str::trim_start)
+            .unwrap_or(line);
+        rest.is_empty() || rest.starts_with('#')
+    })
+}
+
+fn parse_yaml(text: &str, mode: Mode) -> Result<(Config, Vec<String>), LoadError> {
+    if text.len() as u64 > MAX_CONFIG_BYTES {
+        return Err(LoadError::TooLarge {
+            size: Some(text.len() as u64),
+            limit: MAX_CONFIG_BYTES,
+        });
+    }
+    if is_blank(text) {
+        return Err(LoadError::Empty);
+    }
+    if let Some((line, column)) = nesting::too_deep(text) {
+        return Err(LoadError::TooDeep {
+            location: Location { line, column },
+            limit: nesting::MAX_FLOW_DEPTH,
+        });
+    }
+    let de = serde_yaml::Deserializer::from_str(text);
+    match deserialize_tracked(de) {
+        Ok((cfg, unknown)) => finish(cfg, unknown, mode),
+        Err((path, plain, err)) => Err(classify_yaml_error(text, path, &plain, &err)),
+    }
+}
+
+fn from_value(value: serde_json::Value, mode: Mode) -> Result<(Config, Vec<String>), LoadError> {
+    if value.is_null() {
+        return Err(LoadError::Empty);
+    }
+    match deserialize_tracked(value) {
+        Ok((cfg, unknown)) => finish(cfg, unknown, mode),
+        Err((path, _, err)) => Err(LoadError::Invalid {
+            path,
+            message: err.to_string(),
+            location: None,
+        }),
+    }
+}
+
+fn finish(
+    cfg: Config,
+    unknown: Vec<String>,
+    mode: Mode,
+) -> Result<(Config, Vec<String>), LoadError> {
+    if mode == Mode::Strict && !unknown.is_empty() {
+        return Err(LoadError::UnknownFields { paths: unknown });
+    }
+    Ok((cfg, unknown))
+}
+
+/// Deserialises a [`Config`], recording the path of an error and of every ignored key.
+///
+/// On error, returns our rendering of the path and the plain dotted one the YAML parser uses in
+/// its own messages.
+#[allow(clippy::type_complexity)]
+fn deserialize_tracked<'de, D>(de: D) -> Result<(Config, Vec<String>), (String, String, D::Error)>
+where
+    D: serde::Deserializer<'de>,
+{
+    let mut unknown = Vec::new();
+    let mut track = serde_path_to_error::Track::new();
+    let result = {
+        let tracked = serde_path_to_error::Deserializer::new(de, &mut track);
+        let mut record = |p: serde_ignored::Path<'_>| unknown.push(path::from_ignored_path(&p));
+        let watched = serde_ignored::Deserializer::new(tracked, &mut record);
+        Config::deserialize(watched)
+    };
+    match result {
+        Ok(cfg) => Ok((cfg, unknown)),
+        Err(err) => {
+            let p = track.path();
+            Err((path::from_serde_path(&p), p.to_string(), err))
+        }
+    }
+}
+
+/// Tells malformed YAML, an empty (`null`) document and a schema mismatch apart.
+///
+/// The typed parse reports all three the same way, so on failure only, the text is parsed
+/// again without a schema: if that fails too the YAML itself is broken.
+fn classify_yaml_error(
+    text: &str,
+    path: String,
+    plain: &str,
+    err: &serde_yaml::Error,
+) -> LoadError {
+    match serde_yaml::from_str::<serde_yaml::Value>(text) {
+        Err(syntax) => LoadError::Syntax {
+            message: bare_message(&syntax, None),
+            location: syntax.location().map(location),
+        },
+        Ok(serde_yaml::Value::Null) => LoadError::Empty,
+        Ok(_) => {
+            let mut message = bare_message(err, Some(plain));
+            if path.is_empty() && message.starts_with("invalid type") {
+                message = format!("the config must be a mapping of keys to values ({message})");
+            }
+            LoadError::Invalid {
+                message,
+                path,
+                location: err.location().map(location),
+            }
+        }
+    }
+}
+
+fn location(l: serde_yaml::Location) -> Location {
+    Location {
+        line: l.line(),
+        column: l.column(),
+    }
+}
+
+/// The parser's message without the position (and key path) it appends, which we report in
+/// our own fields.
+fn bare_message(err: &serde_yaml::Error, path: Option<&str>) -> String {
+    let mut msg = err.to_string();
+    if let Some(l) = err.location() {
+        let suffix = format!(" at line {} column {}", l.line(), l.column());
+        if let Some(stripped) = msg.strip_suffix(&suffix) {
+            msg = stripped.to_owned();
+        }
+    }
+    if let Some(path) = path.filter(|p| !p.is_empty() && *p != ".")
+        && let Some(stripped) = msg.strip_prefix(&format!("{path}: "))
+    {
+        msg = stripped.to_owned();
+    }
+    msg
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn blank_detection() {
+        assert!(is_blank(""));
+        assert!(is_blank("\n  \n# only a comment\n---\n...\n--- # c\n"));
+        assert!(is_blank("\u{feff}"));
+        assert!(!is_blank("name: x"));
+        assert!(!is_blank("--- name: x"));
+        assert!(!is_blank("null"));
+    }
+}

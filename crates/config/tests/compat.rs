@@ -1,0 +1,115 @@
+//! ToolHive's own samples read as they are: the gateway config example and the `spec.config`
+//! of every VirtualMCPServer manifest.
+
+use std::path::PathBuf;
+
+use vmcp_config::{Config, IncomingAuth, IncomingAuthType, ProblemKind, Severity};
+
+fn compat_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat/toolhive")
+}
+
+#[test]
+fn toolhive_gateway_sample_parses_and_fails_only_on_unsupported_sections() {
+    let path = compat_dir().join("gateway-config/vmcp-config.yaml");
+    let cfg = Config::load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(cfg.name, "engineering-vmcp");
+    assert_eq!(cfg.group_ref, "engineering-team");
+    let report = cfg.validate();
+    let found: Vec<(Severity, ProblemKind, &str)> = report
+        .problems
+        .iter()
+        .map(|p| (p.severity, p.kind, p.path.as_str()))
+        .collect();
+    assert_eq!(
+        found,
+        [(Severity::Warning, ProblemKind::NotSupported, "telemetry")],
+        "{report}"
+    );
+    assert!(report.is_ok());
+    assert_eq!(
+        cfg.summary().to_string(),
+        "engineering-vmcp (group engineering-team): backends discovered from the group, conflict \
+         resolution prefix, incoming auth oidc, outgoing auth inline"
+    );
+    // Written back and read again, nothing changes.
+    let again = Config::from_yaml_str(&cfg.to_yaml_string().unwrap()).unwrap();
+    assert_eq!(again, cfg);
+}
+
+/// The `spec.config` of each VirtualMCPServer in a manifest file, with its object name and
+/// group.
+fn virtual_mcp_configs(file: &std::path::Path) -> Vec<(String, String, serde_json::Value)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let value = serde_yaml::Value::deserialize(doc).unwrap();
+        let json: serde_json::Value = serde_json::to_value(&value).unwrap();
+        if json["kind"] != "VirtualMCPServer" {
+            continue;
+        }
+        let name = json["metadata"]["name"].as_str().unwrap().to_owned();
+        let group = json["spec"]["groupRef"]["name"]
+            .as_str()
+            .unwrap_or_default()
+            .to_owned();
+        out.push((name, group, json["spec"]["config"].clone()));
+    }
+    out
+}
+
+use serde::Deserialize;
+
+#[test]
+fn every_virtual_mcp_server_spec_config_parses_strictly() {
+    let dir = compat_dir().join("virtual-mcps");
+    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .filter(|p| p.extension().is_some_and(|x| x == "yaml"))
+        .collect();
+    files.sort();
+    let mut seen = 0;
+    let mut outcomes = Vec::new();
+    for file in &files {
+        let file_name = file.file_name().unwrap().to_string_lossy().into_owned();
+        for (name, group, spec_config) in virtual_mcp_configs(file) {
+            seen += 1;
+            let mut cfg = Config::from_json_value(spec_config.clone())
+                .unwrap_or_else(|e| panic!("{file_name} {name}: {e}"));
+            // Lenient parsing agrees and finds nothing unknown.
+            let (lenient, unknown) = Config::from_json_value_lenient(spec_config).unwrap();
+            assert_eq!(lenient, cfg);
+            assert!(unknown.is_empty(), "{file_name} {name}: {unknown:?}");
+
+            // What the operator fills in before writing the ConfigMap.
+            cfg.name = name.clone();
+            cfg.group_ref = group;
+            cfg.incoming_auth = Some(IncomingAuth {
+                auth_type: Some(IncomingAuthType::Anonymous),
+                ..Default::default()
+            });
+            let report = cfg.with_defaults().validate();
+            for p in &report.problems {
+                assert_eq!(p.kind, ProblemKind::NotSupported, "{file_name} {name}: {p}");
+                outcomes.push(format!("{file_name} {name}: {}", p.path));
+            }
+        }
+    }
+    assert!(
+        seen >= 14,
+        "only {seen} VirtualMCPServers found in {}",
+        dir.display()
+    );
+    // The composite-tool, code-mode and optimizer samples use sections vmcp lacks; every
+    // other sample is clean.
+    let expected = [
+        "composite_tool_complex.yaml vmcp-data-processor: compositeToolRefs",
+        "composite_tool_simple.yaml vmcp-simple-composite: compositeToolRefs",
+        "composite_tool_with_elicitations.yaml vmcp-interactive-deploy: compositeToolRefs",
+        "vmcp_codemode.yaml codemode-vmcp: codeMode.enabled",
+        "vmcp_optimizer_all_options.yaml optimizer-vmcp: optimizer",
+        "vmcp_optimizer_openai.yaml optimizer-vmcp: optimizer",
+    ];
+    assert_eq!(outcomes, expected);
+}

@@ -6,7 +6,7 @@ use k8s_openapi::apiextensions_apiserver::pkg::apis::apiextensions::v1::{
     CustomResourceDefinition, CustomResourceDefinitionVersion,
 };
 use kube::CustomResourceExt;
-use schemars::{Schema, SchemaGenerator, json_schema};
+use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
 use crate::{
@@ -26,18 +26,112 @@ pub fn deprecation_warning(kind: &str) -> String {
     format!("{GROUP}/{DEPRECATED_VERSION} {kind} is deprecated; use {GROUP}/{STORAGE_VERSION} {kind}")
 }
 
-/// Schema of `VirtualMCPServer.spec.config`: an object whose unknown keys are kept, as in
+/// Schema of `VirtualMCPServer.spec.config`: the gateway's own config type, so the API server
+/// checks the same shapes the gateway will, plus `x-kubernetes-preserve-unknown-fields` as in
 /// ToolHive, so features vmcp does not implement yet still apply and get a clear condition.
-pub fn gateway_config_schema(_: &mut SchemaGenerator) -> Schema {
-    json_schema!({
+pub fn gateway_config_schema(generator: &mut SchemaGenerator) -> Schema {
+    let generated = generator.subschema_for::<vmcp_config::Config>();
+    // Keep unknown keys at every level, not just the top: the API server would otherwise prune
+    // a misspelt `aggregation.conflictResoluton` silently, and the operator could not name it.
+    let mut value = generated.to_value();
+    preserve_unknown_everywhere(&mut value);
+    let mut schema = Schema::try_from(value).unwrap_or_else(|_| {
+        schemars::json_schema!({"type": "object", "x-kubernetes-preserve-unknown-fields": true})
+    });
+    // The spec-level CEL rules read into these sections, which the gateway keeps verbatim;
+    // CEL can only name declared fields, so declare ToolHive's shapes here.
+    if let Some(props) = schema.get_mut("properties").and_then(Value::as_object_mut) {
+        props.insert("rateLimiting".into(), rate_limiting_schema());
+        props.insert("optimizer".into(), optimizer_schema());
+    }
+    schema
+}
+
+fn preserve_unknown_everywhere(value: &mut Value) {
+    match value {
+        Value::Object(map) => {
+            if map.contains_key("properties") {
+                map.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
+            }
+            map.values_mut().for_each(preserve_unknown_everywhere);
+        }
+        Value::Array(items) => items.iter_mut().for_each(preserve_unknown_everywhere),
+        _ => {}
+    }
+}
+
+fn rate_limiting_schema() -> Value {
+    let bucket = serde_json::json!({
         "type": "object",
+        "properties": {
+            "maxTokens": {"type": "integer", "minimum": 1},
+            "refillPeriod": {"type": "string"}
+        },
+        "x-kubernetes-preserve-unknown-fields": true
+    });
+    serde_json::json!({
+        "description": "Rate limiting (not supported by vmcp yet; kept verbatim).",
+        "type": "object",
+        "properties": {
+            "shared": bucket,
+            "perUser": bucket,
+            "tools": {
+                "type": "array",
+                "items": {
+                    "type": "object",
+                    "properties": {"name": {"type": "string"}, "shared": bucket, "perUser": bucket},
+                    "x-kubernetes-preserve-unknown-fields": true
+                }
+            }
+        },
+        "x-kubernetes-preserve-unknown-fields": true,
+        "x-kubernetes-validations": [{
+            "rule": "has(self.shared) || has(self.perUser) || has(self.tools)",
+            "message": "at least one of shared, perUser or tools must be set"
+        }]
+    })
+}
+
+fn optimizer_schema() -> Value {
+    serde_json::json!({
+        "description": "Tool optimizer (not supported by vmcp yet; kept verbatim).",
+        "type": "object",
+        "properties": {
+            "embeddingService": {"type": "string"},
+            "embeddingServiceTimeout": {"type": "string"},
+            "embeddingProvider": {"type": "string", "enum": ["tei", "openai"]},
+            "embeddingModel": {"type": "string"},
+            "maxToolsToReturn": {"type": "integer", "minimum": 1, "maximum": 50},
+            "hybridSearchSemanticRatio": {"type": "string"},
+            "semanticDistanceThreshold": {"type": "string"}
+        },
         "x-kubernetes-preserve-unknown-fields": true
     })
 }
 
-/// Spec-level CEL rules of VirtualMCPServer (ToolHive's four).
+/// Spec-level CEL rules of VirtualMCPServer, with ToolHive's messages.
 pub fn virtual_server_spec_rules() -> Vec<Value> {
-    Vec::new()
+    serde_json::json!([
+        {
+            "rule": "!has(self.config) || !has(self.config.rateLimiting) || (has(self.sessionStorage) && self.sessionStorage.provider == 'redis')",
+            "message": "config.rateLimiting requires sessionStorage with provider 'redis'"
+        },
+        {
+            "rule": "!has(self.config) || !has(self.config.rateLimiting) || !has(self.config.rateLimiting.perUser) || self.incomingAuth.type == 'oidc'",
+            "message": "config.rateLimiting.perUser requires incomingAuth.type 'oidc'"
+        },
+        {
+            "rule": "!has(self.config) || !has(self.config.rateLimiting) || !has(self.config.rateLimiting.tools) || self.config.rateLimiting.tools.all(t, !has(t.perUser)) || self.incomingAuth.type == 'oidc'",
+            "message": "per-tool rateLimiting.perUser requires incomingAuth.type 'oidc'"
+        },
+        {
+            "rule": "!has(self.embeddingServerRef) || !has(self.config) || !has(self.config.optimizer) || !has(self.config.optimizer.embeddingProvider) || self.config.optimizer.embeddingProvider != 'openai'",
+            "message": "embeddingServerRef cannot be combined with config.optimizer.embeddingProvider 'openai'"
+        }
+    ])
+    .as_array()
+    .cloned()
+    .unwrap_or_default()
 }
 
 /// Every CRD vmcp defines, in a stable order, each with v1beta1 (storage) and v1alpha1

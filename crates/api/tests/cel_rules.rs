@@ -80,3 +80,39 @@ fn redis_session_storage_requires_address() {
     let memory = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: memory}\n");
     assert!(cel_failures("VirtualMCPServer", &memory).is_empty());
 }
+
+#[test]
+fn rate_limiting_requires_redis_session_storage() {
+    let rl = "  config: {rateLimiting: {shared: {maxTokens: 10, refillPeriod: 1m}}}\n";
+    let memory = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{rl}"));
+    assert_eq!(cel_failures("VirtualMCPServer", &memory), ["config.rateLimiting requires sessionStorage with provider 'redis'"]);
+    let redis = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n  sessionStorage: {{provider: redis, address: 'r:6379'}}\n{rl}"));
+    assert!(cel_failures("VirtualMCPServer", &redis).is_empty());
+}
+
+#[test]
+fn per_user_rate_limits_require_oidc() {
+    let storage = "  sessionStorage: {provider: redis, address: 'r:6379'}\n";
+    let per_user = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{perUser: {{maxTokens: 1}}}}}}\n"));
+    assert_eq!(cel_failures("VirtualMCPServer", &per_user), ["config.rateLimiting.perUser requires incomingAuth.type 'oidc'"]);
+    let per_tool = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{tools: [{{name: t, perUser: {{maxTokens: 1}}}}]}}}}\n"));
+    assert_eq!(cel_failures("VirtualMCPServer", &per_tool), ["per-tool rateLimiting.perUser requires incomingAuth.type 'oidc'"]);
+    let shared_tool = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{tools: [{{name: t, shared: {{maxTokens: 1}}}}]}}}}\n"));
+    assert!(cel_failures("VirtualMCPServer", &shared_tool).is_empty());
+    let oidc = vmcp(&format!("  incomingAuth: {{type: oidc, oidcConfigRef: {{name: o, audience: a}}}}\n{storage}  config: {{rateLimiting: {{perUser: {{maxTokens: 1}}}}}}\n"));
+    assert!(cel_failures("VirtualMCPServer", &oidc).is_empty());
+}
+
+#[test]
+fn rate_limiting_needs_at_least_one_limit() {
+    let empty = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis, address: 'r:6379'}\n  config: {rateLimiting: {}}\n");
+    assert_eq!(cel_failures("VirtualMCPServer", &empty), ["at least one of shared, perUser or tools must be set"]);
+}
+
+#[test]
+fn embedding_server_excludes_openai_provider() {
+    let openai = vmcp("  incomingAuth: {type: anonymous}\n  embeddingServerRef: {name: e}\n  config: {optimizer: {embeddingProvider: openai}}\n");
+    assert_eq!(cel_failures("VirtualMCPServer", &openai), ["embeddingServerRef cannot be combined with config.optimizer.embeddingProvider 'openai'"]);
+    let tei = vmcp("  incomingAuth: {type: anonymous}\n  embeddingServerRef: {name: e}\n  config: {optimizer: {embeddingProvider: tei}}\n");
+    assert!(cel_failures("VirtualMCPServer", &tei).is_empty());
+}

@@ -1,1 +1,40 @@
-//! vmcp-testenv (placeholder; filled by its issue).
+//! A real kube-apiserver and etcd for integration tests.
+//!
+//! Operator and dynamic-mode tests need the API server's real behaviour:
+//! server-side apply and field ownership, resourceVersion conflicts, watches,
+//! RBAC denials, CRD validation. In-process fakes get these subtly wrong, so
+//! this crate runs the real binaries (built from the pinned Go module in
+//! `testenv/`, see `docs/TESTING.md`) on 127.0.0.1, one server per test
+//! binary, and hands out `kube::Client`s.
+//!
+//! ```no_run
+//! # async fn demo() -> Result<(), vmcp_testenv::Error> {
+//! let env = vmcp_testenv::TestEnv::shared().await?;
+//! let namespace = env.namespace("my-test").await?;
+//! let client = env.client()?;
+//! # let _ = (namespace, client);
+//! # Ok(()) }
+//! ```
+//!
+//! Environment: `VMCP_TESTENV_BIN` names a directory holding `kube-apiserver`
+//! and `etcd` to use as they are; without it the binaries come from
+//! `scripts/testenv-build.sh` (cache under `VMCP_CACHE_DIR`, default
+//! `~/.cache/vmcp`).
+//!
+//! There is no kube-controller-manager: nothing garbage-collects owned
+//! objects, finalizes deleted namespaces, or creates `default`
+//! ServiceAccounts. Tests that need one of those do it themselves.
+
+mod binaries;
+mod crds;
+mod env;
+mod error;
+mod pki;
+mod process;
+mod rbac;
+mod server;
+
+pub use binaries::{BIN_ENV, workspace_root};
+pub use env::{FIELD_MANAGER, TestEnv};
+pub use error::{Error, Result};
+pub use rbac::{can_list, rule, wait_for_list_access};

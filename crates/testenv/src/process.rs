@@ -1,0 +1,152 @@
+//! Child processes that must not outlive the test binary.
+//!
+//! The server lives in a `static` that is never dropped, and a test binary can
+//! end by returning from `main`, by a panic, or by being killed; no destructor
+//! runs in any of these. Two mechanisms therefore clean up from outside:
+//!
+//! * On Linux each server process gets `PR_SET_PDEATHSIG(SIGKILL)`. The kernel
+//!   sends it when the *thread* that spawned the child exits, so the spawning
+//!   thread is the supervisor thread in `server.rs`, which never returns.
+//! * A [`Reaper`], a small `sh` that reads process ids from a pipe whose write
+//!   end only the test process holds. When the test process is gone, for any
+//!   reason, the pipe reaches end-of-file: the reaper kills the processes it
+//!   was told about, waits for them to go, and deletes the temp dir. It runs in
+//!   its own process group so a Ctrl-C on the terminal does not kill it before
+//!   it has cleaned up.
+
+use std::{
+    fs::{self, File},
+    io::{self, Write},
+    net::{Ipv4Addr, TcpListener},
+    path::Path,
+    process::{Child, ChildStdin, Command, Stdio},
+};
+
+/// The reaper's script. `$1` is the directory to delete. A zombie counts as
+/// gone (its parent may never reap it), hence the look at /proc state; the
+/// wait is bounded so a reused pid cannot hold the cleanup forever.
+const REAPER_SCRIPT: &str = r#"
+trap '' INT HUP TERM QUIT PIPE
+pids=
+while read -r pid; do pids="$pids $pid"; done
+for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+alive() {
+    if [ -r "/proc/$1/stat" ]; then
+        read -r stat < "/proc/$1/stat" 2>/dev/null || return 1
+        case "${stat##*) }" in Z*|X*) return 1 ;; esac
+        return 0
+    fi
+    kill -0 "$1" 2>/dev/null
+}
+for p in $pids; do
+    n=0
+    while alive "$p" && [ "$n" -lt 100 ]; do sleep 0.05 2>/dev/null || sleep 1; n=$((n + 1)); done
+done
+rm -rf -- "$1"
+"#;
+
+/// Cleans up after the test process from outside it; see the module docs.
+/// Keep it alive (it holds the pipe's write end) for as long as the server
+/// should run.
+pub struct Reaper {
+    stdin: ChildStdin,
+    _child: Child,
+}
+
+impl Reaper {
+    /// Starts the reaper for `dir` (deleted once the test process is gone).
+    pub fn start(dir: &Path) -> io::Result<Reaper> {
+        let mut command = Command::new("sh");
+        command
+            .arg("-c")
+            .arg(REAPER_SCRIPT)
+            .arg("vmcp-testenv-reaper")
+            .arg(dir)
+            .stdin(Stdio::piped())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null());
+        #[cfg(unix)]
+        {
+            use std::os::unix::process::CommandExt;
+            command.process_group(0);
+        }
+        let mut child = command.spawn()?;
+        let stdin = child
+            .stdin
+            .take()
+            .ok_or_else(|| io::Error::other("reaper has no stdin pipe"))?;
+        Ok(Reaper {
+            stdin,
+            _child: child,
+        })
+    }
+
+    /// Adds a process to kill when the test process is gone.
+    pub fn watch(&mut self, pid: u32) -> io::Result<()> {
+        writeln!(self.stdin, "{pid}")?;
+        self.stdin.flush()
+    }
+}
+
+/// Spawns `binary` with its output appended to `log`, set up to die with the
+/// calling thread (see the module docs for why that must be a thread that
+/// never exits).
+pub fn spawn(binary: &Path, args: &[String], log: &Path) -> io::Result<Child> {
+    let out = File::create(log)?;
+    let err = out.try_clone()?;
+    let mut command = Command::new(binary);
+    command
+        .args(args)
+        .stdin(Stdio::null())
+        .stdout(out)
+        .stderr(err);
+    die_with_parent(&mut command);
+    command.spawn()
+}
+
+#[cfg(target_os = "linux")]
+fn die_with_parent(command: &mut Command) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: getpid has no preconditions.
+    let parent = unsafe { libc::getpid() };
+    // SAFETY: the hook runs between fork and exec and makes only
+    // async-signal-safe calls (prctl, getppid, _exit); it allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            // The parent may have died between fork and prctl; then no signal
+            // will ever come, so stop now.
+            if libc::getppid() != parent {
+                libc::_exit(1);
+            }
+            Ok(())
+        });
+    }
+}
+
+#[cfg(not(target_os = "linux"))]
+fn die_with_parent(_command: &mut Command) {
+    // No PDEATHSIG elsewhere; the reaper alone cleans up.
+}
+
+/// A port on 127.0.0.1 that was free a moment ago. The listener is closed
+/// before the server binds it; the window is short and a collision shows up
+/// as a clear "address in use" in the server log.
+pub fn free_port() -> io::Result<u16> {
+    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+    Ok(listener.local_addr()?.port())
+}
+
+/// The last `lines` lines of a log file, for error messages.
+pub fn tail(path: &Path, lines: usize) -> String {
+    match fs::read(path) {
+        Ok(bytes) => {
+            let text = String::from_utf8_lossy(&bytes);
+            let all: Vec<&str> = text.lines().collect();
+            all[all.len().saturating_sub(lines)..].join("\n")
+        }
+        Err(err) => format!("(could not read {}: {err})", path.display()),
+    }
+}

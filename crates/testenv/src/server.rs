@@ -1,0 +1,324 @@
+//! Starting etcd and kube-apiserver once per test binary.
+//!
+//! Starting the pair takes seconds and a few hundred MB, so every test in a
+//! binary shares one server and isolates itself with its own namespace. The
+//! server is started lazily by the first test that asks and kept in a
+//! process-wide `OnceLock`; what is kept is plain data (paths and a
+//! `kube::Config`), never a `kube::Client`, because a client is tied to the
+//! tokio runtime it was built on and each `#[tokio::test]` has its own.
+
+use std::{
+    fmt::Write as _,
+    io::Write as _,
+    path::{Path, PathBuf},
+    process::Child,
+    sync::{Arc, OnceLock, mpsc},
+    thread,
+    time::{Duration, Instant},
+};
+
+use kube::config::AuthInfo;
+
+use crate::{
+    binaries::{self, Binaries},
+    error::{Error, Result},
+    pki::{self, Pki},
+    process::{self, Reaper},
+};
+
+/// How long kube-apiserver may take to report ready. A cached start takes a
+/// few seconds; the margin is for a 2-core machine busy compiling.
+const READY_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Lines of the server log quoted in a start-up error.
+const LOG_TAIL_LINES: usize = 40;
+
+/// A running etcd + kube-apiserver pair and what a client needs to reach it.
+#[derive(Debug)]
+pub(crate) struct Server {
+    /// Admin (system:masters) client configuration.
+    pub config: kube::Config,
+    /// The temp dir holding data, certificates and logs; removed at exit.
+    pub dir: PathBuf,
+    /// A kubeconfig file for the admin, for poking at a live server by hand.
+    pub kubeconfig: PathBuf,
+    pub apiserver_log: PathBuf,
+    pub etcd_log: PathBuf,
+    /// Time from spawning etcd to kube-apiserver answering `/readyz` with ok.
+    pub startup: Duration,
+}
+
+static SHARED: OnceLock<Result<Arc<Server>, Arc<Error>>> = OnceLock::new();
+
+/// The process-wide server, started on first call. Blocks: call it from a
+/// blocking context. A failed start is remembered so later tests fail fast
+/// with the same cause.
+pub(crate) fn shared_blocking() -> Result<Arc<Server>> {
+    SHARED
+        .get_or_init(|| start().map(Arc::new).map_err(Arc::new))
+        .clone()
+        .map_err(Error::Shared)
+}
+
+/// Locates the binaries, then hands the rest to a dedicated supervisor thread
+/// and waits for its verdict. The thread spawns the processes and then parks
+/// forever: on Linux the children's PDEATHSIG is tied to it, so it must live
+/// exactly as long as the process.
+fn start() -> Result<Server> {
+    let binaries = binaries::locate()?;
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name("vmcp-testenv-supervisor".to_owned())
+        .spawn(move || supervise(&binaries, &tx))
+        .map_err(Error::io("spawning the test environment supervisor thread"))?;
+    rx.recv()
+        .map_err(|_| Error::Supervisor("exited without reporting".to_owned()))?
+}
+
+fn supervise(binaries: &Binaries, tx: &mpsc::Sender<Result<Server>>) {
+    match launch(binaries) {
+        Ok((server, running)) => {
+            let _ = tx.send(Ok(server));
+            // Hold the children and the reaper's pipe for the life of the
+            // process. park() may wake spuriously, hence the loop.
+            let _running = running;
+            loop {
+                thread::park();
+            }
+        }
+        // Dropping `Running` closes the reaper's pipe: it kills whatever was
+        // started and removes the temp dir right away.
+        Err(err) => {
+            let _ = tx.send(Err(err));
+        }
+    }
+}
+
+/// Handles that keep the server alive; dropped only on a failed start.
+struct Running {
+    reaper: Reaper,
+    children: Vec<Child>,
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        for child in &mut self.children {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
+    let dir = tempfile::Builder::new()
+        .prefix("vmcp-testenv-")
+        .tempdir()
+        .map_err(Error::io("creating the test environment temp dir"))?
+        .keep();
+    let reaper = Reaper::start(&dir).map_err(Error::io("starting the cleanup process (sh)"))?;
+    let mut running = Running {
+        reaper,
+        children: Vec::new(),
+    };
+
+    let pki = pki::generate(&dir)?;
+    let etcd_client_port = process::free_port().map_err(Error::io("finding a free port"))?;
+    let etcd_peer_port = process::free_port().map_err(Error::io("finding a free port"))?;
+    let apiserver_port = process::free_port().map_err(Error::io("finding a free port"))?;
+
+    let started = Instant::now();
+    let etcd_log = dir.join("etcd.log");
+    let etcd_url = format!("http://127.0.0.1:{etcd_client_port}");
+    let child = process::spawn(
+        &binaries.etcd,
+        &etcd_args(&dir, &etcd_url, etcd_peer_port),
+        &etcd_log,
+    )
+    .map_err(Error::io(format!("starting {}", binaries.etcd.display())))?;
+    running.watch(child)?;
+
+    let apiserver_log = dir.join("kube-apiserver.log");
+    let child = process::spawn(
+        &binaries.kube_apiserver,
+        &apiserver_args(&dir, &pki, &etcd_url, apiserver_port),
+        &apiserver_log,
+    )
+    .map_err(Error::io(format!(
+        "starting {}",
+        binaries.kube_apiserver.display()
+    )))?;
+    running.watch(child)?;
+
+    let url = format!("https://127.0.0.1:{apiserver_port}");
+    let config = admin_config(&url, &pki)?;
+    let kubeconfig = write_kubeconfig(&dir, &url, &pki)?;
+    let logs = [("etcd", &etcd_log), ("kube-apiserver", &apiserver_log)];
+    wait_ready(&config, &mut running, &logs, &apiserver_log)?;
+
+    let server = Server {
+        config,
+        kubeconfig,
+        apiserver_log,
+        etcd_log,
+        startup: started.elapsed(),
+        dir,
+    };
+    // Straight to the process's stderr, past libtest's output capture: one
+    // line per test binary saying where the server is and how long it took.
+    let _ = writeln!(
+        std::io::stderr(),
+        "vmcp-testenv: kube-apiserver ready at {url} in {:.1?} (KUBECONFIG={})",
+        server.startup,
+        server.kubeconfig.display()
+    );
+    Ok((server, running))
+}
+
+impl Running {
+    fn watch(&mut self, child: Child) -> Result<()> {
+        let pid = child.id();
+        self.children.push(child);
+        self.reaper
+            .watch(pid)
+            .map_err(Error::io("registering a child with the cleanup process"))
+    }
+}
+
+fn etcd_args(dir: &Path, client_url: &str, peer_port: u16) -> Vec<String> {
+    let peer_url = format!("http://127.0.0.1:{peer_port}");
+    vec![
+        "--name=vmcp-testenv".to_owned(),
+        format!("--data-dir={}", dir.join("etcd").display()),
+        format!("--listen-client-urls={client_url}"),
+        format!("--advertise-client-urls={client_url}"),
+        format!("--listen-peer-urls={peer_url}"),
+        format!("--initial-advertise-peer-urls={peer_url}"),
+        format!("--initial-cluster=vmcp-testenv={peer_url}"),
+        "--initial-cluster-state=new".to_owned(),
+        // Test data is thrown away at exit; fsync only costs time.
+        "--unsafe-no-fsync=true".to_owned(),
+        "--log-level=warn".to_owned(),
+    ]
+}
+
+fn apiserver_args(dir: &Path, pki: &Pki, etcd_url: &str, port: u16) -> Vec<String> {
+    vec![
+        format!("--etcd-servers={etcd_url}"),
+        "--bind-address=127.0.0.1".to_owned(),
+        "--advertise-address=127.0.0.1".to_owned(),
+        format!("--secure-port={port}"),
+        format!("--cert-dir={}", dir.join("apiserver-certs").display()),
+        format!("--tls-cert-file={}", pki.serving_cert.display()),
+        format!("--tls-private-key-file={}", pki.serving_key.display()),
+        format!("--client-ca-file={}", pki.ca_cert.display()),
+        // Required for the TokenRequest API, which is how tests act as a
+        // ServiceAccount for real.
+        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
+        format!(
+            "--service-account-key-file={}",
+            pki.service_account_public_key.display()
+        ),
+        format!(
+            "--service-account-signing-key-file={}",
+            pki.service_account_key.display()
+        ),
+        "--service-cluster-ip-range=10.0.0.0/24".to_owned(),
+        // Real authorization, as in a cluster: tests can check what the
+        // operator's and gateway's Roles allow and deny.
+        "--authorization-mode=RBAC".to_owned(),
+        "--allow-privileged=true".to_owned(),
+        // No kubelets or endpoints to reconcile; fewer background writes.
+        "--endpoint-reconciler-type=none".to_owned(),
+        "--profiling=false".to_owned(),
+    ]
+}
+
+/// The admin client's configuration: trusts our CA, presents the
+/// system:masters client certificate (read from the temp dir when a client
+/// is built).
+fn admin_config(url: &str, pki: &Pki) -> Result<kube::Config> {
+    let uri = url
+        .parse()
+        .map_err(|err| Error::Supervisor(format!("bad API server URL {url}: {err}")))?;
+    let mut config = kube::Config::new(uri);
+    config.default_namespace = "default".to_owned();
+    config.root_cert = Some(vec![pki.ca_der.clone()]);
+    config.auth_info = AuthInfo {
+        client_certificate: Some(pki.admin_cert.display().to_string()),
+        client_key: Some(pki.admin_key.display().to_string()),
+        ..AuthInfo::default()
+    };
+    Ok(config)
+}
+
+fn write_kubeconfig(dir: &Path, url: &str, pki: &Pki) -> Result<PathBuf> {
+    let mut text = String::new();
+    let _ = write!(
+        text,
+        "apiVersion: v1\nkind: Config\nclusters:\n- name: vmcp-testenv\n  cluster:\n    server: {url}\n    certificate-authority: {ca}\nusers:\n- name: admin\n  user:\n    client-certificate: {cert}\n    client-key: {key}\ncontexts:\n- name: vmcp-testenv\n  context:\n    cluster: vmcp-testenv\n    user: admin\ncurrent-context: vmcp-testenv\n",
+        ca = pki.ca_cert.display(),
+        cert = pki.admin_cert.display(),
+        key = pki.admin_key.display(),
+    );
+    let path = dir.join("kubeconfig");
+    std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+    Ok(path)
+}
+
+/// Polls `/readyz` until it answers `ok`, failing early with the log tail if
+/// a child exits. Runs its own small runtime: this is the supervisor thread,
+/// outside any test's runtime, and nothing built here may outlive the call.
+fn wait_ready(
+    config: &kube::Config,
+    running: &mut Running,
+    logs: &[(&'static str, &PathBuf)],
+    apiserver_log: &Path,
+) -> Result<()> {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(Error::io(
+            "building a tokio runtime for the readiness check",
+        ))?;
+    runtime.block_on(async {
+        let client = kube::Client::try_from(config.clone()).map_err(Error::Client)?;
+        let deadline = Instant::now() + READY_TIMEOUT;
+        loop {
+            for (child, (name, log)) in running.children.iter_mut().zip(logs) {
+                if let Ok(Some(status)) = child.try_wait() {
+                    return Err(Error::ExitedEarly {
+                        process: name,
+                        status,
+                        log: log.to_path_buf(),
+                        tail: process::tail(log, LOG_TAIL_LINES),
+                    });
+                }
+            }
+            let last = match readyz(&client).await {
+                Ok(body) if body.trim() == "ok" => return Ok(()),
+                Ok(body) => body,
+                Err(err) => err,
+            };
+            if Instant::now() >= deadline {
+                return Err(Error::NotReady {
+                    timeout: READY_TIMEOUT,
+                    last,
+                    log: apiserver_log.to_path_buf(),
+                    tail: process::tail(apiserver_log, LOG_TAIL_LINES),
+                });
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    })
+}
+
+async fn readyz(client: &kube::Client) -> Result<String, String> {
+    let request = http::Request::get("/readyz")
+        .body(Vec::new())
+        .map_err(|err| err.to_string())?;
+    match tokio::time::timeout(Duration::from_secs(5), client.request_text(request)).await {
+        Ok(Ok(body)) => Ok(body),
+        Ok(Err(err)) => Err(err.to_string()),
+        Err(_) => Err("timed out after 5s".to_owned()),
+    }
+}

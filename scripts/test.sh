@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Runs every test of the project on a fresh machine or a warm one.
+#
+# It installs what the tests need (nothing by hand): the real kube-apiserver and etcd built from
+# their Go modules, and the MCP test peers from npm and PyPI. Everything is cached outside the
+# repository under $VMCP_CACHE_DIR (default ~/.cache/vmcp), so the second run is fast.
+set -euo pipefail
+
+cd "$(dirname "${BASH_SOURCE[0]}")/.."
+export VMCP_CACHE_DIR="${VMCP_CACHE_DIR:-$HOME/.cache/vmcp}"
+start=$SECONDS
+step() { printf '\n==> [%4ds] %s\n' "$((SECONDS - start))" "$*" >&2; }
+
+for tool in cargo go; do
+    command -v "$tool" >/dev/null || { echo "error: '$tool' is required (see README: Requirements)" >&2; exit 1; }
+done
+
+step "kube-apiserver and etcd for integration tests (cold build ~10 min on 2 cores, then cached)"
+VMCP_TESTENV_BIN="$(scripts/testenv-build.sh)"
+export VMCP_TESTENV_BIN
+
+if [[ -x scripts/test-peers.sh ]]; then
+    step "MCP test peers from npm and PyPI (cached)"
+    scripts/test-peers.sh >/dev/null
+fi
+
+step "cargo build (workspace, tests included)"
+cargo build --workspace --locked --all-targets
+
+step "cargo test"
+cargo test --workspace --locked --no-fail-fast
+
+step "all tests passed"

@@ -27,6 +27,14 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Run the operator: the MCPGroup, MCPServerEntry and VirtualMCPServer controllers.
+    Operator(vmcp_operator::run::OperatorArgs),
+    /// Print the objects the operator would create for manifests, without a cluster.
+    Render {
+        /// A manifest file, or a directory of *.yaml / *.yml / *.json manifests.
+        #[arg(short = 'f', long = "filename")]
+        path: PathBuf,
+    },
     /// Print the version.
     Version,
 }
@@ -46,6 +54,12 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Crds { out_dir } => crds(out_dir)?,
         Command::Validate { config } => return Ok(validate(&config)),
+        Command::Operator(args) => vmcp_operator::run::main_blocking(args)?,
+        Command::Render { path } => {
+            if !vmcp_operator::offline::print_render(&path)? {
+                return Ok(ExitCode::FAILURE);
+            }
+        }
         Command::Version => println!("vmcp {}", env!("CARGO_PKG_VERSION")),
     }
     Ok(ExitCode::SUCCESS)

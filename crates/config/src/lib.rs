@@ -13,6 +13,7 @@ mod auth;
 mod defaults;
 mod duration;
 mod load;
+pub mod metadata;
 mod model;
 mod nesting;
 mod operational;

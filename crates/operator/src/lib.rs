@@ -1,1 +1,25 @@
-//! vmcp-operator (placeholder; filled by its issue).
+//! vmcp-operator: turns MCPGroups, MCPServerEntries and VirtualMCPServers into running
+//! gateways.
+//!
+//! Layout follows the rule "pure builders apart from side effects":
+//! - pure: [`world`] (the snapshot of inputs), [`discovery`], [`validate`], [`render`],
+//!   [`status`] — no API calls, shared by the controllers and `vmcp render` ([`offline`]);
+//! - side effects: [`read`] (API → world), [`apply`] (the one server-side applier),
+//!   [`controllers`], [`leader`] and [`run`] (the process).
+
+pub mod apply;
+pub mod controllers;
+pub mod deps;
+pub mod discovery;
+pub mod error;
+pub mod leader;
+pub mod names;
+pub mod offline;
+pub mod read;
+pub mod render;
+pub mod run;
+pub mod status;
+pub mod validate;
+pub mod world;
+
+pub use error::{Error, Result};

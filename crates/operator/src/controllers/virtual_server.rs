@@ -1,0 +1,189 @@
+//! VirtualMCPServer controller: read the namespace's world, render, apply the objects in
+//! order (ServiceAccount, Role, RoleBinding, ConfigMap, Deployment, Service), then apply the
+//! operator's part of the status.
+//!
+//! Watches: the VirtualMCPServer, its children (Deployment, Service, ServiceAccount, Role,
+//! RoleBinding by label; ConfigMaps by owner), group members (re-reconciling only the
+//! servers whose group names the member, or that listed it last time), and everything the
+//! last render read (auth configs, their Secrets, CA ConfigMaps, header Secrets) through the
+//! dependency index.
+
+use std::sync::Arc;
+
+use futures::StreamExt;
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::runtime::controller::{Action, Controller};
+use kube::runtime::reflector::{ObjectRef, Store};
+use kube::runtime::watcher;
+use vmcp_api::{
+    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
+    VirtualMCPServer,
+};
+
+use super::{Context, RESYNC, Scope, Shutdown, Which, error_policy, owner_vmcp, track};
+use crate::error::{Error, Result};
+use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
+use crate::read::{Need, load_world};
+use crate::render::render_virtual_server;
+use crate::status::{now, virtual_server_status};
+use crate::world::{ObjKey, kinds};
+
+async fn reconcile(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> Result<Action> {
+    track(
+        &ctx,
+        Which::VirtualServer,
+        vmcp.as_ref(),
+        reconcile_inner(vmcp.clone(), ctx.clone()),
+    )
+    .await
+}
+
+/// One reconcile of one VirtualMCPServer (public so tests can drive it directly).
+pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> Result<Action> {
+    let name = vmcp.metadata.name.clone().ok_or(Error::MissingField {
+        object: "VirtualMCPServer".into(),
+        field: "metadata.name",
+    })?;
+    let ns = vmcp.metadata.namespace.clone().ok_or(Error::MissingField {
+        object: format!("VirtualMCPServer {name}"),
+        field: "metadata.namespace",
+    })?;
+    let world = load_world(&ctx.client, &ns, Need::All, &[deployment_name(&name)]).await?;
+    let rendered = render_virtual_server(&vmcp, &world, &ctx.settings);
+    ctx.vmcp_deps.record(
+        ObjectRef::from_obj(vmcp.as_ref()),
+        rendered.dependencies.clone(),
+    );
+    if let Some(objs) = &rendered.objects {
+        let a = &ctx.applier;
+        if let Some(sa) = &objs.service_account {
+            a.apply(sa).await?;
+        }
+        if let Some(role) = &objs.role {
+            a.apply(role).await?;
+        }
+        if let Some(rb) = &objs.role_binding {
+            a.apply(rb).await?;
+        }
+        a.apply(&objs.config_map).await?;
+        a.apply(&objs.deployment).await?;
+        a.apply(&objs.service).await?;
+    } else if let Some(why) = rendered.blocked_reason() {
+        tracing::info!(%ns, %name, reason = %why, "not updating infrastructure");
+    }
+    let status = virtual_server_status(&rendered.status, &vmcp, &now());
+    ctx.applier
+        .apply_status::<VirtualMCPServer>(&ns, &name, status)
+        .await?;
+    Ok(Action::requeue(RESYNC))
+}
+
+/// VirtualMCPServers that read `key` last time, plus those whose group is `group`.
+fn mapper(
+    ctx: &Arc<Context>,
+    store: Store<VirtualMCPServer>,
+    kind: &'static str,
+) -> impl Fn(&kube::api::ObjectMeta, Option<&str>) -> Vec<ObjectRef<VirtualMCPServer>> + Clone + use<>
+{
+    let deps = ctx.vmcp_deps.clone();
+    move |meta, group| {
+        let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
+            return vec![];
+        };
+        let mut out = deps.dependents(&ObjKey::new(kind, ns, name));
+        if let Some(g) = group.filter(|g| !g.is_empty()) {
+            for v in store.state() {
+                if v.metadata.namespace.as_deref() == Some(ns) && v.spec.group_ref.name == g {
+                    out.push(ObjectRef::from_obj(v.as_ref()));
+                }
+            }
+        }
+        out
+    }
+}
+
+/// The VirtualMCPServer controller, running until `shutdown`.
+pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
+    let client = ctx.client.clone();
+    let cfg = watcher::Config::default();
+    let owned =
+        watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
+    let controller = Controller::new(scope.api::<VirtualMCPServer>(&client), cfg.clone());
+    let store = controller.store();
+    let groups = mapper(&ctx, store.clone(), kinds::GROUP);
+    let servers = mapper(&ctx, store.clone(), kinds::SERVER);
+    let proxies = mapper(&ctx, store.clone(), kinds::PROXY);
+    let entries = mapper(&ctx, store.clone(), kinds::ENTRY);
+    let auths = mapper(&ctx, store.clone(), kinds::AUTH);
+    let secrets = mapper(&ctx, store.clone(), kinds::SECRET);
+    let tools = mapper(&ctx, store.clone(), kinds::TOOL_CONFIG);
+    let cms = mapper(&ctx, store, kinds::CONFIG_MAP);
+    controller
+        .owns(scope.api::<Deployment>(&client), owned.clone())
+        .owns(scope.api::<Service>(&client), owned.clone())
+        .owns(scope.api::<ServiceAccount>(&client), owned.clone())
+        .owns(scope.api::<Role>(&client), owned.clone())
+        .owns(scope.api::<RoleBinding>(&client), owned)
+        .watches(
+            scope.api::<ConfigMap>(&client),
+            cfg.clone(),
+            move |c: ConfigMap| {
+                let mut out = cms(&c.metadata, None);
+                out.extend(owner_vmcp(&c.metadata));
+                out
+            },
+        )
+        .watches(
+            scope.api::<MCPGroup>(&client),
+            cfg.clone(),
+            move |g: MCPGroup| groups(&g.metadata, g.metadata.name.as_deref()),
+        )
+        .watches(
+            scope.api::<MCPServer>(&client),
+            cfg.clone(),
+            move |s: MCPServer| {
+                servers(
+                    &s.metadata,
+                    s.spec.group_ref.as_ref().map(|g| g.name.as_str()),
+                )
+            },
+        )
+        .watches(
+            scope.api::<MCPRemoteProxy>(&client),
+            cfg.clone(),
+            move |p: MCPRemoteProxy| {
+                proxies(
+                    &p.metadata,
+                    p.spec.group_ref.as_ref().map(|g| g.name.as_str()),
+                )
+            },
+        )
+        .watches(
+            scope.api::<MCPServerEntry>(&client),
+            cfg.clone(),
+            move |e: MCPServerEntry| entries(&e.metadata, Some(e.spec.group_ref.name.as_str())),
+        )
+        .watches(
+            scope.api::<MCPExternalAuthConfig>(&client),
+            cfg.clone(),
+            move |a: MCPExternalAuthConfig| auths(&a.metadata, None),
+        )
+        .watches(
+            scope.api::<MCPToolConfig>(&client),
+            cfg.clone(),
+            move |t: MCPToolConfig| tools(&t.metadata, None),
+        )
+        .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
+            secrets(&s.metadata, None)
+        })
+        .graceful_shutdown_on(shutdown.wait())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "virtualmcpserver controller event");
+            }
+        })
+        .await;
+}

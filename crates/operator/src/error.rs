@@ -1,0 +1,73 @@
+//! Errors of the operator library. Validation problems are not errors: they become
+//! conditions. These are the failures of talking to the API server, reading files and
+//! running the process, each naming what was being done.
+
+/// An operator error.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    #[error("{action}: {source}")]
+    Kube {
+        action: String,
+        #[source]
+        source: kube::Error,
+    },
+    #[error("{object} has no {field}")]
+    MissingField { object: String, field: &'static str },
+    #[error("serialising {what}: {source}")]
+    Serialize {
+        what: String,
+        #[source]
+        source: serde_json::Error,
+    },
+    #[error("reading {path}: {source}")]
+    Io {
+        path: String,
+        #[source]
+        source: std::io::Error,
+    },
+    /// Boxed: the manifest error carries several strings and would bloat every `Result`.
+    #[error(transparent)]
+    Manifest(Box<vmcp_api::manifest::ManifestError>),
+    #[error("leader election: {0}")]
+    Leadership(String),
+    #[error("health server on {addr}: {source}")]
+    Serve {
+        addr: String,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    /// A closure wrapping a kube error with what was being done.
+    pub fn kube(action: impl Into<String>) -> impl FnOnce(kube::Error) -> Error {
+        let action = action.into();
+        move |source| Error::Kube { action, source }
+    }
+
+    /// Whether the API answered 404.
+    pub fn is_not_found(&self) -> bool {
+        matches!(self, Error::Kube { source: kube::Error::Api(s), .. } if s.code == 404)
+    }
+
+    /// Short label for metrics.
+    pub fn metric_label(&self) -> &'static str {
+        match self {
+            Error::Kube { .. } => "kube",
+            Error::MissingField { .. } => "missing_field",
+            Error::Serialize { .. } => "serialize",
+            Error::Io { .. } => "io",
+            Error::Manifest(_) => "manifest",
+            Error::Leadership(_) => "leadership",
+            Error::Serve { .. } => "serve",
+        }
+    }
+}
+
+impl From<vmcp_api::manifest::ManifestError> for Error {
+    fn from(e: vmcp_api::manifest::ManifestError) -> Self {
+        Error::Manifest(Box::new(e))
+    }
+}
+
+pub type Result<T, E = Error> = std::result::Result<T, E>;

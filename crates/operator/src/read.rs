@@ -1,0 +1,162 @@
+//! The read step of a reconcile: builds a [`World`] for one namespace from the API.
+//!
+//! Objects are decoded one by one, so a single object the operator cannot decode is skipped
+//! with a warning instead of blinding the operator to its whole namespace. Secrets are reduced
+//! to their key names as soon as they are read.
+
+use std::collections::{BTreeMap, BTreeSet};
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::api::{Api, ApiResource, DynamicObject, ListParams};
+use kube::{Client, Resource};
+use serde::de::DeserializeOwned;
+use vmcp_api::{
+    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
+};
+
+use crate::error::{Error, Result};
+use crate::world::{DeploymentState, World};
+
+/// How much of the world a reconcile needs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Need {
+    /// Group members only (the MCPGroup controller).
+    Members,
+    /// Everything, including referenced ConfigMaps and Secrets.
+    All,
+}
+
+async fn list<K>(client: &Client, ns: &str) -> Result<BTreeMap<String, K>>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned,
+{
+    let ar = ApiResource::erase::<K>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let list = api
+        .list(&ListParams::default())
+        .await
+        .map_err(Error::kube(format!("listing {} in {ns}", ar.plural)))?;
+    let mut out = BTreeMap::new();
+    for obj in list.items {
+        let name = obj.metadata.name.clone().unwrap_or_default();
+        let decoded = serde_json::to_value(&obj).and_then(serde_json::from_value::<K>);
+        match decoded {
+            Ok(k) => {
+                out.insert(name, k);
+            }
+            Err(e) => {
+                tracing::warn!(kind = %ar.kind, %ns, %name, error = %e, "skipping an object that cannot be decoded")
+            }
+        }
+    }
+    Ok(out)
+}
+
+/// Reads the world of `ns`; `deployments` names the operator's Deployments to read.
+pub async fn load_world(
+    client: &Client,
+    ns: &str,
+    need: Need,
+    deployments: &[String],
+) -> Result<World> {
+    let mut world = World::new(ns);
+    world.servers = list::<MCPServer>(client, ns).await?;
+    world.proxies = list::<MCPRemoteProxy>(client, ns).await?;
+    world.entries = list::<MCPServerEntry>(client, ns).await?;
+    if need == Need::Members {
+        return Ok(world);
+    }
+    world.groups = list::<MCPGroup>(client, ns).await?;
+    world.auth_configs = list::<MCPExternalAuthConfig>(client, ns).await?;
+    world.tool_configs = list::<MCPToolConfig>(client, ns).await?;
+
+    let mut cms = BTreeSet::new();
+    let mut secrets = BTreeSet::new();
+    for e in world.entries.values() {
+        if let Some(cm) = e
+            .spec
+            .ca_bundle_ref
+            .as_ref()
+            .and_then(|c| c.config_map_ref.as_ref())
+        {
+            cms.insert(cm.name.clone());
+        }
+        for h in e
+            .spec
+            .header_forward
+            .iter()
+            .flat_map(|h| h.add_headers_from_secret.iter().flatten())
+        {
+            secrets.insert(h.value_secret_ref.name.clone());
+        }
+    }
+    for a in world.auth_configs.values() {
+        if let Some(h) = &a.spec.header_injection {
+            secrets.insert(h.value_secret_ref.name.clone());
+        }
+        if let Some(r) = a
+            .spec
+            .token_exchange
+            .as_ref()
+            .and_then(|t| t.client_secret_ref.as_ref())
+        {
+            secrets.insert(r.name.clone());
+        }
+    }
+    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    for name in cms {
+        let got = cm_api
+            .get_opt(&name)
+            .await
+            .map_err(Error::kube(format!("reading ConfigMap {ns}/{name}")))?;
+        if let Some(cm) = got {
+            let mut data = cm.data.unwrap_or_default();
+            for k in cm.binary_data.unwrap_or_default().into_keys() {
+                data.entry(k).or_default();
+            }
+            world.config_maps.insert(name, data);
+        }
+    }
+    let secret_api: Api<Secret> = Api::namespaced(client.clone(), ns);
+    for name in secrets {
+        let got = secret_api
+            .get_opt(&name)
+            .await
+            .map_err(Error::kube(format!("reading Secret {ns}/{name}")))?;
+        if let Some(s) = got {
+            // Keep key names only; the values are dropped here.
+            let keys: BTreeSet<String> = s
+                .data
+                .unwrap_or_default()
+                .into_keys()
+                .chain(s.string_data.unwrap_or_default().into_keys())
+                .collect();
+            world.secrets.insert(name, keys);
+        }
+    }
+    let dep_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    for name in deployments {
+        let got = dep_api
+            .get_opt(name)
+            .await
+            .map_err(Error::kube(format!("reading Deployment {ns}/{name}")))?;
+        if let Some(d) = got {
+            let status = d.status.unwrap_or_default();
+            let failed = status.conditions.iter().flatten().any(|c| {
+                c.type_ == "Progressing"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            });
+            world.deployments.insert(
+                name.clone(),
+                DeploymentState {
+                    replicas: d.spec.and_then(|s| s.replicas),
+                    ready_replicas: status.ready_replicas.unwrap_or(0),
+                    failed,
+                },
+            );
+        }
+    }
+    Ok(world)
+}

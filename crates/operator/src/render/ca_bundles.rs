@@ -1,0 +1,83 @@
+//! Mounting each entry's CA bundle ConfigMap into the gateway, at
+//! `/etc/toolhive/ca-bundles/<entry>/<key>` (ToolHive's path), so static configs can name the
+//! file in `caBundlePath` and the gateway trusts that CA for that backend only.
+
+use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, Volume, VolumeMount};
+use vmcp_api::MCPServerEntry;
+
+use super::checksum::short_hash;
+use crate::names::CA_BUNDLE_ROOT;
+use crate::world::World;
+
+/// Kubernetes volume names are DNS labels: at most 63 characters.
+const MAX_VOLUME_NAME: usize = 63;
+const VOLUME_PREFIX: &str = "ca-bundle-";
+
+/// One entry's CA bundle mount.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CaMount {
+    pub entry: String,
+    pub config_map: String,
+    pub key: String,
+    /// The file the gateway reads (`caBundlePath`).
+    pub file_path: String,
+    pub volume: Volume,
+    pub mount: VolumeMount,
+}
+
+/// `ca-bundle-<entry>`, or when longer than 63 characters `ca-bundle-<entry cut to 44,
+/// trailing '-' removed>-<8 hex of sha256(entry)>`, so distinct long names stay distinct.
+pub fn volume_name(entry: &str) -> String {
+    let plain = format!("{VOLUME_PREFIX}{entry}");
+    if plain.len() <= MAX_VOLUME_NAME {
+        return plain;
+    }
+    let cut: String = entry.chars().take(44).collect();
+    format!(
+        "{VOLUME_PREFIX}{}-{}",
+        cut.trim_end_matches(['-', '.']),
+        short_hash(entry)
+    )
+}
+
+/// The mount for an entry with a `caBundleRef`, or `None` without one (or when an optional
+/// ConfigMap is absent, in which case system CAs apply).
+pub fn plan_for_entry(entry: &MCPServerEntry, world: &World) -> Option<CaMount> {
+    let cm = entry.spec.ca_bundle_ref.as_ref()?.config_map_ref.as_ref()?;
+    let name = entry.metadata.name.clone()?;
+    let key = cm.key_or_default().to_string();
+    let present = world
+        .config_maps
+        .get(&cm.name)
+        .is_some_and(|d| d.contains_key(&key));
+    if !present && cm.optional == Some(true) {
+        return None;
+    }
+    let dir = format!("{CA_BUNDLE_ROOT}/{name}");
+    let vol = volume_name(&name);
+    Some(CaMount {
+        entry: name,
+        config_map: cm.name.clone(),
+        file_path: format!("{dir}/{key}"),
+        volume: Volume {
+            name: vol.clone(),
+            config_map: Some(ConfigMapVolumeSource {
+                name: cm.name.clone(),
+                items: Some(vec![KeyToPath {
+                    key: key.clone(),
+                    path: key.clone(),
+                    mode: None,
+                }]),
+                ..ConfigMapVolumeSource::default()
+            }),
+            ..Volume::default()
+        },
+        mount: VolumeMount {
+            name: vol,
+            mount_path: dir,
+            read_only: Some(true),
+            ..VolumeMount::default()
+        },
+        key,
+    })
+}

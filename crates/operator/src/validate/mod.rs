@@ -1,0 +1,5 @@
+//! Pure validation: entry URLs (SSRF), entries against their world, VirtualMCPServer specs.
+
+pub mod entry;
+pub mod url;
+pub mod virtual_server;

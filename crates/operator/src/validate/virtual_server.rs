@@ -1,0 +1,231 @@
+//! Validation of a VirtualMCPServer's spec, and the gateway config it starts from.
+//!
+//! `spec.config` is parsed strictly: an unknown or misspelt key is a clear `Valid=False`
+//! message naming the key, not a silently dropped setting. Spec-level features vmcp does not
+//! implement yet are refused by name for the same reason, and so are config sections the
+//! shared config validator reports as not supported (optimizer, composite tools, ...).
+
+use vmcp_api::VirtualMCPServer;
+use vmcp_api::virtual_server::{
+    AuthzConfigType, BackendAuthType, IncomingAuthType, SessionStorageProvider,
+};
+use vmcp_config::{
+    AuthzConfig, AuthzType, Config, IncomingAuth, LoadError, Problem, Severity, ToolAnnotations,
+    ToolOverride,
+};
+
+use crate::world::World;
+
+/// The spec checked, with the gateway config it implies (before backends and outgoing auth).
+#[derive(Clone, Debug, PartialEq)]
+pub struct SpecCheck {
+    pub config: Config,
+    /// Non-blocking findings, shown in the `Valid` condition's message.
+    pub warnings: Vec<String>,
+}
+
+/// Checks the spec; `Err` holds every problem, each naming its field.
+pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, Vec<String>> {
+    let spec = &vmcp.spec;
+    let mut problems = Vec::new();
+    let name = vmcp.metadata.name.clone().unwrap_or_default();
+    if spec.group_ref.name.trim().is_empty() {
+        problems.push("spec.groupRef.name is required".to_string());
+    }
+
+    let mut config = match spec.config.clone() {
+        None | Some(serde_json::Value::Null) => Config::default(),
+        // Lenient read so an unknown key is reported together with every other problem;
+        // unknown keys still fail validation (they are never silently dropped).
+        Some(v) => match Config::from_json_value_lenient(v) {
+            Ok((c, unknown)) => {
+                problems.extend(
+                    unknown
+                        .iter()
+                        .map(|p| format!("spec.config.{p}: unknown field")),
+                );
+                c
+            }
+            Err(e) => {
+                problems.extend(config_load_problems(&e));
+                Config::default()
+            }
+        },
+    };
+
+    // Spec-level features without an implementation: refuse by name.
+    if spec.telemetry_config_ref.is_some() {
+        problems.push(
+            "spec.telemetryConfigRef: MCPTelemetryConfig references are not supported by vmcp yet"
+                .into(),
+        );
+    }
+    if spec.embedding_server_ref.is_some() {
+        problems.push("spec.embeddingServerRef: EmbeddingServer references (optimizer) are not supported by vmcp yet".into());
+    }
+    if spec.auth_server_config.is_some() {
+        problems.push(
+            "spec.authServerConfig: the embedded authorization server is not supported by vmcp yet"
+                .into(),
+        );
+    }
+    let incoming = &spec.incoming_auth;
+    if incoming.auth_type == IncomingAuthType::Oidc || incoming.oidc_config_ref.is_some() {
+        problems.push(
+            "spec.incomingAuth: type oidc (oidcConfigRef to an MCPOIDCConfig) is not supported by vmcp yet; use type anonymous"
+                .into(),
+        );
+    }
+    if incoming.authz_config_ref.is_some() {
+        problems.push("spec.incomingAuth.authzConfigRef: MCPAuthzConfig references are not supported by vmcp yet; use authzConfig.type inline".into());
+    }
+    let mut authz = None;
+    if let Some(a) = &incoming.authz_config {
+        match (a.authz_type, &a.inline) {
+            (AuthzConfigType::Inline, Some(inline)) => {
+                authz = Some(AuthzConfig {
+                    authz_type: Some(AuthzType::Cedar),
+                    policies: inline.policies.clone(),
+                    entities_json: inline.entities_json.clone(),
+                    primary_upstream_provider: String::new(),
+                    group_claim_name: a.group_claim_name.clone().unwrap_or_default(),
+                    role_claim_name: a.role_claim_name.clone().unwrap_or_default(),
+                    group_entity_type: a.group_entity_type.clone().unwrap_or_default(),
+                });
+                if inline.primary_upstream_provider.as_deref().is_some_and(|p| !p.is_empty()) {
+                    problems.push("spec.incomingAuth.authzConfig.inline.primaryUpstreamProvider: not supported (it needs an embedded authorization server)".into());
+                }
+            }
+            (AuthzConfigType::Inline, None) => {
+                problems.push("spec.incomingAuth.authzConfig.inline is required when type is inline".into())
+            }
+            (AuthzConfigType::ConfigMap, _) => problems.push(
+                "spec.incomingAuth.authzConfig: type configMap is not supported by vmcp yet; use type inline".into(),
+            ),
+        }
+    }
+    if let Some(out) = &spec.outgoing_auth {
+        let mut check = |path: String, c: &vmcp_api::virtual_server::BackendAuthConfig| {
+            if c.auth_type == BackendAuthType::ExternalAuthConfigRef
+                && c.external_auth_config_ref
+                    .as_ref()
+                    .is_none_or(|r| r.name.is_empty())
+            {
+                problems.push(format!("{path}.externalAuthConfigRef.name is required when type is externalAuthConfigRef"));
+            }
+        };
+        if let Some(d) = &out.default {
+            check("spec.outgoingAuth.default".into(), d);
+        }
+        for (k, c) in out.backends.iter().flatten() {
+            check(format!("spec.outgoingAuth.backends[{k}]"), c);
+        }
+    }
+
+    resolve_tool_configs(&mut config, world, &mut problems);
+    config.name = name;
+    config.group_ref = spec.group_ref.name.clone();
+    // spec.incomingAuth supersedes config.incomingAuth, as in ToolHive.
+    config.incoming_auth = Some(IncomingAuth {
+        auth_type: Some(vmcp_config::IncomingAuthType::Anonymous),
+        oidc: None,
+        authz,
+    });
+    if let Some(h) = spec.passthrough_headers.as_ref().filter(|h| !h.is_empty()) {
+        config.passthrough_headers = h.clone();
+    }
+    if let Some(s) = &spec.session_storage {
+        let mut m = serde_json::Map::new();
+        let provider = match s.provider {
+            SessionStorageProvider::Memory => "memory",
+            SessionStorageProvider::Redis => "redis",
+        };
+        m.insert("provider".into(), provider.into());
+        if let Some(a) = &s.address {
+            m.insert("address".into(), a.clone().into());
+        }
+        config.session_storage = Some(m);
+    }
+    config.apply_defaults();
+
+    let mut warnings = Vec::new();
+    for p in config.validate().problems {
+        match p.severity {
+            Severity::Error => problems.push(describe(&p)),
+            Severity::Warning => warnings.push(describe(&p)),
+        }
+    }
+    if problems.is_empty() {
+        Ok(SpecCheck { config, warnings })
+    } else {
+        Err(problems)
+    }
+}
+
+/// Names a config problem by the spec field the user wrote.
+pub fn describe(p: &Problem) -> String {
+    let path = &p.path;
+    let spec_path = if path.is_empty() {
+        "spec.config".to_string()
+    } else if path.starts_with("incomingAuth") {
+        format!("spec.{path}")
+    } else if path.starts_with("backends") {
+        format!("generated {path}")
+    } else {
+        format!("spec.config.{path}")
+    };
+    format!("{spec_path}: {}", p.message)
+}
+
+fn config_load_problems(e: &LoadError) -> Vec<String> {
+    match e {
+        LoadError::Invalid { path, message, .. } if !path.is_empty() => {
+            vec![format!("spec.config.{path}: {message}")]
+        }
+        LoadError::UnknownFields { paths } => paths
+            .iter()
+            .map(|p| format!("spec.config.{p}: unknown field"))
+            .collect(),
+        other => vec![format!("spec.config: {other}")],
+    }
+}
+
+/// Inlines `aggregation.tools[].toolConfigRef` (an MCPToolConfig) into `filter` and
+/// `overrides`, so the gateway never needs to read MCPToolConfig objects. As in ToolHive, an
+/// inline filter wins over the referenced one, and inline overrides win per tool name.
+fn resolve_tool_configs(config: &mut Config, world: &World, problems: &mut Vec<String>) {
+    let Some(agg) = config.aggregation.as_mut() else {
+        return;
+    };
+    for (i, tools) in agg.tools.iter_mut().enumerate() {
+        let Some(r) = tools.tool_config_ref.take() else {
+            continue;
+        };
+        let Some(tc) = world.tool_configs.get(&r.name) else {
+            problems.push(format!(
+                "spec.config.aggregation.tools[{i}].toolConfigRef: MCPToolConfig {} not found",
+                r.name
+            ));
+            continue;
+        };
+        if tools.filter.is_empty() {
+            tools.filter = tc.spec.tools_filter.clone();
+        }
+        for (tool, o) in &tc.spec.tools_override {
+            tools
+                .overrides
+                .entry(tool.clone())
+                .or_insert_with(|| ToolOverride {
+                    name: o.name.clone().unwrap_or_default(),
+                    description: o.description.clone().unwrap_or_default(),
+                    annotations: o.annotations.as_ref().map(|a| ToolAnnotations {
+                        title: a.title.clone(),
+                        read_only_hint: a.read_only_hint,
+                        destructive_hint: a.destructive_hint,
+                        idempotent_hint: a.idempotent_hint,
+                        open_world_hint: a.open_world_hint,
+                    }),
+                });
+        }
+    }
+}

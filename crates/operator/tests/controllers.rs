@@ -1,0 +1,654 @@
+//! The controllers against a real kube-apiserver (vmcp_testenv), run in-process, each test
+//! in its own namespace with controllers scoped to it.
+
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::core::GroupVersionKind;
+use kube::{Client, Resource};
+use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
+use vmcp_operator::controllers::{self, Context, Metrics, Scope, Shutdown};
+use vmcp_operator::render::Settings;
+use vmcp_testenv::TestEnv;
+
+const WAIT: Duration = Duration::from_secs(30);
+
+struct Harness {
+    env: TestEnv,
+    client: Client,
+    ns: String,
+    ctx: Arc<Context>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+async fn start(prefix: &str) -> Harness {
+    let env = TestEnv::shared().await.expect("test apiserver");
+    env.install_crds().await.expect("CRDs");
+    let ns = env.namespace(prefix).await.expect("namespace");
+    let client = env.client().expect("client");
+    let ctx = Context::new(
+        client.clone(),
+        Settings::default(),
+        Arc::new(Metrics::default()),
+    );
+    let (stop, shutdown) = Shutdown::new();
+    let task = tokio::spawn(vmcp_operator::run::run_controllers(
+        ctx.clone(),
+        vec![Scope::Namespace(ns.clone())],
+        shutdown,
+    ));
+    Harness {
+        env,
+        client,
+        ns,
+        ctx,
+        stop,
+        task,
+    }
+}
+
+impl Harness {
+    /// Applies YAML documents into the test namespace as the user would.
+    async fn apply(&self, yaml: &str) {
+        for doc in serde_yaml::Deserializer::from_str(yaml) {
+            let mut v: serde_json::Value = serde::Deserialize::deserialize(doc).expect("yaml");
+            if v.is_null() {
+                continue;
+            }
+            v["metadata"]["namespace"] = self.ns.clone().into();
+            let status = v.as_object_mut().and_then(|o| o.remove("status"));
+            let api = self.dynamic(&v).await;
+            let name = v["metadata"]["name"].as_str().expect("name").to_string();
+            let pp = PatchParams::apply("test-user").force();
+            api.patch(&name, &pp, &Patch::Apply(&v))
+                .await
+                .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+            if let Some(s) = status {
+                let body = serde_json::json!({"apiVersion": v["apiVersion"], "kind": v["kind"], "metadata": {"name": name, "namespace": self.ns}, "status": s});
+                api.patch_status(&name, &pp, &Patch::Apply(&body))
+                    .await
+                    .unwrap_or_else(|e| panic!("status {name}: {e}"));
+            }
+        }
+    }
+
+    async fn dynamic(&self, v: &serde_json::Value) -> Api<DynamicObject> {
+        let av = v["apiVersion"].as_str().expect("apiVersion");
+        let (group, version) = av.split_once('/').unwrap_or(("", av));
+        let gvk = GroupVersionKind::gvk(group, version, v["kind"].as_str().expect("kind"));
+        let (ar, _) = kube::discovery::pinned_kind(&self.client, &gvk)
+            .await
+            .expect("discovery");
+        Api::namespaced_with(self.client.clone(), &self.ns, &ar)
+    }
+
+    fn api<K>(&self) -> Api<K>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
+    {
+        Api::namespaced(self.client.clone(), &self.ns)
+    }
+
+    async fn stop(self) -> (Client, String, Arc<Context>, TestEnv) {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        (self.client, self.ns, self.ctx, self.env)
+    }
+}
+
+/// Polls `f` until it returns `Some`, for at most 30 s.
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+async fn config_yaml(api: &Api<ConfigMap>, name: &str) -> Option<String> {
+    api.get_opt(name)
+        .await
+        .ok()??
+        .data?
+        .get("config.yaml")
+        .cloned()
+}
+
+fn backend_names(v: &VirtualMCPServer) -> Vec<String> {
+    v.status
+        .as_ref()
+        .and_then(|s| s.discovered_backends.as_ref())
+        .map(|l| l.iter().map(|b| b.name.clone()).collect())
+        .unwrap_or_default()
+}
+
+fn condition<'a>(
+    conds: &'a [k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition],
+    t: &str,
+) -> Option<&'a k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition> {
+    conds.iter().find(|c| c.type_ == t)
+}
+
+const GROUP: &str =
+    "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\nmetadata: {name: team}\nspec: {}\n";
+
+fn entry(name: &str, url: &str, group: &str, extra: &str) -> String {
+    format!(
+        "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServerEntry\nmetadata: {{name: {name}}}\nspec:\n  remoteUrl: {url}\n  transport: streamable-http\n  groupRef: {{name: {group}}}\n{extra}"
+    )
+}
+
+fn vmcp(name: &str, source: &str) -> String {
+    format!(
+        "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: {name}}}\nspec:\n  groupRef: {{name: team}}\n  incomingAuth: {{type: anonymous}}\n  outgoingAuth: {{source: {source}}}\n"
+    )
+}
+
+const CA: &str = "---\napiVersion: v1\nkind: ConfigMap\nmetadata: {name: corp-ca}\ndata: {ca.crt: \"-----BEGIN CERTIFICATE-----\\nAAA\\n-----END CERTIFICATE-----\\n\"}\n";
+
+#[tokio::test]
+async fn entries_become_backends_and_follow_changes() {
+    let h = start("op-entries").await;
+    h.apply(&format!(
+        "{GROUP}{CA}{}{}{}{}",
+        entry(
+            "alpha",
+            "https://alpha.example.com/mcp",
+            "team",
+            "  caBundleRef: {configMapRef: {name: corp-ca}}\n"
+        ),
+        entry(
+            "beta",
+            "https://beta.example.com/mcp",
+            "team",
+            "  headerForward: {addPlaintextHeaders: {X-Tenant: t1}}\n"
+        ),
+        entry("gamma", "https://gamma.example.com/mcp", "elsewhere", ""),
+        vmcp("gw", "inline"),
+    ))
+    .await;
+    let cms: Api<ConfigMap> = h.api();
+    let yaml = eventually("ConfigMap with alpha and beta", || async {
+        config_yaml(&cms, "gw-vmcp-config")
+            .await
+            .filter(|y| y.contains("name: alpha") && y.contains("name: beta"))
+    })
+    .await;
+    let cfg = vmcp_config::Config::from_yaml_str(&yaml).expect("strict parse");
+    assert!(cfg.validate().is_ok(), "{:?}", cfg.validate().problems);
+    assert_eq!(
+        cfg.backend("alpha").unwrap().ca_bundle_path,
+        "/etc/toolhive/ca-bundles/alpha/ca.crt"
+    );
+    assert_eq!(
+        cfg.backend("alpha").unwrap().backend_type,
+        Some(vmcp_config::BackendType::Entry)
+    );
+    assert_eq!(
+        cfg.backend("beta").unwrap().metadata["vmcp.headers.plaintext.X-Tenant"],
+        "t1"
+    );
+    assert!(
+        cfg.backend("gamma").is_none(),
+        "entries of other groups are not backends"
+    );
+
+    let deploy: Deployment = eventually("Deployment", || async {
+        h.api::<Deployment>().get_opt("gw").await.ok().flatten()
+    })
+    .await;
+    let pod = deploy.spec.unwrap().template.spec.unwrap();
+    assert!(
+        pod.volumes
+            .unwrap()
+            .iter()
+            .any(|v| v.name == "ca-bundle-alpha")
+    );
+    assert_eq!(pod.service_account_name.as_deref(), Some("gw-vmcp"));
+    let svc = eventually("Service", || async {
+        h.api::<Service>().get_opt("vmcp-gw").await.ok().flatten()
+    })
+    .await;
+    assert_eq!(svc.spec.unwrap().ports.unwrap()[0].port, 4483);
+    for (kind, found) in [
+        (
+            "ServiceAccount",
+            h.api::<ServiceAccount>()
+                .get_opt("gw-vmcp")
+                .await
+                .unwrap()
+                .is_some(),
+        ),
+        (
+            "Role",
+            h.api::<Role>().get_opt("gw-vmcp").await.unwrap().is_some(),
+        ),
+        (
+            "RoleBinding",
+            h.api::<RoleBinding>()
+                .get_opt("gw-vmcp")
+                .await
+                .unwrap()
+                .is_some(),
+        ),
+    ] {
+        assert!(found, "{kind} gw-vmcp missing");
+    }
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    let v = eventually("status with two backends", || async {
+        vmcps
+            .get("gw")
+            .await
+            .ok()
+            .filter(|v| backend_names(v) == ["alpha", "beta"])
+    })
+    .await;
+    let st = v.status.unwrap();
+    assert_eq!(
+        st.url.as_deref(),
+        Some(format!("http://vmcp-gw.{}.svc.cluster.local:4483", h.ns).as_str())
+    );
+    assert_eq!(st.backend_count, Some(2));
+    assert_eq!(condition(&st.conditions, "Valid").unwrap().status, "True");
+    assert_eq!(
+        condition(&st.conditions, "GroupRefValidated")
+            .unwrap()
+            .reason,
+        "GroupRefValid"
+    );
+    let b = &st.discovered_backends.unwrap()[0];
+    assert_eq!(b.backend_type.as_deref(), Some("MCPServerEntry"));
+    assert_eq!(
+        b.status,
+        Some(vmcp_api::virtual_server::BackendHealth::Unknown)
+    );
+
+    // A change to an entry updates the config.
+    h.apply(&entry("beta", "https://beta2.example.com/mcp", "team", ""))
+        .await;
+    eventually("beta's new URL", || async {
+        config_yaml(&cms, "gw-vmcp-config")
+            .await
+            .filter(|y| y.contains("beta2.example.com") && !y.contains("X-Tenant"))
+    })
+    .await;
+
+    // An entry in another group changes nothing.
+    let cm_rv = cms
+        .get("gw-vmcp-config")
+        .await
+        .unwrap()
+        .metadata
+        .resource_version;
+    let entries: Api<MCPServerEntry> = h.api();
+    h.apply(&entry(
+        "delta",
+        "https://delta.example.com/mcp",
+        "elsewhere",
+        "",
+    ))
+    .await;
+    eventually("delta validated", || async {
+        entries
+            .get("delta")
+            .await
+            .ok()
+            .and_then(|e| e.status)
+            .filter(|s| !s.conditions.is_empty())
+    })
+    .await;
+    assert_eq!(
+        cms.get("gw-vmcp-config")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version,
+        cm_rv
+    );
+
+    // Deleting an entry removes it from the config and the status.
+    entries
+        .delete("alpha", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("alpha removed", || async {
+        config_yaml(&cms, "gw-vmcp-config")
+            .await
+            .filter(|y| !y.contains("name: alpha"))
+    })
+    .await;
+    eventually("status without alpha", || async {
+        vmcps
+            .get("gw")
+            .await
+            .ok()
+            .filter(|v| backend_names(v) == ["beta"])
+    })
+    .await;
+    let deploy = h.api::<Deployment>().get("gw").await.unwrap();
+    assert!(
+        !deploy
+            .spec
+            .unwrap()
+            .template
+            .spec
+            .unwrap()
+            .volumes
+            .unwrap()
+            .iter()
+            .any(|v| v.name == "ca-bundle-alpha")
+    );
+    assert_eq!(
+        h.ctx.metrics.failures[2].load(Ordering::Relaxed),
+        0,
+        "no reconcile errors"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn invalid_entries_are_excluded_with_clear_conditions() {
+    let h = start("op-invalid").await;
+    h.apply(&format!(
+        "{GROUP}{}{}{}{}{}",
+        entry("good", "https://good.example.com/mcp", "team", ""),
+        entry("private", "http://10.0.0.7/mcp", "team", ""),
+        entry(
+            "orphan",
+            "https://orphan.example.com/mcp",
+            "missing-group",
+            ""
+        ),
+        entry(
+            "needs-ca",
+            "https://ca.example.com/mcp",
+            "team",
+            "  caBundleRef: {configMapRef: {name: late-ca}}\n"
+        ),
+        vmcp("gw", "inline"),
+    ))
+    .await;
+    let entries: Api<MCPServerEntry> = h.api();
+    let failed = |name: &'static str, cond: &'static str, reason: &'static str| {
+        let entries = entries.clone();
+        async move {
+            eventually(name, || async {
+                let e = entries.get(name).await.ok()?;
+                let s = e.status?;
+                let c = condition(&s.conditions, cond)?;
+                (s.phase == vmcp_api::entry::MCPServerEntryPhase::Failed
+                    && c.status == "False"
+                    && c.reason == reason)
+                    .then(|| c.message.clone())
+            })
+            .await
+        }
+    };
+    let m = failed("private", "RemoteURLValidated", "RemoteURLInvalid").await;
+    assert!(m.contains("allowPrivateEndpoint"), "{m}");
+    let m = failed("orphan", "GroupRefValidated", "GroupRefNotFound").await;
+    assert!(m.contains("missing-group"), "{m}");
+    let m = failed("needs-ca", "CABundleRefValidated", "CABundleRefNotFound").await;
+    assert!(m.contains("late-ca"), "{m}");
+
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    let v = eventually("only the good entry", || async {
+        vmcps
+            .get("gw")
+            .await
+            .ok()
+            .filter(|v| backend_names(v) == ["good"])
+    })
+    .await;
+    let st = v.status.unwrap();
+    let resolved = condition(&st.conditions, "BackendsResolved").unwrap();
+    assert_eq!(resolved.status, "False");
+    assert!(
+        resolved.message.contains("MCPServerEntry private")
+            && resolved.message.contains("MCPServerEntry needs-ca"),
+        "{}",
+        resolved.message
+    );
+    assert!(!resolved.message.contains("orphan"));
+
+    // Creating the missing CA ConfigMap re-validates the entry and adds the backend.
+    h.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late-ca}\ndata: {ca.crt: x}\n")
+        .await;
+    let cms: Api<ConfigMap> = h.api();
+    eventually("needs-ca becomes a backend", || async {
+        config_yaml(&cms, "gw-vmcp-config").await.filter(|y| {
+            y.contains("name: needs-ca") && y.contains("/etc/toolhive/ca-bundles/needs-ca/ca.crt")
+        })
+    })
+    .await;
+    h.stop().await;
+}
+
+async fn versions(client: &Client, ns: &str) -> BTreeMap<String, Option<String>> {
+    let mut out = BTreeMap::new();
+    macro_rules! rv {
+        ($k:ty, $name:expr) => {{
+            let api: Api<$k> = Api::namespaced(client.clone(), ns);
+            let rv = api
+                .get_opt($name)
+                .await
+                .unwrap()
+                .and_then(|o| o.meta().resource_version.clone());
+            out.insert(format!("{}/{}", <$k as Resource>::kind(&()), $name), rv);
+        }};
+    }
+    rv!(ConfigMap, "gw-vmcp-config");
+    rv!(Deployment, "gw");
+    rv!(Service, "vmcp-gw");
+    rv!(ServiceAccount, "gw-vmcp");
+    rv!(Role, "gw-vmcp");
+    rv!(RoleBinding, "gw-vmcp");
+    rv!(VirtualMCPServer, "gw");
+    rv!(MCPGroup, "team");
+    rv!(MCPServerEntry, "alpha");
+    rv!(MCPServerEntry, "beta");
+    out
+}
+
+#[tokio::test]
+async fn reconcile_of_an_unchanged_world_writes_nothing() {
+    let h = start("op-nowrite").await;
+    h.apply(&format!(
+        "{GROUP}{CA}{}{}{}",
+        entry(
+            "alpha",
+            "https://alpha.example.com/mcp",
+            "team",
+            "  caBundleRef: {configMapRef: {name: corp-ca}}\n"
+        ),
+        entry("beta", "https://beta.example.com/mcp", "team", ""),
+        vmcp("gw", "inline"),
+    ))
+    .await;
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    eventually("settled status", || async {
+        vmcps
+            .get("gw")
+            .await
+            .ok()
+            .filter(|v| backend_names(v) == ["alpha", "beta"])
+    })
+    .await;
+    let (client, ns, ctx, _env) = h.stop().await;
+
+    // Drive every reconcile by hand, twice: the first may still catch up, the second must not write.
+    let reconcile_all = || async {
+        let group = Api::<MCPGroup>::namespaced(client.clone(), &ns)
+            .get("team")
+            .await
+            .unwrap();
+        controllers::group::reconcile_inner(Arc::new(group), ctx.clone())
+            .await
+            .unwrap();
+        for e in ["alpha", "beta"] {
+            let entry = Api::<MCPServerEntry>::namespaced(client.clone(), &ns)
+                .get(e)
+                .await
+                .unwrap();
+            controllers::entry::reconcile_inner(Arc::new(entry), ctx.clone())
+                .await
+                .unwrap();
+        }
+        let v = Api::<VirtualMCPServer>::namespaced(client.clone(), &ns)
+            .get("gw")
+            .await
+            .unwrap();
+        controllers::virtual_server::reconcile_inner(Arc::new(v), ctx.clone())
+            .await
+            .unwrap();
+    };
+    reconcile_all().await;
+    let before = versions(&client, &ns).await;
+    assert!(before.values().all(Option::is_some), "{before:?}");
+    let changes = ctx.applier.stats.changes.load(Ordering::Relaxed);
+    reconcile_all().await;
+    let after = versions(&client, &ns).await;
+    assert_eq!(
+        before, after,
+        "a reconcile of an unchanged world changed objects"
+    );
+    assert_eq!(ctx.applier.stats.changes.load(Ordering::Relaxed), changes);
+}
+
+#[tokio::test]
+async fn generated_service_account_reads_entries_but_cannot_write_them() {
+    let h = start("op-rbac").await;
+    h.apply(&format!(
+        "{GROUP}{}{}",
+        entry("alpha", "https://alpha.example.com/mcp", "team", ""),
+        vmcp("gw", "discovered")
+    ))
+    .await;
+    eventually("RoleBinding", || async {
+        h.api::<RoleBinding>()
+            .get_opt("gw-vmcp")
+            .await
+            .ok()
+            .flatten()
+    })
+    .await;
+    let cms: Api<ConfigMap> = h.api();
+    let yaml = eventually("dynamic config", || async {
+        config_yaml(&cms, "gw-vmcp-config").await
+    })
+    .await;
+    let cfg = vmcp_config::Config::from_yaml_str(&yaml).unwrap();
+    assert!(cfg.backends.is_empty(), "dynamic mode lists no backends");
+
+    let sa = h
+        .env
+        .service_account_client(&h.ns, "gw-vmcp")
+        .await
+        .expect("SA client");
+    let entries: Api<MCPServerEntry> = Api::namespaced(sa.clone(), &h.ns);
+    vmcp_testenv::wait_for_list_access(&entries, true, WAIT)
+        .await
+        .expect("SA can list entries");
+    let attempt: MCPServerEntry = serde_yaml::from_str(
+        &entry("sneaky", "https://x.example.com/mcp", "team", "").replace("---\n", ""),
+    )
+    .unwrap();
+    match entries.create(&PostParams::default(), &attempt).await {
+        Err(kube::Error::Api(s)) => assert_eq!(s.code, 403, "{s:?}"),
+        other => panic!("the gateway's account must not create entries: {other:?}"),
+    }
+    let vmcps: Api<VirtualMCPServer> = Api::namespaced(sa, &h.ns);
+    assert!(
+        vmcps.get("gw").await.is_ok(),
+        "it may read its own VirtualMCPServer"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn bad_input_ends_in_conditions_without_retries() {
+    let h = start("op-bad").await;
+    let bad = vmcp("gw", "inline").replace(
+        "outgoingAuth: {source: inline}",
+        "outgoingAuth: {source: inline}\n  config: {optimizer: {maxToolsToReturn: 3}, bogusKey: 1}",
+    );
+    h.apply(&format!(
+        "{GROUP}{}{bad}",
+        entry("alpha", "https://alpha.example.com/mcp", "team", "")
+    ))
+    .await;
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    let msg = eventually("Valid=False", || async {
+        let v = vmcps.get("gw").await.ok()?;
+        let st = v.status?;
+        let c = condition(&st.conditions, "Valid")?;
+        (c.status == "False").then(|| c.message.clone())
+    })
+    .await;
+    assert!(
+        msg.contains("spec.config.optimizer") && msg.contains("spec.config.bogusKey"),
+        "{msg}"
+    );
+    assert!(
+        h.api::<ConfigMap>()
+            .get_opt("gw-vmcp-config")
+            .await
+            .unwrap()
+            .is_none(),
+        "nothing is deployed"
+    );
+
+    // A VirtualMCPServer naming a group that does not exist waits with a condition.
+    h.apply(&vmcp("lonely", "discovered").replace("name: team", "name: nobody"))
+        .await;
+    eventually("GroupRefNotFound", || async {
+        let st = vmcps.get("lonely").await.ok()?.status?;
+        (condition(&st.conditions, "GroupRefValidated")?.reason == "GroupRefNotFound").then_some(())
+    })
+    .await;
+    assert_eq!(
+        h.ctx.metrics.failures[2].load(Ordering::Relaxed),
+        0,
+        "conditions are not errors"
+    );
+    h.stop().await;
+}
+
+#[tokio::test]
+async fn leader_election_hands_over_the_lease() {
+    use vmcp_operator::leader::{Elector, LeaseConfig};
+    let env = TestEnv::shared().await.unwrap();
+    let ns = env.namespace("op-lease").await.unwrap();
+    let a = Elector::new(env.client().unwrap(), LeaseConfig::new(&ns, "lease", "a"));
+    let b = Elector::new(env.client().unwrap(), LeaseConfig::new(&ns, "lease", "b"));
+    assert!(a.try_acquire_or_renew().await.unwrap());
+    assert!(
+        !b.try_acquire_or_renew().await.unwrap(),
+        "a live lease is not taken over"
+    );
+    assert!(a.try_acquire_or_renew().await.unwrap(), "the holder renews");
+    a.release().await;
+    assert!(
+        b.try_acquire_or_renew().await.unwrap(),
+        "a released lease is taken at once"
+    );
+    assert!(!a.try_acquire_or_renew().await.unwrap());
+}

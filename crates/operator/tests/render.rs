@@ -1,0 +1,714 @@
+//! Unit tests of the pure render step: ConfigMap, CA volumes, headers, RBAC, checksum,
+//! static and dynamic modes, unsupported features.
+
+mod common;
+
+use common::{GROUP, cond, config_roundtrip, render_yaml, world_from_yaml};
+use k8s_openapi::api::core::v1::EnvVar;
+use vmcp_config::{BackendType, StrategyType, Transport};
+use vmcp_operator::names::CONFIG_CHECKSUM_ANNOTATION;
+use vmcp_operator::render::{Mode, Settings, rbac, render_virtual_server};
+
+const SECRET_VALUE: &str = "s3cr3t-value-never-rendered";
+
+fn mixed_world(source: &str) -> String {
+    format!(
+        r#"{GROUP}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServer
+metadata: {{name: fetch, namespace: default}}
+spec: {{image: fetch, transport: sse, groupRef: {{name: team}}}}
+status: {{url: "http://mcp-fetch-proxy.default.svc.cluster.local:8080/sse#fetch", phase: Ready}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServer
+metadata: {{name: pending, namespace: default}}
+spec: {{image: x, groupRef: {{name: team}}}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPRemoteProxy
+metadata: {{name: jira, namespace: default}}
+spec: {{remoteUrl: "https://jira.example.com/mcp", groupRef: {{name: team}}}}
+status: {{url: "http://mcp-jira-remote-proxy.default.svc.cluster.local:8080"}}
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {{name: corp-ca, namespace: default}}
+data: {{ca.crt: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n"}}
+---
+apiVersion: v1
+kind: Secret
+metadata: {{name: ctx7, namespace: default}}
+stringData: {{client-secret: {SECRET_VALUE}, api-key: {SECRET_VALUE}}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPExternalAuthConfig
+metadata: {{name: ctx7-exchange, namespace: default}}
+spec:
+  type: tokenExchange
+  tokenExchange:
+    tokenUrl: https://idp.example.com/token
+    clientId: vmcp
+    clientSecretRef: {{name: ctx7, key: client-secret}}
+    audience: context7
+    subjectTokenType: access_token
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServerEntry
+metadata: {{name: context7, namespace: default}}
+spec:
+  remoteUrl: https://mcp.context7.com/mcp
+  transport: streamable-http
+  groupRef: {{name: team}}
+  externalAuthConfigRef: {{name: ctx7-exchange}}
+  caBundleRef: {{configMapRef: {{name: corp-ca}}}}
+  headerForward:
+    addPlaintextHeaders: {{X-Tenant-ID: tenant-123}}
+    addHeadersFromSecret:
+      - headerName: X-API-Key
+        valueSecretRef: {{name: ctx7, key: api-key}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServerEntry
+metadata: {{name: other-group, namespace: default}}
+spec: {{remoteUrl: "https://other.example.com/mcp", transport: sse, groupRef: {{name: elsewhere}}}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: VirtualMCPServer
+metadata: {{name: eng, namespace: default, uid: 0b0f6f7e-1111-2222-3333-444455556666}}
+spec:
+  groupRef: {{name: team}}
+  incomingAuth: {{type: anonymous}}
+  outgoingAuth: {{source: {source}}}
+"#
+    )
+}
+
+fn env<'a>(r: &'a vmcp_operator::render::Rendered, name: &str) -> Option<&'a EnvVar> {
+    let d = &r.objects.as_ref()?.deployment;
+    d.spec.as_ref()?.template.spec.as_ref()?.containers[0]
+        .env
+        .as_ref()?
+        .iter()
+        .find(|e| e.name == name)
+}
+
+#[test]
+fn static_mode_lists_server_proxy_and_entry() {
+    let (r, _) = render_yaml(&mixed_world("inline"));
+    let cfg = config_roundtrip(&r);
+    let names: Vec<&str> = cfg.backends.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names,
+        ["context7", "fetch", "jira"],
+        "sorted, pending server skipped, other group ignored"
+    );
+
+    let ctx7 = cfg.backend("context7").unwrap();
+    assert_eq!(ctx7.url, "https://mcp.context7.com/mcp");
+    assert_eq!(ctx7.transport, Some(Transport::StreamableHttp));
+    assert_eq!(ctx7.backend_type, Some(BackendType::Entry));
+    assert_eq!(
+        ctx7.ca_bundle_path,
+        "/etc/toolhive/ca-bundles/context7/ca.crt"
+    );
+    assert_eq!(ctx7.metadata["vmcp.headers.plaintext.X-Tenant-ID"], "tenant-123");
+    assert_eq!(
+        ctx7.metadata["vmcp.headers.env.X-API-Key"],
+        "VMCP_HEADER_CONTEXT7_X_API_KEY"
+    );
+    assert_eq!(ctx7.metadata["group"], "team");
+
+    let fetch = cfg.backend("fetch").unwrap();
+    assert_eq!(
+        fetch.transport,
+        Some(Transport::Sse),
+        "SSE servers stay SSE"
+    );
+    assert_eq!(fetch.backend_type, None);
+    assert!(fetch.ca_bundle_path.is_empty());
+    assert_eq!(
+        cfg.backend("jira").unwrap().url,
+        "http://mcp-jira-remote-proxy.default.svc.cluster.local:8080"
+    );
+
+    let out = cfg.outgoing_auth.as_ref().unwrap();
+    let te = &out.backends["context7"];
+    assert_eq!(te.strategy_type, Some(StrategyType::TokenExchange));
+    let te = te.token_exchange.as_ref().unwrap();
+    assert_eq!(
+        te.client_secret_env,
+        "TOOLHIVE_TOKEN_EXCHANGE_CLIENT_SECRET_CTX7_EXCHANGE"
+    );
+    assert_eq!(
+        te.subject_token_type,
+        "urn:ietf:params:oauth:token-type:access_token"
+    );
+    assert!(te.client_secret.is_empty());
+
+    // Secrets reach the pod through secretKeyRef only.
+    let e =
+        env(&r, "TOOLHIVE_TOKEN_EXCHANGE_CLIENT_SECRET_CTX7_EXCHANGE").expect("client secret env");
+    let sk = e
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (sk.name.as_str(), sk.key.as_str()),
+        ("ctx7", "client-secret")
+    );
+    let e = env(&r, "VMCP_HEADER_CONTEXT7_X_API_KEY").expect("header env");
+    assert_eq!(
+        e.value_from
+            .as_ref()
+            .unwrap()
+            .secret_key_ref
+            .as_ref()
+            .unwrap()
+            .key,
+        "api-key"
+    );
+    let everything = serde_json::to_string(&r.objects.as_ref().unwrap().to_values()).unwrap();
+    assert!(
+        !everything.contains(SECRET_VALUE),
+        "a secret value leaked into rendered objects"
+    );
+
+    // Status lists the usable backends with their kinds and auth refs, and says why `pending` is out.
+    let b: Vec<(&str, &str)> = r
+        .status
+        .backends
+        .iter()
+        .map(|b| (b.name.as_str(), b.kind.kind()))
+        .collect();
+    assert_eq!(
+        b,
+        [
+            ("context7", "MCPServerEntry"),
+            ("fetch", "MCPServer"),
+            ("jira", "MCPRemoteProxy")
+        ]
+    );
+    assert_eq!(
+        r.status.backends[0].auth_config_ref.as_deref(),
+        Some("ctx7-exchange")
+    );
+    let resolved = cond(&r, "BackendsResolved");
+    assert!(
+        !resolved.ok && resolved.message.contains("MCPServer pending"),
+        "{resolved:?}"
+    );
+    assert!(
+        cond(&r, "Valid").ok && cond(&r, "GroupRefValidated").ok && cond(&r, "AuthConfigured").ok
+    );
+}
+
+#[test]
+fn dynamic_mode_configmap_has_no_backends_but_mounts_entry_material() {
+    let (r, _) = render_yaml(&mixed_world("discovered"));
+    let cfg = config_roundtrip(&r);
+    assert!(cfg.backends.is_empty());
+    assert_eq!(
+        cfg.outgoing_auth.as_ref().unwrap().source,
+        vmcp_config::AuthSource::Discovered
+    );
+    assert_eq!(r.status.backends.len(), 3);
+    let objs = r.objects.as_ref().unwrap();
+    let pod = objs
+        .deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert!(
+        pod.volumes
+            .as_ref()
+            .unwrap()
+            .iter()
+            .any(|v| v.name == "ca-bundle-context7")
+    );
+    assert!(env(&r, "VMCP_HEADER_CONTEXT7_X_API_KEY").is_some());
+    let rules = objs.role.as_ref().unwrap().rules.as_ref().unwrap();
+    assert!(rules.iter().any(|r| {
+        r.resources
+            .as_ref()
+            .unwrap()
+            .contains(&"mcpserverentries".to_string())
+    }));
+}
+
+#[test]
+fn deployment_service_and_names() {
+    let (r, _) = render_yaml(&mixed_world("inline"));
+    let objs = r.objects.as_ref().unwrap();
+    assert_eq!(
+        objs.config_map.metadata.name.as_deref(),
+        Some("eng-vmcp-config")
+    );
+    assert_eq!(objs.service.metadata.name.as_deref(), Some("vmcp-eng"));
+    assert_eq!(
+        objs.service_account
+            .as_ref()
+            .unwrap()
+            .metadata
+            .name
+            .as_deref(),
+        Some("eng-vmcp")
+    );
+    let owner = &objs.deployment.metadata.owner_references.as_ref().unwrap()[0];
+    assert_eq!(
+        (owner.kind.as_str(), owner.controller),
+        ("VirtualMCPServer", Some(true))
+    );
+    let svc = objs.service.spec.as_ref().unwrap();
+    assert_eq!(svc.ports.as_ref().unwrap()[0].port, 4483);
+    assert_eq!(svc.session_affinity.as_deref(), Some("ClientIP"));
+    let pod = objs
+        .deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(c.name, "vmcp");
+    assert_eq!(
+        c.image.as_deref(),
+        Some(Settings::default().gateway_image.as_str())
+    );
+    assert_eq!(
+        c.args.as_ref().unwrap(),
+        &[
+            "serve",
+            "--config=/etc/vmcp-config/config.yaml",
+            "--host=0.0.0.0",
+            "--port=4483"
+        ]
+    );
+    assert_eq!(env(&r, "VMCP_NAME").unwrap().value.as_deref(), Some("eng"));
+    assert_eq!(
+        env(&r, "VMCP_NAMESPACE").unwrap().value.as_deref(),
+        Some("default")
+    );
+    let mounts = c.volume_mounts.as_ref().unwrap();
+    let ca = mounts
+        .iter()
+        .find(|m| m.name == "ca-bundle-context7")
+        .unwrap();
+    assert_eq!(ca.mount_path, "/etc/toolhive/ca-bundles/context7");
+    assert_eq!(ca.read_only, Some(true));
+    assert!(mounts.iter().any(|m| m.mount_path == "/etc/vmcp-config"));
+    assert_eq!(
+        c.liveness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .as_deref(),
+        Some("/health")
+    );
+    assert_eq!(
+        c.readiness_probe
+            .as_ref()
+            .unwrap()
+            .http_get
+            .as_ref()
+            .unwrap()
+            .path
+            .as_deref(),
+        Some("/readyz")
+    );
+    assert_eq!(
+        r.status.url,
+        "http://vmcp-eng.default.svc.cluster.local:4483"
+    );
+}
+
+#[test]
+fn ca_volumes_long_names_and_custom_keys() {
+    let long_a = format!("a{}", "x".repeat(61));
+    let long_b = format!("a{}y", "x".repeat(61));
+    let entry = |name: &str, key: &str| {
+        format!(
+            "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServerEntry\nmetadata: {{name: {name}, namespace: default}}\nspec: {{remoteUrl: \"https://{name}.example.com/mcp\", transport: sse, groupRef: {{name: team}}, caBundleRef: {{configMapRef: {{name: ca, key: {key}}}}}}}\n"
+        )
+    };
+    let yaml = format!(
+        "{GROUP}---\napiVersion: v1\nkind: ConfigMap\nmetadata: {{name: ca, namespace: default}}\ndata: {{corp.pem: x, ca.crt: y}}\n{}{}---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: v, namespace: default}}\nspec: {{groupRef: {{name: team}}, incomingAuth: {{type: anonymous}}, outgoingAuth: {{source: inline}}}}\n",
+        entry(&long_a, "corp.pem"),
+        entry(&long_b, "ca.crt"),
+    );
+    let (r, _) = render_yaml(&yaml);
+    let cfg = config_roundtrip(&r);
+    assert_eq!(
+        cfg.backend(&long_a).unwrap().ca_bundle_path,
+        format!("/etc/toolhive/ca-bundles/{long_a}/corp.pem")
+    );
+    let pod = r
+        .objects
+        .as_ref()
+        .unwrap()
+        .deployment
+        .spec
+        .clone()
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let vols: Vec<_> = pod
+        .volumes
+        .unwrap()
+        .into_iter()
+        .filter(|v| v.name.starts_with("ca-bundle-"))
+        .collect();
+    assert_eq!(vols.len(), 2);
+    assert!(vols.iter().all(|v| v.name.len() <= 63), "{vols:?}");
+    assert_ne!(vols[0].name, vols[1].name);
+    let items = vols[0].config_map.as_ref().unwrap().items.as_ref().unwrap();
+    assert_eq!(
+        (items[0].key.as_str(), items[0].path.as_str()),
+        ("corp.pem", "corp.pem")
+    );
+    let mounts = pod.containers[0].volume_mounts.clone().unwrap();
+    for v in &vols {
+        assert!(
+            mounts
+                .iter()
+                .any(|m| m.name == v.name && m.read_only == Some(true))
+        );
+    }
+    assert_eq!(
+        vmcp_operator::render::ca_bundles::volume_name("short"),
+        "ca-bundle-short"
+    );
+}
+
+#[test]
+fn rbac_rules_per_mode() {
+    let has = |mode: Mode, res: &str, verb: &str| {
+        rbac::rules(mode).iter().any(|r| {
+            r.resources.as_ref().unwrap().iter().any(|x| x == res)
+                && r.verbs.iter().any(|v| v == verb)
+        })
+    };
+    for res in [
+        "mcpservers",
+        "mcpremoteproxies",
+        "mcpserverentries",
+        "mcpgroups",
+        "mcpexternalauthconfigs",
+        "configmaps",
+        "secrets",
+    ] {
+        for verb in ["get", "list", "watch"] {
+            assert!(has(Mode::Dynamic, res, verb), "dynamic lacks {verb} {res}");
+        }
+        assert!(
+            !has(Mode::Static, res, "get"),
+            "static mode must not read {res}"
+        );
+    }
+    for mode in [Mode::Static, Mode::Dynamic] {
+        assert!(has(mode, "virtualmcpservers/status", "patch"));
+        assert!(has(mode, "virtualmcpservers/status", "update"));
+        for rule in rbac::rules(mode) {
+            let writes_others = rule
+                .verbs
+                .iter()
+                .any(|v| ["create", "update", "patch", "delete"].contains(&v.as_str()))
+                && rule
+                    .resources
+                    .as_ref()
+                    .unwrap()
+                    .iter()
+                    .any(|r| r != "virtualmcpservers/status");
+            assert!(!writes_others, "{mode:?} grants writes: {rule:?}");
+        }
+    }
+}
+
+#[test]
+fn existing_service_account_skips_rbac() {
+    let yaml = mixed_world("inline").replace(
+        "incomingAuth: {type: anonymous}",
+        "incomingAuth: {type: anonymous}\n  serviceAccount: mine",
+    );
+    let (r, _) = render_yaml(&yaml);
+    let objs = r.objects.as_ref().unwrap();
+    assert!(objs.service_account.is_none() && objs.role.is_none() && objs.role_binding.is_none());
+    let pod = objs
+        .deployment
+        .spec
+        .as_ref()
+        .unwrap()
+        .template
+        .spec
+        .as_ref()
+        .unwrap();
+    assert_eq!(pod.service_account_name.as_deref(), Some("mine"));
+}
+
+fn checksum(yaml: &str) -> String {
+    let (r, _) = render_yaml(yaml);
+    let objs = r
+        .objects
+        .unwrap_or_else(|| panic!("stopped: {}", r.status.message));
+    objs.deployment
+        .spec
+        .unwrap()
+        .template
+        .metadata
+        .unwrap()
+        .annotations
+        .unwrap()[CONFIG_CHECKSUM_ANNOTATION]
+        .clone()
+}
+
+#[test]
+fn checksum_changes_only_with_what_the_pods_consume() {
+    let base = mixed_world("inline");
+    let c0 = checksum(&base);
+    assert_eq!(c0, checksum(&base), "same world, same checksum");
+    assert_ne!(
+        c0,
+        checksum(&base.replace(
+            "https://mcp.context7.com/mcp",
+            "https://mcp2.context7.com/mcp"
+        )),
+        "config change"
+    );
+    assert_eq!(
+        c0,
+        checksum(&base.replace(SECRET_VALUE, "rotated")),
+        "secret values are not read"
+    );
+    assert_ne!(
+        c0,
+        checksum(
+            &base
+                .replace("key: api-key", "key: api-key2")
+                .replace("api-key: ", "api-key2: ")
+        ),
+        "secret key change"
+    );
+    assert_ne!(
+        c0,
+        checksum(&base.replace("\\nAAA\\n", "\\nBBB\\n")),
+        "CA content change"
+    );
+    assert_ne!(
+        c0,
+        checksum(&base.replace("tenant-123", "tenant-456")),
+        "plaintext header change"
+    );
+}
+
+#[test]
+fn debug_log_level_adds_flag_and_pod_template_merges() {
+    let yaml = mixed_world("inline").replace(
+        "outgoingAuth: {source: inline}",
+        "outgoingAuth: {source: inline}\n  config: {operational: {logLevel: debug}}\n  podTemplateSpec:\n    spec:\n      nodeSelector: {disktype: ssd}\n      containers:\n        - name: vmcp\n          resources: {limits: {memory: 1Gi}}\n          env: [{name: EXTRA, value: \"1\"}]",
+    );
+    let (r, _) = render_yaml(&yaml);
+    let pod = r
+        .objects
+        .as_ref()
+        .unwrap()
+        .deployment
+        .spec
+        .clone()
+        .unwrap()
+        .template
+        .spec
+        .unwrap();
+    let c = &pod.containers[0];
+    assert_eq!(
+        c.args.as_ref().unwrap().last().map(String::as_str),
+        Some("--debug")
+    );
+    assert_eq!(pod.node_selector.unwrap()["disktype"], "ssd");
+    assert_eq!(
+        c.resources.as_ref().unwrap().limits.as_ref().unwrap()["memory"].0,
+        "1Gi"
+    );
+    assert_eq!(
+        c.resources.as_ref().unwrap().limits.as_ref().unwrap()["cpu"].0,
+        "500m",
+        "unpatched fields kept"
+    );
+    let env = c.env.as_ref().unwrap();
+    assert!(env.iter().any(|e| e.name == "EXTRA") && env.iter().any(|e| e.name == "VMCP_NAME"));
+    assert!(cond(&r, "PodTemplateSpecValid").ok);
+}
+
+#[test]
+fn static_mode_without_usable_backends_is_a_condition() {
+    let yaml = format!(
+        "{GROUP}---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServer\nmetadata: {{name: s, namespace: default}}\nspec: {{image: x, groupRef: {{name: team}}}}\n---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: v, namespace: default}}\nspec: {{groupRef: {{name: team}}, incomingAuth: {{type: anonymous}}, outgoingAuth: {{source: inline}}}}\n"
+    );
+    let (r, _) = render_yaml(&yaml);
+    assert!(r.objects.is_none());
+    let ready = cond(&r, "Ready");
+    assert!(
+        !ready.ok && ready.reason == "BackendsUnavailable",
+        "{ready:?}"
+    );
+    assert!(
+        ready.message.contains("MCPServer s") && ready.message.contains("status.url"),
+        "{}",
+        ready.message
+    );
+}
+
+#[test]
+fn unsupported_auth_type_excludes_only_that_backend() {
+    let yaml = mixed_world("inline").replace(
+        "  type: tokenExchange\n  tokenExchange:",
+        "  type: bearerToken\n  bearerToken: {tokenSecretRef: {name: ctx7, key: api-key}}\n  x_ignored:",
+    );
+    // The replacement leaves the token exchange fields under an unknown key; drop them.
+    let yaml = yaml.replace("  x_ignored:\n    tokenUrl: https://idp.example.com/token\n    clientId: vmcp\n    clientSecretRef: {name: ctx7, key: client-secret}\n    audience: context7\n    subjectTokenType: access_token\n", "");
+    let (r, _) = render_yaml(&yaml);
+    let cfg = config_roundtrip(&r);
+    assert!(cfg.backend("context7").is_none());
+    assert!(cfg.backend("fetch").is_some());
+    let auth = cond(&r, "AuthConfigured");
+    assert!(
+        !auth.ok && auth.message.contains("bearerToken") && auth.message.contains("context7"),
+        "{auth:?}"
+    );
+}
+
+#[test]
+fn unsupported_features_name_the_field() {
+    for (snippet, field) in [
+        (
+            "config: {optimizer: {maxToolsToReturn: 5}}",
+            "spec.config.optimizer",
+        ),
+        (
+            "config: {compositeToolRefs: [{name: x}]}",
+            "spec.config.compositeToolRefs",
+        ),
+        (
+            "config: {codeMode: {enabled: true}}",
+            "spec.config.codeMode",
+        ),
+        (
+            "config: {rateLimiting: {shared: {maxTokens: 1}}}",
+            "spec.config.rateLimiting",
+        ),
+        (
+            "config: {aggregation: {conflictResoluton: prefix}}",
+            "spec.config.aggregation.conflictResoluton",
+        ),
+        (
+            "telemetryConfigRef: {name: otel}",
+            "spec.telemetryConfigRef",
+        ),
+        ("embeddingServerRef: {name: e}", "spec.embeddingServerRef"),
+        ("authServerConfig: {issuer: x}", "spec.authServerConfig"),
+    ] {
+        let yaml = mixed_world("inline").replace(
+            "outgoingAuth: {source: inline}",
+            &format!("outgoingAuth: {{source: inline}}\n  {snippet}"),
+        );
+        let (r, _) = render_yaml(&yaml);
+        assert!(r.objects.is_none(), "{snippet} must stop the render");
+        let valid = cond(&r, "Valid");
+        assert!(
+            !valid.ok && valid.message.contains(field),
+            "{snippet}: {}",
+            valid.message
+        );
+    }
+    let yaml = mixed_world("inline").replace(
+        "incomingAuth: {type: anonymous}",
+        "incomingAuth: {type: oidc, oidcConfigRef: {name: o, audience: a}}",
+    );
+    let (r, _) = render_yaml(&yaml);
+    assert!(cond(&r, "Valid").message.contains("spec.incomingAuth"));
+}
+
+#[test]
+fn invalid_pod_template_and_oversized_config_are_conditions() {
+    let yaml = mixed_world("inline").replace(
+        "outgoingAuth: {source: inline}",
+        "outgoingAuth: {source: inline}\n  podTemplateSpec: {spec: {containers: [{name: vmcp, resources: 5}]}}",
+    );
+    let (r, _) = render_yaml(&yaml);
+    assert!(r.objects.is_none());
+    let c = cond(&r, "PodTemplateSpecValid");
+    assert!(!c.ok && c.reason == "InvalidPodTemplateSpec", "{c:?}");
+
+    let huge = "p".repeat(1_100_000);
+    let yaml = mixed_world("inline").replace(
+        "incomingAuth: {type: anonymous}",
+        &format!("incomingAuth: {{type: anonymous, authzConfig: {{type: inline, inline: {{policies: [\"permit(principal, action, resource) when {{ \\\"{huge}\\\" == \\\"x\\\" }};\"]}}}}}}"),
+    );
+    let (r, _) = render_yaml(&yaml);
+    assert!(r.objects.is_none());
+    let ready = cond(&r, "Ready");
+    assert!(
+        !ready.ok && ready.reason == "ConfigTooLarge" && ready.message.contains("bytes"),
+        "{}",
+        ready.reason
+    );
+}
+
+#[test]
+fn missing_group_and_not_ready_group() {
+    let yaml = mixed_world("inline").replace(
+        "groupRef: {name: team}\n  incomingAuth",
+        "groupRef: {name: nope}\n  incomingAuth",
+    );
+    let (r, _) = render_yaml(&yaml);
+    let g = cond(&r, "GroupRefValidated");
+    assert!(!g.ok && g.reason == "GroupRefNotFound" && g.message.contains("nope"));
+    assert!(r.objects.is_none());
+
+    let (mut world, vmcps) = world_from_yaml(&mixed_world("inline"));
+    world.groups.get_mut("team").unwrap().status = None;
+    let r = render_virtual_server(&vmcps[0], &world, &Settings::default());
+    assert_eq!(cond(&r, "GroupRefValidated").reason, "GroupRefNotReady");
+}
+
+#[test]
+fn invalid_entries_are_excluded_with_reasons() {
+    let yaml = mixed_world("inline").replace(
+        "remoteUrl: https://mcp.context7.com/mcp",
+        "remoteUrl: http://10.1.2.3/mcp",
+    );
+    let (r, world) = render_yaml(&yaml);
+    let e = world.entries["context7"].status.as_ref().unwrap();
+    assert_eq!(e.phase, vmcp_api::entry::MCPServerEntryPhase::Failed);
+    let cfg = config_roundtrip(&r);
+    assert!(cfg.backend("context7").is_none());
+    let resolved = cond(&r, "BackendsResolved");
+    assert!(
+        resolved.message.contains("MCPServerEntry context7")
+            && resolved.message.contains("allowPrivateEndpoint"),
+        "{}",
+        resolved.message
+    );
+
+    let yaml =
+        mixed_world("inline").replace("name: corp-ca, namespace", "name: other-ca, namespace");
+    let (r, _) = render_yaml(&yaml);
+    assert!(
+        cond(&r, "BackendsResolved")
+            .message
+            .contains("CA bundle ConfigMap corp-ca not found")
+    );
+}

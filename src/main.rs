@@ -27,6 +27,21 @@ enum Command {
         #[arg(short, long)]
         config: PathBuf,
     },
+    /// Run the gateway: serve the aggregated MCP endpoint at /mcp.
+    Serve {
+        /// Path of the gateway's config.yaml.
+        #[arg(short, long)]
+        config: PathBuf,
+        /// Address to bind.
+        #[arg(long, default_value = "127.0.0.1")]
+        host: String,
+        /// Port to bind.
+        #[arg(long, default_value_t = 4483)]
+        port: u16,
+        /// Debug logging.
+        #[arg(long)]
+        debug: bool,
+    },
     /// Run the operator: the MCPGroup, MCPServerEntry and VirtualMCPServer controllers.
     Operator(vmcp_operator::run::OperatorArgs),
     /// Print the objects the operator would create for manifests, without a cluster.
@@ -54,6 +69,9 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Crds { out_dir } => crds(out_dir)?,
         Command::Validate { config } => return Ok(validate(&config)),
+        Command::Serve { config, host, port, debug } => {
+            vmcp_gateway::run(vmcp_gateway::ServeOptions { config, host, port, debug })?
+        }
         Command::Operator(args) => vmcp_operator::run::main_blocking(args)?,
         Command::Render { path } => {
             if !vmcp_operator::offline::print_render(&path)? {

@@ -1,1 +1,17 @@
-//! vmcp-gateway (placeholder; filled by its issue).
+//! vmcp-gateway: the Virtual MCP Server process (`vmcp serve`).
+//!
+//! One Streamable HTTP endpoint in front of many MCP backends: capabilities are aggregated
+//! into an atomically swapped view, calls are routed to the owning backend over a persistent,
+//! shared backend session, and every backend has one health/circuit state fed by real calls
+//! and ping checks. See `serve` for the wiring.
+
+pub mod aggregate;
+pub mod backend;
+pub mod front;
+pub mod health;
+pub mod jsonrpc;
+pub mod metrics;
+pub mod route;
+pub mod serve;
+
+pub use serve::{Gateway, ServeError, ServeOptions, run, start};

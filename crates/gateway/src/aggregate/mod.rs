@@ -1,0 +1,291 @@
+//! Aggregation of every backend's tools, resources, templates and prompts into one view.
+//!
+//! Each backend's capabilities are fetched on their own (concurrently, each bounded by that
+//! backend's timeout) and kept per backend; the view is rebuilt from those parts whenever one
+//! backend's part or availability changes, and swapped atomically. A change of what clients
+//! see is announced on a broadcast channel as the MCP list_changed notification to send.
+
+pub mod conflict;
+pub mod filter;
+pub mod view;
+
+use std::collections::{BTreeMap, HashSet};
+use std::sync::{Arc, Mutex};
+
+use arc_swap::ArcSwap;
+use serde_json::Value;
+use tokio::sync::{broadcast, watch};
+use vmcp_config::Aggregation;
+
+use crate::backend::BackendError;
+use crate::backend::auth::Identity;
+use crate::backend::pool::Backend;
+use crate::health::State;
+use crate::jsonrpc;
+use view::{Caps, Input, View};
+
+/// Largest number of pages followed for one list.
+const MAX_PAGES: usize = 100;
+
+pub struct Aggregator {
+    view: ArcSwap<View>,
+    agg: Aggregation,
+    backends: BTreeMap<String, Arc<Backend>>,
+    parts: Mutex<BTreeMap<String, Option<Arc<Caps>>>>,
+    tried: Mutex<HashSet<String>>,
+    fetch_errors: Mutex<BTreeMap<String, String>>,
+    /// Serialises rebuilds so an older snapshot can never be swapped in after a newer one.
+    rebuilding: Mutex<()>,
+    ready: watch::Sender<bool>,
+    changes: broadcast::Sender<&'static str>,
+}
+
+impl Aggregator {
+    pub fn new(agg: Aggregation, backends: BTreeMap<String, Arc<Backend>>) -> Arc<Self> {
+        let (ready, _) = watch::channel(backends.is_empty());
+        let (changes, _) = broadcast::channel(64);
+        let parts = backends.keys().map(|k| (k.clone(), None)).collect();
+        let a = Arc::new(Aggregator {
+            view: ArcSwap::from_pointee(View::default()),
+            agg,
+            backends,
+            parts: Mutex::new(parts),
+            tried: Mutex::new(HashSet::new()),
+            fetch_errors: Mutex::new(BTreeMap::new()),
+            rebuilding: Mutex::new(()),
+            ready,
+            changes,
+        });
+        a.rebuild();
+        a
+    }
+
+    /// The current view; never blocks.
+    pub fn view(&self) -> Arc<View> {
+        self.view.load_full()
+    }
+
+    pub fn backends(&self) -> &BTreeMap<String, Arc<Backend>> {
+        &self.backends
+    }
+
+    pub fn backend(&self, name: &str) -> Option<&Arc<Backend>> {
+        self.backends.get(name)
+    }
+
+    pub fn subscribe(&self) -> broadcast::Receiver<&'static str> {
+        self.changes.subscribe()
+    }
+
+    /// True once every backend was tried at least once.
+    pub fn is_ready(&self) -> bool {
+        *self.ready.borrow()
+    }
+
+    /// Waits until every backend was tried once (each try is bounded by its timeout).
+    pub async fn wait_ready(&self) {
+        let mut rx = self.ready.subscribe();
+        let _ = rx.wait_for(|r| *r).await;
+    }
+
+    /// Whether a backend currently contributes nothing (failed fetch or open circuit).
+    pub fn has_part(&self, name: &str) -> bool {
+        self.lock_parts().get(name).is_some_and(Option::is_some)
+    }
+
+    fn lock_parts(&self) -> std::sync::MutexGuard<'_, BTreeMap<String, Option<Arc<Caps>>>> {
+        self.parts.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Why the last capability fetch of a backend failed, if it did.
+    pub fn fetch_error(&self, name: &str) -> Option<String> {
+        self.fetch_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .get(name)
+            .cloned()
+    }
+
+    /// Fetches every backend concurrently.
+    pub fn refresh_all(self: &Arc<Self>) {
+        for name in self.backends.keys() {
+            let me = self.clone();
+            let name = name.clone();
+            tokio::spawn(async move { me.refresh(&name).await });
+        }
+    }
+
+    /// Re-fetches one backend's capabilities and rebuilds the view.
+    pub async fn refresh(&self, name: &str) {
+        let Some(b) = self.backends.get(name) else {
+            return;
+        };
+        let r = fetch(b).await;
+        match &r {
+            Ok(c) => tracing::info!(
+                backend = name,
+                tools = c.tools.len(),
+                resources = c.resources.len(),
+                prompts = c.prompts.len(),
+                "capabilities fetched"
+            ),
+            Err(e) => tracing::warn!(backend = name, error = %e, "capability fetch failed"),
+        }
+        {
+            let mut errs = self.fetch_errors.lock().unwrap_or_else(|p| p.into_inner());
+            match &r {
+                Ok(_) => errs.remove(name),
+                Err(BackendError::Remote(e)) => {
+                    errs.insert(name.to_owned(), format!("backend error: {}", e.get()))
+                }
+                Err(e) => errs.insert(name.to_owned(), e.to_string()),
+            };
+        }
+        // Stale while revalidate: a failed re-fetch keeps what we had. Whether the backend is
+        // shown at all is decided by its health (an open circuit hides it).
+        if let Ok(c) = r {
+            self.lock_parts().insert(name.to_owned(), Some(Arc::new(c)));
+        }
+        // Rebuild first: readiness promises the view already holds this backend's part.
+        self.rebuild();
+        let mut tried = self.tried.lock().unwrap_or_else(|p| p.into_inner());
+        tried.insert(name.to_owned());
+        if tried.len() >= self.backends.len() {
+            self.ready.send_replace(true);
+        }
+    }
+
+    /// Called on a backend state transition.
+    pub fn on_transition(&self, _name: &str, prev: State, now: State) {
+        if prev == State::Open || now == State::Open {
+            self.rebuild();
+        }
+    }
+
+    /// Rebuilds the view from the parts and announces what changed.
+    pub fn rebuild(&self) {
+        let _one_at_a_time = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
+        let parts = self.lock_parts().clone();
+        let inputs: Vec<Input<'_>> = parts
+            .iter()
+            .map(|(name, caps)| Input {
+                name,
+                caps: caps.as_deref(),
+                available: self
+                    .backends
+                    .get(name)
+                    .is_none_or(|b| b.health.state() != State::Open),
+            })
+            .collect();
+        let new = view::build(&inputs, &self.agg);
+        for w in &new.warnings {
+            tracing::debug!(warning = %w, "aggregation");
+        }
+        let old = self.view.swap(Arc::new(new));
+        let new = self.view.load();
+        let mut changed = Vec::new();
+        if old.tools_list.get() != new.tools_list.get() {
+            changed.push("notifications/tools/list_changed");
+        }
+        if old.resources_list.get() != new.resources_list.get()
+            || old.templates_list.get() != new.templates_list.get()
+        {
+            changed.push("notifications/resources/list_changed");
+        }
+        if old.prompts_list.get() != new.prompts_list.get() {
+            changed.push("notifications/prompts/list_changed");
+        }
+        for c in changed {
+            let _ = self.changes.send(c);
+        }
+    }
+}
+
+/// Lists everything a backend advertises, following cursors.
+pub async fn fetch(b: &Backend) -> Result<Caps, BackendError> {
+    let id = Identity::anonymous();
+    let caps = b.capabilities(&id).await?;
+    let has = |k: &str| caps.get(k).is_some_and(|v| !v.is_null());
+    let (tools, resources, templates, prompts) = tokio::try_join!(
+        list_if(b, &id, has("tools"), "tools/list", "tools", "name"),
+        list_if(
+            b,
+            &id,
+            has("resources"),
+            "resources/list",
+            "resources",
+            "uri"
+        ),
+        list_if(
+            b,
+            &id,
+            has("resources"),
+            "resources/templates/list",
+            "resourceTemplates",
+            "uriTemplate"
+        ),
+        list_if(b, &id, has("prompts"), "prompts/list", "prompts", "name"),
+    )?;
+    Ok(Caps {
+        tools,
+        resources,
+        templates,
+        prompts,
+    })
+}
+
+async fn list_if(
+    b: &Backend,
+    id: &Identity,
+    advertised: bool,
+    method: &str,
+    key: &str,
+    required: &str,
+) -> Result<Vec<filter::Object>, BackendError> {
+    if !advertised {
+        return Ok(Vec::new());
+    }
+    let mut out = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..MAX_PAGES {
+        let params = cursor
+            .as_ref()
+            .map(|c| jsonrpc::raw(serde_json::json!({ "cursor": c }).to_string()));
+        let r = match b.call(id, method, params.as_deref(), None).await {
+            Ok(r) => r,
+            // The backend does not implement this list after all.
+            Err(BackendError::Remote(e)) if e.get().contains("-32601") => return Ok(out),
+            Err(e) => return Err(e),
+        };
+        let mut page: serde_json::Map<String, Value> =
+            serde_json::from_str(r.get()).map_err(|e| {
+                BackendError::Protocol(b.name.to_string(), format!("{method} result: {e}"))
+            })?;
+        match page.remove(key) {
+            Some(Value::Array(items)) => {
+                for it in items {
+                    match it {
+                        Value::Object(o) if o.get(required).is_some_and(Value::is_string) => {
+                            out.push(o)
+                        }
+                        _ => {
+                            tracing::warn!(backend = %b.name, method, "skipping an item without {required}")
+                        }
+                    }
+                }
+            }
+            None | Some(Value::Null) => {}
+            Some(_) => {
+                return Err(BackendError::Protocol(
+                    b.name.to_string(),
+                    format!("{method}: {key} is not a list"),
+                ));
+            }
+        }
+        match page.remove("nextCursor") {
+            Some(Value::String(c)) if !c.is_empty() => cursor = Some(c),
+            _ => return Ok(out),
+        }
+    }
+    Ok(out)
+}

@@ -1,0 +1,440 @@
+//! The aggregated view: an immutable snapshot of what clients see and where each name routes.
+//!
+//! List results are serialised once when the view is built, so `tools/list` is a copy of
+//! prepared bytes. The view is swapped atomically by the aggregator; readers never lock.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+
+use serde_json::value::RawValue;
+use serde_json::{Map, Value};
+use vmcp_config::{Aggregation, ConflictResolution};
+
+use super::conflict::{self, Candidate, Strategy};
+use super::filter::{Object, ToolPolicy};
+use crate::jsonrpc;
+
+/// Everything one backend offers.
+#[derive(Debug, Default, Clone, PartialEq)]
+pub struct Caps {
+    pub tools: Vec<Object>,
+    pub resources: Vec<Object>,
+    pub templates: Vec<Object>,
+    pub prompts: Vec<Object>,
+}
+
+/// Where an advertised name goes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    pub backend: Arc<str>,
+    pub original: String,
+}
+
+/// One backend as seen by the builder.
+pub struct Input<'a> {
+    pub name: &'a str,
+    /// `None`: never fetched or last fetch failed.
+    pub caps: Option<&'a Caps>,
+    /// False while the backend's circuit is open.
+    pub available: bool,
+}
+
+#[derive(Debug)]
+pub struct View {
+    pub tools_list: Box<RawValue>,
+    pub resources_list: Box<RawValue>,
+    pub templates_list: Box<RawValue>,
+    pub prompts_list: Box<RawValue>,
+    pub tools: HashMap<String, Route>,
+    pub prompts: HashMap<String, Route>,
+    pub resources: HashMap<String, Arc<str>>,
+    pub templates: Vec<(UriTemplate, Arc<str>)>,
+    /// Backends whose capabilities are missing from this view.
+    pub missing: Vec<String>,
+    pub warnings: Vec<String>,
+}
+
+impl Default for View {
+    fn default() -> Self {
+        build(&[], &Aggregation::default())
+    }
+}
+
+fn list(key: &str, items: &[Value]) -> Box<RawValue> {
+    let mut m = Map::new();
+    m.insert(key.to_owned(), Value::Array(items.to_vec()));
+    jsonrpc::raw(serde_json::to_string(&m).unwrap_or_else(|_| "{}".into()))
+}
+
+/// Builds a view from backends given in name order.
+pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
+    let policy = ToolPolicy::new(agg);
+    let priority: &[String] = agg
+        .conflict_resolution_config
+        .as_ref()
+        .map(|c| c.priority_order.as_slice())
+        .unwrap_or(&[]);
+    let strategy = Strategy {
+        mode: agg.conflict_resolution,
+        prefix_format: agg.prefix_format(),
+        priority_order: priority,
+    };
+    let mut warnings = Vec::new();
+    let mut missing = Vec::new();
+    let live: Vec<(Arc<str>, &Caps)> = inputs
+        .iter()
+        .filter_map(|i| match i.caps {
+            Some(c) if i.available => Some((Arc::from(i.name), c)),
+            _ => {
+                missing.push(i.name.to_owned());
+                None
+            }
+        })
+        .collect();
+
+    // Tools: filter/override, then resolve conflicts in (backend, name) order.
+    let mut presented = Vec::new();
+    for (b, caps) in &live {
+        let mut ts: Vec<_> = caps
+            .tools
+            .iter()
+            .filter_map(|t| policy.present(b, t))
+            .collect();
+        ts.sort_by(|x, y| name_of(&x.tool).cmp(name_of(&y.tool)));
+        presented.extend(ts.into_iter().map(|p| (b.clone(), p)));
+    }
+    let cands: Vec<Candidate> = presented
+        .iter()
+        .map(|(b, p)| Candidate {
+            backend: b.to_string(),
+            name: name_of(&p.tool).to_owned(),
+        })
+        .collect();
+    let (names, w) = conflict::resolve(&strategy, &cands);
+    warnings.extend(w);
+    let mut tools = HashMap::new();
+    let mut tool_items = Vec::new();
+    for ((b, p), n) in presented.into_iter().zip(names) {
+        let Some(n) = n else { continue };
+        let mut t = p.tool;
+        t.insert("name".into(), Value::String(n.clone()));
+        tools.insert(
+            n.clone(),
+            Route {
+                backend: b,
+                original: p.original,
+            },
+        );
+        tool_items.push((n, Value::Object(t)));
+    }
+    tool_items.sort_by(|a, b| a.0.cmp(&b.0));
+
+    // Prompts: same strategy, no overrides; manual keeps unique names and hides conflicts.
+    let mut pcands = Vec::new();
+    let mut pitems = Vec::new();
+    for (b, caps) in &live {
+        let mut ps: Vec<&Object> = caps
+            .prompts
+            .iter()
+            .filter(|p| p.get("name").and_then(Value::as_str).is_some())
+            .collect();
+        ps.sort_by(|x, y| name_of(x).cmp(name_of(y)));
+        for p in ps {
+            pcands.push(Candidate {
+                backend: b.to_string(),
+                name: name_of(p).to_owned(),
+            });
+            pitems.push((b.clone(), p));
+        }
+    }
+    let pstrategy = Strategy {
+        mode: agg.conflict_resolution,
+        ..strategy.clone()
+    };
+    let (pnames, w) = conflict::resolve(&pstrategy, &pcands);
+    warnings.extend(w.into_iter().map(|w| w.replacen("tool", "prompt", 1)));
+    let mut prompts = HashMap::new();
+    let mut prompt_items = Vec::new();
+    for ((b, p), n) in pitems.into_iter().zip(pnames) {
+        let Some(n) = n else { continue };
+        let mut p = p.clone();
+        let original = name_of(&p).to_owned();
+        p.insert("name".into(), Value::String(n.clone()));
+        prompts.insert(
+            n.clone(),
+            Route {
+                backend: b,
+                original,
+            },
+        );
+        prompt_items.push((n, Value::Object(p)));
+    }
+    prompt_items.sort_by(|a, b| a.0.cmp(&b.0));
+
+    // Resources and templates are never renamed: the first backend (by name) wins a URI.
+    let mut resources = HashMap::new();
+    let mut res_items = Vec::new();
+    let mut templates = Vec::new();
+    let mut tmpl_items = Vec::new();
+    let mut seen_t = std::collections::HashSet::new();
+    for (b, caps) in &live {
+        for r in &caps.resources {
+            let Some(uri) = r.get("uri").and_then(Value::as_str) else {
+                continue;
+            };
+            if resources.contains_key(uri) {
+                warnings.push(format!("resource {uri:?} of backend {b:?} is already offered by another backend; hidden"));
+                continue;
+            }
+            resources.insert(uri.to_owned(), b.clone());
+            res_items.push((uri.to_owned(), Value::Object(r.clone())));
+        }
+        for t in &caps.templates {
+            let Some(tpl) = t.get("uriTemplate").and_then(Value::as_str) else {
+                continue;
+            };
+            if !seen_t.insert(tpl.to_owned()) {
+                warnings.push(format!(
+                    "resource template {tpl:?} of backend {b:?} is already offered; hidden"
+                ));
+                continue;
+            }
+            templates.push((UriTemplate::parse(tpl), b.clone()));
+            tmpl_items.push((tpl.to_owned(), Value::Object(t.clone())));
+        }
+    }
+    res_items.sort_by(|a, b| a.0.cmp(&b.0));
+    tmpl_items.sort_by(|a, b| a.0.cmp(&b.0));
+    templates.sort_by(|a, b| a.0.source.cmp(&b.0.source));
+
+    let values = |v: Vec<(String, Value)>| v.into_iter().map(|(_, v)| v).collect::<Vec<_>>();
+    View {
+        tools_list: list("tools", &values(tool_items)),
+        resources_list: list("resources", &values(res_items)),
+        templates_list: list("resourceTemplates", &values(tmpl_items)),
+        prompts_list: list("prompts", &values(prompt_items)),
+        tools,
+        prompts,
+        resources,
+        templates,
+        missing,
+        warnings,
+    }
+}
+
+fn name_of(o: &Object) -> &str {
+    o.get("name").and_then(Value::as_str).unwrap_or("")
+}
+
+impl View {
+    /// The backend serving a resource URI: exact match, then the first matching template.
+    pub fn resource_backend(&self, uri: &str) -> Option<Arc<str>> {
+        if let Some(b) = self.resources.get(uri) {
+            return Some(b.clone());
+        }
+        self.templates
+            .iter()
+            .find(|(t, _)| t.matches(uri) || t.source == uri)
+            .map(|(_, b)| b.clone())
+    }
+
+    /// Whether the conflict mode hides nothing surprising; used in logs.
+    pub fn mode_note(agg: &Aggregation) -> &'static str {
+        match agg.conflict_resolution {
+            ConflictResolution::Prefix => "prefix",
+            ConflictResolution::Priority => "priority",
+            ConflictResolution::Manual => "manual",
+        }
+    }
+}
+
+/// A minimal RFC 6570 matcher: `{x}` matches one path segment, `{+x}`/`{#x}` anything,
+/// `{?x,y}`/`{&x}` an optional query tail.
+#[derive(Debug, Clone)]
+pub struct UriTemplate {
+    pub source: String,
+    parts: Vec<Part>,
+}
+
+#[derive(Debug, Clone, PartialEq)]
+enum Part {
+    Lit(String),
+    Segment,
+    Any,
+    Query,
+}
+
+impl UriTemplate {
+    pub fn parse(s: &str) -> Self {
+        let mut parts = Vec::new();
+        let mut rest = s;
+        while let Some(open) = rest.find('{') {
+            if open > 0 {
+                parts.push(Part::Lit(rest[..open].to_owned()));
+            }
+            let Some(close) = rest[open..].find('}') else {
+                parts.push(Part::Lit(rest[open..].to_owned()));
+                rest = "";
+                break;
+            };
+            let expr = &rest[open + 1..open + close];
+            parts.push(match expr.chars().next() {
+                Some('+' | '#') => Part::Any,
+                Some('?' | '&') => Part::Query,
+                _ => Part::Segment,
+            });
+            rest = &rest[open + close + 1..];
+        }
+        if !rest.is_empty() {
+            parts.push(Part::Lit(rest.to_owned()));
+        }
+        UriTemplate {
+            source: s.to_owned(),
+            parts,
+        }
+    }
+
+    pub fn matches(&self, uri: &str) -> bool {
+        fn go(parts: &[Part], s: &str, depth: usize) -> bool {
+            if depth > 64 {
+                return false;
+            }
+            let Some((first, rest)) = parts.split_first() else {
+                return s.is_empty();
+            };
+            match first {
+                Part::Lit(l) => s
+                    .strip_prefix(l.as_str())
+                    .is_some_and(|t| go(rest, t, depth + 1)),
+                Part::Query => {
+                    (s.is_empty() || s.starts_with('?') || s.starts_with('&'))
+                        && go(rest, "", depth + 1)
+                }
+                Part::Segment | Part::Any => {
+                    let any = *first == Part::Any;
+                    for (i, ch) in s.char_indices() {
+                        if i > 0 && go(rest, &s[i..], depth + 1) {
+                            return true;
+                        }
+                        if !any && matches!(ch, '/' | '?' | '#') {
+                            return false;
+                        }
+                    }
+                    !s.is_empty() && go(rest, "", depth + 1)
+                }
+            }
+        }
+        go(&self.parts, uri, 0)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+    use vmcp_config::{ConflictResolutionConfig, WorkloadTools};
+
+    fn obj(v: Value) -> Object {
+        v.as_object().unwrap().clone()
+    }
+
+    fn caps(tools: &[&str]) -> Caps {
+        Caps {
+            tools: tools
+                .iter()
+                .map(|t| obj(json!({"name": t, "inputSchema": {"type": "object"}})))
+                .collect(),
+            prompts: vec![obj(json!({"name": "greet"}))],
+            resources: vec![obj(json!({"uri": "demo://one", "name": "one"}))],
+            templates: vec![obj(json!({"uriTemplate": "demo://r/{id}", "name": "r"}))],
+        }
+    }
+
+    #[test]
+    fn builds_prefixed_sorted_view_with_routes() {
+        let (a, b) = (caps(&["echo", "add"]), caps(&["echo"]));
+        let agg = Aggregation::default();
+        let v = build(
+            &[
+                Input {
+                    name: "alpha",
+                    caps: Some(&a),
+                    available: true,
+                },
+                Input {
+                    name: "beta",
+                    caps: Some(&b),
+                    available: true,
+                },
+            ],
+            &agg,
+        );
+        let listed: Value = serde_json::from_str(v.tools_list.get()).unwrap();
+        let names: Vec<&str> = listed["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|t| t["name"].as_str().unwrap())
+            .collect();
+        assert_eq!(names, ["alpha_add", "alpha_echo", "beta_echo"]);
+        assert_eq!(
+            v.tools["beta_echo"],
+            Route {
+                backend: "beta".into(),
+                original: "echo".into()
+            }
+        );
+        assert_eq!(v.prompts["beta_greet"].original, "greet");
+        // Same URI from two backends: the first by name wins.
+        assert_eq!(v.resources["demo://one"].as_ref(), "alpha");
+        assert_eq!(v.resource_backend("demo://r/42").as_deref(), Some("alpha"));
+        assert_eq!(v.resource_backend("demo://other"), None);
+        assert_eq!(v.warnings.len(), 2);
+    }
+
+    #[test]
+    fn unavailable_backends_are_missing_and_results_are_deterministic() {
+        let (a, b) = (caps(&["x"]), caps(&["y"]));
+        let agg = Aggregation {
+            conflict_resolution: ConflictResolution::Priority,
+            conflict_resolution_config: Some(ConflictResolutionConfig {
+                priority_order: vec!["b".into()],
+                ..Default::default()
+            }),
+            tools: vec![WorkloadTools {
+                workload: "a".into(),
+                ..Default::default()
+            }],
+            ..Default::default()
+        };
+        let inputs = [
+            Input {
+                name: "a",
+                caps: Some(&a),
+                available: true,
+            },
+            Input {
+                name: "b",
+                caps: Some(&b),
+                available: false,
+            },
+        ];
+        let v1 = build(&inputs, &agg);
+        let v2 = build(&inputs, &agg);
+        assert_eq!(v1.tools_list.get(), v2.tools_list.get());
+        assert_eq!(v1.missing, vec!["b".to_owned()]);
+        assert!(v1.tools.contains_key("x") && !v1.tools.contains_key("y"));
+        assert_eq!(v1.prompts["greet"].backend.as_ref(), "a");
+    }
+
+    #[test]
+    fn uri_templates() {
+        let t = UriTemplate::parse("demo://resource/dynamic/text/{resourceId}");
+        assert!(t.matches("demo://resource/dynamic/text/3"));
+        assert!(!t.matches("demo://resource/dynamic/text/"));
+        assert!(!t.matches("demo://resource/dynamic/text/3/4"));
+        assert!(UriTemplate::parse("file:///{+path}").matches("file:///a/b/c"));
+        assert!(UriTemplate::parse("api://items{?page}").matches("api://items?page=2"));
+        assert!(UriTemplate::parse("api://items{?page}").matches("api://items"));
+    }
+}

@@ -1,0 +1,308 @@
+//! Backend MCP clients: one persistent session per (backend, outgoing identity), over
+//! Streamable HTTP or the legacy SSE transport, with TLS and outgoing auth.
+//!
+//! The gateway numbers every request it sends to a backend itself, so ids chosen by many
+//! clients can never collide on a shared backend session; the client's own id is restored
+//! when the answer goes back.
+
+pub mod auth;
+pub mod events;
+pub mod pool;
+pub mod sse;
+pub mod streamable;
+pub mod tls;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderValue, header};
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use crate::jsonrpc::{self, Message};
+use auth::{Identity, Outgoing};
+
+/// MCP protocol version the gateway asks backends for; they may answer with an older one.
+pub const BACKEND_PROTOCOL_VERSION: &str = "2025-11-25";
+/// Largest single JSON-RPC message accepted from a backend.
+pub const MAX_BACKEND_MESSAGE: usize = 64 * 1024 * 1024;
+
+/// What went wrong talking to a backend, classified by whose fault it is.
+#[derive(Debug, thiserror::Error, Clone)]
+pub enum BackendError {
+    #[error("backend {0:?} did not answer within {1:?}")]
+    Timeout(String, Duration),
+    #[error("backend {0:?} is unavailable: {1}")]
+    Unavailable(String, String),
+    #[error("backend {0:?} sent an invalid reply: {1}")]
+    Protocol(String, String),
+    #[error("backend {0:?} circuit is open after repeated failures")]
+    CircuitOpen(String),
+    #[error(transparent)]
+    Auth(#[from] auth::AuthError),
+    /// The backend forgot our session (404): reconnect and retry once.
+    #[error("backend {0:?} ended the session")]
+    SessionExpired(String),
+    /// A JSON-RPC error object from the backend: a normal answer, not a health problem.
+    #[error("backend returned an error")]
+    Remote(Arc<RawValue>),
+}
+
+impl BackendError {
+    /// Whether the failure says something about the backend's health.
+    pub fn is_health_failure(&self) -> bool {
+        !matches!(self, BackendError::Remote(_) | BackendError::CircuitOpen(_))
+    }
+}
+
+/// A message a backend sent outside any request/response pair we are waiting on.
+#[derive(Debug)]
+pub struct Inbound {
+    pub backend: Arc<str>,
+    pub method: String,
+    pub params: Option<Box<RawValue>>,
+}
+
+pub type InboundTx = mpsc::UnboundedSender<Inbound>;
+/// Where messages related to one in-flight request (progress, logging) go.
+pub type RelatedTx = mpsc::UnboundedSender<Box<RawValue>>;
+
+/// HTTP plumbing shared by the transports of one backend.
+pub struct Http {
+    pub name: Arc<str>,
+    pub client: reqwest::Client,
+    pub url: url::Url,
+    /// Static headers from metadata, then auth headers on top.
+    pub headers: HeaderMap,
+    pub auth: Outgoing,
+}
+
+impl Http {
+    /// Headers for one backend session of `identity`.
+    pub async fn session_headers(&self, identity: &Identity) -> Result<HeaderMap, BackendError> {
+        let mut h = self.headers.clone();
+        for (n, v) in self.auth.headers(identity).await? {
+            h.insert(n, v);
+        }
+        Ok(h)
+    }
+
+    fn unavailable(&self, e: impl std::fmt::Display) -> BackendError {
+        BackendError::Unavailable(self.name.to_string(), e.to_string())
+    }
+
+    /// For transport errors: the whole source chain, so "error sending request" comes with
+    /// its cause (connection refused, unknown issuer, ...).
+    fn send_failed(&self, e: reqwest::Error) -> BackendError {
+        let mut msg = e.to_string();
+        let mut src = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg.push_str(": ");
+            msg.push_str(&s.to_string());
+            src = s.source();
+        }
+        BackendError::Unavailable(self.name.to_string(), msg)
+    }
+
+    fn protocol(&self, e: impl std::fmt::Display) -> BackendError {
+        BackendError::Protocol(self.name.to_string(), e.to_string())
+    }
+
+    /// Reads a whole (bounded) body.
+    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, BackendError> {
+        let mut out = Vec::new();
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.unavailable(e))? {
+            if out.len() + chunk.len() > MAX_BACKEND_MESSAGE {
+                return Err(self.protocol("reply too large"));
+            }
+            out.extend_from_slice(&chunk);
+        }
+        Ok(out)
+    }
+}
+
+/// Outcome of handing one message from a backend to [`dispatch_incoming`].
+enum Handled {
+    /// The response to `id`.
+    Response(u64, Result<Box<RawValue>, BackendError>),
+    Other,
+}
+
+/// Routes one message received from a backend: responses are returned to the caller,
+/// notifications go to the request's sink (if any) or the backend-wide inbound channel, and
+/// server-to-client requests are declined (relaying them is not implemented yet).
+fn dispatch_incoming(
+    http: &Http,
+    data: &str,
+    related: Option<&RelatedTx>,
+    inbound: &InboundTx,
+) -> Result<(Handled, Option<String>), BackendError> {
+    let msg = jsonrpc::parse(data.as_bytes()).map_err(|e| http.protocol(e))?;
+    match msg {
+        Message::Response { id, outcome } => {
+            let n: u64 = serde_json::from_str(id.get())
+                .map_err(|_| http.protocol("response id is not ours"))?;
+            let r = match outcome {
+                Ok(r) => Ok(r.to_owned()),
+                Err(e) => Err(BackendError::Remote(Arc::from(e.to_owned()))),
+            };
+            Ok((Handled::Response(n, r), None))
+        }
+        Message::Notification { method, params } => {
+            let is_related = matches!(
+                method.as_str(),
+                "notifications/progress" | "notifications/message"
+            );
+            match related {
+                Some(tx) if is_related => {
+                    let _ = tx.send(jsonrpc::raw(data.to_owned()));
+                }
+                _ => {
+                    let _ = inbound.send(Inbound {
+                        backend: http.name.clone(),
+                        method,
+                        params: params.map(|p| p.to_owned()),
+                    });
+                }
+            }
+            Ok((Handled::Other, None))
+        }
+        Message::Request { id, method, .. } => {
+            let reply = match method.as_str() {
+                "ping" => jsonrpc::response_ok(id, &jsonrpc::empty_object()),
+                _ => jsonrpc::response_error(
+                    Some(id),
+                    jsonrpc::code::METHOD_NOT_FOUND,
+                    "not supported by the vmcp gateway",
+                ),
+            };
+            Ok((Handled::Other, Some(reply)))
+        }
+    }
+}
+
+/// An established backend session.
+pub enum Connection {
+    Streamable(streamable::Session),
+    Sse(sse::Session),
+}
+
+impl Connection {
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<&RelatedTx>,
+    ) -> Result<Box<RawValue>, BackendError> {
+        match self {
+            Connection::Streamable(s) => s.call(method, params, related).await,
+            Connection::Sse(s) => s.call(method, params).await,
+        }
+    }
+
+    pub fn is_closed(&self) -> bool {
+        match self {
+            Connection::Streamable(s) => s.common.closed.load(Ordering::Relaxed),
+            Connection::Sse(s) => s.closed(),
+        }
+    }
+
+    pub fn close(&self) {
+        match self {
+            Connection::Streamable(s) => s.close(),
+            Connection::Sse(s) => s.close(),
+        }
+    }
+
+    /// The `capabilities` object of the backend's initialize result.
+    pub fn capabilities(&self) -> &serde_json::Value {
+        match self {
+            Connection::Streamable(s) => &s.capabilities,
+            Connection::Sse(s) => &s.capabilities,
+        }
+    }
+}
+
+/// State every transport session keeps.
+pub struct Common {
+    pub http: Arc<Http>,
+    pub headers: HeaderMap,
+    pub next_id: AtomicU64,
+    pub closed: AtomicBool,
+    pub inbound: InboundTx,
+}
+
+impl Common {
+    fn new(http: Arc<Http>, headers: HeaderMap, inbound: InboundTx) -> Self {
+        Common {
+            http,
+            headers,
+            next_id: AtomicU64::new(1),
+            closed: AtomicBool::new(false),
+            inbound,
+        }
+    }
+
+    fn next_id(&self) -> u64 {
+        self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// Params of the initialize request the gateway sends.
+fn initialize_params() -> Box<RawValue> {
+    jsonrpc::raw(format!(
+        r#"{{"protocolVersion":"{BACKEND_PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"vmcp-gateway","version":"{}"}}}}"#,
+        env!("CARGO_PKG_VERSION")
+    ))
+}
+
+/// Reads what the gateway needs from an initialize result.
+fn read_initialize(
+    http: &Http,
+    result: &RawValue,
+) -> Result<(String, serde_json::Value), BackendError> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Init {
+        protocol_version: String,
+        #[serde(default)]
+        capabilities: serde_json::Value,
+    }
+    let init: Init = serde_json::from_str(result.get())
+        .map_err(|e| http.protocol(format!("initialize result: {e}")))?;
+    Ok((init.protocol_version, init.capabilities))
+}
+
+fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
+    headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with(want))
+}
+
+const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");
+const ACCEPT_SSE: HeaderValue = HeaderValue::from_static("text/event-stream");
+const JSON: HeaderValue = HeaderValue::from_static("application/json");
+
+/// Sends `notifications/cancelled` for a request whose caller went away (client cancel,
+/// disconnect or timeout), so the backend can stop working on it.
+struct CancelOnDrop<F: Fn(u64) + Send> {
+    id: u64,
+    done: bool,
+    cancel: F,
+}
+
+impl<F: Fn(u64) + Send> Drop for CancelOnDrop<F> {
+    fn drop(&mut self) {
+        if !self.done {
+            (self.cancel)(self.id);
+        }
+    }
+}
+
+fn cancelled_params(id: u64) -> Box<RawValue> {
+    jsonrpc::raw(format!(
+        r#"{{"requestId":{id},"reason":"cancelled by the vmcp gateway"}}"#
+    ))
+}

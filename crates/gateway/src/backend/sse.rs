@@ -1,0 +1,267 @@
+//! Legacy HTTP+SSE backend client (MCP 2024-11-05): a long-lived GET stream whose first event
+//! names the endpoint to POST requests to; every response arrives on the stream.
+//!
+//! Responses are matched to waiting callers by the gateway-chosen id. When the stream ends the
+//! session is closed and every waiting caller fails at once instead of waiting for its timeout.
+
+use std::collections::HashMap;
+use std::sync::atomic::Ordering;
+use std::sync::{Arc, Mutex, OnceLock};
+
+use http::{StatusCode, header};
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+use tokio::task::AbortHandle;
+
+use super::events::Decoder;
+use super::{
+    ACCEPT_SSE, BackendError, CancelOnDrop, Common, Handled, Http, InboundTx, JSON,
+    cancelled_params, content_type_is, dispatch_incoming, initialize_params, read_initialize,
+};
+use crate::backend::auth::Identity;
+use crate::jsonrpc;
+
+type Waiter = oneshot::Sender<Result<Box<RawValue>, BackendError>>;
+
+struct Shared {
+    pending: Mutex<HashMap<u64, Waiter>>,
+    /// Where the reader posts answers to server-to-client requests.
+    endpoint: OnceLock<url::Url>,
+}
+
+pub struct Session {
+    pub common: Arc<Common>,
+    endpoint: url::Url,
+    shared: Arc<Shared>,
+    reader: AbortHandle,
+    pub capabilities: serde_json::Value,
+}
+
+impl Session {
+    pub async fn connect(
+        http: Arc<Http>,
+        identity: &Identity,
+        inbound: InboundTx,
+    ) -> Result<Session, BackendError> {
+        let headers = http.session_headers(identity).await?;
+        let resp = http
+            .client
+            .get(http.url.clone())
+            .headers(headers.clone())
+            .header(header::ACCEPT, ACCEPT_SSE)
+            .send()
+            .await
+            .map_err(|e| http.send_failed(e))?;
+        if !resp.status().is_success() {
+            return Err(http.unavailable(format!("GET stream: HTTP {}", resp.status())));
+        }
+        if !content_type_is(resp.headers(), "text/event-stream") {
+            return Err(http.protocol("GET stream is not text/event-stream"));
+        }
+        let shared = Arc::new(Shared {
+            pending: Mutex::new(HashMap::new()),
+            endpoint: OnceLock::new(),
+        });
+        let common = Arc::new(Common::new(http.clone(), headers, inbound));
+        let (endpoint_tx, endpoint_rx) = oneshot::channel();
+        let reader = tokio::spawn(read_loop(common.clone(), shared.clone(), resp, endpoint_tx))
+            .abort_handle();
+        let raw_endpoint = match endpoint_rx.await {
+            Ok(e) => e,
+            Err(_) => {
+                reader.abort();
+                return Err(http.protocol("stream ended before the endpoint event"));
+            }
+        };
+        let endpoint = match http.url.join(&raw_endpoint) {
+            Ok(u) if u.origin() == http.url.origin() => u,
+            Ok(_) => {
+                reader.abort();
+                return Err(http.protocol("endpoint event points at another origin"));
+            }
+            Err(e) => {
+                reader.abort();
+                return Err(http.protocol(format!("endpoint event: {e}")));
+            }
+        };
+        let _ = shared.endpoint.set(endpoint.clone());
+        let mut session = Session {
+            common,
+            endpoint,
+            shared,
+            reader,
+            capabilities: serde_json::Value::Null,
+        };
+        let params = initialize_params();
+        let result = session.call("initialize", Some(&params)).await?;
+        let (_version, caps) = read_initialize(&http, &result)?;
+        session.capabilities = caps;
+        session
+            .post(&jsonrpc::notification("notifications/initialized", None))
+            .await?;
+        Ok(session)
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, BackendError> {
+        let c = &self.common;
+        let id = c.next_id();
+        let (tx, rx) = oneshot::channel();
+        lock(&self.shared).insert(id, tx);
+        let shared = self.shared.clone();
+        let mut guard = CancelOnDrop {
+            id,
+            done: false,
+            cancel: |id| {
+                lock(&shared).remove(&id);
+                let req = self.post_request(jsonrpc::notification(
+                    "notifications/cancelled",
+                    Some(&cancelled_params(id)),
+                ));
+                tokio::spawn(async move {
+                    let _ =
+                        tokio::time::timeout(std::time::Duration::from_secs(5), req.send()).await;
+                });
+            },
+        };
+        if let Err(e) = self.post(&jsonrpc::request(id, method, params)).await {
+            guard.done = true;
+            lock(&self.shared).remove(&id);
+            return Err(e);
+        }
+        let r = rx
+            .await
+            .unwrap_or_else(|_| Err(c.http.unavailable("stream closed")));
+        guard.done = true;
+        r
+    }
+
+    fn post_request(&self, body: String) -> reqwest::RequestBuilder {
+        self.common
+            .http
+            .client
+            .post(self.endpoint.clone())
+            .headers(self.common.headers.clone())
+            .header(header::CONTENT_TYPE, JSON)
+            .body(body)
+    }
+
+    async fn post(&self, body: &str) -> Result<(), BackendError> {
+        let http = &self.common.http;
+        let resp = self
+            .post_request(body.to_owned())
+            .send()
+            .await
+            .map_err(|e| http.send_failed(e))?;
+        let status = resp.status();
+        if status == StatusCode::NOT_FOUND {
+            self.close();
+            return Err(BackendError::SessionExpired(http.name.to_string()));
+        }
+        if !status.is_success() {
+            return Err(http.unavailable(format!("POST: HTTP {status}")));
+        }
+        Ok(())
+    }
+
+    pub fn close(&self) {
+        self.common.closed.store(true, Ordering::Relaxed);
+        self.reader.abort();
+        fail_all(&self.shared, &self.common.http);
+    }
+
+    /// Whether the session is unusable (closed by us or the stream ended).
+    pub fn closed(&self) -> bool {
+        self.common.closed.load(Ordering::Relaxed)
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+fn lock(s: &Shared) -> std::sync::MutexGuard<'_, HashMap<u64, Waiter>> {
+    s.pending.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn fail_all(shared: &Shared, http: &Http) {
+    for (_, w) in lock(shared).drain() {
+        let _ = w.send(Err(http.unavailable("stream closed")));
+    }
+}
+
+async fn read_loop(
+    c: Arc<Common>,
+    shared: Arc<Shared>,
+    mut resp: reqwest::Response,
+    endpoint: oneshot::Sender<String>,
+) {
+    let http = &c.http;
+    let mut endpoint = Some(endpoint);
+    let mut dec = Decoder::new(super::MAX_BACKEND_MESSAGE);
+    'outer: loop {
+        let chunk = match resp.chunk().await {
+            Ok(Some(c)) => c,
+            _ => break,
+        };
+        let events = match dec.push(&chunk) {
+            Ok(e) => e,
+            Err(e) => {
+                tracing::warn!(backend = %http.name, error = %e, "bad event stream");
+                break;
+            }
+        };
+        for ev in events {
+            if ev.event == "endpoint" {
+                if let Some(tx) = endpoint.take() {
+                    let _ = tx.send(ev.data.trim().to_owned());
+                }
+                continue;
+            }
+            if !(ev.event.is_empty() || ev.event == "message") || ev.data.is_empty() {
+                continue;
+            }
+            match dispatch_incoming(http, &ev.data, None, &c.inbound) {
+                Ok((Handled::Response(id, r), _)) => {
+                    if let Some(w) = lock(&shared).remove(&id) {
+                        let _ = w.send(r);
+                    }
+                }
+                Ok((_, Some(reply))) => {
+                    tracing::debug!(backend = %http.name, "declining a server-to-client request");
+                    if let Some(ep) = shared.endpoint.get() {
+                        let req = http
+                            .client
+                            .post(ep.clone())
+                            .headers(c.headers.clone())
+                            .header(header::CONTENT_TYPE, JSON)
+                            .body(reply);
+                        tokio::spawn(async move {
+                            let _ = tokio::time::timeout(
+                                std::time::Duration::from_secs(10),
+                                req.send(),
+                            )
+                            .await;
+                        });
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => {
+                    // Garbage on the stream: the session cannot be trusted any more.
+                    tracing::warn!(backend = %http.name, error = %e, "invalid message on the event stream");
+                    for (_, w) in lock(&shared).drain() {
+                        let _ = w.send(Err(e.clone()));
+                    }
+                    break 'outer;
+                }
+            }
+        }
+    }
+    c.closed.store(true, Ordering::Relaxed);
+    fail_all(&shared, http);
+}

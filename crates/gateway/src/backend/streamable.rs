@@ -1,0 +1,282 @@
+//! Streamable HTTP backend client (MCP 2025-03-26 and later).
+//!
+//! Each request is a POST; the answer is either one JSON message or an SSE stream that may
+//! carry progress and log notifications before the response. After initialize a GET stream is
+//! opened in the background for server-initiated notifications (list_changed); a backend that
+//! does not offer one (405) is fine.
+
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+
+use http::{HeaderValue, StatusCode, header};
+use serde_json::value::RawValue;
+use tokio::task::AbortHandle;
+
+use super::events::Decoder;
+use super::{
+    ACCEPT_BOTH, ACCEPT_SSE, BackendError, CancelOnDrop, Common, Handled, Http, InboundTx, JSON,
+    RelatedTx, cancelled_params, content_type_is, dispatch_incoming, initialize_params,
+    read_initialize,
+};
+use crate::backend::auth::Identity;
+use crate::jsonrpc;
+
+const SESSION_HEADER: &str = "mcp-session-id";
+const VERSION_HEADER: &str = "mcp-protocol-version";
+
+pub struct Session {
+    pub common: Arc<Common>,
+    listener: Option<AbortHandle>,
+    pub capabilities: serde_json::Value,
+}
+
+impl Session {
+    /// Performs the initialize handshake and starts the notification stream.
+    pub async fn connect(
+        http: Arc<Http>,
+        identity: &Identity,
+        inbound: InboundTx,
+    ) -> Result<Session, BackendError> {
+        let headers = http.session_headers(identity).await?;
+        let mut common = Common::new(http.clone(), headers, inbound);
+        let params = initialize_params();
+        let (result, session_id) = post(&common, "initialize", Some(&params), None, true).await?;
+        let (version, capabilities) = read_initialize(&http, &result)?;
+        if let Some(sid) = session_id {
+            common.headers.insert(SESSION_HEADER, sid);
+        }
+        if let Ok(v) = HeaderValue::from_str(&version) {
+            common.headers.insert(VERSION_HEADER, v);
+        }
+        let common = Arc::new(common);
+        notify(&common, "notifications/initialized", None).await?;
+        let listener = common.headers.contains_key(SESSION_HEADER).then(|| {
+            let c = common.clone();
+            tokio::spawn(async move { listen(c).await }).abort_handle()
+        });
+        Ok(Session {
+            common,
+            listener,
+            capabilities,
+        })
+    }
+
+    pub async fn call(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<&RelatedTx>,
+    ) -> Result<Box<RawValue>, BackendError> {
+        let r = post(&self.common, method, params, related, false)
+            .await
+            .map(|(r, _)| r);
+        if matches!(r, Err(BackendError::SessionExpired(_))) {
+            self.close();
+        }
+        r
+    }
+
+    pub fn close(&self) {
+        if self.common.closed.swap(true, Ordering::Relaxed) {
+            return;
+        }
+        if let Some(l) = &self.listener {
+            l.abort();
+        }
+        // Tell the backend it can drop the session; best effort, never awaited by a caller.
+        if self.common.headers.contains_key(SESSION_HEADER) {
+            let c = self.common.clone();
+            tokio::spawn(async move {
+                let req = c
+                    .http
+                    .client
+                    .delete(c.http.url.clone())
+                    .headers(c.headers.clone());
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), req.send()).await;
+            });
+        }
+    }
+}
+
+impl Drop for Session {
+    fn drop(&mut self) {
+        self.close();
+    }
+}
+
+/// Sends a notification and expects 202 (or any 2xx).
+async fn notify(c: &Common, method: &str, params: Option<&RawValue>) -> Result<(), BackendError> {
+    let body = jsonrpc::notification(method, params);
+    let resp = c
+        .http
+        .client
+        .post(c.http.url.clone())
+        .headers(c.headers.clone())
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .header(header::CONTENT_TYPE, JSON)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| c.http.send_failed(e))?;
+    if resp.status() == StatusCode::NOT_FOUND && c.headers.contains_key(SESSION_HEADER) {
+        return Err(BackendError::SessionExpired(c.http.name.to_string()));
+    }
+    if !resp.status().is_success() {
+        return Err(c
+            .http
+            .unavailable(format!("{method}: HTTP {}", resp.status())));
+    }
+    Ok(())
+}
+
+/// Sends one request and waits for its response on the POST's reply.
+async fn post(
+    c: &Common,
+    method: &str,
+    params: Option<&RawValue>,
+    related: Option<&RelatedTx>,
+    want_session: bool,
+) -> Result<(Box<RawValue>, Option<HeaderValue>), BackendError> {
+    let id = c.next_id();
+    let body = jsonrpc::request(id, method, params);
+    let http = &c.http;
+    // If the caller gives up (timeout, client cancel), tell the backend.
+    let mut guard = CancelOnDrop {
+        id,
+        done: false,
+        cancel: |id| {
+            if c.closed.load(Ordering::Relaxed) {
+                return;
+            }
+            let req = http
+                .client
+                .post(http.url.clone())
+                .headers(c.headers.clone())
+                .header(header::ACCEPT, ACCEPT_BOTH)
+                .header(header::CONTENT_TYPE, JSON)
+                .body(jsonrpc::notification(
+                    "notifications/cancelled",
+                    Some(&cancelled_params(id)),
+                ));
+            tokio::spawn(async move {
+                let _ = tokio::time::timeout(std::time::Duration::from_secs(5), req.send()).await;
+            });
+        },
+    };
+    let resp = http
+        .client
+        .post(http.url.clone())
+        .headers(c.headers.clone())
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .header(header::CONTENT_TYPE, JSON)
+        .body(body)
+        .send()
+        .await
+        .map_err(|e| http.send_failed(e))?;
+    let status = resp.status();
+    if status == StatusCode::NOT_FOUND && c.headers.contains_key(SESSION_HEADER) {
+        guard.done = true;
+        return Err(BackendError::SessionExpired(http.name.to_string()));
+    }
+    if !status.is_success() {
+        guard.done = true;
+        return Err(http.unavailable(format!("{method}: HTTP {status}")));
+    }
+    let session = if want_session {
+        resp.headers().get(SESSION_HEADER).cloned()
+    } else {
+        None
+    };
+    let result = if content_type_is(resp.headers(), "text/event-stream") {
+        read_stream(c, id, resp, related).await
+    } else if content_type_is(resp.headers(), "application/json") {
+        let bytes = http.read_body(resp).await?;
+        let text = std::str::from_utf8(&bytes).map_err(|_| http.protocol("reply is not UTF-8"))?;
+        match dispatch_incoming(http, text, related, &c.inbound)? {
+            (Handled::Response(n, r), _) if n == id => r,
+            _ => Err(http.protocol("reply is not the response to the request")),
+        }
+    } else {
+        Err(http.protocol(format!("{method}: unexpected content type")))
+    };
+    guard.done = true;
+    result.map(|r| (r, session))
+}
+
+/// Reads an SSE reply until the response with `id` arrives.
+async fn read_stream(
+    c: &Common,
+    id: u64,
+    mut resp: reqwest::Response,
+    related: Option<&RelatedTx>,
+) -> Result<Box<RawValue>, BackendError> {
+    let http = &c.http;
+    let mut dec = Decoder::new(super::MAX_BACKEND_MESSAGE);
+    while let Some(chunk) = resp.chunk().await.map_err(|e| http.unavailable(e))? {
+        for ev in dec.push(&chunk).map_err(|e| http.protocol(e))? {
+            if !(ev.event.is_empty() || ev.event == "message") || ev.data.is_empty() {
+                continue;
+            }
+            match dispatch_incoming(http, &ev.data, related, &c.inbound)? {
+                (Handled::Response(n, r), _) if n == id => return r,
+                (_, Some(reply)) => answer(c, reply),
+                _ => {}
+            }
+        }
+    }
+    Err(http.protocol("stream ended before the response"))
+}
+
+/// Posts our answer to a server-to-client request.
+fn answer(c: &Common, reply: String) {
+    let req = c
+        .http
+        .client
+        .post(c.http.url.clone())
+        .headers(c.headers.clone())
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .header(header::CONTENT_TYPE, JSON)
+        .body(reply);
+    tokio::spawn(async move {
+        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), req.send()).await;
+    });
+}
+
+/// The standalone GET stream: server-initiated notifications for the whole session.
+async fn listen(c: Arc<Common>) {
+    let mut failures = 0u32;
+    while !c.closed.load(Ordering::Relaxed) && failures < 5 {
+        let resp = c
+            .http
+            .client
+            .get(c.http.url.clone())
+            .headers(c.headers.clone())
+            .header(header::ACCEPT, ACCEPT_SSE)
+            .send()
+            .await;
+        let Ok(mut resp) = resp else {
+            failures += 1;
+            tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+            continue;
+        };
+        if !resp.status().is_success() || !content_type_is(resp.headers(), "text/event-stream") {
+            // 405: the backend offers no stream. Nothing to listen to.
+            return;
+        }
+        let mut dec = Decoder::new(super::MAX_BACKEND_MESSAGE);
+        while let Ok(Some(chunk)) = resp.chunk().await {
+            let Ok(evs) = dec.push(&chunk) else { break };
+            for ev in evs {
+                if ev.data.is_empty() {
+                    continue;
+                }
+                if let Ok((_, Some(reply))) = dispatch_incoming(&c.http, &ev.data, None, &c.inbound)
+                {
+                    answer(&c, reply);
+                }
+            }
+        }
+        failures += 1;
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
+    }
+}

@@ -1,0 +1,534 @@
+//! HTTP handlers: `/mcp` (POST, GET, DELETE), `/health`, `/readyz`, `/status`, `/metrics`.
+//!
+//! Every input is untrusted: bodies are bounded before they are read (413 without buffering an
+//! oversized body), malformed JSON is a JSON-RPC parse error, batches are rejected, and
+//! unknown sessions are 404. There is no write deadline on responses: a slow tool is bounded
+//! by its backend timeout, not by the HTTP server.
+
+// Handlers return a ready `Response` as their error: it is the value sent, not a cause to
+// inspect, so boxing it would only add an allocation.
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::body::{Body, Bytes};
+use axum::extract::{Request, State};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http_body_util::BodyExt;
+use serde_json::value::RawValue;
+use tokio::sync::mpsc;
+
+use super::session::{ClientSession, Sessions};
+use super::sse;
+use crate::aggregate::Aggregator;
+use crate::jsonrpc::{self, Message, code};
+use crate::metrics::Metrics;
+use crate::route;
+
+/// Protocol versions served, newest first.
+pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
+/// Default request body limit.
+pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
+pub struct Front {
+    pub router: route::Router,
+    pub sessions: Arc<Sessions>,
+    pub metrics: Arc<Metrics>,
+    pub agg: Arc<Aggregator>,
+    pub body_limit: usize,
+    /// Bound to loopback: enforce Host/Origin against DNS rebinding.
+    pub loopback: bool,
+    pub name: String,
+    pub group_ref: String,
+}
+
+pub fn app(front: Arc<Front>) -> Router {
+    Router::new()
+        .route("/mcp", get(mcp_get).post(mcp_post).delete(mcp_delete))
+        .route(
+            "/health",
+            get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned()) }),
+        )
+        .route("/readyz", get(readyz))
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .with_state(front)
+}
+
+fn json(status: StatusCode, body: String) -> Response {
+    let mut r = Response::new(Body::from(body));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+fn rpc_error(status: StatusCode, id: Option<&RawValue>, code: i64, msg: &str) -> Response {
+    json(status, jsonrpc::response_error(id, code, msg))
+}
+
+fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
+    h.get(name).and_then(|v| v.to_str().ok())
+}
+
+fn accepts(h: &HeaderMap, what: &str) -> bool {
+    h.get_all(header::ACCEPT)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .any(|v| {
+            let v = v.split(';').next().unwrap_or("").trim();
+            v == what || v == "*/*"
+        })
+}
+
+fn is_loopback_host(host: &str) -> bool {
+    let h = host.trim();
+    if let Ok(ip) = h.parse::<std::net::Ipv6Addr>() {
+        return ip.is_loopback();
+    }
+    // Strip a port: "[::1]:4483", "127.0.0.1:4483", "localhost".
+    let name = if let Some(rest) = h.strip_prefix('[') {
+        rest.split(']').next().unwrap_or("")
+    } else {
+        h.rsplit_once(':').map_or(h, |(n, p)| {
+            if p.chars().all(|c| c.is_ascii_digit()) {
+                n
+            } else {
+                h
+            }
+        })
+    };
+    let name = name.to_ascii_lowercase();
+    name == "localhost"
+        || name == "::1"
+        || name
+            .parse::<std::net::Ipv4Addr>()
+            .is_ok_and(|ip| ip.is_loopback())
+}
+
+/// DNS-rebinding defence for a loopback-bound gateway: the Host and any Origin must name a
+/// loopback address, so a web page served from elsewhere cannot drive the local gateway.
+fn check_origin(front: &Front, h: &HeaderMap) -> Result<(), Response> {
+    if !front.loopback {
+        return Ok(());
+    }
+    if let Some(host) = header_str(h, "host")
+        && !is_loopback_host(host)
+    {
+        return Err(rpc_error(
+            StatusCode::FORBIDDEN,
+            None,
+            code::INVALID_REQUEST,
+            "host not allowed",
+        ));
+    }
+    if let Some(origin) = header_str(h, "origin") {
+        let ok = url::Url::parse(origin)
+            .ok()
+            .and_then(|u| u.host_str().map(str::to_owned))
+            .is_some_and(|host| {
+                let host = host.trim_start_matches('[').trim_end_matches(']');
+                is_loopback_host(host)
+            });
+        if !ok {
+            return Err(rpc_error(
+                StatusCode::FORBIDDEN,
+                None,
+                code::INVALID_REQUEST,
+                "origin not allowed",
+            ));
+        }
+    }
+    Ok(())
+}
+
+/// The session named by the request, or the error response for a missing/unknown one.
+fn session_of(front: &Front, h: &HeaderMap) -> Result<Arc<ClientSession>, Response> {
+    let Some(id) = header_str(h, "mcp-session-id") else {
+        return Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            code::INVALID_REQUEST,
+            "missing Mcp-Session-Id header",
+        ));
+    };
+    front.sessions.get(id).ok_or_else(|| {
+        rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            code::INVALID_REQUEST,
+            "unknown or expired session",
+        )
+    })
+}
+
+/// Reads a body up to the limit; larger bodies are refused before or while reading.
+async fn read_body(front: &Front, req: Request) -> Result<Bytes, Response> {
+    let too_large = || {
+        rpc_error(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            None,
+            code::INVALID_REQUEST,
+            "request body too large",
+        )
+    };
+    if let Some(len) =
+        header_str(req.headers(), "content-length").and_then(|v| v.parse::<u64>().ok())
+        && len > front.body_limit as u64
+    {
+        return Err(too_large());
+    }
+    let limited = http_body_util::Limited::new(req.into_body(), front.body_limit);
+    match limited.collect().await {
+        Ok(c) => Ok(c.to_bytes()),
+        Err(e)
+            if e.downcast_ref::<http_body_util::LengthLimitError>()
+                .is_some() =>
+        {
+            Err(too_large())
+        }
+        Err(_) => Err(rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            code::PARSE_ERROR,
+            "could not read the request body",
+        )),
+    }
+}
+
+async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
+    let headers = req.headers().clone();
+    if let Err(r) = check_origin(&front, &headers) {
+        return r;
+    }
+    if let Some(ct) = header_str(&headers, "content-type")
+        && !ct.to_ascii_lowercase().starts_with("application/json")
+    {
+        return rpc_error(
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            None,
+            code::INVALID_REQUEST,
+            "Content-Type must be application/json",
+        );
+    }
+    if headers.contains_key(header::ACCEPT)
+        && !accepts(&headers, "application/json")
+        && !accepts(&headers, "text/event-stream")
+    {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            code::INVALID_REQUEST,
+            "Accept must allow application/json or text/event-stream",
+        );
+    }
+    let body = match read_body(&front, req).await {
+        Ok(b) => b,
+        Err(r) => return r,
+    };
+    let msg = match jsonrpc::parse(&body) {
+        Ok(m) => m,
+        Err(e) => {
+            return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string());
+        }
+    };
+    if let Message::Request { id, method, params } = &msg
+        && method == "initialize"
+    {
+        return initialize(&front, id, *params);
+    }
+    let session = match session_of(&front, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    if let Some(v) = header_str(&headers, "mcp-protocol-version")
+        && !SUPPORTED_VERSIONS.contains(&v)
+    {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            code::INVALID_REQUEST,
+            &format!("unsupported MCP-Protocol-Version {v:?}"),
+        );
+    }
+    match msg {
+        Message::Notification { method, params } => {
+            if method == "notifications/cancelled"
+                && let Some(p) = params
+                && let Ok(m) = jsonrpc::object_members(p)
+                && let Some((_, rid)) = m.iter().find(|(k, _)| k == "requestId")
+            {
+                session.cancel(rid.get());
+            }
+            accepted()
+        }
+        // Answers to server-to-client requests: none are relayed yet, so nothing waits.
+        Message::Response { .. } => accepted(),
+        Message::Request { id, method, params } => {
+            let stream_ok = accepts(&headers, "text/event-stream");
+            request(
+                front,
+                session,
+                id.to_owned(),
+                method,
+                params.map(|p| p.to_owned()),
+                stream_ok,
+            )
+            .await
+        }
+    }
+}
+
+fn accepted() -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::ACCEPTED;
+    r
+}
+
+fn initialize(front: &Front, id: &RawValue, params: Option<&RawValue>) -> Response {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Init {
+        #[serde(default)]
+        protocol_version: Option<String>,
+    }
+    let requested = params
+        .and_then(|p| serde_json::from_str::<Init>(p.get()).ok())
+        .and_then(|i| i.protocol_version);
+    let version = requested
+        .as_deref()
+        .filter(|v| SUPPORTED_VERSIONS.contains(v))
+        .unwrap_or(LATEST_VERSION);
+    let session = front.sessions.create(version);
+    let result = serde_json::json!({
+        "protocolVersion": version,
+        "capabilities": {
+            "tools": {"listChanged": true},
+            "resources": {"subscribe": true, "listChanged": true},
+            "prompts": {"listChanged": true},
+            "completions": {},
+            "logging": {},
+        },
+        "serverInfo": {"name": if front.name.is_empty() { "vmcp" } else { &front.name }, "version": env!("CARGO_PKG_VERSION")},
+    });
+    let result = jsonrpc::raw(result.to_string());
+    let mut r = json(StatusCode::OK, jsonrpc::response_ok(id, &result));
+    if let Ok(v) = HeaderValue::from_str(&session.id) {
+        r.headers_mut().insert("mcp-session-id", v);
+    }
+    tracing::debug!(session = %session.id, version, "client session created");
+    r
+}
+
+/// Runs one request. With SSE allowed, the reply switches to a stream as soon as the backend
+/// sends a related notification (progress, log) before the response; otherwise it is JSON.
+async fn request(
+    front: Arc<Front>,
+    session: Arc<ClientSession>,
+    id: Box<RawValue>,
+    method: String,
+    params: Option<Box<RawValue>>,
+    stream_ok: bool,
+) -> Response {
+    let (tx, mut rx) = mpsc::unbounded_channel::<Box<RawValue>>();
+    let related = stream_ok.then_some(tx);
+    let cancel = session.register(id.get());
+    let fut = {
+        let front = front.clone();
+        let session = session.clone();
+        let id = id.clone();
+        async move {
+            let r = tokio::select! {
+                r = front.router.handle(&session, &id, &method, params.as_deref(), related) => r,
+                _ = cancel.notified() => jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled"),
+            };
+            session.finish(id.get());
+            r
+        }
+    };
+    let mut fut = Box::pin(fut);
+    let first = tokio::select! {
+        biased;
+        reply = &mut fut => return json(StatusCode::OK, reply),
+        m = rx.recv() => m,
+    };
+    let Some(first) = first else {
+        return json(StatusCode::OK, fut.await);
+    };
+    let stream = async_stream::stream! {
+        yield sse::event(first.get());
+        loop {
+            tokio::select! {
+                biased;
+                Some(m) = rx.recv() => yield sse::event(m.get()),
+                reply = &mut fut => {
+                    while let Ok(m) = rx.try_recv() {
+                        yield sse::event(m.get());
+                    }
+                    yield sse::event(&reply);
+                    break;
+                }
+            }
+        }
+    };
+    sse::response(stream, None)
+}
+
+async fn mcp_get(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_origin(&front, &headers) {
+        return r;
+    }
+    if !accepts(&headers, "text/event-stream") {
+        return rpc_error(
+            StatusCode::NOT_ACCEPTABLE,
+            None,
+            code::INVALID_REQUEST,
+            "GET requires Accept: text/event-stream",
+        );
+    }
+    let session = match session_of(&front, &headers) {
+        Ok(s) => s,
+        Err(r) => return r,
+    };
+    let mut rx = session.open_stream(256);
+    let stream = async_stream::stream! {
+        let mut tick = tokio::time::interval(Duration::from_secs(15));
+        tick.tick().await;
+        loop {
+            tokio::select! {
+                m = rx.recv() => match m {
+                    Some(m) => yield sse::event(&m),
+                    None => break,
+                },
+                _ = tick.tick() => yield sse::keepalive(),
+            }
+        }
+    };
+    sse::response(stream, Some(&session.id))
+}
+
+async fn mcp_delete(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
+    if let Err(r) = check_origin(&front, &headers) {
+        return r;
+    }
+    let Some(id) = header_str(&headers, "mcp-session-id") else {
+        return rpc_error(
+            StatusCode::BAD_REQUEST,
+            None,
+            code::INVALID_REQUEST,
+            "missing Mcp-Session-Id header",
+        );
+    };
+    if front.sessions.remove(id) {
+        StatusCode::NO_CONTENT.into_response()
+    } else {
+        rpc_error(
+            StatusCode::NOT_FOUND,
+            None,
+            code::INVALID_REQUEST,
+            "unknown or expired session",
+        )
+    }
+}
+
+async fn readyz(State(front): State<Arc<Front>>) -> Response {
+    if front.agg.is_ready() {
+        json(StatusCode::OK, r#"{"status":"ready"}"#.to_owned())
+    } else {
+        json(
+            StatusCode::SERVICE_UNAVAILABLE,
+            r#"{"status":"not_ready","reason":"backends not tried yet"}"#.to_owned(),
+        )
+    }
+}
+
+async fn status(State(front): State<Arc<Front>>) -> Response {
+    let view = front.agg.view();
+    let backends: Vec<serde_json::Value> = front
+        .agg
+        .backends()
+        .values()
+        .map(|b| {
+            let snap = b.health.snapshot();
+            let tools = view.tools.values().filter(|r| r.backend == b.name).count();
+            serde_json::json!({
+                "name": &*b.name,
+                "url": b.url,
+                "transport": b.transport.as_str(),
+                "authType": b.auth_kind(),
+                "health": snap.health,
+                "state": snap.state,
+                "consecutiveFailures": snap.consecutive_failures,
+                "lastError": snap.last_error,
+                "lastCheckUnix": snap.last_check_unix,
+                "tools": tools,
+                "capabilityError": front.agg.fetch_error(&b.name),
+            })
+        })
+        .collect();
+    let healthy = backends.iter().any(|b| b["health"] == "healthy");
+    let body = serde_json::json!({
+        "name": front.name,
+        "groupRef": front.group_ref,
+        "version": env!("CARGO_PKG_VERSION"),
+        "ready": front.agg.is_ready(),
+        "healthy": healthy,
+        "sessions": front.sessions.len(),
+        "backends": backends,
+    });
+    json(StatusCode::OK, body.to_string())
+}
+
+async fn metrics(State(front): State<Arc<Front>>) -> Response {
+    let backends: Vec<(String, &'static str, bool)> = front
+        .agg
+        .backends()
+        .values()
+        .map(|b| {
+            let s = b.health.snapshot();
+            (b.name.to_string(), s.state, s.health == "healthy")
+        })
+        .collect();
+    let body = front.metrics.render(&backends, front.sessions.len());
+    let mut r = Response::new(Body::from(body));
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("text/plain; version=0.0.4"),
+    );
+    r
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn loopback_hosts() {
+        for h in [
+            "localhost",
+            "localhost:4483",
+            "127.0.0.1:1",
+            "[::1]:80",
+            "::1",
+            "127.1.2.3",
+        ] {
+            assert!(is_loopback_host(h), "{h}");
+        }
+        for h in [
+            "evil.example",
+            "evil.example:4483",
+            "10.0.0.1",
+            "[2001:db8::1]:80",
+        ] {
+            assert!(!is_loopback_host(h), "{h}");
+        }
+    }
+}

@@ -1,0 +1,6 @@
+//! The client-facing side: MCP Streamable HTTP at `/mcp`, plus health, readiness, status and
+//! metrics endpoints.
+
+pub mod http;
+pub mod session;
+pub mod sse;

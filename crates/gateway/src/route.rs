@@ -1,0 +1,324 @@
+//! Request routing: answers list calls from the view and sends calls to the owning backend
+//! under the backend's own name. Only the member routed on is rewritten; the rest of the
+//! params and the whole result travel as raw JSON.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde_json::value::RawValue;
+use vmcp_config::PartialFailureMode;
+
+use crate::aggregate::Aggregator;
+use crate::backend::auth::Identity;
+use crate::backend::{BackendError, RelatedTx};
+use crate::front::session::ClientSession;
+use crate::jsonrpc::{self, code};
+use crate::metrics::Metrics;
+
+pub struct Router {
+    pub agg: Arc<Aggregator>,
+    pub metrics: Arc<Metrics>,
+    pub partial_failure: PartialFailureMode,
+    /// How long a list call may wait for backends still being tried for the first time.
+    pub first_fetch_wait: Duration,
+}
+
+/// The outcome of one request: a full JSON-RPC response text.
+pub type Reply = String;
+
+impl Router {
+    pub async fn handle(
+        &self,
+        session: &ClientSession,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<RelatedTx>,
+    ) -> Reply {
+        let started = Instant::now();
+        let (reply, tool, backend, ok) = self.dispatch(session, id, method, params, related).await;
+        self.metrics
+            .observe(method, &tool, &backend, ok, started.elapsed().as_secs_f64());
+        reply
+    }
+
+    async fn dispatch(
+        &self,
+        session: &ClientSession,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<RelatedTx>,
+    ) -> (Reply, String, String, bool) {
+        let none = || (String::new(), String::new());
+        let list = |r: Result<Reply, Reply>| match r {
+            Ok(s) => (s, String::new(), String::new(), true),
+            Err(s) => (s, String::new(), String::new(), false),
+        };
+        match method {
+            "ping" | "logging/setLevel" => {
+                let (t, b) = none();
+                (
+                    jsonrpc::response_ok(id, &jsonrpc::empty_object()),
+                    t,
+                    b,
+                    true,
+                )
+            }
+            "tools/list" => list(self.list(id, |v| &v.tools_list).await),
+            "resources/list" => list(self.list(id, |v| &v.resources_list).await),
+            "resources/templates/list" => list(self.list(id, |v| &v.templates_list).await),
+            "prompts/list" => list(self.list(id, |v| &v.prompts_list).await),
+            "tools/call" | "prompts/get" => self.by_name(id, method, params, related).await,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.by_uri(session, id, method, params, related).await
+            }
+            "completion/complete" => self.completion(id, params).await,
+            _ => {
+                let msg = format!("method {method:?} is not supported");
+                (
+                    jsonrpc::response_error(Some(id), code::METHOD_NOT_FOUND, &msg),
+                    String::new(),
+                    String::new(),
+                    false,
+                )
+            }
+        }
+    }
+
+    async fn list(
+        &self,
+        id: &RawValue,
+        pick: impl Fn(&crate::aggregate::view::View) -> &Box<RawValue>,
+    ) -> Result<Reply, Reply> {
+        if !self.agg.is_ready() {
+            let _ = tokio::time::timeout(self.first_fetch_wait, self.agg.wait_ready()).await;
+        }
+        let view = self.agg.view();
+        if self.partial_failure == PartialFailureMode::Fail && !view.missing.is_empty() {
+            let msg = format!(
+                "backends unavailable: {} (partialFailureMode is fail)",
+                view.missing.join(", ")
+            );
+            return Err(jsonrpc::response_error(
+                Some(id),
+                code::BACKEND_UNAVAILABLE,
+                &msg,
+            ));
+        }
+        Ok(jsonrpc::response_ok(id, pick(&view)))
+    }
+
+    async fn by_name(
+        &self,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<RelatedTx>,
+    ) -> (Reply, String, String, bool) {
+        let Some(params) = params else {
+            return invalid(id, "params are required");
+        };
+        let members = match jsonrpc::object_members(params) {
+            Ok(m) => m,
+            Err(e) => return invalid(id, &e.to_string()),
+        };
+        let Some(name) = jsonrpc::string_member(&members, "name") else {
+            return invalid(id, "params.name must be a string");
+        };
+        if !self.agg.is_ready() {
+            // A call right after initialize may name a tool of a backend still being listed.
+            let _ = tokio::time::timeout(self.first_fetch_wait, self.agg.wait_ready()).await;
+        }
+        let view = self.agg.view();
+        let route = if method == "tools/call" {
+            view.tools.get(&name)
+        } else {
+            view.prompts.get(&name)
+        };
+        let Some(route) = route.cloned() else {
+            let what = if method == "tools/call" {
+                "tool"
+            } else {
+                "prompt"
+            };
+            return invalid(id, &format!("unknown {what} {name:?}"));
+        };
+        drop(view);
+        let params =
+            jsonrpc::with_member(&members, "name", &jsonrpc::string_value(&route.original));
+        let (reply, ok) = self
+            .forward(id, &route.backend, method, &params, related)
+            .await;
+        let label = if method == "tools/call" {
+            name
+        } else {
+            String::new()
+        };
+        (reply, label, route.backend.to_string(), ok)
+    }
+
+    async fn by_uri(
+        &self,
+        session: &ClientSession,
+        id: &RawValue,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<RelatedTx>,
+    ) -> (Reply, String, String, bool) {
+        let Some(params) = params else {
+            return invalid(id, "params are required");
+        };
+        let members = match jsonrpc::object_members(params) {
+            Ok(m) => m,
+            Err(e) => return invalid(id, &e.to_string()),
+        };
+        let Some(uri) = jsonrpc::string_member(&members, "uri") else {
+            return invalid(id, "params.uri must be a string");
+        };
+        let Some(backend) = self.agg.view().resource_backend(&uri) else {
+            let msg = format!("resource {uri:?} not found");
+            return (
+                jsonrpc::response_error(Some(id), code::RESOURCE_NOT_FOUND, &msg),
+                String::new(),
+                String::new(),
+                false,
+            );
+        };
+        // Subscriptions are tracked per client session here, so the shared backend session
+        // can fan `resources/updated` out to exactly the subscribed clients.
+        match method {
+            "resources/subscribe" => {
+                let first = !session_sub(session, &uri, true);
+                if !first {
+                    let (t, b) = (String::new(), backend.to_string());
+                    return (
+                        jsonrpc::response_ok(id, &jsonrpc::empty_object()),
+                        t,
+                        b,
+                        true,
+                    );
+                }
+            }
+            "resources/unsubscribe" => {
+                session_sub(session, &uri, false);
+            }
+            _ => {}
+        }
+        let (reply, ok) = self.forward(id, &backend, method, params, related).await;
+        (reply, String::new(), backend.to_string(), ok)
+    }
+
+    async fn completion(
+        &self,
+        id: &RawValue,
+        params: Option<&RawValue>,
+    ) -> (Reply, String, String, bool) {
+        let Some(params) = params else {
+            return invalid(id, "params are required");
+        };
+        let members = match jsonrpc::object_members(params) {
+            Ok(m) => m,
+            Err(e) => return invalid(id, &e.to_string()),
+        };
+        let Some((_, r)) = members.iter().find(|(k, _)| k == "ref") else {
+            return invalid(id, "params.ref is required");
+        };
+        let ref_members = match jsonrpc::object_members(r) {
+            Ok(m) => m,
+            Err(e) => return invalid(id, &e.to_string()),
+        };
+        let kind = jsonrpc::string_member(&ref_members, "type").unwrap_or_default();
+        let view = self.agg.view();
+        let (backend, params) = match kind.as_str() {
+            "ref/prompt" => {
+                let name = jsonrpc::string_member(&ref_members, "name").unwrap_or_default();
+                let Some(route) = view.prompts.get(&name) else {
+                    return invalid(id, &format!("unknown prompt {name:?}"));
+                };
+                let new_ref = jsonrpc::with_member(
+                    &ref_members,
+                    "name",
+                    &jsonrpc::string_value(&route.original),
+                );
+                (
+                    route.backend.clone(),
+                    jsonrpc::with_member(&members, "ref", &new_ref),
+                )
+            }
+            "ref/resource" => {
+                let uri = jsonrpc::string_member(&ref_members, "uri").unwrap_or_default();
+                let Some(b) = view.resource_backend(&uri) else {
+                    return invalid(id, &format!("unknown resource {uri:?}"));
+                };
+                (b, jsonrpc::raw(params.get().to_owned()))
+            }
+            _ => return invalid(id, "params.ref.type must be ref/prompt or ref/resource"),
+        };
+        drop(view);
+        let (reply, ok) = self
+            .forward(id, &backend, "completion/complete", &params, None)
+            .await;
+        (reply, String::new(), backend.to_string(), ok)
+    }
+
+    /// Sends to a backend and maps its answer back onto the client's id.
+    async fn forward(
+        &self,
+        id: &RawValue,
+        backend: &str,
+        method: &str,
+        params: &RawValue,
+        related: Option<RelatedTx>,
+    ) -> (Reply, bool) {
+        let Some(b) = self.agg.backend(backend) else {
+            return (
+                jsonrpc::response_error(
+                    Some(id),
+                    code::INTERNAL_ERROR,
+                    "route to an unknown backend",
+                ),
+                false,
+            );
+        };
+        match b
+            .call(
+                &Identity::anonymous(),
+                method,
+                Some(params),
+                related.as_ref(),
+            )
+            .await
+        {
+            Ok(result) => (jsonrpc::response_ok(id, &result), true),
+            Err(BackendError::Remote(e)) => (jsonrpc::response_raw_error(id, &e), false),
+            Err(e) => {
+                let c = match e {
+                    BackendError::Timeout(..) => code::BACKEND_TIMEOUT,
+                    BackendError::Protocol(..) => code::BACKEND_ERROR,
+                    _ => code::BACKEND_UNAVAILABLE,
+                };
+                (jsonrpc::response_error(Some(id), c, &e.to_string()), false)
+            }
+        }
+    }
+}
+
+/// Adds or removes a subscription; returns whether it was already present.
+fn session_sub(s: &ClientSession, uri: &str, add: bool) -> bool {
+    let mut subs = s.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
+    if add {
+        !subs.insert(uri.to_owned())
+    } else {
+        !subs.remove(uri)
+    }
+}
+
+fn invalid(id: &RawValue, msg: &str) -> (Reply, String, String, bool) {
+    (
+        jsonrpc::response_error(Some(id), code::INVALID_PARAMS, msg),
+        String::new(),
+        String::new(),
+        false,
+    )
+}

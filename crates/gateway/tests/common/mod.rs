@@ -1,0 +1,460 @@
+//! Shared test harness: real peers (server-everything over streamable HTTP and SSE, the
+//! Python SDK), our own small Rust MCP backend for specific failure scenarios, a TLS
+//! terminator with a per-test CA, and a minimal JSON-RPC client. Everything binds 127.0.0.1.
+#![allow(dead_code)]
+
+use std::net::{SocketAddr, TcpListener as StdListener};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, OnceLock};
+use std::time::Duration;
+
+use axum::body::Bytes;
+use axum::response::{IntoResponse, Response};
+use serde_json::{Value, json};
+use tokio::net::{TcpListener, TcpStream};
+
+pub struct Peers {
+    pub server_everything: PathBuf,
+    pub node: PathBuf,
+    pub python: PathBuf,
+}
+
+/// Installs (once, cached) and locates the peers via scripts/test-peers.sh.
+pub fn peers() -> &'static Peers {
+    static P: OnceLock<Peers> = OnceLock::new();
+    P.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/test-peers.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .expect("run test-peers.sh");
+        assert!(out.status.success(), "test-peers.sh failed");
+        let text = String::from_utf8(out.stdout).unwrap();
+        let get = |k: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(&format!("{k}=")))
+                .map(PathBuf::from)
+                .unwrap_or_else(|| panic!("{k} missing from test-peers.sh output"))
+        };
+        Peers {
+            server_everything: get("SERVER_EVERYTHING"),
+            node: get("NODE"),
+            python: get("PYTHON"),
+        }
+    })
+}
+
+pub fn free_port() -> u16 {
+    StdListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
+}
+
+/// A node preload that forces server-everything's `listen(PORT)` onto 127.0.0.1.
+fn preload() -> &'static Path {
+    static F: OnceLock<PathBuf> = OnceLock::new();
+    F.get_or_init(|| {
+        let p = std::env::temp_dir().join(format!("vmcp-bind-loopback-{}.cjs", std::process::id()));
+        std::fs::write(
+            &p,
+            r#"const net = require('net');
+const orig = net.Server.prototype.listen;
+net.Server.prototype.listen = function (...args) {
+  if (typeof args[0] === 'number' || typeof args[0] === 'string') {
+    const cb = args.find(a => typeof a === 'function');
+    return orig.call(this, { port: Number(args[0]), host: '127.0.0.1' }, cb);
+  }
+  return orig.apply(this, args);
+};
+"#,
+        )
+        .unwrap();
+        p
+    })
+}
+
+/// A server-everything process; killed on drop.
+pub struct Everything {
+    pub port: u16,
+    mode: &'static str,
+    child: Option<Child>,
+}
+
+impl Everything {
+    /// `mode`: "streamableHttp" or "sse".
+    pub async fn start(mode: &'static str) -> Everything {
+        Self::start_on(mode, free_port()).await
+    }
+
+    pub async fn start_on(mode: &'static str, port: u16) -> Everything {
+        let p = peers();
+        let child = Command::new(&p.node)
+            .arg("--require")
+            .arg(preload())
+            .arg(&p.server_everything)
+            .arg(mode)
+            .env("PORT", port.to_string())
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn server-everything");
+        wait_listening(port).await;
+        Everything {
+            port,
+            mode,
+            child: Some(child),
+        }
+    }
+
+    pub fn url(&self) -> String {
+        match self.mode {
+            "sse" => format!("http://127.0.0.1:{}/sse", self.port),
+            _ => format!("http://127.0.0.1:{}/mcp", self.port),
+        }
+    }
+
+    pub fn kill(&mut self) {
+        if let Some(mut c) = self.child.take() {
+            let _ = c.kill();
+            let _ = c.wait();
+        }
+    }
+
+    pub async fn restart(&mut self) {
+        self.kill();
+        *self = Self::start_on(self.mode, self.port).await;
+    }
+}
+
+impl Drop for Everything {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+pub async fn wait_listening(port: u16) {
+    for _ in 0..300 {
+        if TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("nothing listening on 127.0.0.1:{port}");
+}
+
+// === our own small MCP backend ===
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum Behaviour {
+    Normal,
+    /// tools/call answers with bytes that are not JSON.
+    Garbage,
+}
+
+/// A minimal streamable-HTTP MCP server (JSON replies, no sessions) with `sleep` and `add`.
+pub async fn rust_backend(behaviour: Behaviour) -> SocketAddr {
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: Bytes| async move { handle(behaviour, body).await }),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    addr
+}
+
+fn json_response(v: Value) -> Response {
+    (
+        [(http::header::CONTENT_TYPE, "application/json")],
+        v.to_string(),
+    )
+        .into_response()
+}
+
+async fn handle(behaviour: Behaviour, body: Bytes) -> Response {
+    let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
+        return (http::StatusCode::BAD_REQUEST, "bad json").into_response();
+    };
+    let Some(id) = msg.get("id").cloned() else {
+        return http::StatusCode::ACCEPTED.into_response();
+    };
+    let method = msg["method"].as_str().unwrap_or("");
+    let result = match method {
+        "initialize" => json!({
+            "protocolVersion": "2025-06-18",
+            "capabilities": {"tools": {}},
+            "serverInfo": {"name": "rust-test-backend", "version": "0"}
+        }),
+        "ping" => json!({}),
+        "tools/list" => json!({"tools": [
+            {"name": "sleep", "description": "Sleeps", "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}}},
+            {"name": "add", "description": "Adds", "inputSchema": {"type": "object"}}
+        ]}),
+        "tools/call" => {
+            if behaviour == Behaviour::Garbage {
+                return (
+                    [(http::header::CONTENT_TYPE, "application/json")],
+                    "<<this is not json>>",
+                )
+                    .into_response();
+            }
+            let args = &msg["params"]["arguments"];
+            match msg["params"]["name"].as_str() {
+                Some("sleep") => {
+                    let s = args["seconds"].as_f64().unwrap_or(0.0);
+                    tokio::time::sleep(Duration::from_secs_f64(s)).await;
+                    json!({"content": [{"type": "text", "text": format!("slept {s}")}]})
+                }
+                Some("add") => {
+                    let sum = args["a"].as_i64().unwrap_or(0) + args["b"].as_i64().unwrap_or(0);
+                    json!({"content": [{"type": "text", "text": sum.to_string()}]})
+                }
+                _ => {
+                    let e = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32602, "message": "unknown tool"}});
+                    return json_response(e);
+                }
+            }
+        }
+        _ => {
+            let e = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no such method"}});
+            return json_response(e);
+        }
+    };
+    json_response(json!({"jsonrpc": "2.0", "id": id, "result": result}))
+}
+
+// === TLS ===
+
+pub struct Pki {
+    pub dir: tempfile::TempDir,
+    pub ca_path: PathBuf,
+    server: Arc<rustls::ServerConfig>,
+}
+
+/// A CA and a leaf for 127.0.0.1/localhost, generated for this test.
+pub fn pki() -> Pki {
+    let ca_key = rcgen::KeyPair::generate().unwrap();
+    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new()).unwrap();
+    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
+    ca_params
+        .distinguished_name
+        .push(rcgen::DnType::CommonName, "vmcp test CA");
+    let ca = ca_params.self_signed(&ca_key).unwrap();
+    let issuer = rcgen::Issuer::new(ca_params, ca_key);
+    let leaf_key = rcgen::KeyPair::generate().unwrap();
+    let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()]).unwrap();
+    leaf_params
+        .subject_alt_names
+        .push(rcgen::SanType::IpAddress(std::net::IpAddr::V4(
+            std::net::Ipv4Addr::LOCALHOST,
+        )));
+    let leaf = leaf_params.signed_by(&leaf_key, &issuer).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = dir.path().join("ca.crt");
+    std::fs::write(&ca_path, ca.pem()).unwrap();
+    let provider = Arc::new(rustls::crypto::ring::default_provider());
+    let server = rustls::ServerConfig::builder_with_provider(provider)
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(
+            vec![leaf.der().clone()],
+            rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
+        )
+        .unwrap();
+    Pki {
+        dir,
+        ca_path,
+        server: Arc::new(server),
+    }
+}
+
+/// Terminates TLS on a loopback port and forwards plaintext to `target`.
+pub async fn tls_forwarder(pki: &Pki, target: u16) -> u16 {
+    let acceptor = tokio_rustls::TlsAcceptor::from(pki.server.clone());
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = l.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        while let Ok((sock, _)) = l.accept().await {
+            let acceptor = acceptor.clone();
+            tokio::spawn(async move {
+                let Ok(mut tls) = acceptor.accept(sock).await else {
+                    return;
+                };
+                let Ok(mut up) = TcpStream::connect(("127.0.0.1", target)).await else {
+                    return;
+                };
+                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
+            });
+        }
+    });
+    port
+}
+
+// === gateway and client ===
+
+pub async fn gateway(yaml: &str) -> vmcp_gateway::Gateway {
+    gateway_with(yaml, vmcp_gateway::serve::FrontOptions::default()).await
+}
+
+pub async fn gateway_with(
+    yaml: &str,
+    opts: vmcp_gateway::serve::FrontOptions,
+) -> vmcp_gateway::Gateway {
+    try_gateway(yaml, opts).await.expect("gateway starts")
+}
+
+pub async fn try_gateway(
+    yaml: &str,
+    opts: vmcp_gateway::serve::FrontOptions,
+) -> Result<vmcp_gateway::Gateway, vmcp_gateway::ServeError> {
+    if let Ok(f) = std::env::var("VMCP_TEST_LOG") {
+        let _ = tracing_subscriber::fmt()
+            .with_env_filter(tracing_subscriber::EnvFilter::new(f))
+            .with_test_writer()
+            .try_init();
+    }
+    let cfg = vmcp_config::Config::from_yaml_str(yaml)
+        .expect("config parses")
+        .with_defaults();
+    let report = cfg.validate();
+    assert!(!report.has_errors(), "config invalid:\n{report}");
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    vmcp_gateway::start(cfg, l, opts).await
+}
+
+/// Config text with the usual header; `body` adds backends and sections.
+pub fn config(body: &str) -> String {
+    format!(
+        "name: test\ngroupRef: g\nincomingAuth: {{type: anonymous}}\noutgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\n{body}"
+    )
+}
+
+pub struct Client {
+    pub base: String,
+    pub http: reqwest::Client,
+    pub session: Option<String>,
+    next: u64,
+}
+
+impl Client {
+    pub fn new(addr: SocketAddr) -> Client {
+        // The test client uses plain HTTP, but reqwest wants a process-wide provider.
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        Client {
+            base: format!("http://{addr}"),
+            http: reqwest::Client::new(),
+            session: None,
+            next: 1,
+        }
+    }
+
+    pub async fn connect(addr: SocketAddr) -> Client {
+        let mut c = Client::new(addr);
+        let r = c.rpc("initialize", json!({"protocolVersion": "2025-06-18", "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}})).await;
+        assert_eq!(r["result"]["protocolVersion"], "2025-06-18", "{r}");
+        c.notify("notifications/initialized").await;
+        c
+    }
+
+    pub fn post(&self) -> reqwest::RequestBuilder {
+        let mut b = self
+            .http
+            .post(format!("{}/mcp", self.base))
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream");
+        if let Some(s) = &self.session {
+            b = b.header("mcp-session-id", s);
+        }
+        b
+    }
+
+    pub async fn notify(&self, method: &str) {
+        let r = self
+            .post()
+            .body(json!({"jsonrpc": "2.0", "method": method}).to_string())
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 202);
+    }
+
+    /// Sends a request; reads a JSON or SSE reply and returns the final response message.
+    pub async fn rpc(&mut self, method: &str, params: Value) -> Value {
+        let id = self.next;
+        self.next += 1;
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let r = self.post().body(body.to_string()).send().await.unwrap();
+        if let Some(s) = r.headers().get("mcp-session-id") {
+            self.session = Some(s.to_str().unwrap().to_owned());
+        }
+        let sse = r
+            .headers()
+            .get("content-type")
+            .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+        let text = r.text().await.unwrap();
+        if sse {
+            let last = text
+                .lines()
+                .filter_map(|l| l.strip_prefix("data: "))
+                .next_back()
+                .expect("an SSE data line");
+            serde_json::from_str(last).unwrap()
+        } else {
+            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
+        }
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        let text = self
+            .http
+            .get(format!("{}{path}", self.base))
+            .send()
+            .await
+            .unwrap()
+            .text()
+            .await
+            .unwrap();
+        serde_json::from_str(&text).unwrap()
+    }
+
+    pub async fn tool_names(&mut self) -> Vec<String> {
+        let r = self.rpc("tools/list", json!({})).await;
+        r["result"]["tools"]
+            .as_array()
+            .unwrap_or_else(|| panic!("{r}"))
+            .iter()
+            .map(|t| t["name"].as_str().unwrap().to_owned())
+            .collect()
+    }
+}
+
+/// Polls `/status` until `backend` reports `health` (bounded; no timing assertion).
+pub async fn wait_health(c: &Client, backend: &str, health: &str) -> Value {
+    let mut last = Value::Null;
+    for _ in 0..300 {
+        last = c.get_json("/status").await;
+        let b = last["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == backend)
+            .cloned();
+        if b.as_ref().is_some_and(|b| b["health"] == health) {
+            return b.unwrap();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    panic!("{backend} never became {health}: {last}");
+}
+
+pub fn text_of(r: &Value) -> String {
+    r["result"]["content"][0]["text"]
+        .as_str()
+        .unwrap_or_else(|| panic!("no text in {r}"))
+        .to_owned()
+}

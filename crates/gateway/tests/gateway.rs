@@ -1,0 +1,567 @@
+//! End-to-end tests of the gateway against real MCP peers on loopback.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::{Value, json};
+
+/// Streamable HTTP, legacy SSE and a TLS backend with a test CA, behind one endpoint: lists
+/// are aggregated with prefixes, and calls, reads and prompts reach every backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn aggregates_and_routes_streamable_sse_and_tls_backends() {
+    let stream = Everything::start("streamableHttp").await;
+    let legacy = Everything::start("sse").await;
+    let pki = pki();
+    let tls_port = tls_forwarder(&pki, stream.port).await;
+    let cfg = config(&format!(
+        "backends:\n\
+         - {{name: stream, url: \"{}\", transport: streamable-http}}\n\
+         - {{name: legacy, url: \"{}\", transport: sse}}\n\
+         - {{name: secure, url: \"https://127.0.0.1:{tls_port}/mcp\", transport: streamable-http, type: entry, caBundlePath: \"{}\"}}\n\
+         aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n",
+        stream.url(),
+        legacy.url(),
+        pki.ca_path.display()
+    ));
+    let gw = gateway(&cfg).await;
+    let mut c = Client::connect(gw.addr).await;
+
+    let tools = c.tool_names().await;
+    for want in [
+        "stream_echo",
+        "legacy_echo",
+        "secure_echo",
+        "stream_get-sum",
+    ] {
+        assert!(
+            tools.contains(&want.to_owned()),
+            "{want} missing from {tools:?}"
+        );
+    }
+    let mut sorted = tools.clone();
+    sorted.sort();
+    assert_eq!(tools, sorted, "tool list is sorted");
+
+    for backend in ["stream", "legacy", "secure"] {
+        let r = c
+            .rpc(
+                "tools/call",
+                json!({"name": format!("{backend}_echo"), "arguments": {"message": backend}}),
+            )
+            .await;
+        assert_eq!(text_of(&r), format!("Echo: {backend}"));
+    }
+
+    let r = c
+        .rpc(
+            "resources/read",
+            json!({"uri": "demo://resource/dynamic/text/1"}),
+        )
+        .await;
+    assert!(
+        r["result"]["contents"][0]["text"]
+            .as_str()
+            .unwrap()
+            .contains("Resource 1"),
+        "{r}"
+    );
+    let r = c
+        .rpc("prompts/get", json!({"name": "legacy_simple-prompt"}))
+        .await;
+    assert_eq!(
+        r["result"]["messages"][0]["content"]["text"],
+        "This is a simple prompt without arguments."
+    );
+    let r = c.rpc("prompts/list", json!({})).await;
+    assert!(
+        r["result"]["prompts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|p| p["name"] == "secure_simple-prompt")
+    );
+
+    // Progress notifications pass through: the reply switches to SSE.
+    let id = 99;
+    let body = json!({"jsonrpc": "2.0", "id": id, "method": "tools/call", "params": {
+        "name": "stream_trigger-long-running-operation", "arguments": {"duration": 1, "steps": 2},
+        "_meta": {"progressToken": "tok"}}});
+    let resp = c.post().body(body.to_string()).send().await.unwrap();
+    assert!(
+        resp.headers()["content-type"]
+            .to_str()
+            .unwrap()
+            .starts_with("text/event-stream")
+    );
+    let text = resp.text().await.unwrap();
+    assert!(
+        text.contains("notifications/progress") && text.contains("\"tok\""),
+        "{text}"
+    );
+    assert!(text.contains("Long running operation completed"), "{text}");
+
+    let status = c.get_json("/status").await;
+    assert_eq!(status["ready"], true);
+    for b in status["backends"].as_array().unwrap() {
+        assert_eq!(b["health"], "healthy", "{b}");
+    }
+    let metrics = c
+        .http
+        .get(format!("{}/metrics", c.base))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap();
+    assert!(metrics.contains(r#"vmcp_requests_total{method="tools/call",tool="legacy_echo",backend="legacy",outcome="ok"} 1"#), "{metrics}");
+    assert!(metrics.contains("vmcp_request_duration_seconds_bucket"));
+    assert!(metrics.contains(r#"vmcp_backend_healthy{backend="secure"} 1"#));
+
+    // The official Python SDK as a client.
+    let script = r#"
+import asyncio, json, sys
+from mcp import ClientSession
+from mcp.client.streamable_http import streamablehttp_client
+
+async def main(url):
+    async with streamablehttp_client(url) as (r, w, _):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            tools = await s.list_tools()
+            res = await s.call_tool("secure_get-sum", {"a": 2, "b": 40})
+            prompt = await s.get_prompt("stream_simple-prompt")
+            print(json.dumps({"tools": [t.name for t in tools.tools],
+                              "sum": res.content[0].text,
+                              "prompt": prompt.messages[0].content.text}))
+
+asyncio.run(main(sys.argv[1]))
+"#;
+    let out = tokio::process::Command::new(&peers().python)
+        .arg("-c")
+        .arg(script)
+        .arg(format!("http://{}/mcp", gw.addr))
+        .output()
+        .await
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    assert!(
+        v["tools"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .any(|t| t == "legacy_echo")
+    );
+    assert_eq!(v["sum"], "The sum of 2 and 40 is 42.");
+    assert_eq!(v["prompt"], "This is a simple prompt without arguments.");
+    gw.stop().await;
+}
+
+/// Without the CA the TLS backend is refused with a certificate error; a missing CA file is a
+/// startup error naming the backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tls_backend_without_its_ca_is_refused() {
+    let b = rust_backend(Behaviour::Normal).await;
+    let pki = pki();
+    let port = tls_forwarder(&pki, b.port()).await;
+    let cfg = config(&format!(
+        "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry}}\n\
+         operational: {{failureHandling: {{partialFailureMode: best_effort}}}}\n"
+    ));
+    let gw = gateway(&cfg).await;
+    let mut c = Client::connect(gw.addr).await;
+    assert!(c.tool_names().await.is_empty());
+    let s = wait_health(&c, "secure", "degraded").await;
+    let err = s["lastError"].as_str().unwrap().to_lowercase();
+    assert!(
+        err.contains("certificate") || err.contains("unknownissuer") || err.contains("tls"),
+        "{err}"
+    );
+    gw.stop().await;
+
+    let missing = config(&format!(
+        "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry, caBundlePath: \"{}\"}}\n",
+        pki.dir.path().join("absent.crt").display()
+    ));
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let cfg = vmcp_config::Config::from_yaml_str(&missing)
+        .unwrap()
+        .with_defaults();
+    let e = vmcp_gateway::start(cfg, l, Default::default())
+        .await
+        .err()
+        .expect("startup fails")
+        .to_string();
+    assert!(e.contains("\"secure\"") && e.contains("absent.crt"), "{e}");
+}
+
+/// A slow tool times out as configured while other backends keep answering.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_backend_times_out_without_stalling_others() {
+    let slow = rust_backend(Behaviour::Normal).await;
+    let fast = rust_backend(Behaviour::Normal).await;
+    let cfg = config(&format!(
+        "backends:\n\
+         - {{name: slow, url: \"http://{slow}/mcp\", transport: streamable-http}}\n\
+         - {{name: fast, url: \"http://{fast}/mcp\", transport: streamable-http}}\n\
+         operational:\n  timeouts: {{default: 30s, perWorkload: {{slow: 1s}}}}\n  failureHandling: {{healthCheckInterval: 1h}}\n"
+    ));
+    let gw = gateway(&cfg).await;
+    let mut c = Client::connect(gw.addr).await;
+    assert_eq!(c.tool_names().await.len(), 4);
+    let mut c2 = Client::connect(gw.addr).await;
+    let slow_call = tokio::spawn(async move {
+        c2.rpc(
+            "tools/call",
+            json!({"name": "slow_sleep", "arguments": {"seconds": 10}}),
+        )
+        .await
+    });
+    // While the slow call is in flight, the other backend answers.
+    for i in 0..3 {
+        let r = c
+            .rpc(
+                "tools/call",
+                json!({"name": "fast_add", "arguments": {"a": i, "b": 1}}),
+            )
+            .await;
+        assert_eq!(text_of(&r), (i + 1).to_string());
+    }
+    let r = slow_call.await.unwrap();
+    assert_eq!(r["error"]["code"], -32003, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did not answer"),
+        "{r}"
+    );
+    // A short sleep within the timeout succeeds over the same backend session.
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "slow_sleep", "arguments": {"seconds": 0.1}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "slept 0.1");
+    gw.stop().await;
+}
+
+/// A backend replying with garbage gives the caller an error and marks that backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn garbage_backend_is_an_error_and_marked() {
+    let bad = rust_backend(Behaviour::Garbage).await;
+    let good = rust_backend(Behaviour::Normal).await;
+    let cfg = config(&format!(
+        "backends:\n\
+         - {{name: bad, url: \"http://{bad}/mcp\", transport: streamable-http}}\n\
+         - {{name: good, url: \"http://{good}/mcp\", transport: streamable-http}}\n\
+         operational: {{failureHandling: {{healthCheckInterval: 1h, unhealthyThreshold: 5}}}}\n"
+    ));
+    let gw = gateway(&cfg).await;
+    let mut c = Client::connect(gw.addr).await;
+    let r = c
+        .rpc("tools/call", json!({"name": "bad_add", "arguments": {}}))
+        .await;
+    assert_eq!(r["error"]["code"], -32004, "{r}");
+    assert!(
+        r["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("invalid reply"),
+        "{r}"
+    );
+    let s = c.get_json("/status").await;
+    let bad_status = s["backends"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|b| b["name"] == "bad")
+        .unwrap()
+        .clone();
+    assert_eq!(bad_status["health"], "degraded", "{bad_status}");
+    assert_eq!(bad_status["consecutiveFailures"], 1);
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "good_add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "5");
+    // Unknown tools are a clean error, not a crash.
+    let r = c
+        .rpc("tools/call", json!({"name": "nope", "arguments": {}}))
+        .await;
+    assert_eq!(r["error"]["code"], -32602);
+    gw.stop().await;
+}
+
+/// Killing a backend: others keep answering, it turns unhealthy, and it recovers on restart.
+/// `best_effort` keeps lists working meanwhile; `fail` refuses them.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_backend_turns_unhealthy_and_recovers() {
+    let mut victim = Everything::start("streamableHttp").await;
+    let other = rust_backend(Behaviour::Normal).await;
+    let body = |mode: &str| {
+        format!(
+            "backends:\n\
+             - {{name: victim, url: \"{}\", transport: streamable-http}}\n\
+             - {{name: other, url: \"http://{other}/mcp\", transport: streamable-http}}\n\
+             operational:\n  timeouts: {{default: 5s}}\n  failureHandling: {{healthCheckInterval: 200ms, unhealthyThreshold: 2, partialFailureMode: {mode}}}\n",
+            victim.url()
+        )
+    };
+    let gw = gateway(&config(&body("best_effort"))).await;
+    let strict = gateway(&config(&body("fail"))).await;
+    let mut c = Client::connect(gw.addr).await;
+    let mut cs = Client::connect(strict.addr).await;
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "victim_echo", "arguments": {"message": "a"}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "Echo: a");
+    assert!(cs.tool_names().await.contains(&"victim_echo".to_owned()));
+
+    victim.kill();
+    wait_health(&c, "victim", "unhealthy").await;
+    wait_health(&cs, "victim", "unhealthy").await;
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "other_add", "arguments": {"a": 1, "b": 1}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "2");
+    let tools = c.tool_names().await;
+    assert!(
+        tools.contains(&"other_add".to_owned()) && !tools.contains(&"victim_echo".to_owned()),
+        "{tools:?}"
+    );
+    let r = cs.rpc("tools/list", json!({})).await;
+    assert_eq!(r["error"]["code"], -32001, "{r}");
+    assert!(
+        r["error"]["message"].as_str().unwrap().contains("victim"),
+        "{r}"
+    );
+
+    victim.restart().await;
+    wait_health(&c, "victim", "healthy").await;
+    let mut tools = Vec::new();
+    for _ in 0..100 {
+        tools = c.tool_names().await;
+        if tools.contains(&"victim_echo".to_owned()) {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(tools.contains(&"victim_echo".to_owned()), "{tools:?}");
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "victim_echo", "arguments": {"message": "back"}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "Echo: back");
+    gw.stop().await;
+    strict.stop().await;
+}
+
+/// Malformed and hostile input gets bounded, precise rejections.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_input_is_rejected_precisely() {
+    let b = rust_backend(Behaviour::Normal).await;
+    let cfg = config(&format!(
+        "backends:\n- {{name: b, url: \"http://{b}/mcp\", transport: streamable-http}}\n"
+    ));
+    let opts = vmcp_gateway::serve::FrontOptions {
+        body_limit: 64 * 1024,
+    };
+    let gw = gateway_with(&cfg, opts).await;
+    let c = {
+        let mut c = Client::connect(gw.addr).await;
+        assert_eq!(c.tool_names().await.len(), 2);
+        c
+    };
+    let send = |body: Vec<u8>| {
+        let req = c.post().body(body);
+        async move {
+            let r = req.send().await.unwrap();
+            let status = r.status().as_u16();
+            let text = r.text().await.unwrap();
+            (
+                status,
+                serde_json::from_str::<Value>(&text).unwrap_or(Value::Null),
+            )
+        }
+    };
+    let (s, v) = send(b"{not json".to_vec()).await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32700)));
+    let (s, v) = send(b"{\"jsonrpc\":\"2.0\",\"id\":1,\"method\":\"\xff\xfe\"}".to_vec()).await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32700)));
+    let (s, v) = send(br#"{"jsonrpc":"2.0","id":{"a":1},"method":"ping"}"#.to_vec()).await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32600)));
+    let (s, v) =
+        send(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":"x"}"#.to_vec()).await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32600)));
+    let (s, v) = send(br#"[{"jsonrpc":"2.0","id":1,"method":"ping"}]"#.to_vec()).await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32600)));
+    let (s, v) =
+        send(br#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":3}}"#.to_vec())
+            .await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (200, Some(-32602)));
+    let (s, v) = send(br#"{"jsonrpc":"2.0","id":1,"method":"no/such"}"#.to_vec()).await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (200, Some(-32601)));
+
+    // Oversized: rejected with 413 from the Content-Length, and when streamed without one.
+    let big = vec![b' '; 200 * 1024];
+    let (s, _) = send(big.clone()).await;
+    assert_eq!(s, 413);
+    assert_eq!(chunked_post_status(gw.addr, 64, 8 * 1024).await, 413);
+
+    // Sessions: missing → 400, unknown → 404, DELETE ends one.
+    let url = format!("{}/mcp", c.base);
+    let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
+    let r = c
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    let r = c
+        .http
+        .post(&url)
+        .header("content-type", "application/json")
+        .header("mcp-session-id", "nope")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = c
+        .post()
+        .header("mcp-protocol-version", "1999-01-01")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 400);
+    // GET needs Accept: text/event-stream.
+    let sid = c.session.clone().unwrap();
+    let r = c
+        .http
+        .get(&url)
+        .header("mcp-session-id", &sid)
+        .header("accept", "application/json")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 406);
+    // DNS rebinding: a foreign Origin or Host is refused on a loopback-bound gateway.
+    let r = c
+        .post()
+        .header("origin", "http://evil.example")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post()
+        .header("host", "evil.example")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 403);
+    let r = c
+        .post()
+        .header("origin", "http://localhost:3000")
+        .body(ping.clone())
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let r = c
+        .http
+        .delete(&url)
+        .header("mcp-session-id", &sid)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+    let r = c.post().body(ping).send().await.unwrap();
+    assert_eq!(r.status(), 404);
+    // The gateway is unharmed.
+    let mut fresh = Client::connect(gw.addr).await;
+    assert_eq!(fresh.tool_names().await.len(), 2);
+    gw.stop().await;
+}
+
+/// initialize negotiates each supported protocol version and falls back to the latest.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn negotiates_protocol_versions_and_notifies_list_changes() {
+    let gw = gateway(&config("")).await;
+    for (asked, want) in [
+        ("2025-03-26", "2025-03-26"),
+        ("2025-06-18", "2025-06-18"),
+        ("2025-11-25", "2025-11-25"),
+        ("1999-01-01", "2025-11-25"),
+    ] {
+        let mut c = Client::new(gw.addr);
+        let r = c.rpc("initialize", json!({"protocolVersion": asked, "capabilities": {}, "clientInfo": {"name": "t", "version": "0"}})).await;
+        assert_eq!(r["result"]["protocolVersion"], want);
+        assert_eq!(r["result"]["capabilities"]["tools"]["listChanged"], true);
+        assert!(c.session.is_some());
+    }
+    let c = Client::new(gw.addr);
+    let ready = c
+        .http
+        .get(format!("http://{}/readyz", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(ready.status(), 200);
+    let health = c
+        .http
+        .get(format!("http://{}/health", gw.addr))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(health.status(), 200);
+    gw.stop().await;
+}
+
+/// Streams a chunked body with no Content-Length over a raw socket; returns the status code.
+async fn chunked_post_status(addr: std::net::SocketAddr, chunks: usize, size: usize) -> u16 {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let head = "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1\r\nContent-Type: application/json\r\nTransfer-Encoding: chunked\r\nConnection: close\r\n\r\n".to_string();
+    s.write_all(head.as_bytes()).await.unwrap();
+    let chunk = format!("{size:x}\r\n{}\r\n", " ".repeat(size));
+    for _ in 0..chunks {
+        // The server may answer and close before we finish sending.
+        if s.write_all(chunk.as_bytes()).await.is_err() {
+            break;
+        }
+    }
+    let _ = s.write_all(b"0\r\n\r\n").await;
+    let mut buf = Vec::new();
+    let _ = s.read_to_end(&mut buf).await;
+    let text = String::from_utf8_lossy(&buf);
+    text.split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status in {text:?}"))
+}

@@ -24,6 +24,11 @@ if [[ -x scripts/test-peers.sh ]]; then
     scripts/test-peers.sh >/dev/null
 fi
 
+if [[ -x scripts/conformance-peers.sh ]]; then
+    step "MCP conformance suite and Node 22 from npm (cached)"
+    scripts/conformance-peers.sh >/dev/null
+fi
+
 step "cargo build (workspace, tests included)"
 cargo build --workspace --locked --all-targets
 

@@ -11,7 +11,8 @@ pub mod front;
 pub mod health;
 pub mod jsonrpc;
 pub mod metrics;
+pub mod relay;
 pub mod route;
 pub mod serve;
 
-pub use serve::{Gateway, ServeError, ServeOptions, run, start};
+pub use serve::{Gateway, ServeError, ServeOptions, run, run_with, start};

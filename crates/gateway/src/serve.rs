@@ -128,6 +128,15 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, ServeError> {
 
 /// Entry point of `vmcp serve`: logging, runtime, config, serve until SIGINT/SIGTERM.
 pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
+    run_with(opts, |_, _| {})
+}
+
+/// `run`, with a hook called inside the runtime once the gateway listens: where the binary
+/// attaches what lives outside this crate (Kubernetes status reporting).
+pub fn run_with(
+    opts: ServeOptions,
+    after_start: impl FnOnce(&Config, Arc<Aggregator>) + Send + 'static,
+) -> Result<(), ServeError> {
     init_tracing(opts.debug);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
@@ -142,8 +151,9 @@ pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
                 addr: addr.clone(),
                 source,
             })?;
-        let gw = start(cfg, listener, FrontOptions::default()).await?;
+        let gw = start(cfg.clone(), listener, FrontOptions::default()).await?;
         tracing::info!(addr = %gw.addr, "vmcp gateway listening");
+        after_start(&cfg, gw.aggregator.clone());
         shutdown_signal().await;
         tracing::info!("shutting down");
         gw.stop().await;
@@ -249,7 +259,8 @@ fn build_backends(
                 }
             }
         } else {
-            let path = std::path::Path::new(&b.ca_bundle_path);
+            let path = ca_bundle_path(&b.ca_bundle_path, env("VMCP_CA_BUNDLE_ROOT").as_deref());
+            let path = path.as_path();
             let extra = tls::load_ca_bundle(&name, path)?;
             http_client(tls::client_config(&name, Some(path), &base, &extra)?, &name)?
         };
@@ -282,6 +293,23 @@ fn build_backends(
         out.insert(name, Arc::new(backend));
     }
     Ok(out)
+}
+
+/// Where the operator mounts entry CA bundles (`/etc/toolhive/ca-bundles/<entry>/<key>`).
+pub const CA_BUNDLE_MOUNT: &str = "/etc/toolhive/ca-bundles";
+
+/// A backend's CA bundle path, with the operator's mount directory moved to `root` when
+/// `VMCP_CA_BUNDLE_ROOT` is set: running the rendered config outside a pod (tests, the demo)
+/// with the bundles materialised under `root/<entry>/<key>` as the kubelet would.
+pub fn ca_bundle_path(configured: &str, root: Option<&str>) -> PathBuf {
+    let p = std::path::Path::new(configured);
+    match (
+        root.filter(|r| !r.is_empty()),
+        p.strip_prefix(CA_BUNDLE_MOUNT),
+    ) {
+        (Some(root), Ok(rest)) => std::path::Path::new(root).join(rest),
+        _ => p.to_path_buf(),
+    }
 }
 
 fn http_client(tls: rustls::ClientConfig, backend: &str) -> Result<reqwest::Client, ServeError> {
@@ -460,4 +488,24 @@ pub async fn start(
         task,
         loops,
     })
+}
+
+#[cfg(test)]
+mod ca_root_tests {
+    use super::*;
+
+    #[test]
+    fn ca_bundle_root_moves_only_the_mount_directory() {
+        let p = "/etc/toolhive/ca-bundles/corp/ca.crt";
+        assert_eq!(ca_bundle_path(p, None), PathBuf::from(p));
+        assert_eq!(
+            ca_bundle_path(p, Some("/tmp/x")),
+            PathBuf::from("/tmp/x/corp/ca.crt")
+        );
+        assert_eq!(
+            ca_bundle_path("/other/ca.crt", Some("/tmp/x")),
+            PathBuf::from("/other/ca.crt")
+        );
+        assert_eq!(ca_bundle_path(p, Some("")), PathBuf::from(p));
+    }
 }

@@ -565,3 +565,63 @@ async fn chunked_post_status(addr: std::net::SocketAddr, chunks: usize, size: us
         .and_then(|c| c.parse().ok())
         .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
+
+/// A backend's sampling request during a tool call reaches the calling client (the official
+/// Python SDK, answering with a canned completion) and the client's answer gets back to the
+/// backend (server-everything, which registers its sampling tool only for clients that declare
+/// sampling, as the gateway now does).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn relays_sampling_requests_to_the_calling_client() {
+    let stream = Everything::start("streamableHttp").await;
+    let cfg = config(&format!(
+        "backends:\n- {{name: stream, url: \"{}\", transport: streamable-http}}\n\
+         aggregation: {{conflictResolution: priority, conflictResolutionConfig: {{priorityOrder: [stream]}}}}\n",
+        stream.url()
+    ));
+    let gw = gateway(&cfg).await;
+    let script = r#"
+import asyncio, json, sys
+from mcp import ClientSession
+from mcp.client.streamable_http import streamablehttp_client
+from mcp.types import CreateMessageResult, TextContent
+
+seen = []
+
+async def sample(ctx, params):
+    seen.append(params.messages[0].content.text)
+    return CreateMessageResult(role="assistant", model="canned",
+                               content=TextContent(type="text", text="relayed completion"))
+
+async def main(url):
+    async with streamablehttp_client(url) as (r, w, _):
+        async with ClientSession(r, w, sampling_callback=sample) as s:
+            await s.initialize()
+            res = await s.call_tool("trigger-sampling-request", {"prompt": "hello", "maxTokens": 5})
+            print(json.dumps({"text": res.content[0].text, "seen": seen}))
+
+asyncio.run(main(sys.argv[1]))
+"#;
+    let out = tokio::time::timeout(
+        Duration::from_secs(60),
+        tokio::process::Command::new(&peers().python)
+            .arg("-c")
+            .arg(script)
+            .arg(format!("http://{}/mcp", gw.addr))
+            .output(),
+    )
+    .await
+    .expect("python client finishes")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    assert!(
+        v["text"].as_str().unwrap().contains("relayed completion"),
+        "{v}"
+    );
+    assert!(v["seen"][0].as_str().unwrap().contains("hello"), "{v}");
+    gw.stop().await;
+}

@@ -126,12 +126,16 @@ impl Http {
 enum Handled {
     /// The response to `id`.
     Response(u64, Result<Box<RawValue>, BackendError>),
+    /// A server-to-client request sent on to the client; answer the backend under its own id
+    /// once the client's answer arrives.
+    Relayed(Box<RawValue>, crate::relay::Pending),
     Other,
 }
 
 /// Routes one message received from a backend: responses are returned to the caller,
-/// notifications go to the request's sink (if any) or the backend-wide inbound channel, and
-/// server-to-client requests are declined (relaying them is not implemented yet).
+/// notifications go to the request's sink (if any) or the backend-wide inbound channel.
+/// Sampling and elicitation requests sent while a client's request is in flight go to that
+/// client on the request's sink (see `relay`); other server-to-client requests are declined.
 fn dispatch_incoming(
     http: &Http,
     data: &str,
@@ -168,7 +172,16 @@ fn dispatch_incoming(
             }
             Ok((Handled::Other, None))
         }
-        Message::Request { id, method, .. } => {
+        Message::Request { id, method, params } => {
+            if let Some(tx) = related
+                && crate::relay::RELAYED_METHODS.contains(&method.as_str())
+            {
+                let pending = crate::relay::register();
+                let req = crate::relay::request(&pending.id, &method, params);
+                if tx.send(req).is_ok() {
+                    return Ok((Handled::Relayed(id.to_owned(), pending), None));
+                }
+            }
             let reply = match method.as_str() {
                 "ping" => jsonrpc::response_ok(id, &jsonrpc::empty_object()),
                 _ => jsonrpc::response_error(
@@ -249,10 +262,17 @@ impl Common {
     }
 }
 
-/// Params of the initialize request the gateway sends.
-fn initialize_params() -> Box<RawValue> {
+/// Params of the initialize request the gateway sends. With `relays`, it declares sampling and
+/// elicitation, which it relays to the client whose call they belong to (see `relay`); SDK
+/// servers do not send them to a client that has not declared them.
+fn initialize_params(relays: bool) -> Box<RawValue> {
+    let caps = if relays {
+        r#"{"sampling":{},"elicitation":{}}"#
+    } else {
+        "{}"
+    };
     jsonrpc::raw(format!(
-        r#"{{"protocolVersion":"{BACKEND_PROTOCOL_VERSION}","capabilities":{{}},"clientInfo":{{"name":"vmcp-gateway","version":"{}"}}}}"#,
+        r#"{{"protocolVersion":"{BACKEND_PROTOCOL_VERSION}","capabilities":{caps},"clientInfo":{{"name":"vmcp-gateway","version":"{}"}}}}"#,
         env!("CARGO_PKG_VERSION")
     ))
 }

@@ -92,7 +92,7 @@ impl Session {
             reader,
             capabilities: serde_json::Value::Null,
         };
-        let params = initialize_params();
+        let params = initialize_params(false);
         let result = session.call("initialize", Some(&params)).await?;
         let (_version, caps) = read_initialize(&http, &result)?;
         session.capabilities = caps;

@@ -39,7 +39,7 @@ impl Session {
     ) -> Result<Session, BackendError> {
         let headers = http.session_headers(identity).await?;
         let mut common = Common::new(http.clone(), headers, inbound);
-        let params = initialize_params();
+        let params = initialize_params(true);
         let (result, session_id) = post(&common, "initialize", Some(&params), None, true).await?;
         let (version, capabilities) = read_initialize(&http, &result)?;
         if let Some(sid) = session_id {
@@ -219,6 +219,7 @@ async fn read_stream(
             }
             match dispatch_incoming(http, &ev.data, related, &c.inbound)? {
                 (Handled::Response(n, r), _) if n == id => return r,
+                (Handled::Relayed(backend_id, pending), _) => relay_answer(c, backend_id, pending),
                 (_, Some(reply)) => answer(c, reply),
                 _ => {}
             }
@@ -239,6 +240,31 @@ fn answer(c: &Common, reply: String) {
         .body(reply);
     tokio::spawn(async move {
         let _ = tokio::time::timeout(std::time::Duration::from_secs(10), req.send()).await;
+    });
+}
+
+/// Waits for the client's answer to a relayed request and posts it to the backend under the
+/// backend's own id; no answer in time becomes an error answer, so the backend never hangs.
+fn relay_answer(c: &Common, backend_id: Box<RawValue>, pending: crate::relay::Pending) {
+    let req = c
+        .http
+        .client
+        .post(c.http.url.clone())
+        .headers(c.headers.clone())
+        .header(header::ACCEPT, ACCEPT_BOTH)
+        .header(header::CONTENT_TYPE, JSON);
+    tokio::spawn(async move {
+        let reply = match pending.answer(crate::relay::ANSWER_TIMEOUT).await {
+            Some(Ok(result)) => jsonrpc::response_ok(&backend_id, &result),
+            Some(Err(error)) => jsonrpc::response_raw_error(&backend_id, &error),
+            None => jsonrpc::response_error(
+                Some(&backend_id),
+                jsonrpc::code::INTERNAL_ERROR,
+                "the client did not answer through the vmcp gateway",
+            ),
+        };
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(10), req.body(reply).send()).await;
     });
 }
 

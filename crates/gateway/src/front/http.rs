@@ -270,8 +270,11 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
             }
             accepted()
         }
-        // Answers to server-to-client requests: none are relayed yet, so nothing waits.
-        Message::Response { .. } => accepted(),
+        // Answers to relayed server-to-client requests; an answer nobody waits for is dropped.
+        Message::Response { id, outcome } => {
+            crate::relay::deliver(id, outcome.map(|r| r.to_owned()).map_err(|e| e.to_owned()));
+            accepted()
+        }
         Message::Request { id, method, params } => {
             let stream_ok = accepts(&headers, "text/event-stream");
             request(

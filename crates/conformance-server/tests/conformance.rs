@@ -1,0 +1,153 @@
+//! The official MCP conformance suite (`@modelcontextprotocol/conformance`, server mode, active
+//! suite) against our conformance backend, first directly, then through the gateway with that one
+//! backend under a name-keeping conflict strategy (`priority`).
+//!
+//! Direct: every scenario must pass. Through the gateway: every scenario must pass except those in
+//! `conformance/expected-failures.yml`, which the suite itself enforces both ways: a failure not
+//! listed, or a listed scenario that passes, makes it exit non-zero.
+
+use std::io::{BufRead, BufReader};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+
+struct Suite {
+    node: PathBuf,
+    suite: PathBuf,
+}
+
+/// Installs (once, cached) and locates the suite via scripts/conformance-peers.sh.
+fn suite() -> Suite {
+    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/conformance-peers.sh");
+    let out = Command::new("bash")
+        .arg(script)
+        .stderr(Stdio::inherit())
+        .output()
+        .expect("run conformance-peers.sh");
+    assert!(out.status.success(), "conformance-peers.sh failed");
+    let text = String::from_utf8(out.stdout).expect("utf-8 output");
+    let get = |k: &str| {
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{k}=")))
+            .map(PathBuf::from)
+            .unwrap_or_else(|| panic!("{k} missing from conformance-peers.sh output"))
+    };
+    Suite {
+        node: get("CONFORMANCE_NODE"),
+        suite: get("CONFORMANCE"),
+    }
+}
+
+/// Our backend as a child process; killed on drop.
+struct Backend {
+    child: Child,
+    port: u16,
+}
+
+impl Backend {
+    fn start() -> Backend {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_vmcp-conformance-server"))
+            .arg("0")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::inherit())
+            .spawn()
+            .expect("start vmcp-conformance-server");
+        let mut line = String::new();
+        BufReader::new(child.stdout.take().expect("stdout"))
+            .read_line(&mut line)
+            .expect("read LISTENING line");
+        let port = line
+            .trim()
+            .strip_prefix("LISTENING ")
+            .and_then(|p| p.parse().ok())
+            .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
+        Backend { child, port }
+    }
+}
+
+impl Drop for Backend {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Runs the suite against `url`; returns (success, summary text).
+fn run_suite(s: &Suite, url: &str, expected_failures: Option<&Path>) -> (bool, String) {
+    let results = tempfile::tempdir().expect("tempdir");
+    let mut cmd = Command::new(&s.node);
+    cmd.arg(&s.suite)
+        .args(["server", "--url", url, "--suite", "active", "-o"])
+        .arg(results.path())
+        .current_dir(results.path());
+    if let Some(f) = expected_failures {
+        cmd.arg("--expected-failures").arg(f);
+    }
+    let out = cmd.output().expect("run the conformance suite");
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    let summary = match stdout.find("=== SUMMARY ===") {
+        Some(i) => stdout[i..].to_owned(),
+        None => format!("{stdout}\n{stderr}"),
+    };
+    (out.status.success(), format!("{summary}\n{stderr}"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn conformance_suite_passes_directly_and_through_the_gateway() {
+    let s = tokio::task::spawn_blocking(suite).await.expect("install");
+    let backend = Backend::start();
+    let backend_url = format!("http://127.0.0.1:{}/mcp", backend.port);
+
+    // The suite's DNS-rebinding scenario requires a `localhost` URL.
+    let direct = format!("http://localhost:{}/mcp", backend.port);
+    let (ok, summary) = {
+        let s = Suite {
+            node: s.node.clone(),
+            suite: s.suite.clone(),
+        };
+        tokio::task::spawn_blocking(move || run_suite(&s, &direct, None))
+            .await
+            .expect("suite")
+    };
+    println!("direct:\n{summary}");
+    assert!(
+        ok,
+        "conformance suite failed against the backend directly:\n{summary}"
+    );
+    assert!(
+        summary.contains("Total:") && summary.contains(" 0 failed\n"),
+        "{summary}"
+    );
+
+    let yaml = format!(
+        "name: conformance\ngroupRef: conformance\nincomingAuth: {{type: anonymous}}\n\
+         outgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\n\
+         backends:\n- {{name: conformance, url: \"{backend_url}\", transport: streamable-http}}\n\
+         aggregation: {{conflictResolution: priority, conflictResolutionConfig: {{priorityOrder: [conformance]}}}}\n"
+    );
+    let cfg = vmcp_config::Config::from_yaml_str(&yaml)
+        .expect("config parses")
+        .with_defaults();
+    let report = cfg.validate();
+    assert!(!report.has_errors(), "config invalid:\n{report}");
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0")
+        .await
+        .expect("bind");
+    let gw = vmcp_gateway::start(cfg, l, vmcp_gateway::serve::FrontOptions::default())
+        .await
+        .expect("gateway starts");
+    let baseline =
+        Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/expected-failures.yml");
+    let via = format!("http://localhost:{}/mcp", gw.addr.port());
+    let (ok, summary) = tokio::task::spawn_blocking(move || run_suite(&s, &via, Some(&baseline)))
+        .await
+        .expect("suite");
+    println!("through the gateway:\n{summary}");
+    gw.stop().await;
+    drop(backend);
+    assert!(
+        ok,
+        "conformance suite through the gateway: an unexpected failure, or a listed expected \
+         failure now passes (then remove it from conformance/expected-failures.yml):\n{summary}"
+    );
+}

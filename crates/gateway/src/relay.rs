@@ -1,0 +1,142 @@
+//! Relay of server-to-client requests (sampling, elicitation) that a backend sends while it
+//! works on a client's request: the request goes out on that request's reply stream under an id
+//! the gateway chose, and the client's answer, POSTed later, comes back here and is handed to
+//! the backend under the backend's original id.
+//!
+//! Gateway ids are `"vmcp-<uuid>"` strings: unique across all backends and client sessions, so
+//! answers never collide, and unguessable, so one client cannot answer another's request.
+
+use std::collections::HashMap;
+use std::sync::{Mutex, OnceLock};
+use std::time::Duration;
+
+use serde_json::value::RawValue;
+use tokio::sync::oneshot;
+
+/// Server-to-client methods relayed to the client when the backend sends them on a request's
+/// stream. Anything else is still declined.
+pub const RELAYED_METHODS: [&str; 2] = ["sampling/createMessage", "elicitation/create"];
+
+/// How long the gateway waits for a client's answer (a human may be filling in a form).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
+
+/// The client's answer: its `result`, or its `error` object.
+pub type Answer = Result<Box<RawValue>, Box<RawValue>>;
+
+fn table() -> &'static Mutex<HashMap<String, oneshot::Sender<Answer>>> {
+    static T: OnceLock<Mutex<HashMap<String, oneshot::Sender<Answer>>>> = OnceLock::new();
+    T.get_or_init(Default::default)
+}
+
+fn lock() -> std::sync::MutexGuard<'static, HashMap<String, oneshot::Sender<Answer>>> {
+    table().lock().unwrap_or_else(|p| p.into_inner())
+}
+
+/// A relayed request waiting for the client's answer. Dropping it forgets the id.
+pub struct Pending {
+    /// The gateway's id, as raw JSON (a quoted string).
+    pub id: Box<RawValue>,
+    key: String,
+    rx: Option<oneshot::Receiver<Answer>>,
+}
+
+impl Pending {
+    /// The client's answer, or `None` on timeout or if the gateway forgot the id.
+    pub async fn answer(mut self, timeout: Duration) -> Option<Answer> {
+        let rx = self.rx.take()?;
+        tokio::time::timeout(timeout, rx).await.ok()?.ok()
+    }
+}
+
+impl Drop for Pending {
+    fn drop(&mut self) {
+        lock().remove(&self.key);
+    }
+}
+
+/// Allocates a gateway id for one relayed request.
+pub fn register() -> Pending {
+    let key = format!("vmcp-{}", uuid::Uuid::new_v4());
+    let (tx, rx) = oneshot::channel();
+    lock().insert(key.clone(), tx);
+    Pending {
+        id: crate::jsonrpc::raw(format!("\"{key}\"")),
+        key,
+        rx: Some(rx),
+    }
+}
+
+/// Hands a client's answer (a JSON-RPC response with raw `id`) to the waiting relay. Returns
+/// whether anyone was waiting for it.
+pub fn deliver(id: &RawValue, answer: Answer) -> bool {
+    let Ok(key) = serde_json::from_str::<String>(id.get()) else {
+        return false;
+    };
+    match lock().remove(&key) {
+        Some(tx) => tx.send(answer).is_ok(),
+        None => false,
+    }
+}
+
+/// A request with the gateway's id and the backend's method and params, copied verbatim.
+pub fn request(id: &RawValue, method: &str, params: Option<&RawValue>) -> Box<RawValue> {
+    let method = serde_json::to_string(method).unwrap_or_else(|_| "\"\"".to_owned());
+    crate::jsonrpc::raw(match params {
+        Some(p) => format!(
+            r#"{{"jsonrpc":"2.0","id":{},"method":{method},"params":{}}}"#,
+            id.get(),
+            p.get()
+        ),
+        None => format!(r#"{{"jsonrpc":"2.0","id":{},"method":{method}}}"#, id.get()),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn delivers_answers_once_and_only_to_known_ids() {
+        let p = register();
+        let id = p.id.clone();
+        assert!(id.get().starts_with("\"vmcp-"));
+        assert!(!deliver(
+            &crate::jsonrpc::raw("\"vmcp-nope\"".into()),
+            Ok(crate::jsonrpc::empty_object())
+        ));
+        assert!(!deliver(
+            &crate::jsonrpc::raw("7".into()),
+            Ok(crate::jsonrpc::empty_object())
+        ));
+        assert!(deliver(
+            &id,
+            Ok(crate::jsonrpc::raw(r#"{"action":"accept"}"#.into()))
+        ));
+        assert!(
+            !deliver(&id, Ok(crate::jsonrpc::empty_object())),
+            "second answer is dropped"
+        );
+        let a = p.answer(Duration::from_secs(1)).await.unwrap().unwrap();
+        assert_eq!(a.get(), r#"{"action":"accept"}"#);
+    }
+
+    #[tokio::test]
+    async fn forgets_ids_on_drop_and_times_out() {
+        let p = register();
+        let id = p.id.clone();
+        drop(p);
+        assert!(!deliver(&id, Ok(crate::jsonrpc::empty_object())));
+        let p = register();
+        assert!(p.answer(Duration::from_millis(20)).await.is_none());
+    }
+
+    #[test]
+    fn builds_requests_verbatim() {
+        let id = crate::jsonrpc::raw("\"vmcp-1\"".into());
+        let params = crate::jsonrpc::raw(r#"{"maxTokens":1}"#.into());
+        assert_eq!(
+            request(&id, "sampling/createMessage", Some(&params)).get(),
+            r#"{"jsonrpc":"2.0","id":"vmcp-1","method":"sampling/createMessage","params":{"maxTokens":1}}"#
+        );
+    }
+}

@@ -70,7 +70,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Crds { out_dir } => crds(out_dir)?,
         Command::Validate { config } => return Ok(validate(&config)),
         Command::Serve { config, host, port, debug } => {
-            vmcp_gateway::run(vmcp_gateway::ServeOptions { config, host, port, debug })?
+            let opts = vmcp_gateway::ServeOptions { config, host, port, debug };
+            vmcp_gateway::run_with(opts, vmcp_gateway_kube::attach)?
         }
         Command::Operator(args) => vmcp_operator::run::main_blocking(args)?,
         Command::Render { path } => {

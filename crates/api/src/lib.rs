@@ -9,6 +9,7 @@ pub mod crd;
 pub mod entry;
 pub mod external_auth;
 pub mod group;
+pub mod health;
 pub mod manifest;
 pub mod refs;
 pub mod remote_proxy;

@@ -61,6 +61,7 @@ pub async fn load_world(
     deployments: &[String],
 ) -> Result<World> {
     let mut world = World::new(ns);
+    world.allow_loopback_endpoints = crate::validate::url::loopback_allowed_from_env();
     world.servers = list::<MCPServer>(client, ns).await?;
     world.proxies = list::<MCPRemoteProxy>(client, ns).await?;
     world.entries = list::<MCPServerEntry>(client, ns).await?;

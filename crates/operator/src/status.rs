@@ -118,7 +118,13 @@ pub fn virtual_server_status(
             v
         })
         .collect();
-    let phase = serde_json::to_value(plan.phase).unwrap_or(serde_json::Value::Null);
+    // Phase follows the one rule in `vmcp_api::health`: the infrastructure's phase, refined by
+    // the health the gateway reported for the current members. `backendCount` and `Degraded`
+    // belong to the gateway (docs/STATUS.md).
+    let health =
+        vmcp_api::health::HealthSummary::of(plan.backends.iter().map(|b| live_health(&b.name)));
+    let phase = vmcp_api::health::phase(plan.phase, &health);
+    let phase = serde_json::to_value(phase).unwrap_or(serde_json::Value::Null);
     serde_json::json!({
         "conditions": conditions,
         "observedGeneration": generation,
@@ -126,7 +132,6 @@ pub fn virtual_server_status(
         "message": plan.message,
         "url": plan.url,
         "discoveredBackends": backends,
-        "backendCount": plan.backends.len(),
     })
 }
 

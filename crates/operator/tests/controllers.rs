@@ -266,7 +266,8 @@ async fn entries_become_backends_and_follow_changes() {
         st.url.as_deref(),
         Some(format!("http://vmcp-gw.{}.svc.cluster.local:4483", h.ns).as_str())
     );
-    assert_eq!(st.backend_count, Some(2));
+    // backendCount is the gateway's (docs/STATUS.md): no gateway runs here.
+    assert_eq!(st.backend_count, None);
     assert_eq!(condition(&st.conditions, "Valid").unwrap().status, "True");
     assert_eq!(
         condition(&st.conditions, "GroupRefValidated")
@@ -651,4 +652,102 @@ async fn leader_election_hands_over_the_lease() {
         "a released lease is taken at once"
     );
     assert!(!a.try_acquire_or_renew().await.unwrap());
+}
+
+#[tokio::test]
+async fn deleting_a_group_invalidates_its_members() {
+    let h = start("op-groupdel").await;
+    h.apply(&format!(
+        "{GROUP}{}{}",
+        entry("alpha", "https://alpha.example.com/mcp", "team", ""),
+        vmcp("gw", "inline")
+    ))
+    .await;
+    let entries: Api<MCPServerEntry> = h.api();
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    let group_ref = |conds: &[k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition]| {
+        condition(conds, "GroupRefValidated")
+            .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
+    };
+    eventually("entry and server on a valid group", || async {
+        let e = entries.get("alpha").await.ok()?.status?;
+        let v = vmcps.get("gw").await.ok()?.status?;
+        (group_ref(&e.conditions)?.0 == "True" && group_ref(&v.conditions)?.0 == "True")
+            .then_some(())
+    })
+    .await;
+
+    h.api::<MCPGroup>()
+        .delete("team", &DeleteParams::default())
+        .await
+        .expect("delete group");
+    let (e, v) = eventually("GroupRefNotFound on entry and server", || async {
+        let e = group_ref(&entries.get("alpha").await.ok()?.status?.conditions)?;
+        let v = group_ref(&vmcps.get("gw").await.ok()?.status?.conditions)?;
+        (e.1 == "GroupRefNotFound" && v.1 == "GroupRefNotFound").then_some((e, v))
+    })
+    .await;
+    assert_eq!(e.0, "False");
+    assert_eq!(v.0, "False");
+    assert!(
+        e.2.contains("team"),
+        "entry message names the group: {}",
+        e.2
+    );
+    assert!(
+        v.2.contains("team"),
+        "server message names the group: {}",
+        v.2
+    );
+    let phase = entries.get("alpha").await.unwrap().status.unwrap().phase;
+    assert_eq!(format!("{phase:?}"), "Failed");
+
+    // Re-creating the group heals both.
+    h.apply(GROUP).await;
+    eventually("GroupRefValidated True again", || async {
+        let e = group_ref(&entries.get("alpha").await.ok()?.status?.conditions)?;
+        let v = group_ref(&vmcps.get("gw").await.ok()?.status?.conditions)?;
+        (e.0 == "True" && v.0 == "True").then_some(())
+    })
+    .await;
+    h.stop().await;
+}
+
+/// An object that passed the CRD schema but does not decode into the typed struct: the API
+/// server does not range-check `format: int32`, so `status.entryCount: 2^40` is stored. Without
+/// `DeserializeGuard` every MCPGroup watch (all three controllers watch groups) fails its
+/// list and nothing on any group reconciles; with it only the bad object is skipped.
+#[tokio::test]
+async fn an_undecodable_object_does_not_stall_the_controllers() {
+    let h = start("op-undecodable").await;
+    let bad = "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\nmetadata: {name: broken}\nspec: {}\nstatus: {entryCount: 1099511627776}\n";
+    h.apply(bad).await;
+    let raw = h
+        .dynamic(
+            &serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup"}),
+        )
+        .await
+        .get("broken")
+        .await
+        .expect("the API server stores it");
+    assert_eq!(raw.data["status"]["entryCount"], 1099511627776u64);
+    assert!(
+        h.api::<MCPGroup>().get("broken").await.is_err(),
+        "the typed struct cannot decode it"
+    );
+
+    h.apply(&format!(
+        "{GROUP}{}{}",
+        entry("alpha", "https://alpha.example.com/mcp", "team", ""),
+        vmcp("gw", "inline")
+    ))
+    .await;
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    eventually("the good group's server deploys", || async {
+        let v = vmcps.get("gw").await.ok()?;
+        (backend_names(&v) == ["alpha"]).then_some(())
+    })
+    .await;
+    assert!(config_yaml(&h.api(), "gw-vmcp-config").await.is_some());
+    h.stop().await;
 }

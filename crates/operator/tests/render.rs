@@ -113,7 +113,10 @@ fn static_mode_lists_server_proxy_and_entry() {
         ctx7.ca_bundle_path,
         "/etc/toolhive/ca-bundles/context7/ca.crt"
     );
-    assert_eq!(ctx7.metadata["vmcp.headers.plaintext.X-Tenant-ID"], "tenant-123");
+    assert_eq!(
+        ctx7.metadata["vmcp.headers.plaintext.X-Tenant-ID"],
+        "tenant-123"
+    );
     assert_eq!(
         ctx7.metadata["vmcp.headers.env.X-API-Key"],
         "VMCP_HEADER_CONTEXT7_X_API_KEY"

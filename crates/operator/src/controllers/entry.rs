@@ -7,19 +7,27 @@ use std::sync::Arc;
 
 use futures::StreamExt;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret};
+use kube::Resource;
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
 use vmcp_api::{MCPExternalAuthConfig, MCPGroup, MCPServerEntry};
 
-use super::{Context, RESYNC, Scope, Shutdown, Which, error_policy, track};
+use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
 use crate::error::{Error, Result};
 use crate::read::{Need, load_world};
 use crate::status::{now, to_k8s_conditions};
 use crate::validate::entry::{entry_dependencies, validate_entry};
 use crate::world::{ObjKey, kinds};
 
-async fn reconcile(entry: Arc<MCPServerEntry>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile(
+    obj: Arc<DeserializeGuard<MCPServerEntry>>,
+    ctx: Arc<Context>,
+) -> Result<Action> {
+    let Some(entry) = decoded(&obj, Which::Entry) else {
+        return Ok(Action::await_change());
+    };
     track(
         &ctx,
         Which::Entry,
@@ -70,10 +78,15 @@ pub async fn reconcile_inner(entry: Arc<MCPServerEntry>, ctx: Arc<Context>) -> R
 fn by_index(
     ctx: &Arc<Context>,
     kind: &'static str,
-) -> impl Fn(&kube::api::ObjectMeta) -> Vec<ObjectRef<MCPServerEntry>> + Clone + use<> {
+) -> impl Fn(&kube::api::ObjectMeta) -> Vec<ObjectRef<DeserializeGuard<MCPServerEntry>>> + Clone + use<>
+{
     let deps = ctx.entry_deps.clone();
     move |meta| match (meta.namespace.as_deref(), meta.name.as_deref()) {
-        (Some(ns), Some(name)) => deps.dependents(&ObjKey::new(kind, ns, name)),
+        (Some(ns), Some(name)) => deps
+            .dependents(&ObjKey::new(kind, ns, name))
+            .into_iter()
+            .map(|r| r.into_kind_unchecked(()))
+            .collect(),
         _ => vec![],
     }
 }
@@ -86,31 +99,34 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let auths = by_index(&ctx, kinds::AUTH);
     let cms = by_index(&ctx, kinds::CONFIG_MAP);
     let secrets = by_index(&ctx, kinds::SECRET);
-    Controller::new(scope.api::<MCPServerEntry>(&client), cfg.clone())
-        .watches(
-            scope.api::<MCPGroup>(&client),
-            cfg.clone(),
-            move |g: MCPGroup| groups(&g.metadata),
-        )
-        .watches(
-            scope.api::<MCPExternalAuthConfig>(&client),
-            cfg.clone(),
-            move |a: MCPExternalAuthConfig| auths(&a.metadata),
-        )
-        .watches(
-            scope.api::<ConfigMap>(&client),
-            cfg.clone(),
-            move |c: ConfigMap| cms(&c.metadata),
-        )
-        .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
-            secrets(&s.metadata)
-        })
-        .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "mcpserverentry controller event");
-            }
-        })
-        .await;
+    Controller::new(
+        scope.api::<DeserializeGuard<MCPServerEntry>>(&client),
+        cfg.clone(),
+    )
+    .watches(
+        scope.api::<DeserializeGuard<MCPGroup>>(&client),
+        cfg.clone(),
+        move |g: DeserializeGuard<MCPGroup>| groups(g.meta()),
+    )
+    .watches(
+        scope.api::<DeserializeGuard<MCPExternalAuthConfig>>(&client),
+        cfg.clone(),
+        move |a: DeserializeGuard<MCPExternalAuthConfig>| auths(a.meta()),
+    )
+    .watches(
+        scope.api::<ConfigMap>(&client),
+        cfg.clone(),
+        move |c: ConfigMap| cms(&c.metadata),
+    )
+    .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
+        secrets(&s.metadata)
+    })
+    .graceful_shutdown_on(shutdown.wait())
+    .run(reconcile, error_policy, ctx)
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "mcpserverentry controller event");
+        }
+    })
+    .await;
 }

@@ -5,6 +5,8 @@
 use std::sync::Arc;
 
 use futures::StreamExt;
+use kube::Resource;
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::ObjectRef;
 use kube::runtime::watcher;
@@ -12,7 +14,7 @@ use vmcp_api::conditions::{reasons as r, types as t};
 use vmcp_api::group::{MCPGroupPhase, MCPGroupStatus};
 use vmcp_api::{MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry};
 
-use super::{Context, RESYNC, Scope, Shutdown, Which, error_policy, track};
+use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
 use crate::discovery::{Members, group_members};
 use crate::error::{Error, Result};
 use crate::read::{Need, load_world};
@@ -49,7 +51,10 @@ pub fn desired_status(
     }
 }
 
-async fn reconcile(group: Arc<MCPGroup>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile(obj: Arc<DeserializeGuard<MCPGroup>>, ctx: Arc<Context>) -> Result<Action> {
+    let Some(group) = decoded(&obj, Which::Group) else {
+        return Ok(Action::await_change());
+    };
     track(
         &ctx,
         Which::Group,
@@ -102,7 +107,9 @@ fn member_keys(world: &World, m: &Members) -> Vec<crate::world::ObjKey> {
 fn member_mapper(
     ctx: &Arc<Context>,
     kind: &'static str,
-) -> impl Fn(&kube::api::ObjectMeta, Option<&str>) -> Vec<ObjectRef<MCPGroup>> + Clone + use<> {
+) -> impl Fn(&kube::api::ObjectMeta, Option<&str>) -> Vec<ObjectRef<DeserializeGuard<MCPGroup>>>
++ Clone
++ use<> {
     let deps = ctx.group_deps.clone();
     move |meta, group| {
         let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
@@ -112,7 +119,7 @@ fn member_mapper(
         if let Some(g) = group.filter(|g| !g.is_empty()) {
             out.push(ObjectRef::new(g).within(ns));
         }
-        out
+        out.into_iter().map(|r| r.into_kind_unchecked(())).collect()
     }
 }
 
@@ -123,38 +130,40 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let servers = member_mapper(&ctx, kinds::SERVER);
     let proxies = member_mapper(&ctx, kinds::PROXY);
     let entries = member_mapper(&ctx, kinds::ENTRY);
-    Controller::new(scope.api::<MCPGroup>(&client), cfg.clone())
-        .watches(
-            scope.api::<MCPServer>(&client),
-            cfg.clone(),
-            move |s: MCPServer| {
-                servers(
-                    &s.metadata,
-                    s.spec.group_ref.as_ref().map(|g| g.name.as_str()),
-                )
-            },
-        )
-        .watches(
-            scope.api::<MCPRemoteProxy>(&client),
-            cfg.clone(),
-            move |p: MCPRemoteProxy| {
-                proxies(
-                    &p.metadata,
-                    p.spec.group_ref.as_ref().map(|g| g.name.as_str()),
-                )
-            },
-        )
-        .watches(
-            scope.api::<MCPServerEntry>(&client),
-            cfg,
-            move |e: MCPServerEntry| entries(&e.metadata, Some(e.spec.group_ref.name.as_str())),
-        )
-        .graceful_shutdown_on(shutdown.wait())
-        .run(reconcile, error_policy, ctx)
-        .for_each(|res| async move {
-            if let Err(e) = res {
-                tracing::debug!(error = %e, "mcpgroup controller event");
-            }
-        })
-        .await;
+    Controller::new(
+        scope.api::<DeserializeGuard<MCPGroup>>(&client),
+        cfg.clone(),
+    )
+    .watches(
+        scope.api::<DeserializeGuard<MCPServer>>(&client),
+        cfg.clone(),
+        move |s: DeserializeGuard<MCPServer>| {
+            let group = s.0.as_ref().ok().and_then(|s| s.spec.group_ref.as_ref());
+            servers(s.meta(), group.map(|g| g.name.as_str()))
+        },
+    )
+    .watches(
+        scope.api::<DeserializeGuard<MCPRemoteProxy>>(&client),
+        cfg.clone(),
+        move |p: DeserializeGuard<MCPRemoteProxy>| {
+            let group = p.0.as_ref().ok().and_then(|p| p.spec.group_ref.as_ref());
+            proxies(p.meta(), group.map(|g| g.name.as_str()))
+        },
+    )
+    .watches(
+        scope.api::<DeserializeGuard<MCPServerEntry>>(&client),
+        cfg,
+        move |e: DeserializeGuard<MCPServerEntry>| {
+            let group = e.0.as_ref().ok().map(|e| e.spec.group_ref.name.as_str());
+            entries(e.meta(), group)
+        },
+    )
+    .graceful_shutdown_on(shutdown.wait())
+    .run(reconcile, error_policy, ctx)
+    .for_each(|res| async move {
+        if let Err(e) = res {
+            tracing::debug!(error = %e, "mcpgroup controller event");
+        }
+    })
+    .await;
 }

@@ -15,6 +15,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::Action;
 use kube::{Api, Client, Resource};
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
@@ -188,6 +189,35 @@ where
             Ok(a)
         }
         Err(e) => Ok(ctx.failed(which, &key, &e)),
+    }
+}
+
+/// The object a reconcile was triggered for, when it decoded into its typed struct.
+///
+/// Every watch of our own CRDs goes through [`kube::core::DeserializeGuard`]: a watcher whose
+/// list or watch event fails to decode a single object errors as a whole and, retrying,
+/// never delivers the rest of that kind — one bad object would stall a controller for its
+/// whole scope. The API server can hold objects the typed structs reject even though they
+/// passed the CRD schema: for instance an integer field declared `format: int32` (such as
+/// `MCPGroup.status.entryCount`) is not range-checked by the API server, so 2^40 is stored
+/// and fails to decode into `i32`. Such an object is logged and skipped (it is retried when
+/// it changes); every other object keeps reconciling.
+pub(crate) fn decoded<K>(obj: &DeserializeGuard<K>, which: Which) -> Option<Arc<K>>
+where
+    K: Resource<DynamicType = ()> + Clone,
+{
+    match &obj.0 {
+        Ok(k) => Some(Arc::new(k.clone())),
+        Err(invalid) => {
+            tracing::warn!(
+                controller = which.label(),
+                namespace = invalid.metadata.namespace.as_deref().unwrap_or_default(),
+                name = invalid.metadata.name.as_deref().unwrap_or_default(),
+                error = %invalid.error,
+                "skipping an object that cannot be decoded; it is retried when it changes"
+            );
+            None
+        }
     }
 }
 

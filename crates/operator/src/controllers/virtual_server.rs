@@ -14,6 +14,8 @@ use futures::StreamExt;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
+use kube::Resource;
+use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
 use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
@@ -22,7 +24,7 @@ use vmcp_api::{
     VirtualMCPServer,
 };
 
-use super::{Context, RESYNC, Scope, Shutdown, Which, error_policy, owner_vmcp, track};
+use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
 use crate::error::{Error, Result};
 use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
 use crate::read::{Need, load_world};
@@ -30,7 +32,13 @@ use crate::render::render_virtual_server;
 use crate::status::{now, virtual_server_status};
 use crate::world::{ObjKey, kinds};
 
-async fn reconcile(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> Result<Action> {
+async fn reconcile(
+    obj: Arc<DeserializeGuard<VirtualMCPServer>>,
+    ctx: Arc<Context>,
+) -> Result<Action> {
+    let Some(vmcp) = decoded(&obj, Which::VirtualServer) else {
+        return Ok(Action::await_change());
+    };
     track(
         &ctx,
         Which::VirtualServer,
@@ -83,10 +91,11 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
 /// VirtualMCPServers that read `key` last time, plus those whose group is `group`.
 fn mapper(
     ctx: &Arc<Context>,
-    store: Store<VirtualMCPServer>,
+    store: Store<DeserializeGuard<VirtualMCPServer>>,
     kind: &'static str,
-) -> impl Fn(&kube::api::ObjectMeta, Option<&str>) -> Vec<ObjectRef<VirtualMCPServer>> + Clone + use<>
-{
+) -> impl Fn(&kube::api::ObjectMeta, Option<&str>) -> Vec<ObjectRef<DeserializeGuard<VirtualMCPServer>>>
++ Clone
++ use<> {
     let deps = ctx.vmcp_deps.clone();
     move |meta, group| {
         let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
@@ -95,13 +104,23 @@ fn mapper(
         let mut out = deps.dependents(&ObjKey::new(kind, ns, name));
         if let Some(g) = group.filter(|g| !g.is_empty()) {
             for v in store.state() {
+                let Ok(v) = &v.0 else { continue };
                 if v.metadata.namespace.as_deref() == Some(ns) && v.spec.group_ref.name == g {
-                    out.push(ObjectRef::from_obj(v.as_ref()));
+                    out.push(ObjectRef::from_obj(v));
                 }
             }
         }
-        out
+        guarded_refs(out)
     }
+}
+
+/// Controller keys are refs to the guarded type; the object behind them is the same.
+fn guarded_refs<K: Resource<DynamicType = ()>>(
+    refs: impl IntoIterator<Item = ObjectRef<K>>,
+) -> Vec<ObjectRef<DeserializeGuard<K>>> {
+    refs.into_iter()
+        .map(|r| r.into_kind_unchecked(()))
+        .collect()
 }
 
 /// The VirtualMCPServer controller, running until `shutdown`.
@@ -110,7 +129,10 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let cfg = watcher::Config::default();
     let owned =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let controller = Controller::new(scope.api::<VirtualMCPServer>(&client), cfg.clone());
+    let controller = Controller::new(
+        scope.api::<DeserializeGuard<VirtualMCPServer>>(&client),
+        cfg.clone(),
+    );
     let store = controller.store();
     let groups = mapper(&ctx, store.clone(), kinds::GROUP);
     let servers = mapper(&ctx, store.clone(), kinds::SERVER);
@@ -131,49 +153,48 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
             cfg.clone(),
             move |c: ConfigMap| {
                 let mut out = cms(&c.metadata, None);
-                out.extend(owner_vmcp(&c.metadata));
+                out.extend(guarded_refs(owner_vmcp(&c.metadata)));
                 out
             },
         )
         .watches(
-            scope.api::<MCPGroup>(&client),
+            scope.api::<DeserializeGuard<MCPGroup>>(&client),
             cfg.clone(),
-            move |g: MCPGroup| groups(&g.metadata, g.metadata.name.as_deref()),
+            move |g: DeserializeGuard<MCPGroup>| groups(g.meta(), g.meta().name.as_deref()),
         )
         .watches(
-            scope.api::<MCPServer>(&client),
+            scope.api::<DeserializeGuard<MCPServer>>(&client),
             cfg.clone(),
-            move |s: MCPServer| {
-                servers(
-                    &s.metadata,
-                    s.spec.group_ref.as_ref().map(|g| g.name.as_str()),
-                )
+            move |s: DeserializeGuard<MCPServer>| {
+                let group = s.0.as_ref().ok().and_then(|s| s.spec.group_ref.as_ref());
+                servers(s.meta(), group.map(|g| g.name.as_str()))
             },
         )
         .watches(
-            scope.api::<MCPRemoteProxy>(&client),
+            scope.api::<DeserializeGuard<MCPRemoteProxy>>(&client),
             cfg.clone(),
-            move |p: MCPRemoteProxy| {
-                proxies(
-                    &p.metadata,
-                    p.spec.group_ref.as_ref().map(|g| g.name.as_str()),
-                )
+            move |p: DeserializeGuard<MCPRemoteProxy>| {
+                let group = p.0.as_ref().ok().and_then(|p| p.spec.group_ref.as_ref());
+                proxies(p.meta(), group.map(|g| g.name.as_str()))
             },
         )
         .watches(
-            scope.api::<MCPServerEntry>(&client),
+            scope.api::<DeserializeGuard<MCPServerEntry>>(&client),
             cfg.clone(),
-            move |e: MCPServerEntry| entries(&e.metadata, Some(e.spec.group_ref.name.as_str())),
+            move |e: DeserializeGuard<MCPServerEntry>| {
+                let group = e.0.as_ref().ok().map(|e| e.spec.group_ref.name.as_str());
+                entries(e.meta(), group)
+            },
         )
         .watches(
-            scope.api::<MCPExternalAuthConfig>(&client),
+            scope.api::<DeserializeGuard<MCPExternalAuthConfig>>(&client),
             cfg.clone(),
-            move |a: MCPExternalAuthConfig| auths(&a.metadata, None),
+            move |a: DeserializeGuard<MCPExternalAuthConfig>| auths(a.meta(), None),
         )
         .watches(
-            scope.api::<MCPToolConfig>(&client),
+            scope.api::<DeserializeGuard<MCPToolConfig>>(&client),
             cfg.clone(),
-            move |t: MCPToolConfig| tools(&t.metadata, None),
+            move |t: DeserializeGuard<MCPToolConfig>| tools(t.meta(), None),
         )
         .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
             secrets(&s.metadata, None)

@@ -26,7 +26,9 @@ fn rule(group: &str, resources: &[&str], verbs: &[&str]) -> PolicyRule {
 pub fn rules(mode: Mode) -> Vec<PolicyRule> {
     let read = &["get", "list", "watch"];
     let own = [
-        rule(API_GROUP, &["virtualmcpservers"], &["get"]),
+        // list/watch: the gateway's status reporter watches its own object to restore health
+        // fields a stale operator write may have reset.
+        rule(API_GROUP, &["virtualmcpservers"], &["get", "list", "watch"]),
         rule(
             API_GROUP,
             &["virtualmcpservers/status"],

@@ -28,8 +28,23 @@ const PRIVATE_HOST_SUFFIXES: &[&str] = &["cluster.local"];
 const METADATA_V4: &[Ipv4Addr] = &[Ipv4Addr::new(100, 100, 100, 200)];
 const METADATA_V6: &[Ipv6Addr] = &[Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 0x0254)];
 
-/// Checks `raw`; the error is a sentence for a condition message.
-pub fn check_remote_url(raw: &str, allow_private: bool) -> Result<(), String> {
+/// Environment variable with which a cluster admin lets entries reach loopback addresses
+/// (still only with `allowPrivateEndpoint: true`). Meant for local development, the demo and
+/// tests, where every MCP server listens on 127.0.0.1; never set it in a shared cluster.
+pub const ALLOW_LOOPBACK_ENV: &str = "VMCP_ALLOW_LOOPBACK_ENDPOINTS";
+
+/// Reads [`ALLOW_LOOPBACK_ENV`] (`true` or `1`), at the operator's edge.
+pub fn loopback_allowed_from_env() -> bool {
+    matches!(
+        std::env::var(ALLOW_LOOPBACK_ENV).as_deref().map(str::trim),
+        Ok("true") | Ok("1")
+    )
+}
+
+/// Checks `raw`; the error is a sentence for a condition message. `allow_loopback` is the
+/// operator-wide opt-in of [`ALLOW_LOOPBACK_ENV`]: it makes loopback hosts private instead of
+/// blocked.
+pub fn check_remote_url(raw: &str, allow_private: bool, allow_loopback: bool) -> Result<(), String> {
     let url =
         url::Url::parse(raw).map_err(|e| format!("remoteUrl {raw:?} is not a valid URL: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -50,6 +65,10 @@ pub fn check_remote_url(raw: &str, allow_private: bool) -> Result<(), String> {
         url::Host::Ipv6(ip) => classify_ip(IpAddr::V6(ip)),
         url::Host::Domain(d) => classify_host(d),
     };
+    let verdict = match verdict {
+        Class::Loopback(what) if allow_loopback => Class::Private(what),
+        other => other,
+    };
     match verdict {
         Class::Public => Ok(()),
         Class::Private(what) if allow_private => {
@@ -58,6 +77,11 @@ pub fn check_remote_url(raw: &str, allow_private: bool) -> Result<(), String> {
         }
         Class::Private(what) => Err(format!(
             "remoteUrl host {} is {what}; set allowPrivateEndpoint: true to allow it",
+            host_display(&url)
+        )),
+        Class::Loopback(what) => Err(format!(
+            "remoteUrl host {} is {what}, which is blocked unless the operator runs with \
+             {ALLOW_LOOPBACK_ENV}=true (local development only)",
             host_display(&url)
         )),
         Class::Blocked(what) => Err(format!(
@@ -75,6 +99,8 @@ enum Class {
     Public,
     Private(&'static str),
     Blocked(&'static str),
+    /// Blocked unless the operator allows loopback endpoints.
+    Loopback(&'static str),
 }
 
 fn classify_host(domain: &str) -> Class {
@@ -82,7 +108,7 @@ fn classify_host(domain: &str) -> Class {
     let matches = |base: &str| d == base || d.ends_with(&format!(".{base}"));
     if ALWAYS_BLOCKED_HOSTS.iter().any(|b| matches(b)) {
         if matches("localhost") {
-            return Class::Blocked("a loopback name");
+            return Class::Loopback("a loopback name");
         }
         if d.starts_with("kubernetes.") {
             return Class::Blocked("the Kubernetes API server");
@@ -110,7 +136,7 @@ fn classify_v4(ip: Ipv4Addr) -> Class {
     if o[0] == 0 {
         Class::Blocked("an unspecified address (0.0.0.0/8)")
     } else if ip.is_loopback() {
-        Class::Blocked("a loopback address")
+        Class::Loopback("a loopback address")
     } else if ip.is_link_local() || METADATA_V4.contains(&ip) {
         Class::Blocked("a link-local or cloud metadata address")
     } else if ip.is_private() {
@@ -125,7 +151,7 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
     if ip.is_unspecified() {
         Class::Blocked("an unspecified address")
     } else if ip.is_loopback() {
-        Class::Blocked("a loopback address")
+        Class::Loopback("a loopback address")
     } else if (seg0 & 0xffc0) == 0xfe80 || METADATA_V6.contains(&ip) {
         Class::Blocked("a link-local or cloud metadata address")
     } else if (seg0 & 0xfe00) == 0xfc00 {
@@ -137,7 +163,11 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
 
 #[cfg(test)]
 mod tests {
-    use super::check_remote_url as check;
+    use super::check_remote_url;
+
+    fn check(url: &str, allow_private: bool) -> Result<(), String> {
+        check_remote_url(url, allow_private, false)
+    }
 
     #[test]
     fn public_urls_pass() {
@@ -149,16 +179,8 @@ mod tests {
     #[test]
     fn always_blocked_even_when_private_allowed() {
         for url in [
-            "http://localhost:8080/mcp",
-            "http://LOCALHOST./mcp",
-            "http://api.localhost/mcp",
-            "http://127.0.0.1/mcp",
-            "http://2130706433/mcp",
-            "http://0x7f.1/mcp",
             "http://0.0.0.0/mcp",
             "http://169.254.169.254/latest/meta-data",
-            "http://[::1]/mcp",
-            "http://[::ffff:127.0.0.1]/mcp",
             "http://[fe80::1]/mcp",
             "http://metadata.google.internal/computeMetadata",
             "https://kubernetes.default.svc/api",
@@ -167,6 +189,32 @@ mod tests {
             let err = check(url, true).expect_err(url);
             assert!(err.contains("never allowed"), "{url}: {err}");
         }
+    }
+
+    const LOOPBACK: [&str; 8] = [
+        "http://localhost:8080/mcp",
+        "http://LOCALHOST./mcp",
+        "http://api.localhost/mcp",
+        "http://127.0.0.1/mcp",
+        "http://2130706433/mcp",
+        "http://0x7f.1/mcp",
+        "http://[::1]/mcp",
+        "http://[::ffff:127.0.0.1]/mcp",
+    ];
+
+    #[test]
+    fn loopback_is_blocked_unless_the_operator_allows_it() {
+        for url in LOOPBACK {
+            let err = check(url, true).expect_err(url);
+            assert!(err.contains("VMCP_ALLOW_LOOPBACK_ENDPOINTS"), "{url}: {err}");
+            // The operator-wide opt-in makes loopback private: the entry must still opt in.
+            let err = check_remote_url(url, false, true).expect_err(url);
+            assert!(err.contains("allowPrivateEndpoint"), "{url}: {err}");
+            assert!(check_remote_url(url, true, true).is_ok(), "{url}");
+        }
+        // The opt-in covers loopback only.
+        assert!(check_remote_url("http://169.254.169.254/", true, true).is_err());
+        assert!(check_remote_url("https://kubernetes.default.svc/api", true, true).is_err());
     }
 
     #[test]

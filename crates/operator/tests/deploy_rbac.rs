@@ -1,0 +1,317 @@
+//! deploy/operator's RBAC is sufficient and no more than needed: the controllers run
+//! in-process with a client authenticated as the `vmcp-system/vmcp-operator` ServiceAccount
+//! bound to deploy/operator/cluster_role.yaml, on a real kube-apiserver with RBAC on.
+
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
+use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
+use kube::Client;
+use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
+use kube::core::GroupVersionKind;
+use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
+use vmcp_operator::controllers::{Context, Metrics, Scope, Shutdown};
+use vmcp_operator::leader::{Elector, LeaseConfig};
+use vmcp_operator::render::Settings;
+use vmcp_testenv::{TestEnv, can_list, wait_for_list_access};
+
+const WAIT: Duration = Duration::from_secs(30);
+
+fn deploy_dir() -> PathBuf {
+    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../deploy/operator")
+}
+
+/// Server-side applies every document of `deploy/operator/<file>` (cluster-scoped or not).
+async fn apply_file(client: &Client, file: &str, ns_override: Option<&str>) {
+    let text = std::fs::read_to_string(deploy_dir().join(file)).expect("manifest");
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let mut v: serde_json::Value = serde::Deserialize::deserialize(doc).expect("yaml");
+        if v.is_null() {
+            continue;
+        }
+        if let (Some(ns), Some(_)) = (ns_override, v["metadata"].get("namespace")) {
+            v["metadata"]["namespace"] = ns.into();
+        }
+        apply_value(client, &v).await;
+    }
+}
+
+async fn apply_value(client: &Client, v: &serde_json::Value) {
+    let av = v["apiVersion"].as_str().expect("apiVersion");
+    let (group, version) = av.split_once('/').unwrap_or(("", av));
+    let gvk = GroupVersionKind::gvk(group, version, v["kind"].as_str().expect("kind"));
+    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
+        .await
+        .expect("discovery");
+    let api: Api<DynamicObject> = match (caps.scope, v["metadata"]["namespace"].as_str()) {
+        (kube::discovery::Scope::Namespaced, Some(ns)) => {
+            Api::namespaced_with(client.clone(), ns, &ar)
+        }
+        _ => Api::all_with(client.clone(), &ar),
+    };
+    let name = v["metadata"]["name"].as_str().expect("name");
+    api.patch(
+        name,
+        &PatchParams::apply("test-user").force(),
+        &Patch::Apply(v),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
+}
+
+async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
+where
+    F: FnMut() -> Fut,
+    Fut: Future<Output = Option<T>>,
+{
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        if let Some(v) = f().await {
+            return v;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "timed out waiting for {what}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+fn forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {
+    matches!(r, Err(kube::Error::Api(ref s)) if s.code == 403)
+}
+
+#[tokio::test]
+async fn operator_service_account_rbac_is_sufficient_and_bounded() {
+    let env = TestEnv::shared().await.expect("test apiserver");
+    env.install_crds().await.expect("CRDs");
+    let admin = env.client().expect("client");
+    for f in [
+        "namespace.yaml",
+        "service_account.yaml",
+        "cluster_role.yaml",
+        "cluster_role_binding.yaml",
+    ] {
+        apply_file(&admin, f, None).await;
+    }
+    // The Deployment manifest is valid for the API server too (dry-run would need a pod SA).
+    apply_file(&admin, "deployment.yaml", None).await;
+
+    let sa = env
+        .service_account_client("vmcp-system", "vmcp-operator")
+        .await
+        .expect("SA client");
+    wait_for_list_access(&Api::<VirtualMCPServer>::all(sa.clone()), true, WAIT)
+        .await
+        .expect("RBAC for the operator SA");
+
+    // Leader election with the SA's rights.
+    let elector = Elector::new(
+        sa.clone(),
+        LeaseConfig::new("vmcp-system", "vmcp-operator-leader-election", "test"),
+    );
+    assert!(elector.try_acquire_or_renew().await.expect("lease rights"));
+    assert!(elector.try_acquire_or_renew().await.expect("lease renew"));
+
+    // The controllers, cluster-wide (WATCH_NAMESPACE unset), as the SA.
+    let ns = env.namespace("op-rbac").await.expect("namespace");
+    let ctx = Context::new(
+        sa.clone(),
+        Settings::default(),
+        Arc::new(Metrics::default()),
+    );
+    let (stop, shutdown) = Shutdown::new();
+    let task = tokio::spawn(vmcp_operator::run::run_controllers(
+        ctx.clone(),
+        vec![Scope::All],
+        shutdown,
+    ));
+
+    let objs = format!(
+        r#"
+apiVersion: v1
+kind: Secret
+metadata: {{name: hdr, namespace: {ns}}}
+stringData: {{token: abc}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPGroup
+metadata: {{name: team, namespace: {ns}}}
+spec: {{}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServerEntry
+metadata: {{name: alpha, namespace: {ns}}}
+spec:
+  remoteUrl: https://alpha.example.com/mcp
+  transport: streamable-http
+  groupRef: {{name: team}}
+  headerForward:
+    addHeadersFromSecret:
+    - headerName: X-Token
+      valueSecretRef: {{name: hdr, key: token}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: VirtualMCPServer
+metadata: {{name: dyn, namespace: {ns}}}
+spec:
+  groupRef: {{name: team}}
+  incomingAuth: {{type: anonymous}}
+  outgoingAuth: {{source: discovered}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: VirtualMCPServer
+metadata: {{name: stat, namespace: {ns}}}
+spec:
+  groupRef: {{name: team}}
+  incomingAuth: {{type: anonymous}}
+  outgoingAuth: {{source: inline}}
+"#
+    );
+    for doc in serde_yaml::Deserializer::from_str(&objs) {
+        let v: serde_json::Value = serde::Deserialize::deserialize(doc).expect("yaml");
+        apply_value(&admin, &v).await;
+    }
+
+    let vmcps: Api<VirtualMCPServer> = Api::namespaced(admin.clone(), &ns);
+    for name in ["dyn", "stat"] {
+        let cm: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
+        let cm_name = format!("{name}-vmcp-config");
+        let deadline = tokio::time::Instant::now() + WAIT;
+        while cm.get_opt(&cm_name).await.unwrap().is_none() {
+            let st = vmcps.get(name).await.unwrap().status;
+            assert!(
+                tokio::time::Instant::now() < deadline,
+                "no ConfigMap {cm_name}; status {st:#?}; failures {:?}",
+                ctx.metrics.failures
+            );
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let dep: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+        assert!(dep.get_opt(name).await.unwrap().is_some());
+        let svc: Api<Service> = Api::namespaced(admin.clone(), &ns);
+        assert!(
+            svc.get_opt(&format!("vmcp-{name}"))
+                .await
+                .unwrap()
+                .is_some()
+        );
+    }
+    // Both gateways' RBAC objects were created, including the dynamic-mode Role that grants
+    // read access to Secrets and the CRDs: RBAC allowed it because the operator holds those
+    // verbs itself (it has no `escalate` or `bind`).
+    let roles: Api<Role> = Api::namespaced(admin.clone(), &ns);
+    let bindings: Api<RoleBinding> = Api::namespaced(admin.clone(), &ns);
+    let accounts: Api<ServiceAccount> = Api::namespaced(admin.clone(), &ns);
+    let owned = |l: Vec<String>| l.len();
+    let names = |list: kube::core::ObjectList<Role>| {
+        list.items
+            .into_iter()
+            .filter_map(|r| r.metadata.name)
+            .collect::<Vec<_>>()
+    };
+    let role_names = names(roles.list(&Default::default()).await.unwrap());
+    assert_eq!(owned(role_names.clone()), 2, "{role_names:?}");
+    assert_eq!(
+        bindings
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len(),
+        2
+    );
+    assert!(
+        accounts
+            .list(&Default::default())
+            .await
+            .unwrap()
+            .items
+            .len()
+            >= 2
+    );
+    let entries: Api<MCPServerEntry> = Api::namespaced(admin.clone(), &ns);
+    eventually("entry validated", || async {
+        let st = entries.get("alpha").await.ok()?.status?;
+        (format!("{:?}", st.phase) == "Valid").then_some(())
+    })
+    .await;
+    let groups: Api<MCPGroup> = Api::namespaced(admin.clone(), &ns);
+    eventually("group lists the entry", || async {
+        let st = groups.get("team").await.ok()?.status?;
+        (st.entries == ["alpha"]).then_some(())
+    })
+    .await;
+    assert_eq!(
+        ctx.metrics
+            .failures
+            .iter()
+            .map(|f| f.load(std::sync::atomic::Ordering::Relaxed))
+            .sum::<u64>(),
+        0,
+        "no reconcile hit a 403"
+    );
+    let _ = stop.send(true);
+    let _ = task.await;
+
+    // Bounded: not cluster-admin.
+    assert!(
+        !can_list(&Api::<Pod>::all(sa.clone())).await.unwrap(),
+        "no pods"
+    );
+    assert!(
+        !can_list(&Api::<ClusterRole>::all(sa.clone()))
+            .await
+            .unwrap(),
+        "no cluster RBAC"
+    );
+    let sa_secrets: Api<Secret> = Api::namespaced(sa.clone(), &ns);
+    assert!(
+        forbidden(sa_secrets.delete("hdr", &DeleteParams::default()).await),
+        "secrets are read-only"
+    );
+    let sa_cms: Api<ConfigMap> = Api::namespaced(sa.clone(), &ns);
+    assert!(
+        forbidden(
+            sa_cms
+                .delete("stat-vmcp-config", &DeleteParams::default())
+                .await
+        ),
+        "the operator never deletes (owner references garbage-collect)"
+    );
+    let sa_vmcps: Api<VirtualMCPServer> = Api::namespaced(sa.clone(), &ns);
+    let spec_patch = serde_json::json!({"spec": {"groupRef": {"name": "other"}}});
+    assert!(
+        forbidden(
+            sa_vmcps
+                .patch("stat", &PatchParams::default(), &Patch::Merge(&spec_patch))
+                .await
+        ),
+        "users' specs are read-only to the operator"
+    );
+    // Escalation is prevented: a Role granting what the operator does not hold is refused.
+    let escalating: Role = serde_json::from_value(serde_json::json!({
+        "apiVersion": "rbac.authorization.k8s.io/v1",
+        "kind": "Role",
+        "metadata": {"name": "escalate", "namespace": ns},
+        "rules": [{"apiGroups": [""], "resources": ["pods"], "verbs": ["list"]}],
+    }))
+    .unwrap();
+    let sa_roles: Api<Role> = Api::namespaced(sa.clone(), &ns);
+    assert!(
+        forbidden(
+            sa_roles
+                .patch(
+                    "escalate",
+                    &PatchParams::apply("vmcp-operator"),
+                    &Patch::Apply(&escalating)
+                )
+                .await
+        ),
+        "no escalate: the operator cannot grant pods/list"
+    );
+}

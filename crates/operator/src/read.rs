@@ -72,6 +72,36 @@ pub async fn load_world(
     world.auth_configs = list::<MCPExternalAuthConfig>(client, ns).await?;
     world.tool_configs = list::<MCPToolConfig>(client, ns).await?;
 
+    read_referenced(client, ns, &mut world).await?;
+    let dep_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
+    for name in deployments {
+        let got = dep_api
+            .get_opt(name)
+            .await
+            .map_err(Error::kube(format!("reading Deployment {ns}/{name}")))?;
+        if let Some(d) = got {
+            let status = d.status.unwrap_or_default();
+            let failed = status.conditions.iter().flatten().any(|c| {
+                c.type_ == "Progressing"
+                    && c.status == "False"
+                    && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
+            });
+            world.deployments.insert(
+                name.clone(),
+                DeploymentState {
+                    replicas: d.spec.and_then(|s| s.replicas),
+                    ready_replicas: status.ready_replicas.unwrap_or(0),
+                    failed,
+                },
+            );
+        }
+    }
+    Ok(world)
+}
+
+/// Reads the ConfigMaps and Secrets that the world's entries and auth configs reference
+/// (Secrets reduced to their key names).
+async fn read_referenced(client: &Client, ns: &str, world: &mut World) -> Result<()> {
     let mut cms = BTreeSet::new();
     let mut secrets = BTreeSet::new();
     for e in world.entries.values() {
@@ -136,28 +166,53 @@ pub async fn load_world(
             world.secrets.insert(name, keys);
         }
     }
-    let dep_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
-    for name in deployments {
-        let got = dep_api
-            .get_opt(name)
-            .await
-            .map_err(Error::kube(format!("reading Deployment {ns}/{name}")))?;
-        if let Some(d) = got {
-            let status = d.status.unwrap_or_default();
-            let failed = status.conditions.iter().flatten().any(|c| {
-                c.type_ == "Progressing"
-                    && c.status == "False"
-                    && c.reason.as_deref() == Some("ProgressDeadlineExceeded")
-            });
-            world.deployments.insert(
-                name.clone(),
-                DeploymentState {
-                    replicas: d.spec.and_then(|s| s.replicas),
-                    ready_replicas: status.ready_replicas.unwrap_or(0),
-                    failed,
-                },
-            );
+    Ok(())
+}
+
+/// The world one MCPServerEntry's validation needs, read with targeted GETs: the entry, its
+/// group, its auth config, and the ConfigMap and Secrets they reference. Validating an entry
+/// must not cost a list of the whole namespace: with N entries that would be N lists of N
+/// objects on every resync (measured: 181 s for 1,000 entries).
+pub async fn load_entry_world(client: &Client, entry: &MCPServerEntry) -> Result<World> {
+    let ns = entry.metadata.namespace.clone().unwrap_or_default();
+    let mut world = World::new(&ns);
+    world.allow_loopback_endpoints = crate::validate::url::loopback_allowed_from_env();
+    let group = &entry.spec.group_ref.name;
+    if let Some(g) = get::<MCPGroup>(client, &ns, group).await? {
+        world.groups.insert(group.clone(), g);
+    }
+    if let Some(auth) = &entry.spec.external_auth_config_ref {
+        if let Some(a) = get::<MCPExternalAuthConfig>(client, &ns, &auth.name).await? {
+            world.auth_configs.insert(auth.name.clone(), a);
         }
     }
+    if let Some(name) = &entry.metadata.name {
+        world.entries.insert(name.clone(), entry.clone());
+    }
+    read_referenced(client, &ns, &mut world).await?;
     Ok(world)
+}
+
+/// One object by name; `None` when it does not exist or cannot be decoded (logged), as the
+/// namespace lists treat it.
+async fn get<K>(client: &Client, ns: &str, name: &str) -> Result<Option<K>>
+where
+    K: Resource<DynamicType = ()> + DeserializeOwned,
+{
+    let ar = ApiResource::erase::<K>(&());
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let Some(obj) = api
+        .get_opt(name)
+        .await
+        .map_err(Error::kube(format!("reading {} {ns}/{name}", ar.kind)))?
+    else {
+        return Ok(None);
+    };
+    match serde_json::to_value(&obj).and_then(serde_json::from_value::<K>) {
+        Ok(k) => Ok(Some(k)),
+        Err(e) => {
+            tracing::warn!(kind = %ar.kind, %ns, %name, error = %e, "skipping an object that cannot be decoded");
+            Ok(None)
+        }
+    }
 }

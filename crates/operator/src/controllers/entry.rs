@@ -16,7 +16,7 @@ use vmcp_api::{MCPExternalAuthConfig, MCPGroup, MCPServerEntry};
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
 use crate::error::{Error, Result};
-use crate::read::{Need, load_world};
+use crate::read::load_entry_world;
 use crate::status::{now, to_k8s_conditions};
 use crate::validate::entry::{entry_dependencies, validate_entry};
 use crate::world::{ObjKey, kinds};
@@ -52,7 +52,7 @@ pub async fn reconcile_inner(entry: Arc<MCPServerEntry>, ctx: Arc<Context>) -> R
             field: "metadata.namespace",
         })?;
     // A transient read error returns before any condition is written.
-    let world = load_world(&ctx.client, &ns, Need::All, &[]).await?;
+    let world = load_entry_world(&ctx.client, &entry).await?;
     ctx.entry_deps.record(
         ObjectRef::from_obj(entry.as_ref()),
         entry_dependencies(&entry, &world),

@@ -1,0 +1,548 @@
+//! Gateway benchmarks. Runs the real release binary (`target/release/vmcp serve`) as a separate
+//! process against fast in-process Rust MCP backends, all on 127.0.0.1, and prints Markdown
+//! tables. Every loop is bounded in count and in time.
+//!
+//! ```text
+//! vmcp-bench-gateway [latency|throughput|list|sessions|all] [--vmcp PATH] [--n N]
+//!     [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S]
+//! ```
+
+mod backend;
+
+use std::net::SocketAddr;
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use anyhow::{Context, bail};
+
+struct Opts {
+    vmcp: String,
+    n: usize,
+    concurrency: usize,
+    seconds: f64,
+    backends: usize,
+    tools: usize,
+    sessions: usize,
+}
+
+fn parse_args() -> anyhow::Result<(String, Opts)> {
+    let mut what = "all".to_owned();
+    let mut o = Opts {
+        vmcp: "target/release/vmcp".into(),
+        n: 10_000,
+        concurrency: 32,
+        seconds: 5.0,
+        backends: 50,
+        tools: 10,
+        sessions: 10_000,
+    };
+    let mut args = std::env::args().skip(1);
+    while let Some(a) = args.next() {
+        let mut val = || args.next().with_context(|| format!("{a} needs a value"));
+        match a.as_str() {
+            "--vmcp" => o.vmcp = val()?,
+            "--n" => o.n = val()?.parse()?,
+            "--concurrency" => o.concurrency = val()?.parse()?,
+            "--seconds" => o.seconds = val()?.parse()?,
+            "--backends" => o.backends = val()?.parse()?,
+            "--tools" => o.tools = val()?.parse()?,
+            "--sessions" => o.sessions = val()?.parse()?,
+            w if !w.starts_with('-') => what = w.to_owned(),
+            other => bail!("unknown flag {other}"),
+        }
+    }
+    Ok((what, o))
+}
+
+fn main() -> anyhow::Result<()> {
+    let (what, o) = parse_args()?;
+    raise_nofile();
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()?;
+    rt.block_on(async move {
+        let all = what == "all";
+        if all || what == "latency" {
+            latency(&o).await?;
+        }
+        if all || what == "throughput" {
+            throughput(&o).await?;
+        }
+        if all || what == "list" {
+            list(&o).await?;
+        }
+        if all || what == "sessions" {
+            sessions(&o).await?;
+        }
+        Ok(())
+    })
+}
+
+fn raise_nofile() {
+    // SAFETY: plain libc calls on a local struct.
+    unsafe {
+        let mut r = libc::rlimit {
+            rlim_cur: 0,
+            rlim_max: 0,
+        };
+        if libc::getrlimit(libc::RLIMIT_NOFILE, &mut r) == 0 {
+            r.rlim_cur = r.rlim_max;
+            let _ = libc::setrlimit(libc::RLIMIT_NOFILE, &r);
+        }
+    }
+}
+
+// === the gateway process ===
+
+struct Gateway {
+    child: Child,
+    addr: SocketAddr,
+    _dir: std::path::PathBuf,
+}
+
+impl Drop for Gateway {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let _ = std::fs::remove_dir_all(&self._dir);
+    }
+}
+
+impl Gateway {
+    async fn start(o: &Opts, backends: &[(String, SocketAddr)]) -> anyhow::Result<Gateway> {
+        let mut yaml = String::from(
+            "name: bench\ngroupRef: g\nincomingAuth: {type: anonymous}\noutgoingAuth: {source: inline, default: {type: unauthenticated}}\nbackends:\n",
+        );
+        for (name, addr) in backends {
+            yaml.push_str(&format!(
+                "- {{name: {name}, url: \"http://{addr}/mcp\", transport: streamable-http}}\n"
+            ));
+        }
+        let dir = std::env::temp_dir().join(format!(
+            "vmcp-bench-{}-{}",
+            std::process::id(),
+            unique()
+        ));
+        std::fs::create_dir_all(&dir)?;
+        let cfg = dir.join("config.yaml");
+        std::fs::write(&cfg, yaml)?;
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let log = std::fs::File::create(dir.join("gateway.log"))?;
+        let child = Command::new(&o.vmcp)
+            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--config"])
+            .arg(&cfg)
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .with_context(|| format!("spawn {} (run `cargo build --release` first)", o.vmcp))?;
+        let gw = Gateway {
+            child,
+            addr: SocketAddr::from(([127, 0, 0, 1], port)),
+            _dir: dir,
+        };
+        let http = reqwest::Client::new();
+        let deadline = Instant::now() + Duration::from_secs(30);
+        loop {
+            if let Ok(r) = http.get(format!("http://{}/readyz", gw.addr)).send().await
+                && r.status() == 200
+            {
+                break;
+            }
+            if Instant::now() > deadline {
+                bail!("gateway not ready after 30 s");
+            }
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        Ok(gw)
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Waits (bounded) until the aggregated view lists `want` tools.
+    /// Returns the gateway's name for the backend tool `b0_t0` (it may add a prefix).
+    async fn wait_tools(&self, want: usize) -> anyhow::Result<String> {
+        let mut c = Mcp::new(self.addr, 1);
+        c.initialize().await?;
+        for _ in 0..300 {
+            let body = c.call(&list_body(1)).await?;
+            let v: serde_json::Value = serde_json::from_slice(&body)?;
+            let tools = v["result"]["tools"].as_array().cloned().unwrap_or_default();
+            if tools.len() >= want {
+                let name = tools
+                    .iter()
+                    .filter_map(|t| t["name"].as_str())
+                    .find(|n| n.ends_with("b0_t0"))
+                    .unwrap_or("b0_t0");
+                return Ok(name.to_owned());
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        bail!("gateway never listed {want} tools")
+    }
+}
+
+fn unique() -> u128 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_nanos())
+}
+
+/// utime + stime of a process, in seconds.
+fn cpu_seconds(pid: &str) -> f64 {
+    let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
+        return f64::NAN;
+    };
+    // Fields after the parenthesised command name; utime and stime are fields 14 and 15.
+    let rest = s.rsplit_once(')').map_or("", |(_, r)| r);
+    let f: Vec<&str> = rest.split_whitespace().collect();
+    let ticks: f64 = f.get(11).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN)
+        + f.get(12).and_then(|v| v.parse().ok()).unwrap_or(f64::NAN);
+    // SAFETY: sysconf has no preconditions.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    ticks / hz
+}
+
+/// VmRSS of a process, in KiB.
+fn rss_kib(pid: u32) -> u64 {
+    std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find_map(|l| l.strip_prefix("VmRSS:"))
+                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        })
+        .unwrap_or(0)
+}
+
+// === a minimal MCP client on keep-alive connections ===
+
+#[derive(Clone)]
+struct Mcp {
+    http: reqwest::Client,
+    url: String,
+    session: Option<String>,
+}
+
+impl Mcp {
+    fn new(addr: SocketAddr, pool: usize) -> Mcp {
+        Mcp {
+            http: reqwest::Client::builder()
+                .pool_max_idle_per_host(pool)
+                .tcp_nodelay(true)
+                .build()
+                .expect("reqwest client"),
+            url: format!("http://{addr}/mcp"),
+            session: None,
+        }
+    }
+
+    async fn initialize(&mut self) -> anyhow::Result<()> {
+        let body = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
+        let r = self.post(body.to_owned()).send().await?;
+        if !r.status().is_success() {
+            bail!("initialize: HTTP {}", r.status());
+        }
+        self.session = r
+            .headers()
+            .get("mcp-session-id")
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned);
+        r.bytes().await?;
+        let n = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
+        self.post(n.to_owned()).send().await?.bytes().await?;
+        Ok(())
+    }
+
+    fn post(&self, body: String) -> reqwest::RequestBuilder {
+        let mut b = self
+            .http
+            .post(&self.url)
+            .header("content-type", "application/json")
+            .header("accept", "application/json, text/event-stream")
+            .header("mcp-protocol-version", "2025-06-18");
+        if let Some(s) = &self.session {
+            b = b.header("mcp-session-id", s);
+        }
+        b.body(body)
+    }
+
+    async fn call(&self, body: &str) -> anyhow::Result<bytes::Bytes> {
+        let r = self.post(body.to_owned()).send().await?;
+        if r.status() != 200 {
+            bail!("HTTP {}", r.status());
+        }
+        Ok(r.bytes().await?)
+    }
+}
+
+fn call_body(id: u64, tool: &str) -> String {
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/call","params":{{"name":"{tool}","arguments":{{"text":"hello"}}}}}}"#
+    )
+}
+
+fn list_body(id: u64) -> String {
+    format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"tools/list","params":{{}}}}"#)
+}
+
+fn pct(sorted: &[Duration], p: f64) -> f64 {
+    if sorted.is_empty() {
+        return f64::NAN;
+    }
+    let i = ((p / 100.0) * (sorted.len() - 1) as f64).round() as usize;
+    sorted[i].as_secs_f64() * 1e3
+}
+
+// === scenarios ===
+
+/// Sequential tools/call on one keep-alive connection, direct and through the gateway,
+/// interleaved in blocks so that machine noise hits both alike.
+async fn latency(o: &Opts) -> anyhow::Result<()> {
+    let be = backend::start("b0_".into(), 2).await?;
+    let gw = Gateway::start(o, &[("b0".into(), be)]).await?;
+    let gname = gw.wait_tools(2).await?;
+    let mut direct = Mcp::new(be, 1);
+    direct.initialize().await?;
+    let mut via = Mcp::new(gw.addr, 1);
+    via.initialize().await?;
+    let (mut d, mut g) = (Vec::with_capacity(o.n), Vec::with_capacity(o.n));
+    let body = call_body(7, "b0_t0");
+    let gbody = call_body(7, &gname);
+    for _ in 0..1000.min(o.n) {
+        direct.call(&body).await?;
+        via.call(&gbody).await?;
+    }
+    let block = 250;
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while d.len() < o.n && Instant::now() < deadline {
+        for (c, out, body) in [(&direct, &mut d, &body), (&via, &mut g, &gbody)] {
+            for _ in 0..block {
+                let t = Instant::now();
+                let r = c.call(body).await?;
+                out.push(t.elapsed());
+                if !r.starts_with(br#"{"jsonrpc":"2.0","id":7,"result""#) {
+                    bail!("unexpected reply {}", String::from_utf8_lossy(&r));
+                }
+            }
+        }
+    }
+    d.sort();
+    g.sort();
+    println!("\n### Added latency per tools/call ({} sequential calls each, keep-alive)\n", d.len());
+    println!("| path | p50 ms | p90 ms | p99 ms | mean ms |");
+    println!("|---|---|---|---|---|");
+    let mean = |v: &[Duration]| v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
+    for (name, v) in [("client → backend", &d), ("client → gateway → backend", &g)] {
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            pct(v, 50.0),
+            pct(v, 90.0),
+            pct(v, 99.0),
+            mean(v)
+        );
+    }
+    println!(
+        "| **added by the gateway** | **{:.3}** | **{:.3}** | **{:.3}** | **{:.3}** |",
+        pct(&g, 50.0) - pct(&d, 50.0),
+        pct(&g, 90.0) - pct(&d, 90.0),
+        pct(&g, 99.0) - pct(&d, 99.0),
+        mean(&g) - mean(&d)
+    );
+    println!(
+        "\nratio gateway/direct: p50 {:.2}×, p99 {:.2}×",
+        pct(&g, 50.0) / pct(&d, 50.0),
+        pct(&g, 99.0) / pct(&d, 99.0)
+    );
+    Ok(())
+}
+
+/// Concurrent clients for a bounded time; the gateway's CPU time gives calls per core-second.
+async fn throughput(o: &Opts) -> anyhow::Result<()> {
+    let be = backend::start("b0_".into(), 2).await?;
+    let gw = Gateway::start(o, &[("b0".into(), be)]).await?;
+    let gname = gw.wait_tools(2).await?;
+    let gpid = gw.pid().to_string();
+    println!(
+        "\n### Throughput: {} concurrent clients, {} s per run, tools/call\n",
+        o.concurrency, o.seconds
+    );
+    println!("| path | calls | req/s | gateway CPU s | calls per gateway CPU-second | bench CPU s (client + backend) |");
+    println!("|---|---|---|---|---|---|");
+    for (name, addr, tool) in [
+        ("client → backend", be, "b0_t0".to_owned()),
+        ("client → gateway → backend", gw.addr, gname),
+    ] {
+        let mut c = Mcp::new(addr, o.concurrency);
+        c.initialize().await?;
+        let (g0, b0) = (cpu_seconds(&gpid), cpu_seconds("self"));
+        let t0 = Instant::now();
+        let deadline = t0 + Duration::from_secs_f64(o.seconds);
+        let mut tasks = Vec::new();
+        for _ in 0..o.concurrency {
+            let c = c.clone();
+            let body = call_body(1, &tool);
+            tasks.push(tokio::spawn(async move {
+                let mut n = 0u64;
+                while Instant::now() < deadline && n < 1_000_000 {
+                    c.call(&body).await?;
+                    n += 1;
+                }
+                anyhow::Ok(n)
+            }));
+        }
+        let mut total = 0;
+        for t in tasks {
+            total += t.await??;
+        }
+        let wall = t0.elapsed().as_secs_f64();
+        let (g1, b1) = (cpu_seconds(&gpid), cpu_seconds("self"));
+        let gcpu = g1 - g0;
+        let per_core = if name.contains("gateway") {
+            format!("{:.0}", total as f64 / gcpu)
+        } else {
+            "—".into()
+        };
+        println!(
+            "| {name} | {total} | {:.0} | {} | {per_core} | {:.2} |",
+            total as f64 / wall,
+            if name.contains("gateway") { format!("{gcpu:.2}") } else { format!("{gcpu:.2} (idle)") },
+            b1 - b0
+        );
+    }
+    Ok(())
+}
+
+/// tools/list over many backends, answered from the cached aggregated view.
+async fn list(o: &Opts) -> anyhow::Result<()> {
+    let mut bes = Vec::new();
+    for i in 0..o.backends {
+        bes.push((format!("b{i}"), backend::start(format!("b{i}_"), o.tools).await?));
+    }
+    // A single backend serving a list of the same size: the HTTP + transfer floor.
+    let floor = backend::start("all_".into(), o.backends * o.tools).await?;
+    let gw = Gateway::start(o, &bes).await?;
+    gw.wait_tools(o.backends * o.tools).await?;
+    let mut via = Mcp::new(gw.addr, 1);
+    via.initialize().await?;
+    let mut direct = Mcp::new(floor, 1);
+    direct.initialize().await?;
+    let n = (o.n / 5).max(100);
+    let (mut d, mut g) = (Vec::new(), Vec::new());
+    let (mut dbytes, mut gbytes) = (0, 0);
+    for _ in 0..200 {
+        direct.call(&list_body(3)).await?;
+        via.call(&list_body(3)).await?;
+    }
+    let deadline = Instant::now() + Duration::from_secs(120);
+    while g.len() < n && Instant::now() < deadline {
+        for (c, out, bytes) in [(&direct, &mut d, &mut dbytes), (&via, &mut g, &mut gbytes)] {
+            for _ in 0..100 {
+                let t = Instant::now();
+                let r = c.call(&list_body(3)).await?;
+                out.push(t.elapsed());
+                *bytes = r.len();
+            }
+        }
+    }
+    d.sort();
+    g.sort();
+    println!(
+        "\n### tools/list over {} backends × {} tools = {} tools ({} sequential calls each)\n",
+        o.backends,
+        o.tools,
+        o.backends * o.tools,
+        g.len()
+    );
+    println!("| path | reply bytes | p50 ms | p90 ms | p99 ms |");
+    println!("|---|---|---|---|---|");
+    for (name, v, b) in [
+        ("one backend serving the same-size list (floor)", &d, dbytes),
+        ("gateway, 50 backends, cached view", &g, gbytes),
+    ] {
+        println!(
+            "| {name} | {b} | {:.3} | {:.3} | {:.3} |",
+            pct(v, 50.0),
+            pct(v, 90.0),
+            pct(v, 99.0)
+        );
+    }
+    println!(
+        "\ngateway RSS with {} backends and {} cached tools: {} KiB",
+        o.backends,
+        o.backends * o.tools,
+        rss_kib(gw.pid())
+    );
+    Ok(())
+}
+
+/// Idle RSS, then RSS after opening many client sessions (initialize + initialized).
+async fn sessions(o: &Opts) -> anyhow::Result<()> {
+    let be = backend::start("b0_".into(), 2).await?;
+    let gw = Gateway::start(o, &[("b0".into(), be)]).await?;
+    gw.wait_tools(2).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = gw.pid();
+    let idle = rss_kib(pid);
+    let warm = (o.sessions / 10).max(1);
+    open_sessions(gw.addr, warm, o.concurrency.min(16)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after_warm = rss_kib(pid);
+    open_sessions(gw.addr, o.sessions - warm, o.concurrency.min(16)).await?;
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    let status: serde_json::Value = serde_json::from_slice(
+        &reqwest::get(format!("http://{}/status", gw.addr)).await?.bytes().await?,
+    )?;
+    println!("\n### Memory: idle gateway, then {} client sessions\n", o.sessions);
+    println!("| measure | value |");
+    println!("|---|---|");
+    println!("| idle RSS (1 backend, no client) | {:.1} MiB |", idle as f64 / 1024.0);
+    println!("| RSS after {warm} sessions | {:.1} MiB |", after_warm as f64 / 1024.0);
+    println!("| RSS after {} sessions | {:.1} MiB |", o.sessions, after as f64 / 1024.0);
+    println!("| sessions reported by /status | {} |", status["sessions"]);
+    println!(
+        "| per session, (RSS after − idle) / {} | {:.2} KiB |",
+        o.sessions,
+        (after as f64 - idle as f64) / o.sessions as f64
+    );
+    println!(
+        "| per session, marginal (last {}) | {:.2} KiB |",
+        o.sessions - warm,
+        (after as f64 - after_warm as f64) / (o.sessions - warm) as f64
+    );
+    Ok(())
+}
+
+async fn open_sessions(addr: SocketAddr, n: usize, conc: usize) -> anyhow::Result<()> {
+    let http = Mcp::new(addr, conc).http;
+    let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let deadline = Instant::now() + Duration::from_secs(300);
+    let mut tasks = Vec::new();
+    for _ in 0..conc {
+        let (http, next) = (http.clone(), next.clone());
+        tasks.push(tokio::spawn(async move {
+            while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n
+                && Instant::now() < deadline
+            {
+                let mut c = Mcp {
+                    http: http.clone(),
+                    url: format!("http://{addr}/mcp"),
+                    session: None,
+                };
+                c.initialize().await?;
+                if c.session.is_none() {
+                    bail!("no session id");
+                }
+            }
+            anyhow::Ok(())
+        }));
+    }
+    for t in tasks {
+        t.await??;
+    }
+    Ok(())
+}

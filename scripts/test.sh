@@ -35,4 +35,7 @@ cargo build --workspace --locked --all-targets
 step "cargo test"
 cargo test --workspace --locked --no-fail-fast
 
+step "quickstart demo, check mode (the README's first command, run to the tool list)"
+scripts/demo.sh --check
+
 step "all tests passed"

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# The whole of vmcp on one machine, no cluster needed: a real kube-apiserver + etcd, the CRDs,
+# `vmcp operator`, two MCP servers (server-everything; the second behind TLS with a CA made for
+# this run), the quickstart manifests (examples/quickstart/) and the gateway `vmcp serve`
+# running the config the operator rendered. Prints the gateway's URL and the aggregated tool
+# list, then stays up until Ctrl-C, which stops every process it started.
+#
+#   scripts/demo.sh            run until Ctrl-C
+#   scripts/demo.sh --check    exit 0 right after the tool list (also when CI=true)
+#
+# First run: builds kube-apiserver and etcd from their Go modules (about ten minutes on two
+# cores, cached under ~/.cache/vmcp), installs the MCP peers from npm/PyPI and builds vmcp
+# (debug). Later runs reuse all of it.
+#
+# Environment: VMCP_CACHE_DIR (cache root), VMCP_DEMO_PORT (gateway port; 4483 when free).
+set -euo pipefail
+
+root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
+cd "$root"
+start=$SECONDS
+log() { printf 'demo.sh [%4ds]: %s\n' "$((SECONDS - start))" "$*" >&2; }
+
+args=()
+for a in "$@"; do
+    case "$a" in
+        --check) args+=(--check) ;;
+        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        *) log "unknown argument: $a (try --help)"; exit 2 ;;
+    esac
+done
+
+log "kube-apiserver + etcd: building or reusing the cached binaries (first run: ~10 min)"
+VMCP_TESTENV_BIN="$(scripts/testenv-build.sh)"
+export VMCP_TESTENV_BIN
+
+log "MCP peers: installing or reusing server-everything (first run: npm/PyPI downloads)"
+peers=$(scripts/test-peers.sh)
+NODE=$(sed -n 's/^NODE=//p' <<<"$peers")
+SERVER_EVERYTHING=$(sed -n 's/^SERVER_EVERYTHING=//p' <<<"$peers")
+[[ -n "$NODE" && -n "$SERVER_EVERYTHING" ]] || { log "error: scripts/test-peers.sh printed no NODE/SERVER_EVERYTHING"; exit 1; }
+export NODE SERVER_EVERYTHING
+
+log "vmcp: cargo build --bin vmcp (first run: a few minutes of compiling)"
+cargo build --bin vmcp
+VMCP_BIN="$root/target/debug/vmcp"
+export VMCP_BIN
+
+log "demo: cargo run --example demo (first run: compiles the demo)"
+# exec: Ctrl-C and SIGTERM reach the demo, which stops its children.
+exec cargo run --example demo -- "${args[@]}"

@@ -179,27 +179,30 @@ spec:
 
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(admin.clone(), &ns);
     for name in ["dyn", "stat"] {
+        // The objects are applied one after another (ConfigMap, then Deployment, then
+        // Service), so wait until the last of them exists before checking all three.
         let cm: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
+        let dep: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+        let svc: Api<Service> = Api::namespaced(admin.clone(), &ns);
         let cm_name = format!("{name}-vmcp-config");
+        let svc_name = format!("vmcp-{name}");
         let deadline = tokio::time::Instant::now() + WAIT;
-        while cm.get_opt(&cm_name).await.unwrap().is_none() {
+        loop {
+            let have_cm = cm.get_opt(&cm_name).await.unwrap().is_some();
+            let have_dep = dep.get_opt(name).await.unwrap().is_some();
+            let have_svc = svc.get_opt(&svc_name).await.unwrap().is_some();
+            if have_cm && have_dep && have_svc {
+                break;
+            }
             let st = vmcps.get(name).await.unwrap().status;
             assert!(
                 tokio::time::Instant::now() < deadline,
-                "no ConfigMap {cm_name}; status {st:#?}; failures {:?}",
+                "{name}: ConfigMap {have_cm}, Deployment {have_dep}, Service {have_svc}; \
+                 status {st:#?}; failures {:?}",
                 ctx.metrics.failures
             );
             tokio::time::sleep(Duration::from_millis(100)).await;
         }
-        let dep: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
-        assert!(dep.get_opt(name).await.unwrap().is_some());
-        let svc: Api<Service> = Api::namespaced(admin.clone(), &ns);
-        assert!(
-            svc.get_opt(&format!("vmcp-{name}"))
-                .await
-                .unwrap()
-                .is_some()
-        );
     }
     // Both gateways' RBAC objects were created, including the dynamic-mode Role that grants
     // read access to Secrets and the CRDs: RBAC allowed it because the operator holds those

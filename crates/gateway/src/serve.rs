@@ -123,7 +123,40 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, ServeError> {
     if report.has_errors() {
         return Err(ServeError::Invalid(report.errors().cloned().collect()));
     }
+    refuse_unenforced_client_auth(&cfg)?;
     Ok(cfg)
+}
+
+/// The gateway does not enforce client authentication or authorization yet. Serving a config
+/// that asks for them would silently let every client in, so such a config is refused
+/// (fail closed) with a message that names the field.
+pub fn refuse_unenforced_client_auth(cfg: &Config) -> Result<(), ServeError> {
+    use vmcp_config::{IncomingAuthType, ProblemKind, Severity};
+    let mut problems = Vec::new();
+    let not_enforced = |path: &str, what: &str| Problem {
+        severity: Severity::Error,
+        kind: ProblemKind::NotSupported,
+        path: path.to_string(),
+        message: format!(
+            "{what} is not enforced by this vmcp version; refusing to serve every client \
+             unauthenticated (use incomingAuth.type: anonymous without authz)"
+        ),
+    };
+    if let Some(auth) = &cfg.incoming_auth {
+        match auth.auth_type {
+            Some(IncomingAuthType::Oidc) => {
+                problems.push(not_enforced("incomingAuth.type", "OIDC client authentication"))
+            }
+            Some(IncomingAuthType::Local) => {
+                problems.push(not_enforced("incomingAuth.type", "local client authentication"))
+            }
+            Some(IncomingAuthType::Anonymous) | None => {}
+        }
+        if auth.authz.is_some() {
+            problems.push(not_enforced("incomingAuth.authz", "authorization policy"));
+        }
+    }
+    if problems.is_empty() { Ok(()) } else { Err(ServeError::Invalid(problems)) }
 }
 
 /// Entry point of `vmcp serve`: logging, runtime, config, serve until SIGINT/SIGTERM.
@@ -493,6 +526,20 @@ pub async fn start(
 #[cfg(test)]
 mod ca_root_tests {
     use super::*;
+
+    #[test]
+    fn client_auth_the_gateway_cannot_enforce_is_refused() {
+        let cfg = |incoming: &str| {
+            Config::from_yaml_str(&format!("name: g\ngroupRef: g\nincomingAuth: {incoming}\n")).unwrap()
+        };
+        assert!(refuse_unenforced_client_auth(&cfg("{type: anonymous}")).is_ok());
+        let oidc = cfg("{type: oidc, oidc: {issuer: 'https://idp.example.com', audience: a}}");
+        let err = refuse_unenforced_client_auth(&oidc).unwrap_err().to_string();
+        assert!(err.contains("incomingAuth.type") && err.contains("OIDC"), "{err}");
+        let authz = cfg("{type: anonymous, authz: {type: cedar, policies: ['permit(principal, action, resource);']}}");
+        let err = refuse_unenforced_client_auth(&authz).unwrap_err().to_string();
+        assert!(err.contains("incomingAuth.authz"), "{err}");
+    }
 
     #[test]
     fn ca_bundle_root_moves_only_the_mount_directory() {

@@ -76,8 +76,10 @@ fn check_dir(sub: &str) -> (usize, usize) {
 #[test]
 fn toolhive_virtual_mcp_examples_render_or_name_the_unsupported_field() {
     let (rendered, refused) = check_dir("virtual-mcps");
-    // Conflict resolution (3), simple discovered, production... and the refused feature demos.
-    assert!(rendered >= 4, "rendered {rendered}");
+    // Every ToolHive sample declares something vmcp cannot honour yet (Cedar authz, OIDC,
+    // optimizer, composite tools, ...): each must end in a condition naming it. Authorization
+    // the gateway cannot enforce is refused rather than served as allow-all.
+    assert_eq!(rendered + refused, 15, "every VirtualMCPServer sample is handled");
     assert!(refused >= 6, "refused {refused}");
 }
 

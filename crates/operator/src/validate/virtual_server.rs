@@ -92,6 +92,9 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
                     role_claim_name: a.role_claim_name.clone().unwrap_or_default(),
                     group_entity_type: a.group_entity_type.clone().unwrap_or_default(),
                 });
+                // The gateway refuses configs whose policies it cannot enforce (it would
+                // otherwise let every client in), so say so here instead of a crash loop.
+                problems.push("spec.incomingAuth.authzConfig: authorization policies are not supported by the vmcp gateway yet (it cannot enforce them, and will not serve as if they allowed everything); remove authzConfig to serve without authorization".into());
                 if inline.primary_upstream_provider.as_deref().is_some_and(|p| !p.is_empty()) {
                     problems.push("spec.incomingAuth.authzConfig.inline.primaryUpstreamProvider: not supported (it needs an embedded authorization server)".into());
                 }

@@ -108,7 +108,13 @@ fn validate(path: &std::path::Path) -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let report = config.validate();
+    let mut report = config.validate();
+    // What `vmcp serve` would refuse on top of the schema rules (client auth it cannot enforce).
+    if let Err(vmcp_gateway::ServeError::Invalid(refused)) =
+        vmcp_gateway::serve::refuse_unenforced_client_auth(&config)
+    {
+        report.problems.extend(refused);
+    }
     for problem in &report.problems {
         eprintln!("{}: {}: {problem}", path.display(), problem.severity);
     }

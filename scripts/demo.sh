@@ -40,11 +40,15 @@ SERVER_EVERYTHING=$(sed -n 's/^SERVER_EVERYTHING=//p' <<<"$peers")
 [[ -n "$NODE" && -n "$SERVER_EVERYTHING" ]] || { log "error: scripts/test-peers.sh printed no NODE/SERVER_EVERYTHING"; exit 1; }
 export NODE SERVER_EVERYTHING
 
-log "vmcp: cargo build --bin vmcp (first run: a few minutes of compiling)"
-cargo build --bin vmcp
-VMCP_BIN="$root/target/debug/vmcp"
+# The same build as scripts/test.sh (whole workspace, all targets), so the two commands share
+# one set of artifacts: building only the binary would resolve features differently and compile
+# every dependency a second time.
+log "vmcp and the demo: cargo build --workspace --all-targets (first run: several minutes of compiling)"
+cargo build --workspace --all-targets --locked
+target_dir="${CARGO_TARGET_DIR:-$root/target}"
+VMCP_BIN="$target_dir/debug/vmcp"
 export VMCP_BIN
 
-log "demo: cargo run --example demo (first run: compiles the demo)"
+log "demo: $target_dir/debug/examples/demo"
 # exec: Ctrl-C and SIGTERM reach the demo, which stops its children.
-exec cargo run --example demo -- "${args[@]}"
+exec "$target_dir/debug/examples/demo" "${args[@]}"

@@ -73,7 +73,8 @@ impl Progress {
 }
 
 fn free_port() -> Result<u16> {
-    Ok(TcpListener::bind("127.0.0.1:0")?.local_addr()?.port())
+    let [port] = vmcp_testenv::free_ports()?;
+    Ok(port)
 }
 
 async fn wait_listening(port: u16, what: &str, log: &Path) -> Result<()> {

@@ -3,7 +3,7 @@
 //! Standard library only: a raw HTTP/1.1 client over TcpStream.
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -18,7 +18,8 @@ impl Drop for Kill {
 }
 
 fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    let [port] = vmcp_testenv::free_ports().unwrap();
+    port
 }
 
 fn wait_listening(port: u16) {

@@ -3,7 +3,7 @@
 #![allow(dead_code)]
 
 use std::io::{Read, Write};
-use std::net::{TcpListener, TcpStream};
+use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -17,12 +17,11 @@ impl Drop for Kill {
     }
 }
 
+/// A free loopback port, chosen so that it does not race with outgoing
+/// connections (see `vmcp_testenv::free_ports`).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let [port] = vmcp_testenv::free_ports().unwrap();
+    port
 }
 
 pub fn wait_listening(port: u16) {

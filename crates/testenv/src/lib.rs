@@ -37,4 +37,5 @@ mod server;
 pub use binaries::{BIN_ENV, workspace_root};
 pub use env::{FIELD_MANAGER, TestEnv};
 pub use error::{Error, Result};
+pub use process::free_ports;
 pub use rbac::{can_list, rule, wait_for_list_access};

@@ -131,12 +131,72 @@ fn die_with_parent(_command: &mut Command) {
     // No PDEATHSIG elsewhere; the reaper alone cleans up.
 }
 
-/// A port on 127.0.0.1 that was free a moment ago. The listener is closed
-/// before the server binds it; the window is short and a collision shows up
-/// as a clear "address in use" in the server log.
-pub fn free_port() -> io::Result<u16> {
-    let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
-    Ok(listener.local_addr()?.port())
+/// Ports on 127.0.0.1 that were free a moment ago, all distinct.
+///
+/// Two things make a naive "bind port 0, close, hand out" racy, and CI hit
+/// both: the kernel may hand the same just-closed port out again on the next
+/// call, and ports from the ephemeral range are also what every outgoing
+/// connection on the machine (etcd's own clients included) takes as its
+/// source port. So the ports come from just below the ephemeral range, where
+/// only explicit binds land, and every listener is held until all are chosen.
+/// What window remains is covered by [`is_port_collision`] and a retry.
+pub fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
+    let (low, high) = candidate_range();
+    let span = u64::from(high - low);
+    let mut seed = seed();
+    let mut held = Vec::with_capacity(N);
+    let mut ports = [0_u16; N];
+    let mut tries = 0;
+    while held.len() < N {
+        tries += 1;
+        if tries > 2_000 {
+            // Everything below the ephemeral range is taken: fall back to the
+            // kernel's choice, still holding each listener.
+            let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0))?;
+            ports[held.len()] = listener.local_addr()?.port();
+            held.push(listener);
+            continue;
+        }
+        seed = xorshift(seed);
+        let port = low + u16::try_from(seed % span).unwrap_or(0);
+        if let Ok(listener) = TcpListener::bind((Ipv4Addr::LOCALHOST, port)) {
+            ports[held.len()] = port;
+            held.push(listener);
+        }
+    }
+    Ok(ports)
+}
+
+/// Whether a server log says it could not bind its port: the one start-up
+/// failure that a fresh set of ports fixes.
+pub fn is_port_collision(log_tail: &str) -> bool {
+    log_tail.contains("address already in use")
+}
+
+/// `[low, high)` just below the kernel's ephemeral port range (read from
+/// `/proc`, Linux's default when unreadable), never under 10000.
+fn candidate_range() -> (u16, u16) {
+    let ephemeral_low = fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range")
+        .ok()
+        .and_then(|text| text.split_whitespace().next()?.parse::<u16>().ok())
+        .unwrap_or(32_768);
+    let high = ephemeral_low.max(20_000);
+    (high - 10_000, high)
+}
+
+/// Differs between test binaries started in the same instant.
+fn seed() -> u64 {
+    let nanos = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |elapsed| elapsed.subsec_nanos());
+    (u64::from(std::process::id()) << 32 | u64::from(nanos)) | 1
+}
+
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
 }
 
 /// The last `lines` lines of a log file, for error messages.
@@ -148,5 +208,32 @@ pub fn tail(path: &Path, lines: usize) -> String {
             all[all.len().saturating_sub(lines)..].join("\n")
         }
         Err(err) => format!("(could not read {}: {err})", path.display()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {
+        let ports = free_ports::<3>().unwrap();
+        let (low, high) = candidate_range();
+        assert_ne!(ports[0], ports[1]);
+        assert_ne!(ports[1], ports[2]);
+        assert_ne!(ports[0], ports[2]);
+        for port in ports {
+            assert!((low..high).contains(&port), "{port} outside {low}..{high}");
+            // Released on return, so the server can take it.
+            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+        }
+    }
+
+    #[test]
+    fn only_bind_failures_count_as_port_collisions() {
+        assert!(is_port_collision(
+            "E1125 run.go:72] \"command failed\" err=\"failed to create listener: listen tcp 127.0.0.1:36835: bind: address already in use\""
+        ));
+        assert!(!is_port_collision("open /x/ca.crt: no such file or directory"));
     }
 }

@@ -76,7 +76,7 @@ fn start() -> Result<Server> {
 }
 
 fn supervise(binaries: &Binaries, tx: &mpsc::Sender<Result<Server>>) {
-    match launch(binaries) {
+    match launch_with_retry(binaries) {
         Ok((server, running)) => {
             let _ = tx.send(Ok(server));
             // Hold the children and the reaper's pipe for the life of the
@@ -90,6 +90,28 @@ fn supervise(binaries: &Binaries, tx: &mpsc::Sender<Result<Server>>) {
         // started and removes the temp dir right away.
         Err(err) => {
             let _ = tx.send(Err(err));
+        }
+    }
+}
+
+/// How often a start is tried when the only problem is a port that someone
+/// else bound between our choosing it and the server binding it.
+const PORT_ATTEMPTS: usize = 3;
+
+fn launch_with_retry(binaries: &Binaries) -> Result<(Server, Running)> {
+    let mut attempt = 1;
+    loop {
+        match launch(binaries) {
+            Err(Error::ExitedEarly { tail, .. })
+                if attempt < PORT_ATTEMPTS && process::is_port_collision(&tail) =>
+            {
+                let _ = writeln!(
+                    std::io::stderr(),
+                    "vmcp-testenv: a port was taken before the server bound it; retrying with new ports ({attempt}/{PORT_ATTEMPTS})"
+                );
+                attempt += 1;
+            }
+            result => return result,
         }
     }
 }
@@ -122,9 +144,8 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
     };
 
     let pki = pki::generate(&dir)?;
-    let etcd_client_port = process::free_port().map_err(Error::io("finding a free port"))?;
-    let etcd_peer_port = process::free_port().map_err(Error::io("finding a free port"))?;
-    let apiserver_port = process::free_port().map_err(Error::io("finding a free port"))?;
+    let [etcd_client_port, etcd_peer_port, apiserver_port] =
+        process::free_ports().map_err(Error::io("finding free ports on 127.0.0.1"))?;
 
     let started = Instant::now();
     let etcd_log = dir.join("etcd.log");

@@ -3,7 +3,7 @@
 //! terminator with a per-test CA, and a minimal JSON-RPC client. Everything binds 127.0.0.1.
 #![allow(dead_code)]
 
-use std::net::{SocketAddr, TcpListener as StdListener};
+use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::{Arc, OnceLock};
@@ -46,12 +46,11 @@ pub fn peers() -> &'static Peers {
     })
 }
 
+/// A free loopback port that does not race with outgoing connections (see
+/// `vmcp_testenv::free_ports`).
 pub fn free_port() -> u16 {
-    StdListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    let [port] = vmcp_testenv::free_ports().unwrap();
+    port
 }
 
 /// A node preload that forces server-everything's `listen(PORT)` onto 127.0.0.1.

@@ -14,11 +14,10 @@
 //! (see `crates/testenv`), `VMCP_DEMO_PORT` (the gateway's port; default 4483 when free).
 
 use std::collections::BTreeMap;
-use std::net::{Ipv4Addr, TcpListener};
+use std::net::TcpListener;
 use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
@@ -27,6 +26,9 @@ use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
 use kube::core::GroupVersionKind;
 use serde_json::{Value, json};
 use vmcp_testenv::TestEnv;
+
+#[path = "../tests/common/tls.rs"]
+mod tls;
 
 const NAMESPACE: &str = "default";
 const VMCP: &str = "quickstart";
@@ -147,55 +149,6 @@ async fn server_everything(
     )?;
     wait_listening(port, name, &dir.join(format!("{name}.log"))).await?;
     Ok((child, port))
-}
-
-/// A CA generated for this run and a server config with a leaf for 127.0.0.1/localhost.
-fn pki() -> Result<(String, Arc<rustls::ServerConfig>)> {
-    let ca_key = rcgen::KeyPair::generate()?;
-    let mut ca_params = rcgen::CertificateParams::new(Vec::<String>::new())?;
-    ca_params.is_ca = rcgen::IsCa::Ca(rcgen::BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(rcgen::DnType::CommonName, "vmcp demo CA");
-    let ca = ca_params.self_signed(&ca_key)?;
-    let issuer = rcgen::Issuer::new(ca_params, ca_key);
-    let leaf_key = rcgen::KeyPair::generate()?;
-    let mut leaf_params = rcgen::CertificateParams::new(vec!["localhost".to_owned()])?;
-    leaf_params
-        .subject_alt_names
-        .push(rcgen::SanType::IpAddress(Ipv4Addr::LOCALHOST.into()));
-    let leaf = leaf_params.signed_by(&leaf_key, &issuer)?;
-    let provider = Arc::new(rustls::crypto::ring::default_provider());
-    let server = rustls::ServerConfig::builder_with_provider(provider)
-        .with_safe_default_protocol_versions()?
-        .with_no_client_auth()
-        .with_single_cert(
-            vec![leaf.der().clone()],
-            rustls_pki_types::PrivateKeyDer::Pkcs8(leaf_key.serialize_der().into()),
-        )?;
-    Ok((ca.pem(), Arc::new(server)))
-}
-
-/// Terminates TLS on a loopback port and forwards the plaintext to `target`.
-async fn tls_forwarder(server: Arc<rustls::ServerConfig>, target: u16) -> Result<u16> {
-    let acceptor = tokio_rustls::TlsAcceptor::from(server);
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let port = listener.local_addr()?.port();
-    tokio::spawn(async move {
-        while let Ok((sock, _)) = listener.accept().await {
-            let acceptor = acceptor.clone();
-            tokio::spawn(async move {
-                let Ok(mut tls) = acceptor.accept(sock).await else {
-                    return;
-                };
-                let Ok(mut up) = tokio::net::TcpStream::connect(("127.0.0.1", target)).await else {
-                    return;
-                };
-                let _ = tokio::io::copy_bidirectional(&mut tls, &mut up).await;
-            });
-        }
-    });
-    Ok(port)
 }
 
 /// Replaces `${VAR}` in every string of `v` (after YAML parsing, so a multi-line PEM needs no
@@ -363,8 +316,8 @@ async fn main() -> Result<()> {
     let (_plain, plain_port) = server_everything("everything", &node, &entry, &dir).await?;
     let (_behind_tls, tls_target) =
         server_everything("everything-tls", &node, &entry, &dir).await?;
-    let (ca_pem, tls_server) = pki()?;
-    let tls_port = tls_forwarder(tls_server, tls_target).await?;
+    let (ca_pem, tls_server) = tls::pki("vmcp demo CA")?;
+    let tls_port = tls::tls_forwarder(tls_server, tls_target).await?;
     let vars = BTreeMap::from([
         (
             "EVERYTHING_URL",

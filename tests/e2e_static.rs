@@ -6,48 +6,20 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
 use common::{
-    Kill, free_port, initialize, post, scratch, server_everything, tool_names, wait_listening,
+    apply, free_port, initialize, post, scratch, server_everything, start_gateway, start_operator,
+    tool_names, wait_listening,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DynamicObject, Patch, PatchParams};
-use kube::core::{ApiResource, GroupVersionKind};
+use kube::api::{Api, Patch, PatchParams};
 use vmcp_api::VirtualMCPServer;
 use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
 use vmcp_testenv::TestEnv;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-async fn apply(client: &kube::Client, ns: &str, kind: &str, obj: serde_json::Value) {
-    let gvk = GroupVersionKind::gvk("toolhive.stacklok.dev", "v1beta1", kind);
-    let plural = match kind {
-        "MCPServerEntry" => "mcpserverentries".to_owned(),
-        k => format!("{}s", k.to_ascii_lowercase()),
-    };
-    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    let name = obj["metadata"]["name"].as_str().unwrap().to_owned();
-    api.patch(
-        &name,
-        &PatchParams::apply("e2e-user").force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
-}
-
-fn entry(name: &str, port: u16) -> serde_json::Value {
-    serde_json::json!({
-        "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPServerEntry",
-        "metadata": {"name": name},
-        "spec": {"remoteUrl": format!("http://127.0.0.1:{port}/mcp"), "transport": "streamable-http",
-                 "groupRef": {"name": "team"}, "allowPrivateEndpoint": true},
-    })
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn static_mode_operator_and_gateway_processes_end_to_end() {
@@ -59,19 +31,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     let (_alpha, alpha_port) = server_everything(&dir);
     let (_beta, beta_port) = server_everything(&dir);
 
-    let op_log = dir.join("operator.log");
-    let _operator = Kill(
-        Command::new(env!("CARGO_BIN_EXE_vmcp"))
-            .args(["operator", "--no-leader-election", "--watch-namespace", &ns])
-            .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-            .env("KUBECONFIG", env.kubeconfig_path())
-            // Every MCP server of the test listens on 127.0.0.1.
-            .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true")
-            .stdout(std::fs::File::create(&op_log).unwrap())
-            .stderr(std::fs::File::create(dir.join("operator.err")).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
 
     apply(
         &client,
@@ -82,8 +42,21 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         "metadata": {"name": "team"}, "spec": {}}),
     )
     .await;
-    apply(&client, &ns, "MCPServerEntry", entry("alpha", alpha_port)).await;
-    apply(&client, &ns, "MCPServerEntry", entry("beta", beta_port)).await;
+    let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        common::entry("alpha", &url(alpha_port)),
+    )
+    .await;
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        common::entry("beta", &url(beta_port)),
+    )
+    .await;
     apply(
         &client,
         &ns,
@@ -129,19 +102,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 
     let port = free_port();
     let gw_log = dir.join("gateway.log");
-    let _gateway = Kill(
-        Command::new(env!("CARGO_BIN_EXE_vmcp"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .env("VMCP_NAME", "gw")
-            .env("VMCP_NAMESPACE", &ns)
-            .env("KUBECONFIG", env.kubeconfig_path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&gw_log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _gateway = start_gateway(&cfg, port, &ns, env.kubeconfig_path(), &gw_log);
     wait_listening(port);
 
     // A client sees and calls the tools of both backends.

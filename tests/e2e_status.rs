@@ -5,10 +5,9 @@
 
 mod common;
 
-use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use common::{Kill, free_port, scratch, server_everything};
+use common::{free_port, scratch, server_everything, start_gateway};
 use kube::api::{Api, Patch, PatchParams};
 use vmcp_api::VirtualMCPServer;
 use vmcp_api::virtual_server::{BackendHealth, CircuitBreakerState};
@@ -54,19 +53,7 @@ async fn serve_binary_reports_backend_health_into_the_status() {
     .unwrap();
     let port = free_port();
     let log = dir.join("gateway.log");
-    let _gw = Kill(
-        Command::new(env!("CARGO_BIN_EXE_vmcp"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .env("VMCP_NAME", "gw")
-            .env("VMCP_NAMESPACE", &ns)
-            .env("KUBECONFIG", env.kubeconfig_path())
-            .stdout(Stdio::null())
-            .stderr(std::fs::File::create(&log).unwrap())
-            .spawn()
-            .unwrap(),
-    );
+    let _gw = start_gateway(&cfg, port, &ns, env.kubeconfig_path(), &log);
 
     let deadline = tokio::time::Instant::now() + Duration::from_secs(60);
     let st = loop {

@@ -2,6 +2,8 @@
 //! HTTP MCP client.
 #![allow(dead_code)]
 
+pub mod tls;
+
 use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::path::{Path, PathBuf};
@@ -34,15 +36,19 @@ pub fn wait_listening(port: u16) {
     panic!("nothing listening on {port}");
 }
 
+/// A path printed by `scripts/test-peers.sh` (run once per test binary).
 pub fn peer(key: &str) -> PathBuf {
-    let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-peers.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .unwrap();
-    assert!(out.status.success());
-    let text = String::from_utf8(out.stdout).unwrap();
+    static PRINTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+    let text = PRINTED.get_or_init(|| {
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-peers.sh");
+        let out = Command::new("bash")
+            .arg(script)
+            .stderr(Stdio::inherit())
+            .output()
+            .unwrap();
+        assert!(out.status.success());
+        String::from_utf8(out.stdout).unwrap()
+    });
     text.lines()
         .find_map(|l| l.strip_prefix(&format!("{key}=")))
         .map(PathBuf::from)
@@ -132,4 +138,126 @@ pub fn scratch(name: &str) -> PathBuf {
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
+}
+
+/// Server-side applies a ToolHive object (`toolhive.stacklok.dev/v1beta1`) as a user would.
+pub async fn apply(client: &kube::Client, ns: &str, kind: &str, obj: serde_json::Value) {
+    use kube::api::{Api, DynamicObject, Patch, PatchParams};
+    use kube::core::{ApiResource, GroupVersionKind};
+    let gvk = GroupVersionKind::gvk("toolhive.stacklok.dev", "v1beta1", kind);
+    let plural = match kind {
+        "MCPServerEntry" => "mcpserverentries".to_owned(),
+        k => format!("{}s", k.to_ascii_lowercase()),
+    };
+    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
+    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
+    let name = obj["metadata"]["name"].as_str().unwrap().to_owned();
+    api.patch(
+        &name,
+        &PatchParams::apply("e2e-user").force(),
+        &Patch::Apply(&obj),
+    )
+    .await
+    .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+}
+
+/// An MCPServerEntry of group `team` for a loopback URL.
+pub fn entry(name: &str, url: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPServerEntry",
+        "metadata": {"name": name},
+        "spec": {"remoteUrl": url, "transport": "streamable-http",
+                 "groupRef": {"name": "team"}, "allowPrivateEndpoint": true},
+    })
+}
+
+/// Opens the session's GET stream and hands every SSE `data:` line to the receiver, from a
+/// thread, until the stream ends.
+pub fn sse_data(port: u16, sid: &str) -> std::sync::mpsc::Receiver<String> {
+    use std::io::BufRead;
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    let req = format!(
+        "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {sid}\r\n\r\n"
+    );
+    s.write_all(req.as_bytes()).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in std::io::BufReader::new(s).lines() {
+            let Ok(line) = line else { return };
+            if let Some(data) = line.strip_prefix("data:") {
+                if tx.send(data.trim().to_owned()).is_err() {
+                    return;
+                }
+            }
+        }
+    });
+    rx
+}
+
+/// GETs a path of the gateway; returns (status, body).
+pub fn get(port: u16, path: &str) -> (u16, String) {
+    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
+    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).unwrap();
+    let mut out = String::new();
+    s.read_to_string(&mut out).unwrap();
+    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
+    let status = head
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    (status, body.to_owned())
+}
+
+/// Calls the `echo` tool `tool` with `message`; returns the text it answered, or the body.
+pub fn echo(port: u16, sid: &str, tool: &str, message: &str) -> String {
+    let (_, _, body) = post(
+        port,
+        Some(sid),
+        &format!(
+            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"message":"{message}"}}}}}}"#
+        ),
+    );
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
+    v["result"]["content"][0]["text"]
+        .as_str()
+        .map(str::to_owned)
+        .unwrap_or(body)
+}
+
+/// `vmcp operator` watching namespace `ns` (leader election off, loopback entries allowed:
+/// every MCP server of the tests listens on 127.0.0.1); logs in `dir/operator.{log,err}`.
+/// Returns the process and its log path.
+pub fn start_operator(kubeconfig: &Path, ns: &str, dir: &Path) -> (Kill, PathBuf) {
+    let log = dir.join("operator.log");
+    let child = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+        .args(["operator", "--no-leader-election", "--watch-namespace", ns])
+        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
+        .env("KUBECONFIG", kubeconfig)
+        .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true")
+        .stdout(std::fs::File::create(&log).unwrap())
+        .stderr(std::fs::File::create(dir.join("operator.err")).unwrap())
+        .spawn()
+        .unwrap();
+    (Kill(child), log)
+}
+
+/// `vmcp serve` on `cfg` at 127.0.0.1:`port` for VirtualMCPServer `gw` in `ns`, with the
+/// API credentials of `kubeconfig` (as the operator's Deployment would run it); stderr (the
+/// JSON log) goes to `log`.
+pub fn start_gateway(cfg: &Path, port: u16, ns: &str, kubeconfig: &Path, log: &Path) -> Kill {
+    let child = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .env("VMCP_NAME", "gw")
+        .env("VMCP_NAMESPACE", ns)
+        .env("KUBECONFIG", kubeconfig)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(log).unwrap())
+        .spawn()
+        .unwrap();
+    Kill(child)
 }

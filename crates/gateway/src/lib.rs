@@ -10,6 +10,7 @@ pub mod backend;
 pub mod front;
 pub mod health;
 pub mod jsonrpc;
+pub mod members;
 pub mod metrics;
 pub mod relay;
 pub mod route;

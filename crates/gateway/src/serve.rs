@@ -1,7 +1,6 @@
 //! Wiring: config → backends → aggregator → HTTP front, plus the background loops (health
 //! checks, backend notifications, list_changed fan-out, session expiry).
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -13,13 +12,13 @@ use tokio::task::JoinHandle;
 use vmcp_config::{Config, PartialFailureMode, Problem};
 
 use crate::aggregate::Aggregator;
-use crate::backend::auth::{self, AuthError, Identity};
-use crate::backend::pool::Backend;
-use crate::backend::tls::{self, TlsError};
-use crate::backend::{Http, Inbound};
+use crate::backend::Inbound;
+use crate::backend::auth::AuthError;
+use crate::backend::build::{Builder, specs_from_config};
+use crate::backend::tls::TlsError;
 use crate::front::http::{DEFAULT_BODY_LIMIT, Front, app};
 use crate::front::session::Sessions;
-use crate::health::{Policy, Tracker};
+use crate::members::{HealthChecks, Members};
 use crate::metrics::Metrics;
 use crate::{jsonrpc, route};
 
@@ -64,16 +63,21 @@ pub struct ServeOptions {
     pub debug: bool,
 }
 
-/// Front-end knobs that are not part of the config file.
+/// Knobs that are not part of the config file.
 #[derive(Debug, Clone)]
 pub struct FrontOptions {
     pub body_limit: usize,
+    /// A config without backends is dynamic mode: when true, the gateway stays not ready
+    /// until someone (vmcp-gateway-kube) applies the discovered backend set to
+    /// [`Gateway::members`]; when false it serves the empty set at once.
+    pub await_discovery: bool,
 }
 
 impl Default for FrontOptions {
     fn default() -> Self {
         FrontOptions {
             body_limit: DEFAULT_BODY_LIMIT,
+            await_discovery: false,
         }
     }
 }
@@ -82,6 +86,8 @@ impl Default for FrontOptions {
 pub struct Gateway {
     pub addr: SocketAddr,
     pub aggregator: Arc<Aggregator>,
+    /// The live backend set; dynamic mode applies discovered backends here.
+    pub members: Arc<Members>,
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     loops: Vec<JoinHandle<()>>,
@@ -98,6 +104,7 @@ impl Gateway {
         for l in &self.loops {
             l.abort();
         }
+        self.members.stop();
         for b in self.aggregator.backends().values() {
             b.close_all();
         }
@@ -144,31 +151,48 @@ pub fn refuse_unenforced_client_auth(cfg: &Config) -> Result<(), ServeError> {
     };
     if let Some(auth) = &cfg.incoming_auth {
         match auth.auth_type {
-            Some(IncomingAuthType::Oidc) => {
-                problems.push(not_enforced("incomingAuth.type", "OIDC client authentication"))
-            }
-            Some(IncomingAuthType::Local) => {
-                problems.push(not_enforced("incomingAuth.type", "local client authentication"))
-            }
+            Some(IncomingAuthType::Oidc) => problems.push(not_enforced(
+                "incomingAuth.type",
+                "OIDC client authentication",
+            )),
+            Some(IncomingAuthType::Local) => problems.push(not_enforced(
+                "incomingAuth.type",
+                "local client authentication",
+            )),
             Some(IncomingAuthType::Anonymous) | None => {}
         }
         if auth.authz.is_some() {
             problems.push(not_enforced("incomingAuth.authz", "authorization policy"));
         }
     }
-    if problems.is_empty() { Ok(()) } else { Err(ServeError::Invalid(problems)) }
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(ServeError::Invalid(problems))
+    }
 }
 
 /// Entry point of `vmcp serve`: logging, runtime, config, serve until SIGINT/SIGTERM.
 pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
-    run_with(opts, |_, _| {})
+    run_inner(opts, false, |_, _| {})
 }
 
 /// `run`, with a hook called inside the runtime once the gateway listens: where the binary
-/// attaches what lives outside this crate (Kubernetes status reporting).
+/// attaches what lives outside this crate (Kubernetes discovery and status reporting).
+///
+/// With a hook, a config without backends (dynamic mode) waits for the hook to apply the
+/// discovered backends; the hook must apply an empty set if it cannot discover.
 pub fn run_with(
     opts: ServeOptions,
-    after_start: impl FnOnce(&Config, Arc<Aggregator>) + Send + 'static,
+    after_start: impl FnOnce(&Config, &Gateway) + Send + 'static,
+) -> Result<(), ServeError> {
+    run_inner(opts, true, after_start)
+}
+
+fn run_inner(
+    opts: ServeOptions,
+    await_discovery: bool,
+    after_start: impl FnOnce(&Config, &Gateway) + Send + 'static,
 ) -> Result<(), ServeError> {
     init_tracing(opts.debug);
     let rt = tokio::runtime::Builder::new_multi_thread()
@@ -184,9 +208,13 @@ pub fn run_with(
                 addr: addr.clone(),
                 source,
             })?;
-        let gw = start(cfg.clone(), listener, FrontOptions::default()).await?;
+        let front = FrontOptions {
+            await_discovery,
+            ..FrontOptions::default()
+        };
+        let gw = start(cfg.clone(), listener, front).await?;
         tracing::info!(addr = %gw.addr, "vmcp gateway listening");
-        after_start(&cfg, gw.aggregator.clone());
+        after_start(&cfg, &gw);
         shutdown_signal().await;
         tracing::info!("shutting down");
         gw.stop().await;
@@ -231,144 +259,12 @@ async fn shutdown_signal() {
     }
 }
 
-/// Builds every backend client (TLS, auth, headers): all startup errors surface here.
-fn build_backends(
-    cfg: &Config,
-    inbound: mpsc::UnboundedSender<Inbound>,
-    on_transition: crate::backend::pool::OnTransition,
-) -> Result<BTreeMap<String, Arc<Backend>>, ServeError> {
-    let env = |k: &str| std::env::var(k).ok();
-    let base = tls::base_roots();
-    let fh = cfg
-        .operational
-        .as_ref()
-        .and_then(|o| o.failure_handling.clone())
-        .unwrap_or_default();
-    let interval = fh
-        .health_check_interval
-        .map(|d| d.as_std())
-        .unwrap_or(Duration::from_secs(30));
-    let unhealthy = fh
-        .unhealthy_threshold
-        .unwrap_or(3)
-        .clamp(1, u32::MAX as i64) as u32;
-    let cb = fh.circuit_breaker.clone().unwrap_or_default();
-    let policy = if cb.enabled {
-        Policy {
-            unhealthy_threshold: unhealthy,
-            open_after: cb.failure_threshold.unwrap_or(5).clamp(1, u32::MAX as i64) as u32,
-            open_for: cb
-                .timeout
-                .map(|d| d.as_std())
-                .unwrap_or(Duration::from_secs(60)),
-        }
-    } else {
-        Policy {
-            unhealthy_threshold: unhealthy,
-            open_after: unhealthy,
-            open_for: interval,
-        }
-    };
-    let mut default_client: Option<reqwest::Client> = None;
-    let mut out = BTreeMap::new();
-    for b in &cfg.backends {
-        let name = b.name.clone();
-        let err = |what: String| ServeError::Backend {
-            backend: name.clone(),
-            what,
-        };
-        let url = url::Url::parse(&b.url).map_err(|e| err(format!("url {:?}: {e}", b.url)))?;
-        let transport = b
-            .transport
-            .ok_or_else(|| err("transport is required".into()))?;
-        let timeout = cfg.timeout_for(&name);
-        let client = if b.ca_bundle_path.is_empty() {
-            match &default_client {
-                Some(c) => c.clone(),
-                None => {
-                    let c = http_client(tls::client_config(&name, None, &base, &[])?, &name)?;
-                    default_client = Some(c.clone());
-                    c
-                }
-            }
-        } else {
-            let path = ca_bundle_path(&b.ca_bundle_path, env("VMCP_CA_BUNDLE_ROOT").as_deref());
-            let path = path.as_path();
-            let extra = tls::load_ca_bundle(&name, path)?;
-            http_client(tls::client_config(&name, Some(path), &base, &extra)?, &name)?
-        };
-        let auth = auth::resolve(
-            &name,
-            cfg.outgoing_auth
-                .as_ref()
-                .and_then(|o| o.resolve_for_backend(&name)),
-            &env,
-        )?;
-        if let auth::Outgoing::Token(_) = auth {
-            tracing::warn!(backend = %name, "outgoing auth strategy not supported yet; calls to this backend will fail");
-        }
-        let headers = auth::metadata_headers(&name, &b.metadata, &env)?;
-        let http = Http {
-            name: Arc::from(name.as_str()),
-            client,
-            url,
-            headers,
-            auth,
-        };
-        let backend = Backend::new(
-            http,
-            transport,
-            timeout,
-            Tracker::new(policy),
-            inbound.clone(),
-            on_transition.clone(),
-        );
-        out.insert(name, Arc::new(backend));
-    }
-    Ok(out)
-}
-
-/// Where the operator mounts entry CA bundles (`/etc/toolhive/ca-bundles/<entry>/<key>`).
-pub const CA_BUNDLE_MOUNT: &str = "/etc/toolhive/ca-bundles";
-
-/// A backend's CA bundle path, with the operator's mount directory moved to `root` when
-/// `VMCP_CA_BUNDLE_ROOT` is set: running the rendered config outside a pod (tests, the demo)
-/// with the bundles materialised under `root/<entry>/<key>` as the kubelet would.
-pub fn ca_bundle_path(configured: &str, root: Option<&str>) -> PathBuf {
-    let p = std::path::Path::new(configured);
-    match (
-        root.filter(|r| !r.is_empty()),
-        p.strip_prefix(CA_BUNDLE_MOUNT),
-    ) {
-        (Some(root), Ok(rest)) => std::path::Path::new(root).join(rest),
-        _ => p.to_path_buf(),
-    }
-}
-
-fn http_client(tls: rustls::ClientConfig, backend: &str) -> Result<reqwest::Client, ServeError> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| ServeError::Backend {
-            backend: backend.to_owned(),
-            what: format!("HTTP client: {e}"),
-        })
-}
-
 /// Starts a gateway for an already validated config on `listener`.
 pub async fn start(
     cfg: Config,
     listener: TcpListener,
     opts: FrontOptions,
 ) -> Result<Gateway, ServeError> {
-    if !cfg.is_static() {
-        tracing::warn!(
-            "no backends listed: dynamic discovery is not implemented yet; serving an empty view"
-        );
-    }
     let addr = listener.local_addr().map_err(|source| ServeError::Bind {
         addr: "listener".into(),
         source,
@@ -384,9 +280,8 @@ pub async fn start(
             a.on_transition(name, prev, now);
         }
     });
-    let backends = build_backends(&cfg, inbound_tx, on_transition)?;
     let agg_cfg = cfg.aggregation.clone().unwrap_or_default();
-    let agg = Aggregator::new(agg_cfg, backends);
+    let agg = Aggregator::awaiting_discovery(agg_cfg);
     let _ = agg_cell.set(Arc::downgrade(&agg));
 
     let fh = cfg
@@ -404,10 +299,28 @@ pub async fn start(
         .health_check_timeout
         .map(|d| d.as_std())
         .filter(|d| !d.is_zero());
-    let max_timeout = agg
-        .backends()
-        .values()
-        .map(|b| b.timeout)
+    let members = Arc::new(Members::new(
+        agg.clone(),
+        Builder::new(&cfg, inbound_tx, on_transition),
+        HealthChecks {
+            interval,
+            timeout: hc_timeout,
+        },
+    ));
+    // Static mode: every backend must build, or the start fails naming it. Dynamic mode:
+    // the discovered set arrives later through `members`.
+    if cfg.is_static() {
+        members.apply_strict(specs_from_config(&cfg))?;
+    } else if !opts.await_discovery {
+        tracing::warn!("no backends listed and no discovery attached: serving an empty view");
+        members.apply(Vec::new());
+    }
+    // How long a list call waits for the first fetch: the longest call timeout configured.
+    let max_timeout = cfg
+        .backends
+        .iter()
+        .map(|b| cfg.timeout_for(&b.name))
+        .chain(std::iter::once(cfg.timeout_for("")))
         .max()
         .unwrap_or(Duration::from_secs(30));
 
@@ -430,23 +343,6 @@ pub async fn start(
     });
 
     let mut loops = Vec::new();
-    // First fetch of every backend, concurrently; then periodic ping checks.
-    agg.refresh_all();
-    for (name, b) in agg.backends() {
-        let (agg, b, name) = (agg.clone(), b.clone(), name.clone());
-        let timeout = hc_timeout
-            .unwrap_or(b.timeout)
-            .min(interval.max(Duration::from_secs(1)));
-        loops.push(tokio::spawn(async move {
-            loop {
-                tokio::time::sleep(interval).await;
-                let ok = b.check(&Identity::anonymous(), timeout).await.is_ok();
-                if ok && !agg.has_part(&name) {
-                    agg.refresh(&name).await;
-                }
-            }
-        }));
-    }
     // Backend notifications: list changes refresh that backend; resource updates go to
     // the subscribed clients.
     {
@@ -517,6 +413,7 @@ pub async fn start(
     Ok(Gateway {
         addr,
         aggregator: agg,
+        members,
         shutdown: Some(shutdown_tx),
         task,
         loops,
@@ -530,29 +427,24 @@ mod ca_root_tests {
     #[test]
     fn client_auth_the_gateway_cannot_enforce_is_refused() {
         let cfg = |incoming: &str| {
-            Config::from_yaml_str(&format!("name: g\ngroupRef: g\nincomingAuth: {incoming}\n")).unwrap()
+            Config::from_yaml_str(&format!("name: g\ngroupRef: g\nincomingAuth: {incoming}\n"))
+                .unwrap()
         };
         assert!(refuse_unenforced_client_auth(&cfg("{type: anonymous}")).is_ok());
         let oidc = cfg("{type: oidc, oidc: {issuer: 'https://idp.example.com', audience: a}}");
-        let err = refuse_unenforced_client_auth(&oidc).unwrap_err().to_string();
-        assert!(err.contains("incomingAuth.type") && err.contains("OIDC"), "{err}");
-        let authz = cfg("{type: anonymous, authz: {type: cedar, policies: ['permit(principal, action, resource);']}}");
-        let err = refuse_unenforced_client_auth(&authz).unwrap_err().to_string();
+        let err = refuse_unenforced_client_auth(&oidc)
+            .unwrap_err()
+            .to_string();
+        assert!(
+            err.contains("incomingAuth.type") && err.contains("OIDC"),
+            "{err}"
+        );
+        let authz = cfg(
+            "{type: anonymous, authz: {type: cedar, policies: ['permit(principal, action, resource);']}}",
+        );
+        let err = refuse_unenforced_client_auth(&authz)
+            .unwrap_err()
+            .to_string();
         assert!(err.contains("incomingAuth.authz"), "{err}");
-    }
-
-    #[test]
-    fn ca_bundle_root_moves_only_the_mount_directory() {
-        let p = "/etc/toolhive/ca-bundles/corp/ca.crt";
-        assert_eq!(ca_bundle_path(p, None), PathBuf::from(p));
-        assert_eq!(
-            ca_bundle_path(p, Some("/tmp/x")),
-            PathBuf::from("/tmp/x/corp/ca.crt")
-        );
-        assert_eq!(
-            ca_bundle_path("/other/ca.crt", Some("/tmp/x")),
-            PathBuf::from("/other/ca.crt")
-        );
-        assert_eq!(ca_bundle_path(p, Some("")), PathBuf::from(p));
     }
 }

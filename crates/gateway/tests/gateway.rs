@@ -384,6 +384,7 @@ async fn bad_input_is_rejected_precisely() {
     ));
     let opts = vmcp_gateway::serve::FrontOptions {
         body_limit: 64 * 1024,
+        ..Default::default()
     };
     let gw = gateway_with(&cfg, opts).await;
     let c = {

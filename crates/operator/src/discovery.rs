@@ -187,16 +187,22 @@ pub fn discover(world: &World, group: &str) -> Discovery {
             continue;
         };
         if !world.entry_valid(e) {
-            let detail = e
-                .status
-                .as_ref()
-                .and_then(|s| {
-                    s.conditions
-                        .iter()
-                        .find(|c| c.type_ == "Valid" && c.status == "False")
-                })
-                .map(|c| c.message.clone())
-                .unwrap_or_else(|| "not validated yet".into());
+            let stale = e.status.as_ref().is_some_and(|s| {
+                s.observed_generation.is_some() && s.observed_generation != e.metadata.generation
+            });
+            let detail = if stale {
+                "its current spec is not validated yet".to_string()
+            } else {
+                e.status
+                    .as_ref()
+                    .and_then(|s| {
+                        s.conditions
+                            .iter()
+                            .find(|c| c.type_ == "Valid" && c.status == "False")
+                    })
+                    .map(|c| c.message.clone())
+                    .unwrap_or_else(|| "not validated yet".into())
+            };
             skipped.push(Skipped {
                 name: name.clone(),
                 kind: BackendKind::Entry,

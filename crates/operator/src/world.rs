@@ -93,11 +93,15 @@ impl World {
         })
     }
 
+    /// True when the entry's status says Valid for its current spec. A status written for
+    /// an older generation does not count: a changed `remoteUrl` must pass validation (the
+    /// SSRF checks among them) before any gateway routes to it.
     pub fn entry_valid(&self, entry: &MCPServerEntry) -> bool {
-        entry
-            .status
-            .as_ref()
-            .is_some_and(|s| s.phase == MCPServerEntryPhase::Valid)
+        entry.status.as_ref().is_some_and(|s| {
+            s.phase == MCPServerEntryPhase::Valid
+                && (s.observed_generation.is_none()
+                    || s.observed_generation == entry.metadata.generation)
+        })
     }
 
     pub fn secret_has_key(&self, name: &str, key: &str) -> Option<bool> {

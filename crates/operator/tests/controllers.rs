@@ -721,16 +721,25 @@ async fn deleting_a_group_invalidates_its_members() {
 async fn an_undecodable_object_does_not_stall_the_controllers() {
     let h = start("op-undecodable").await;
     let bad = "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\nmetadata: {name: broken}\nspec: {}\nstatus: {entryCount: 1099511627776}\n";
-    h.apply(bad).await;
-    let raw = h
+    // The object is created before its status is written, so the group controller may
+    // decode and reconcile it in between, overwriting the status: write it until it sticks
+    // (once stored, the controller cannot decode the object and leaves it alone).
+    let groups = h
         .dynamic(
             &serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup"}),
         )
-        .await
-        .get("broken")
-        .await
-        .expect("the API server stores it");
-    assert_eq!(raw.data["status"]["entryCount"], 1099511627776u64);
+        .await;
+    let mut stored = false;
+    for _ in 0..50 {
+        h.apply(bad).await;
+        tokio::time::sleep(Duration::from_millis(200)).await;
+        let raw = groups.get("broken").await.expect("the API server stores it");
+        if raw.data["status"]["entryCount"] == 1099511627776u64 {
+            stored = true;
+            break;
+        }
+    }
+    assert!(stored, "the out-of-range status was never stored");
     assert!(
         h.api::<MCPGroup>().get("broken").await.is_err(),
         "the typed struct cannot decode it"

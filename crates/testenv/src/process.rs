@@ -234,6 +234,8 @@ mod tests {
         assert!(is_port_collision(
             "E1125 run.go:72] \"command failed\" err=\"failed to create listener: listen tcp 127.0.0.1:36835: bind: address already in use\""
         ));
-        assert!(!is_port_collision("open /x/ca.crt: no such file or directory"));
+        assert!(!is_port_collision(
+            "open /x/ca.crt: no such file or directory"
+        ));
     }
 }

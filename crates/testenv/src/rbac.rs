@@ -45,6 +45,40 @@ impl TestEnv {
     /// missing, with a token from the TokenRequest API. Build it on the
     /// runtime that uses it, as with [`TestEnv::client`].
     pub async fn service_account_client(&self, namespace: &str, name: &str) -> Result<Client> {
+        let token = self.service_account_token(namespace, name).await?;
+        let mut config = self.config();
+        config.default_namespace = namespace.to_owned();
+        // Going through serde builds the secret-wrapped token field without
+        // depending on the `secrecy` crate version kube uses.
+        config.auth_info =
+            serde_json::from_value::<AuthInfo>(serde_json::json!({ "token": token }))
+                .map_err(|err| Error::Supervisor(format!("building a token AuthInfo: {err}")))?;
+        Client::try_from(config).map_err(Error::Client)
+    }
+
+    /// A kubeconfig file for ServiceAccount `namespace/name` (created if missing), for
+    /// running a process (`vmcp serve`) with exactly that account's permissions, as in a pod.
+    pub async fn service_account_kubeconfig(
+        &self,
+        namespace: &str,
+        name: &str,
+    ) -> Result<std::path::PathBuf> {
+        let token = self.service_account_token(namespace, name).await?;
+        let admin = std::fs::read_to_string(self.kubeconfig_path())
+            .map_err(Error::io("reading the admin kubeconfig"))?;
+        let mut doc: serde_yaml::Value = serde_yaml::from_str(&admin)
+            .map_err(|err| Error::Supervisor(format!("parsing the admin kubeconfig: {err}")))?;
+        doc["users"][0]["user"] = serde_yaml::to_value(serde_json::json!({ "token": token }))
+            .map_err(|err| Error::Supervisor(format!("building a token user: {err}")))?;
+        doc["contexts"][0]["context"]["namespace"] = namespace.into();
+        let text = serde_yaml::to_string(&doc)
+            .map_err(|err| Error::Supervisor(format!("writing a kubeconfig: {err}")))?;
+        let path = self.dir().join(format!("sa-{namespace}-{name}.kubeconfig"));
+        std::fs::write(&path, text).map_err(Error::io(format!("writing {}", path.display())))?;
+        Ok(path)
+    }
+
+    async fn service_account_token(&self, namespace: &str, name: &str) -> Result<String> {
         let admin = self.client()?;
         let accounts = Api::<ServiceAccount>::namespaced(admin, namespace);
         let account = ServiceAccount {
@@ -78,15 +112,7 @@ impl TestEnv {
                 namespace: namespace.to_owned(),
                 name: name.to_owned(),
             })?;
-
-        let mut config = self.config();
-        config.default_namespace = namespace.to_owned();
-        // Going through serde builds the secret-wrapped token field without
-        // depending on the `secrecy` crate version kube uses.
-        config.auth_info =
-            serde_json::from_value::<AuthInfo>(serde_json::json!({ "token": token }))
-                .map_err(|err| Error::Supervisor(format!("building a token AuthInfo: {err}")))?;
-        Client::try_from(config).map_err(Error::Client)
+        Ok(token)
     }
 
     /// Applies Role `role` in `namespace` with exactly `rules`, and a

@@ -4,12 +4,17 @@
 //! backend's timeout) and kept per backend; the view is rebuilt from those parts whenever one
 //! backend's part or availability changes, and swapped atomically. A change of what clients
 //! see is announced on a broadcast channel as the MCP list_changed notification to send.
+//!
+//! The backend set itself can change while serving (dynamic mode): [`Aggregator::replace_backends`]
+//! swaps it atomically, forgets what removed backends contributed and fetches new ones, so a
+//! call in flight keeps the backend it started with and the next call sees the new set.
 
 pub mod conflict;
 pub mod filter;
 pub mod view;
 
 use std::collections::{BTreeMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -30,7 +35,10 @@ const MAX_PAGES: usize = 100;
 pub struct Aggregator {
     view: ArcSwap<View>,
     agg: Aggregation,
-    backends: BTreeMap<String, Arc<Backend>>,
+    backends: ArcSwap<BTreeMap<String, Arc<Backend>>>,
+    /// False until the backend set is known: in dynamic mode, until the first discovery
+    /// from the Kubernetes API has been applied. Readiness waits for it.
+    synced: AtomicBool,
     parts: Mutex<BTreeMap<String, Option<Arc<Caps>>>>,
     tried: Mutex<HashSet<String>>,
     fetch_errors: Mutex<BTreeMap<String, String>>,
@@ -42,13 +50,28 @@ pub struct Aggregator {
 
 impl Aggregator {
     pub fn new(agg: Aggregation, backends: BTreeMap<String, Arc<Backend>>) -> Arc<Self> {
-        let (ready, _) = watch::channel(backends.is_empty());
+        Self::with_sync(agg, backends, true)
+    }
+
+    /// An aggregator whose backend set is not known yet (dynamic mode): not ready until the
+    /// first [`Aggregator::replace_backends`].
+    pub fn awaiting_discovery(agg: Aggregation) -> Arc<Self> {
+        Self::with_sync(agg, BTreeMap::new(), false)
+    }
+
+    fn with_sync(
+        agg: Aggregation,
+        backends: BTreeMap<String, Arc<Backend>>,
+        synced: bool,
+    ) -> Arc<Self> {
+        let (ready, _) = watch::channel(synced && backends.is_empty());
         let (changes, _) = broadcast::channel(64);
         let parts = backends.keys().map(|k| (k.clone(), None)).collect();
         let a = Arc::new(Aggregator {
             view: ArcSwap::from_pointee(View::default()),
             agg,
-            backends,
+            backends: ArcSwap::from_pointee(backends),
+            synced: AtomicBool::new(synced),
             parts: Mutex::new(parts),
             tried: Mutex::new(HashSet::new()),
             fetch_errors: Mutex::new(BTreeMap::new()),
@@ -65,12 +88,70 @@ impl Aggregator {
         self.view.load_full()
     }
 
-    pub fn backends(&self) -> &BTreeMap<String, Arc<Backend>> {
-        &self.backends
+    /// The current backend set (a snapshot; it may be replaced while you hold it).
+    pub fn backends(&self) -> Arc<BTreeMap<String, Arc<Backend>>> {
+        self.backends.load_full()
     }
 
-    pub fn backend(&self, name: &str) -> Option<&Arc<Backend>> {
-        self.backends.get(name)
+    pub fn backend(&self, name: &str) -> Option<Arc<Backend>> {
+        self.backends.load().get(name).cloned()
+    }
+
+    /// Swaps in a new backend set. Backends missing from `next` stop contributing at once
+    /// and their sessions are closed; backends that are new, or whose `Arc` differs from the
+    /// current one (changed URL, CA, auth...), are fetched. A replaced backend keeps showing
+    /// its previous capabilities until the new fetch lands (stale while revalidate), so a
+    /// reconnect does not make its tools blink. Returns the names that were fetched.
+    pub fn replace_backends(self: &Arc<Self>, next: BTreeMap<String, Arc<Backend>>) -> Vec<String> {
+        let prev = self.backends.swap(Arc::new(next.clone()));
+        let removed: Vec<&String> = prev.keys().filter(|k| !next.contains_key(*k)).collect();
+        let changed: Vec<String> = next
+            .iter()
+            .filter(|(k, b)| prev.get(*k).is_none_or(|p| !Arc::ptr_eq(p, b)))
+            .map(|(k, _)| k.clone())
+            .collect();
+        {
+            let mut parts = self.lock_parts();
+            let mut tried = self.tried.lock().unwrap_or_else(|p| p.into_inner());
+            let mut errs = self.fetch_errors.lock().unwrap_or_else(|p| p.into_inner());
+            for name in &removed {
+                parts.remove(*name);
+                tried.remove(*name);
+                errs.remove(*name);
+            }
+            for name in &changed {
+                parts.entry(name.clone()).or_insert(None);
+                tried.remove(name);
+            }
+        }
+        for (name, old) in prev.iter() {
+            if next.get(name).is_none_or(|b| !Arc::ptr_eq(old, b)) {
+                old.close_all();
+            }
+        }
+        self.synced.store(true, Ordering::SeqCst);
+        self.rebuild();
+        self.update_ready();
+        for name in &changed {
+            let me = self.clone();
+            let name = name.clone();
+            tokio::spawn(async move { me.refresh(&name).await });
+        }
+        changed
+    }
+
+    /// Ready: the backend set is known and every backend in it was tried once.
+    fn update_ready(&self) {
+        let synced = self.synced.load(Ordering::SeqCst);
+        let backends = self.backends.load();
+        let tried = self.tried.lock().unwrap_or_else(|p| p.into_inner());
+        let ready = synced && backends.keys().all(|k| tried.contains(k));
+        self.ready.send_if_modified(|r| {
+            // Once ready, stay ready: a backend added later is not a reason to take the
+            // whole gateway out of its Service (it shows up as soon as it is fetched).
+            let now = *r || ready;
+            std::mem::replace(r, now) != now
+        });
     }
 
     pub fn subscribe(&self) -> broadcast::Receiver<&'static str> {
@@ -108,7 +189,7 @@ impl Aggregator {
 
     /// Fetches every backend concurrently.
     pub fn refresh_all(self: &Arc<Self>) {
-        for name in self.backends.keys() {
+        for name in self.backends.load().keys() {
             let me = self.clone();
             let name = name.clone();
             tokio::spawn(async move { me.refresh(&name).await });
@@ -117,10 +198,10 @@ impl Aggregator {
 
     /// Re-fetches one backend's capabilities and rebuilds the view.
     pub async fn refresh(&self, name: &str) {
-        let Some(b) = self.backends.get(name) else {
+        let Some(b) = self.backend(name) else {
             return;
         };
-        let r = fetch(b).await;
+        let r = fetch(&b).await;
         match &r {
             Ok(c) => tracing::info!(
                 backend = name,
@@ -141,6 +222,11 @@ impl Aggregator {
                 Err(e) => errs.insert(name.to_owned(), e.to_string()),
             };
         }
+        // The backend may have been removed or replaced while we fetched: only the current
+        // one may write its part.
+        if !self.backend(name).is_some_and(|cur| Arc::ptr_eq(&cur, &b)) {
+            return;
+        }
         // Stale while revalidate: a failed re-fetch keeps what we had. Whether the backend is
         // shown at all is decided by its health (an open circuit hides it).
         if let Ok(c) = r {
@@ -148,11 +234,11 @@ impl Aggregator {
         }
         // Rebuild first: readiness promises the view already holds this backend's part.
         self.rebuild();
-        let mut tried = self.tried.lock().unwrap_or_else(|p| p.into_inner());
-        tried.insert(name.to_owned());
-        if tried.len() >= self.backends.len() {
-            self.ready.send_replace(true);
-        }
+        self.tried
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .insert(name.to_owned());
+        self.update_ready();
     }
 
     /// Called on a backend state transition.
@@ -166,13 +252,13 @@ impl Aggregator {
     pub fn rebuild(&self) {
         let _one_at_a_time = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
         let parts = self.lock_parts().clone();
+        let backends = self.backends.load();
         let inputs: Vec<Input<'_>> = parts
             .iter()
             .map(|(name, caps)| Input {
                 name,
                 caps: caps.as_deref(),
-                available: self
-                    .backends
+                available: backends
                     .get(name)
                     .is_none_or(|b| b.health.state() != State::Open),
             })

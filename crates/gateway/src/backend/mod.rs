@@ -6,6 +6,7 @@
 //! when the answer goes back.
 
 pub mod auth;
+pub mod build;
 pub mod events;
 pub mod pool;
 pub mod sse;

@@ -62,14 +62,24 @@ pub fn load_ca_bundle(
         path: shown.clone(),
         source,
     })?;
+    parse_ca_bundle(backend, &shown, &bytes)
+}
+
+/// Parses PEM CA certificates for `backend`; `source` names where they came from (a file,
+/// or `ConfigMap ns/name key k` in dynamic mode) for the error message.
+pub fn parse_ca_bundle(
+    backend: &str,
+    source: &str,
+    pem: &[u8],
+) -> Result<Vec<CertificateDer<'static>>, TlsError> {
     let mut certs = Vec::new();
-    for item in CertificateDer::pem_slice_iter(&bytes) {
+    for item in CertificateDer::pem_slice_iter(pem) {
         match item {
             Ok(c) => certs.push(c),
             Err(e) => {
                 return Err(TlsError::Pem {
                     backend: backend.to_owned(),
-                    path: shown,
+                    path: source.to_owned(),
                     reason: e.to_string(),
                 });
             }
@@ -78,7 +88,7 @@ pub fn load_ca_bundle(
     if certs.is_empty() {
         return Err(TlsError::Empty {
             backend: backend.to_owned(),
-            path: shown,
+            path: source.to_owned(),
         });
     }
     Ok(certs)
@@ -87,7 +97,7 @@ pub fn load_ca_bundle(
 /// A client config trusting `base` plus `extra`.
 pub fn client_config(
     backend: &str,
-    path: Option<&Path>,
+    source: Option<&str>,
     base: &RootCertStore,
     extra: &[CertificateDer<'static>],
 ) -> Result<rustls::ClientConfig, TlsError> {
@@ -95,7 +105,7 @@ pub fn client_config(
     for cert in extra {
         roots.add(cert.clone()).map_err(|e| TlsError::Rejected {
             backend: backend.to_owned(),
-            path: path.map(|p| p.display().to_string()).unwrap_or_default(),
+            path: source.unwrap_or_default().to_owned(),
             reason: e.to_string(),
         })?;
     }
@@ -144,6 +154,6 @@ mod tests {
         std::fs::write(&path, ca.pem()).unwrap();
         let certs = load_ca_bundle("b", &path).unwrap();
         assert_eq!(certs.len(), 1);
-        client_config("b", Some(&path), &RootCertStore::empty(), &certs).unwrap();
+        client_config("b", Some("ca.crt"), &RootCertStore::empty(), &certs).unwrap();
     }
 }

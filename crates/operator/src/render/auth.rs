@@ -184,9 +184,9 @@ impl AuthPlan {
 /// Precedence: `spec.outgoingAuth.backends[name]` (type `externalAuthConfigRef`), then the
 /// backend's own `externalAuthConfigRef`, then `spec.outgoingAuth.default` (applied by the
 /// gateway). An override of type `discovered` means "use what the backend declares". In
-/// static mode every resolved per-backend strategy is written; in dynamic mode only the
-/// spec's overrides are (the gateway discovers the rest), but the env vars of every
-/// referenced config are mounted in both modes so the gateway can use them.
+/// static mode every resolved per-backend strategy is written, with its secrets mounted as
+/// env vars; in dynamic mode only the spec's overrides and default are (with theirs), and
+/// the gateway resolves each backend's own config and its Secret through the API.
 pub fn plan(
     outgoing: Option<&OutgoingAuthConfig>,
     backends: &[Backend],
@@ -249,9 +249,9 @@ pub fn plan(
         }
         match convert(&cfg, world) {
             Ok(c) => {
-                plan.add_env(c.env);
                 plan.config_refs.insert(b.name.clone(), cfg);
                 if static_mode {
+                    plan.add_env(c.env);
                     plan.backends.insert(b.name.clone(), c.strategy);
                 }
             }

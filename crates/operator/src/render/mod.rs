@@ -462,7 +462,10 @@ pub fn render_virtual_server(
     let mut ca_mounts = Vec::new();
     let mut static_backends = Vec::new();
     let mut sum = Checksum::default();
-    for b in &usable {
+    // Dynamic mode: the gateway reads entries' CA bundles and secret headers through the
+    // API itself, so nothing per backend is mounted, and a change of the group's members
+    // never rolls the gateway's pods.
+    for b in usable.iter().filter(|_| mode == Mode::Static) {
         let (ca, headers) = match &b.entry {
             Some(e) => {
                 let ca = ca_bundles::plan_for_entry(e, world);

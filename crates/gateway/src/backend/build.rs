@@ -1,0 +1,270 @@
+//! From a description of a backend to a live backend client: TLS roots, outgoing auth,
+//! forwarded headers, timeout and health policy.
+//!
+//! Both modes go through here. Static mode describes its backends from the config file
+//! ([`specs_from_config`]); dynamic mode (vmcp-gateway-kube) describes them from the
+//! Kubernetes API, with CA bundles read from ConfigMaps and secret values from Secrets
+//! instead of files and env vars. A [`BackendSpec`] is plain data and compares by value, so
+//! a re-discovery that changes nothing rebuilds nothing.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use vmcp_config::{BackendAuthStrategy, Config};
+
+use super::auth;
+use super::pool::{Backend, OnTransition};
+use super::tls;
+use super::{Http, InboundTx};
+use crate::health::{Policy, Tracker};
+use crate::serve::ServeError;
+
+/// Where a backend's extra CA certificates come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum CaSource {
+    /// System and webpki roots only.
+    None,
+    /// A PEM file (the operator's ConfigMap volume in static mode).
+    File(PathBuf),
+    /// PEM read through the API; `source` names the ConfigMap and key for errors.
+    Pem { source: String, pem: String },
+}
+
+/// Everything needed to build one backend client.
+#[derive(Clone, Debug, PartialEq)]
+pub struct BackendSpec {
+    /// Name, URL, transport and header metadata (`caBundlePath` is ignored; see `ca`).
+    pub backend: vmcp_config::Backend,
+    pub ca: CaSource,
+    /// Outgoing auth strategy; `None` is unauthenticated.
+    pub auth: Option<BackendAuthStrategy>,
+    /// Values of env var names the auth strategy and header metadata refer to, looked up
+    /// before the process environment (dynamic mode fills it from Secrets).
+    pub env: BTreeMap<String, String>,
+}
+
+/// Where the operator mounts entry CA bundles (`/etc/toolhive/ca-bundles/<entry>/<key>`).
+pub const CA_BUNDLE_MOUNT: &str = "/etc/toolhive/ca-bundles";
+
+/// A backend's CA bundle path, with the operator's mount directory moved to `root` when
+/// `VMCP_CA_BUNDLE_ROOT` is set: running the rendered config outside a pod (tests, the demo)
+/// with the bundles materialised under `root/<entry>/<key>` as the kubelet would.
+pub fn ca_bundle_path(configured: &str, root: Option<&str>) -> PathBuf {
+    let p = std::path::Path::new(configured);
+    match (
+        root.filter(|r| !r.is_empty()),
+        p.strip_prefix(CA_BUNDLE_MOUNT),
+    ) {
+        (Some(root), Ok(rest)) => std::path::Path::new(root).join(rest),
+        _ => p.to_path_buf(),
+    }
+}
+
+/// The backends a static config lists, in config order.
+pub fn specs_from_config(cfg: &Config) -> Vec<BackendSpec> {
+    let root = std::env::var("VMCP_CA_BUNDLE_ROOT").ok();
+    cfg.backends
+        .iter()
+        .map(|b| BackendSpec {
+            backend: b.clone(),
+            ca: if b.ca_bundle_path.is_empty() {
+                CaSource::None
+            } else {
+                CaSource::File(ca_bundle_path(&b.ca_bundle_path, root.as_deref()))
+            },
+            auth: cfg
+                .outgoing_auth
+                .as_ref()
+                .and_then(|o| o.resolve_for_backend(&b.name))
+                .cloned(),
+            env: BTreeMap::new(),
+        })
+        .collect()
+}
+
+/// Builds backend clients with the settings every backend of one gateway shares.
+pub struct Builder {
+    cfg: Config,
+    base_roots: rustls::RootCertStore,
+    policy: Policy,
+    inbound: InboundTx,
+    on_transition: OnTransition,
+    /// One pooled HTTP client for every backend without its own CA.
+    default_client: Mutex<Option<reqwest::Client>>,
+}
+
+impl Builder {
+    pub fn new(cfg: &Config, inbound: InboundTx, on_transition: OnTransition) -> Self {
+        Builder {
+            cfg: cfg.clone(),
+            base_roots: tls::base_roots(),
+            policy: policy_of(cfg),
+            inbound,
+            on_transition,
+            default_client: Mutex::new(None),
+        }
+    }
+
+    /// Builds one backend; every error names it.
+    pub fn build(&self, spec: &BackendSpec) -> Result<Arc<Backend>, ServeError> {
+        let b = &spec.backend;
+        let name = b.name.clone();
+        let err = |what: String| ServeError::Backend {
+            backend: name.clone(),
+            what,
+        };
+        let url = url::Url::parse(&b.url).map_err(|e| err(format!("url {:?}: {e}", b.url)))?;
+        let transport = b
+            .transport
+            .ok_or_else(|| err("transport is required".into()))?;
+        let client = match &spec.ca {
+            CaSource::None => self.default_client(&name)?,
+            CaSource::File(path) => {
+                let extra = tls::load_ca_bundle(&name, path)?;
+                let shown = path.display().to_string();
+                http_client(
+                    tls::client_config(&name, Some(&shown), &self.base_roots, &extra)?,
+                    &name,
+                )?
+            }
+            CaSource::Pem { source, pem } => {
+                let extra = tls::parse_ca_bundle(&name, source, pem.as_bytes())?;
+                http_client(
+                    tls::client_config(&name, Some(source), &self.base_roots, &extra)?,
+                    &name,
+                )?
+            }
+        };
+        let env = |k: &str| spec.env.get(k).cloned().or_else(|| std::env::var(k).ok());
+        let auth = auth::resolve(&name, spec.auth.as_ref(), &env)?;
+        if let auth::Outgoing::Token(_) = auth {
+            tracing::warn!(backend = %name, "outgoing auth strategy not supported yet; calls to this backend will fail");
+        }
+        let headers = auth::metadata_headers(&name, &b.metadata, &env)?;
+        let http = Http {
+            name: Arc::from(name.as_str()),
+            client,
+            url,
+            headers,
+            auth,
+        };
+        Ok(Arc::new(Backend::new(
+            http,
+            transport,
+            self.cfg.timeout_for(&name),
+            Tracker::new(self.policy),
+            self.inbound.clone(),
+            self.on_transition.clone(),
+        )))
+    }
+
+    fn default_client(&self, backend: &str) -> Result<reqwest::Client, ServeError> {
+        let mut cached = self
+            .default_client
+            .lock()
+            .unwrap_or_else(|p| p.into_inner());
+        if let Some(c) = cached.as_ref() {
+            return Ok(c.clone());
+        }
+        let c = http_client(
+            tls::client_config(backend, None, &self.base_roots, &[])?,
+            backend,
+        )?;
+        *cached = Some(c.clone());
+        Ok(c)
+    }
+}
+
+/// The health and circuit-breaker policy from `operational.failureHandling`.
+fn policy_of(cfg: &Config) -> Policy {
+    let fh = cfg
+        .operational
+        .as_ref()
+        .and_then(|o| o.failure_handling.clone())
+        .unwrap_or_default();
+    let interval = fh
+        .health_check_interval
+        .map(|d| d.as_std())
+        .unwrap_or(Duration::from_secs(30));
+    let unhealthy = fh
+        .unhealthy_threshold
+        .unwrap_or(3)
+        .clamp(1, u32::MAX as i64) as u32;
+    let cb = fh.circuit_breaker.clone().unwrap_or_default();
+    if cb.enabled {
+        Policy {
+            unhealthy_threshold: unhealthy,
+            open_after: cb.failure_threshold.unwrap_or(5).clamp(1, u32::MAX as i64) as u32,
+            open_for: cb
+                .timeout
+                .map(|d| d.as_std())
+                .unwrap_or(Duration::from_secs(60)),
+        }
+    } else {
+        Policy {
+            unhealthy_threshold: unhealthy,
+            open_after: unhealthy,
+            open_for: interval,
+        }
+    }
+}
+
+fn http_client(tls: rustls::ClientConfig, backend: &str) -> Result<reqwest::Client, ServeError> {
+    reqwest::Client::builder()
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(90))
+        .tcp_nodelay(true)
+        .build()
+        .map_err(|e| ServeError::Backend {
+            backend: backend.to_owned(),
+            what: format!("HTTP client: {e}"),
+        })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ca_bundle_root_moves_only_the_mount_directory() {
+        let p = "/etc/toolhive/ca-bundles/corp/ca.crt";
+        assert_eq!(ca_bundle_path(p, None), PathBuf::from(p));
+        assert_eq!(
+            ca_bundle_path(p, Some("/tmp/x")),
+            PathBuf::from("/tmp/x/corp/ca.crt")
+        );
+        assert_eq!(
+            ca_bundle_path("/other/ca.crt", Some("/tmp/x")),
+            PathBuf::from("/other/ca.crt")
+        );
+        assert_eq!(ca_bundle_path(p, Some("")), PathBuf::from(p));
+    }
+
+    #[test]
+    fn api_read_ca_bundle_errors_name_the_backend_and_configmap() {
+        let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
+        let builder = Builder::new(&Config::default(), tx, Arc::new(|_, _, _| {}));
+        let spec = BackendSpec {
+            backend: vmcp_config::Backend {
+                name: "partner".into(),
+                url: "https://127.0.0.1:1/mcp".into(),
+                transport: Some(vmcp_config::Transport::StreamableHttp),
+                ..Default::default()
+            },
+            ca: CaSource::Pem {
+                source: "ConfigMap ns/partner-ca key ca.crt".into(),
+                pem: "not a certificate".into(),
+            },
+            auth: None,
+            env: BTreeMap::new(),
+        };
+        let e = builder.build(&spec).err().unwrap().to_string();
+        assert!(
+            e.contains("\"partner\"") && e.contains("ConfigMap ns/partner-ca key ca.crt"),
+            "{e}"
+        );
+    }
+}

@@ -1,0 +1,166 @@
+//! The live backend set of a running gateway and the per-backend health-check loops.
+//!
+//! [`Members::apply`] takes the whole desired set, every time: backends whose spec is
+//! unchanged keep their client, sessions and health history; new or changed ones are built
+//! and fetched; missing ones are closed. The aggregator then swaps the set in one step and
+//! tells connected clients what changed through list_changed. Static mode applies once, at
+//! start; dynamic mode applies on every change the Kubernetes watches see.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use tokio::task::JoinHandle;
+
+use crate::aggregate::Aggregator;
+use crate::backend::auth::Identity;
+use crate::backend::build::{BackendSpec, Builder};
+use crate::backend::pool::Backend;
+use crate::serve::ServeError;
+
+/// How often and how long each backend is pinged.
+#[derive(Clone, Copy, Debug)]
+pub struct HealthChecks {
+    pub interval: Duration,
+    /// `None`: the backend's own call timeout.
+    pub timeout: Option<Duration>,
+}
+
+struct Member {
+    spec: BackendSpec,
+    backend: Arc<Backend>,
+    checker: JoinHandle<()>,
+}
+
+pub struct Members {
+    agg: Arc<Aggregator>,
+    builder: Builder,
+    checks: HealthChecks,
+    current: Mutex<BTreeMap<String, Member>>,
+    /// Backends the last apply could not build, with why (shown in `/status`).
+    failed: Mutex<BTreeMap<String, String>>,
+}
+
+impl Members {
+    pub fn new(agg: Arc<Aggregator>, builder: Builder, checks: HealthChecks) -> Self {
+        Members {
+            agg,
+            builder,
+            checks,
+            current: Mutex::new(BTreeMap::new()),
+            failed: Mutex::new(BTreeMap::new()),
+        }
+    }
+
+    /// Applies the desired backend set. A backend that cannot be built (a bad CA bundle, a
+    /// missing secret value) is left out and reported in the result and in
+    /// [`Members::failed`]; the others are served. Returns the build errors by backend.
+    pub fn apply(&self, specs: Vec<BackendSpec>) -> BTreeMap<String, String> {
+        let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
+        let mut next: BTreeMap<String, Member> = BTreeMap::new();
+        let mut failed = BTreeMap::new();
+        for spec in specs {
+            let name = spec.backend.name.clone();
+            if next.contains_key(&name) {
+                failed.insert(name, "backend name used twice".to_owned());
+                continue;
+            }
+            if let Some(m) = current.remove(&name).filter(|m| m.spec == spec) {
+                next.insert(name, m);
+                continue;
+            }
+            match self.builder.build(&spec) {
+                Ok(backend) => {
+                    let checker = self.spawn_checker(&name, backend.clone());
+                    next.insert(
+                        name,
+                        Member {
+                            spec,
+                            backend,
+                            checker,
+                        },
+                    );
+                }
+                Err(e) => {
+                    tracing::warn!(backend = %name, error = %e, "backend left out");
+                    failed.insert(name, e.to_string());
+                }
+            }
+        }
+        // What is left in `current` was removed or replaced.
+        for (name, gone) in std::mem::take(&mut *current) {
+            gone.checker.abort();
+            if !next.contains_key(&name) {
+                tracing::info!(backend = %name, "backend removed");
+            }
+        }
+        let set: BTreeMap<String, Arc<Backend>> = next
+            .iter()
+            .map(|(k, m)| (k.clone(), m.backend.clone()))
+            .collect();
+        *current = next;
+        let fetched = self.agg.replace_backends(set);
+        if !fetched.is_empty() {
+            tracing::info!(backends = ?fetched, "backends added or changed");
+        }
+        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = failed.clone();
+        failed
+    }
+
+    /// Like [`Members::apply`], but any backend that cannot be built is an error and nothing
+    /// is applied: static mode, where a broken backend is a configuration mistake that
+    /// must stop the start.
+    pub fn apply_strict(&self, specs: Vec<BackendSpec>) -> Result<(), ServeError> {
+        match self.apply(specs).into_iter().next() {
+            None => Ok(()),
+            Some((backend, what)) => Err(ServeError::Backend { backend, what }),
+        }
+    }
+
+    /// Backends the last apply left out, with why.
+    pub fn failed(&self) -> BTreeMap<String, String> {
+        self.failed
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Stops every health-check loop.
+    pub fn stop(&self) {
+        for m in self
+            .current
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .values()
+        {
+            m.checker.abort();
+        }
+    }
+
+    fn spawn_checker(&self, name: &str, b: Arc<Backend>) -> JoinHandle<()> {
+        let agg = Arc::downgrade(&self.agg);
+        let name = name.to_owned();
+        let interval = self.checks.interval;
+        let timeout = self
+            .checks
+            .timeout
+            .unwrap_or(b.timeout)
+            .min(interval.max(Duration::from_secs(1)));
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(interval).await;
+                let ok = b.check(&Identity::anonymous(), timeout).await.is_ok();
+                let Some(agg) = agg.upgrade() else { return };
+                if ok && !agg.has_part(&name) {
+                    agg.refresh(&name).await;
+                }
+            }
+        })
+    }
+}
+
+impl Drop for Members {
+    fn drop(&mut self) {
+        self.stop();
+    }
+}

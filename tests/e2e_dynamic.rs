@@ -1,0 +1,363 @@
+//! The whole system in dynamic mode (`outgoingAuth.source: discovered`), as real processes:
+//! `vmcp operator` renders a VirtualMCPServer whose ConfigMap lists no backends; `vmcp serve`
+//! runs on it with API credentials and discovers the group's MCPServerEntries itself — one
+//! plain, one behind TLS whose CA it reads from a ConfigMap through the API. Then entries are
+//! added, changed (URL and CA) and deleted while a client stays connected: the tools follow
+//! without a restart, the client's GET stream gets `notifications/tools/list_changed`, and
+//! the VirtualMCPServer status follows.
+
+mod common;
+
+use std::collections::BTreeSet;
+use std::sync::mpsc::Receiver;
+use std::time::Duration;
+
+use common::{
+    apply, echo, entry, free_port, get, initialize, scratch, server_everything, sse_data,
+    start_gateway, start_operator, tool_names, wait_listening,
+};
+use k8s_openapi::api::apps::v1::Deployment;
+use k8s_openapi::api::core::v1::ConfigMap;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use vmcp_api::VirtualMCPServer;
+use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
+use vmcp_testenv::TestEnv;
+
+const WAIT: Duration = Duration::from_secs(60);
+
+fn tls_entry(name: &str, url: &str, ca_config_map: &str) -> serde_json::Value {
+    let mut e = entry(name, url);
+    e["spec"]["caBundleRef"] = serde_json::json!({"configMapRef": {"name": ca_config_map}});
+    e
+}
+
+async fn ca_config_map(client: &kube::Client, ns: &str, name: &str, pem: &str) {
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name}, "data": {"ca.crt": pem}});
+    cms.patch(
+        name,
+        &PatchParams::apply("e2e-user").force(),
+        &Patch::Apply(&cm),
+    )
+    .await
+    .expect("CA ConfigMap");
+}
+
+/// Polls the gateway's tool list until `want` holds; panics with the list and the gateway
+/// log after `WAIT`.
+async fn wait_tools(
+    port: u16,
+    sid: &str,
+    what: &str,
+    log: &std::path::Path,
+    want: impl Fn(&BTreeSet<String>) -> bool,
+) -> BTreeSet<String> {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let tools: BTreeSet<String> = tool_names(port, sid).into_iter().collect();
+        if want(&tools) {
+            return tools;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: tools never matched; last list {tools:?}\ngateway log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+}
+
+/// Calls `tool` until it echoes `message` (a changed backend reconnects in the background).
+async fn wait_echo(port: u16, sid: &str, tool: &str, message: &str, log: &std::path::Path) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let got = echo(port, sid, tool, message);
+        if got == format!("Echo: {message}") {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{tool} never answered {message:?}: {got}\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+fn has_backend(tools: &BTreeSet<String>, backend: &str) -> bool {
+    tools.contains(&format!("{backend}_echo"))
+}
+
+/// Waits for a `notifications/tools/list_changed` on the client's stream.
+fn wait_list_changed(stream: &Receiver<String>, what: &str) {
+    let deadline = std::time::Instant::now() + WAIT;
+    loop {
+        let left = deadline.saturating_duration_since(std::time::Instant::now());
+        match stream.recv_timeout(left) {
+            Ok(data) if data.contains("notifications/tools/list_changed") => return,
+            Ok(_) => continue,
+            Err(e) => panic!("{what}: no tools/list_changed on the client's stream ({e})"),
+        }
+    }
+}
+
+/// Drops notifications already received, so the next wait sees only new ones.
+fn drain(stream: &Receiver<String>) {
+    while stream.try_recv().is_ok() {}
+}
+
+async fn wait_status(
+    vmcps: &Api<VirtualMCPServer>,
+    what: &str,
+    log: &std::path::Path,
+    want: &[&str],
+) {
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let st = vmcps.get("gw").await.ok().and_then(|v| v.status);
+        let done = st.as_ref().is_some_and(|s| {
+            let names: Vec<&str> = s
+                .discovered_backends
+                .iter()
+                .flatten()
+                .map(|b| b.name.as_str())
+                .collect();
+            s.phase == Some(VirtualMCPServerPhase::Ready)
+                && s.backend_count == Some(want.len() as i32)
+                && names == want
+                && s.discovered_backends
+                    .iter()
+                    .flatten()
+                    .all(|b| b.status == Some(BackendHealth::Ready))
+        });
+        if done {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: status never showed {want:?} all ready: {st:#?}\ngateway log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_mode_follows_entries_without_a_restart() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let env = TestEnv::shared().await.expect("test apiserver");
+    env.install_crds().await.expect("CRDs");
+    let ns = env.namespace("e2e-dynamic").await.expect("namespace");
+    let client = env.client().expect("client");
+    let dir = scratch("e2e-dynamic");
+    let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
+    let tls_url = |port: u16| format!("https://127.0.0.1:{port}/mcp");
+
+    let (_alpha, alpha_port) = server_everything(&dir);
+    let (_behind_tls, tls_target) = server_everything(&dir);
+    let (ca_pem, tls_server) = common::tls::pki("e2e CA one").unwrap();
+    let tls_port = common::tls::tls_forwarder(tls_server, tls_target)
+        .await
+        .unwrap();
+
+    let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
+
+    apply(
+        &client,
+        &ns,
+        "MCPGroup",
+        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup",
+            "metadata": {"name": "team"}, "spec": {}}),
+    )
+    .await;
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        entry("alpha", &url(alpha_port)),
+    )
+    .await;
+    ca_config_map(&client, &ns, "beta-ca", &ca_pem).await;
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        tls_entry("beta", &tls_url(tls_port), "beta-ca"),
+    )
+    .await;
+    // No outgoingAuth: dynamic mode is the default.
+    apply(
+        &client,
+        &ns,
+        "VirtualMCPServer",
+        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
+            "metadata": {"name": "gw"},
+            "spec": {"groupRef": {"name": "team"}, "incomingAuth": {"type": "anonymous"}}}),
+    )
+    .await;
+
+    // The kubelet's part: the rendered ConfigMap as a file. In dynamic mode it lists no
+    // backends, and nothing else is mounted.
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let yaml = loop {
+        if let Some(y) = cms
+            .get_opt("gw-vmcp-config")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.data?.get("config.yaml").cloned())
+        {
+            break y;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no rendered config; operator log:\n{}",
+            std::fs::read_to_string(&op_log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    };
+    assert!(
+        !yaml.contains("alpha") && yaml.contains("source: discovered"),
+        "{yaml}"
+    );
+    let deployment = Api::<Deployment>::namespaced(client.clone(), &ns)
+        .get("gw")
+        .await
+        .unwrap();
+    let pod = deployment.spec.unwrap().template.spec.unwrap();
+    assert!(
+        pod.volumes
+            .iter()
+            .flatten()
+            .all(|v| v.config_map.as_ref().is_none_or(|c| c.name != "beta-ca")),
+        "dynamic mode must not mount entry CA bundles: {:?}",
+        pod.volumes
+    );
+    let cfg = dir.join("config.yaml");
+    std::fs::write(&cfg, &yaml).unwrap();
+
+    // The gateway runs as the ServiceAccount the operator created for it, bound to the
+    // dynamic-mode Role: what it can watch and write is what a pod would get.
+    let gw_kubeconfig = env
+        .service_account_kubeconfig(&ns, "gw-vmcp")
+        .await
+        .expect("gateway kubeconfig");
+    let port = free_port();
+    let gw_log = dir.join("gateway.log");
+    let _gateway = start_gateway(&cfg, port, &ns, &gw_kubeconfig, &gw_log);
+    wait_listening(port);
+
+    // Ready only once discovery has synced and both backends were tried.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while get(port, "/readyz").0 != 200 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "/readyz never ok: {:?}\n{}",
+            get(port, "/readyz"),
+            std::fs::read_to_string(&gw_log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let sid = initialize(port);
+    let stream = sse_data(port, &sid);
+    let tools = wait_tools(port, &sid, "start", &gw_log, |t| {
+        has_backend(t, "alpha") && has_backend(t, "beta")
+    })
+    .await;
+    assert!(
+        tools
+            .iter()
+            .all(|t| t.starts_with("alpha_") || t.starts_with("beta_")),
+        "{tools:?}"
+    );
+    assert_eq!(echo(port, &sid, "alpha_echo", "a"), "Echo: a");
+    assert_eq!(echo(port, &sid, "beta_echo", "over TLS"), "Echo: over TLS");
+
+    // The kubelet's other part: the Deployment is ready, so the operator can say Ready.
+    Api::<Deployment>::namespaced(client.clone(), &ns)
+        .patch_status(
+            "gw",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"status": {"replicas": 1, "readyReplicas": 1,
+                "availableReplicas": 1, "updatedReplicas": 1}}),
+            ),
+        )
+        .await
+        .expect("deployment status");
+    let vmcps: Api<VirtualMCPServer> = Api::namespaced(client.clone(), &ns);
+    wait_status(&vmcps, "start", &gw_log, &["alpha", "beta"]).await;
+
+    // Add: a new entry's tools appear, and the connected client is told.
+    drain(&stream);
+    let (_gamma, gamma_port) = server_everything(&dir);
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        entry("gamma", &url(gamma_port)),
+    )
+    .await;
+    wait_list_changed(&stream, "add gamma");
+    wait_tools(port, &sid, "add gamma", &gw_log, |t| {
+        has_backend(t, "gamma")
+    })
+    .await;
+    assert_eq!(echo(port, &sid, "gamma_echo", "g"), "Echo: g");
+    wait_status(&vmcps, "add gamma", &gw_log, &["alpha", "beta", "gamma"]).await;
+
+    // Change a URL: alpha moves to a new server; the old one is stopped, and alpha's tools
+    // still answer, through the new server.
+    let (_alpha2, alpha2_port) = server_everything(&dir);
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        entry("alpha", &url(alpha2_port)),
+    )
+    .await;
+    drop(_alpha);
+    wait_echo(port, &sid, "alpha_echo", "moved", &gw_log).await;
+
+    // Change a CA: beta's server now presents a certificate of another CA. Until the
+    // ConfigMap says so, the gateway cannot reach it; after, it can.
+    let (_beta2_server, beta2_target) = server_everything(&dir);
+    let (ca2_pem, tls2_server) = common::tls::pki("e2e CA two").unwrap();
+    let tls2_port = common::tls::tls_forwarder(tls2_server, beta2_target)
+        .await
+        .unwrap();
+    ca_config_map(&client, &ns, "beta-ca", &ca2_pem).await;
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        tls_entry("beta", &tls_url(tls2_port), "beta-ca"),
+    )
+    .await;
+    wait_echo(port, &sid, "beta_echo", "new CA", &gw_log).await;
+
+    // Delete: beta's tools disappear, the client is told, status follows.
+    drain(&stream);
+    let entries: Api<vmcp_api::MCPServerEntry> = Api::namespaced(client.clone(), &ns);
+    entries
+        .delete("beta", &DeleteParams::default())
+        .await
+        .expect("delete beta");
+    wait_list_changed(&stream, "delete beta");
+    wait_tools(port, &sid, "delete beta", &gw_log, |t| {
+        !has_backend(t, "beta") && has_backend(t, "alpha") && has_backend(t, "gamma")
+    })
+    .await;
+    wait_status(&vmcps, "delete beta", &gw_log, &["alpha", "gamma"]).await;
+
+    // The same process served all of it: no restart.
+    let log = std::fs::read_to_string(&gw_log).unwrap_or_default();
+    assert_eq!(
+        log.matches("vmcp gateway listening").count(),
+        1,
+        "gateway restarted?\n{log}"
+    );
+    let _ = std::fs::remove_dir_all(&dir);
+}

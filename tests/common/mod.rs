@@ -237,6 +237,11 @@ pub fn start_operator(kubeconfig: &Path, ns: &str, dir: &Path) -> (Kill, PathBuf
         .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
         .env("KUBECONFIG", kubeconfig)
         .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true")
+        // `VMCP_E2E_OPERATOR_LOG=debug cargo test ...` when a test needs the operator's detail.
+        .env(
+            "RUST_LOG",
+            std::env::var("VMCP_E2E_OPERATOR_LOG").unwrap_or_else(|_| "info".to_owned()),
+        )
         .stdout(std::fs::File::create(&log).unwrap())
         .stderr(std::fs::File::create(dir.join("operator.err")).unwrap())
         .spawn()

@@ -75,6 +75,18 @@ impl TestEnv {
         &self.server.dir
     }
 
+    /// Kills kube-apiserver and starts it again on the same port, with the
+    /// same certificates and etcd data (a crash and restart, as a control
+    /// plane upgrade or failure would cause); returns once it is ready again,
+    /// with how long that took. Every test of the binary sees the outage: use
+    /// it only in a test binary of its own.
+    pub async fn restart_apiserver(&self) -> Result<Duration> {
+        let server = self.server.clone();
+        tokio::task::spawn_blocking(move || server.restart_apiserver_blocking())
+            .await
+            .map_err(|err| Error::Supervisor(format!("restart task failed: {err}")))?
+    }
+
     /// How long etcd + kube-apiserver took from spawn to `/readyz` ok.
     pub fn startup_time(&self) -> Duration {
         self.server.startup

@@ -15,7 +15,7 @@
 //!   it has cleaned up.
 
 use std::{
-    fs::{self, File},
+    fs,
     io::{self, Write},
     net::{Ipv4Addr, TcpListener},
     path::Path,
@@ -92,7 +92,8 @@ impl Reaper {
 /// calling thread (see the module docs for why that must be a thread that
 /// never exits).
 pub fn spawn(binary: &Path, args: &[String], log: &Path) -> io::Result<Child> {
-    let out = File::create(log)?;
+    // Append: a restarted server keeps the log of its previous life.
+    let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
     let err = out.try_clone()?;
     let mut command = Command::new(binary);
     command

@@ -12,7 +12,7 @@ use std::{
     io::Write as _,
     path::{Path, PathBuf},
     process::Child,
-    sync::{Arc, OnceLock, mpsc},
+    sync::{Arc, Mutex, OnceLock, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -46,6 +46,34 @@ pub(crate) struct Server {
     pub etcd_log: PathBuf,
     /// Time from spawning etcd to kube-apiserver answering `/readyz` with ok.
     pub startup: Duration,
+    /// Requests to the supervisor thread, which owns the processes.
+    pub control: Mutex<Option<mpsc::Sender<Control>>>,
+}
+
+/// What a test can ask of the running server.
+#[derive(Debug)]
+pub(crate) enum Control {
+    /// Kill kube-apiserver and start it again on the same port with the same
+    /// data; reply with how long it took to be ready again.
+    RestartApiserver(mpsc::Sender<Result<Duration>>),
+}
+
+impl Server {
+    /// Kills kube-apiserver and starts it again (same port, certificates and
+    /// etcd), waiting until it is ready. Blocks.
+    pub(crate) fn restart_apiserver_blocking(&self) -> Result<Duration> {
+        let (reply, answer) = mpsc::channel();
+        self.control
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .as_ref()
+            .ok_or_else(|| Error::Supervisor("no supervisor to restart the server".into()))?
+            .send(Control::RestartApiserver(reply))
+            .map_err(|_| Error::Supervisor("the supervisor thread is gone".into()))?;
+        answer
+            .recv()
+            .map_err(|_| Error::Supervisor("the supervisor thread did not answer".into()))?
+    }
 }
 
 static SHARED: OnceLock<Result<Arc<Server>, Arc<Error>>> = OnceLock::new();
@@ -77,11 +105,22 @@ fn start() -> Result<Server> {
 
 fn supervise(binaries: &Binaries, tx: &mpsc::Sender<Result<Server>>) {
     match launch_with_retry(binaries) {
-        Ok((server, running)) => {
+        Ok((server, mut running)) => {
+            let (control, requests) = mpsc::channel();
+            *server.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(control);
+            let config = server.config.clone();
             let _ = tx.send(Ok(server));
+            // Serve restart requests; the children must be (re)spawned on
+            // this thread, which their PDEATHSIG is tied to.
+            while let Ok(request) = requests.recv() {
+                match request {
+                    Control::RestartApiserver(reply) => {
+                        let _ = reply.send(running.restart_apiserver(&config));
+                    }
+                }
+            }
             // Hold the children and the reaper's pipe for the life of the
             // process. park() may wake spuriously, hence the loop.
-            let _running = running;
             loop {
                 thread::park();
             }
@@ -119,7 +158,11 @@ fn launch_with_retry(binaries: &Binaries) -> Result<(Server, Running)> {
 /// Handles that keep the server alive; dropped only on a failed start.
 struct Running {
     reaper: Reaper,
+    /// etcd, then kube-apiserver.
     children: Vec<Child>,
+    /// How kube-apiserver was started, to start it again.
+    apiserver: Option<(PathBuf, Vec<String>)>,
+    logs: Vec<(&'static str, PathBuf)>,
 }
 
 impl Drop for Running {
@@ -141,6 +184,8 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
     let mut running = Running {
         reaper,
         children: Vec::new(),
+        apiserver: None,
+        logs: Vec::new(),
     };
 
     let pki = pki::generate(&dir)?;
@@ -159,24 +204,24 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
     running.watch(child)?;
 
     let apiserver_log = dir.join("kube-apiserver.log");
-    let child = process::spawn(
-        &binaries.kube_apiserver,
-        &apiserver_args(&dir, &pki, &etcd_url, apiserver_port),
-        &apiserver_log,
-    )
-    .map_err(Error::io(format!(
-        "starting {}",
-        binaries.kube_apiserver.display()
-    )))?;
+    let args = apiserver_args(&dir, &pki, &etcd_url, apiserver_port);
+    running.apiserver = Some((binaries.kube_apiserver.clone(), args.clone()));
+    running.logs = vec![
+        ("etcd", etcd_log.clone()),
+        ("kube-apiserver", apiserver_log.clone()),
+    ];
+    let child = process::spawn(&binaries.kube_apiserver, &args, &apiserver_log).map_err(
+        Error::io(format!("starting {}", binaries.kube_apiserver.display())),
+    )?;
     running.watch(child)?;
 
     let url = format!("https://127.0.0.1:{apiserver_port}");
     let config = admin_config(&url, &pki)?;
     let kubeconfig = write_kubeconfig(&dir, &url, &pki)?;
-    let logs = [("etcd", &etcd_log), ("kube-apiserver", &apiserver_log)];
-    wait_ready(&config, &mut running, &logs, &apiserver_log)?;
+    wait_ready(&config, &mut running)?;
 
     let server = Server {
+        control: Mutex::new(None),
         config,
         kubeconfig,
         apiserver_log,
@@ -196,6 +241,23 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
 }
 
 impl Running {
+    fn restart_apiserver(&mut self, config: &kube::Config) -> Result<Duration> {
+        let (binary, args) = self
+            .apiserver
+            .clone()
+            .ok_or_else(|| Error::Supervisor("kube-apiserver was never started".into()))?;
+        let log = self.logs[1].1.clone();
+        let mut old = self.children.remove(1);
+        let _ = old.kill();
+        let _ = old.wait();
+        let started = Instant::now();
+        let child = process::spawn(&binary, &args, &log)
+            .map_err(Error::io(format!("restarting {}", binary.display())))?;
+        self.watch(child)?;
+        wait_ready(config, self)?;
+        Ok(started.elapsed())
+    }
+
     fn watch(&mut self, child: Child) -> Result<()> {
         let pid = child.id();
         self.children.push(child);
@@ -289,12 +351,9 @@ fn write_kubeconfig(dir: &Path, url: &str, pki: &Pki) -> Result<PathBuf> {
 /// Polls `/readyz` until it answers `ok`, failing early with the log tail if
 /// a child exits. Runs its own small runtime: this is the supervisor thread,
 /// outside any test's runtime, and nothing built here may outlive the call.
-fn wait_ready(
-    config: &kube::Config,
-    running: &mut Running,
-    logs: &[(&'static str, &PathBuf)],
-    apiserver_log: &Path,
-) -> Result<()> {
+fn wait_ready(config: &kube::Config, running: &mut Running) -> Result<()> {
+    let logs = running.logs.clone();
+    let apiserver_log = logs[1].1.clone();
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
@@ -305,7 +364,7 @@ fn wait_ready(
         let client = kube::Client::try_from(config.clone()).map_err(Error::Client)?;
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            for (child, (name, log)) in running.children.iter_mut().zip(logs) {
+            for (child, (name, log)) in running.children.iter_mut().zip(&logs) {
                 if let Ok(Some(status)) = child.try_wait() {
                     return Err(Error::ExitedEarly {
                         process: name,
@@ -324,8 +383,8 @@ fn wait_ready(
                 return Err(Error::NotReady {
                     timeout: READY_TIMEOUT,
                     last,
-                    log: apiserver_log.to_path_buf(),
-                    tail: process::tail(apiserver_log, LOG_TAIL_LINES),
+                    log: apiserver_log.clone(),
+                    tail: process::tail(&apiserver_log, LOG_TAIL_LINES),
                 });
             }
             tokio::time::sleep(Duration::from_millis(100)).await;

@@ -14,13 +14,12 @@ use std::time::Duration;
 
 use common::{
     apply, echo, entry, free_port, get, initialize, scratch, server_everything, sse_data,
-    start_gateway, start_operator, tool_names, wait_listening,
+    start_gateway, start_operator, tool_names, wait_listening, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use vmcp_api::VirtualMCPServer;
-use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
 use vmcp_testenv::TestEnv;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -105,42 +104,6 @@ fn wait_list_changed(stream: &Receiver<String>, what: &str) {
 /// Drops notifications already received, so the next wait sees only new ones.
 fn drain(stream: &Receiver<String>) {
     while stream.try_recv().is_ok() {}
-}
-
-async fn wait_status(
-    vmcps: &Api<VirtualMCPServer>,
-    what: &str,
-    log: &std::path::Path,
-    want: &[&str],
-) {
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        let st = vmcps.get("gw").await.ok().and_then(|v| v.status);
-        let done = st.as_ref().is_some_and(|s| {
-            let names: Vec<&str> = s
-                .discovered_backends
-                .iter()
-                .flatten()
-                .map(|b| b.name.as_str())
-                .collect();
-            s.phase == Some(VirtualMCPServerPhase::Ready)
-                && s.backend_count == Some(want.len() as i32)
-                && names == want
-                && s.discovered_backends
-                    .iter()
-                    .flatten()
-                    .all(|b| b.status == Some(BackendHealth::Ready))
-        });
-        if done {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "{what}: status never showed {want:?} all ready: {st:#?}\ngateway log:\n{}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -288,7 +251,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         .await
         .expect("deployment status");
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(client.clone(), &ns);
-    wait_status(&vmcps, "start", &gw_log, &["alpha", "beta"]).await;
+    wait_status(&vmcps, WAIT, "start", &gw_log, &["alpha", "beta"]).await;
 
     // Add: a new entry's tools appear, and the connected client is told.
     drain(&stream);
@@ -306,7 +269,14 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     })
     .await;
     assert_eq!(echo(port, &sid, "gamma_echo", "g"), "Echo: g");
-    wait_status(&vmcps, "add gamma", &gw_log, &["alpha", "beta", "gamma"]).await;
+    wait_status(
+        &vmcps,
+        WAIT,
+        "add gamma",
+        &gw_log,
+        &["alpha", "beta", "gamma"],
+    )
+    .await;
 
     // Change a URL: alpha moves to a new server; the old one is stopped, and alpha's tools
     // still answer, through the new server.
@@ -350,7 +320,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         !has_backend(t, "beta") && has_backend(t, "alpha") && has_backend(t, "gamma")
     })
     .await;
-    wait_status(&vmcps, "delete beta", &gw_log, &["alpha", "gamma"]).await;
+    wait_status(&vmcps, WAIT, "delete beta", &gw_log, &["alpha", "gamma"]).await;
 
     // The same process served all of it: no restart.
     let log = std::fs::read_to_string(&gw_log).unwrap_or_default();

@@ -3,6 +3,8 @@
 //! the test materialises the ConfigMap like the kubelet would and starts `vmcp serve` for it
 //! (`VMCP_NAME`, `VMCP_NAMESPACE`, `KUBECONFIG`); a client lists and calls tools of both
 //! backends, and the VirtualMCPServer status shows both managers' fields.
+//! Then an entry is added and one deleted: the ConfigMap and the pod-template checksum change
+//! (a rollout), and the gateway started on the new file serves the new set; status follows.
 
 mod common;
 
@@ -10,13 +12,12 @@ use std::time::Duration;
 
 use common::{
     apply, free_port, initialize, post, scratch, server_everything, start_gateway, start_operator,
-    tool_names, wait_listening,
+    tool_names, wait_listening, wait_ready, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, Patch, PatchParams};
 use vmcp_api::VirtualMCPServer;
-use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
 use vmcp_testenv::TestEnv;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -150,27 +151,98 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 
     // Status: the operator's membership and phase, the gateway's health, converged.
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(client.clone(), &ns);
+    wait_status(&vmcps, WAIT, "start", &gw_log, &["alpha", "beta"]).await;
+    let checksum = |d: Deployment| {
+        d.spec?
+            .template
+            .metadata?
+            .annotations?
+            .get("toolhive.stacklok.dev/runconfig-checksum")
+            .cloned()
+    };
+    let first_checksum = checksum(deps.get("gw").await.unwrap());
+    assert!(first_checksum.is_some());
+
+    // Static mode follows changes by rollout: a new entry changes the ConfigMap and the pod
+    // template's checksum, and the kubelet's part is to start the new pod on the new file.
+    let (_gamma, gamma_port) = server_everything(&dir);
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        common::entry("gamma", &url(gamma_port)),
+    )
+    .await;
+    let yaml = rendered(&cms, "add gamma", &op_log, |y| y.contains("gamma")).await;
+    assert_ne!(
+        checksum(deps.get("gw").await.unwrap()),
+        first_checksum,
+        "the pods roll"
+    );
+    drop(_gateway);
+    std::fs::write(&cfg, &yaml).unwrap();
+    let port = free_port();
+    let _gateway = start_gateway(&cfg, port, &ns, env.kubeconfig_path(), &gw_log);
+    wait_listening(port);
+    wait_ready(port);
+    let sid = initialize(port);
+    assert!(tool_names(port, &sid).iter().any(|t| t == "gamma_echo"));
+    wait_status(
+        &vmcps,
+        WAIT,
+        "add gamma",
+        &gw_log,
+        &["alpha", "beta", "gamma"],
+    )
+    .await;
+
+    // Delete: the entry leaves the ConfigMap, and the next pod no longer serves it.
+    Api::<vmcp_api::MCPServerEntry>::namespaced(client.clone(), &ns)
+        .delete("beta", &kube::api::DeleteParams::default())
+        .await
+        .expect("delete beta");
+    let yaml = rendered(&cms, "delete beta", &op_log, |y| !y.contains("beta")).await;
+    drop(_gateway);
+    std::fs::write(&cfg, &yaml).unwrap();
+    let port = free_port();
+    let _gateway = start_gateway(&cfg, port, &ns, env.kubeconfig_path(), &gw_log);
+    wait_listening(port);
+    wait_ready(port);
+    let sid = initialize(port);
+    let tools = tool_names(port, &sid);
+    assert!(
+        !tools.iter().any(|t| t.starts_with("beta_")) && tools.iter().any(|t| t == "alpha_echo"),
+        "{tools:?}"
+    );
+    wait_status(&vmcps, WAIT, "delete beta", &gw_log, &["alpha", "gamma"]).await;
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Waits for the operator's ConfigMap `gw-vmcp-config` to hold a config for which `want`
+/// holds; returns it.
+async fn rendered(
+    cms: &Api<ConfigMap>,
+    what: &str,
+    op_log: &std::path::Path,
+    want: impl Fn(&str) -> bool,
+) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let st = vmcps.get("gw").await.ok().and_then(|v| v.status);
-        let done = st.as_ref().is_some_and(|s| {
-            s.phase == Some(VirtualMCPServerPhase::Ready)
-                && s.backend_count == Some(2)
-                && s.discovered_backends.as_ref().is_some_and(|l| {
-                    l.len() == 2
-                        && l.iter()
-                            .all(|b| b.status == Some(BackendHealth::Ready) && b.url.is_some())
-                })
-        });
-        if done {
-            break;
+        if let Some(y) = cms
+            .get_opt("gw-vmcp-config")
+            .await
+            .ok()
+            .flatten()
+            .and_then(|c| c.data?.get("config.yaml").cloned())
+            .filter(|y| want(y))
+        {
+            return y;
         }
         assert!(
             tokio::time::Instant::now() < deadline,
-            "status never converged: {st:#?}\ngateway log:\n{}",
-            std::fs::read_to_string(&gw_log).unwrap_or_default()
+            "{what}: the rendered config never changed as expected; operator log:\n{}",
+            std::fs::read_to_string(op_log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let _ = std::fs::remove_dir_all(&dir);
 }

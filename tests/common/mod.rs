@@ -266,3 +266,55 @@ pub fn start_gateway(cfg: &Path, port: u16, ns: &str, kubeconfig: &Path, log: &P
         .unwrap();
     Kill(child)
 }
+
+/// Waits until VirtualMCPServer `gw` says Ready with exactly the backends `want` (sorted),
+/// each reported ready by the gateway; panics with the status and the gateway log.
+pub async fn wait_status(
+    vmcps: &kube::Api<vmcp_api::VirtualMCPServer>,
+    wait: Duration,
+    what: &str,
+    log: &Path,
+    want: &[&str],
+) {
+    use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
+    let deadline = tokio::time::Instant::now() + wait;
+    loop {
+        let st = vmcps.get("gw").await.ok().and_then(|v| v.status);
+        let done = st.as_ref().is_some_and(|s| {
+            let names: Vec<&str> = s
+                .discovered_backends
+                .iter()
+                .flatten()
+                .map(|b| b.name.as_str())
+                .collect();
+            s.phase == Some(VirtualMCPServerPhase::Ready)
+                && s.backend_count == Some(want.len() as i32)
+                && names == want
+                && s.discovered_backends
+                    .iter()
+                    .flatten()
+                    .all(|b| b.status == Some(BackendHealth::Ready))
+        });
+        if done {
+            return;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "{what}: status never showed {want:?} all ready: {st:#?}\ngateway log:\n{}",
+            std::fs::read_to_string(log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+}
+
+/// Waits until the gateway's `/readyz` says ready (every backend tried once, so the
+/// aggregated view holds what they offer).
+pub fn wait_ready(port: u16) {
+    for _ in 0..600 {
+        if get(port, "/readyz").0 == 200 {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    panic!("gateway on {port} never ready: {:?}", get(port, "/readyz"));
+}

@@ -31,6 +31,7 @@ use vmcp_api::{MCPExternalAuthConfig, MCPRemoteProxy, MCPServer, MCPServerEntry}
 use vmcp_config::Config;
 use vmcp_gateway::backend::build::{BackendSpec, CaSource};
 use vmcp_gateway::members::Members;
+use vmcp_operator::controllers::WatchBackoff;
 use vmcp_operator::discovery::{self, Backend};
 use vmcp_operator::render::{auth, ca_bundles, config, headers};
 use vmcp_operator::world::World;
@@ -261,7 +262,7 @@ where
     let kind = K::kind(&K::DynamicType::default()).to_string();
     let stream = reflector::reflector(
         writer,
-        watcher(api, watcher::Config::default()).default_backoff(),
+        watcher(api, watcher::Config::default()).backoff(WatchBackoff::default()),
     );
     tokio::spawn(stream.for_each(move |event| {
         if let Err(e) = &event {

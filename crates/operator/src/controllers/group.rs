@@ -134,6 +134,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
         scope.api::<DeserializeGuard<MCPGroup>>(&client),
         cfg.clone(),
     )
+    .trigger_backoff(super::WatchBackoff::default())
     .watches(
         scope.api::<DeserializeGuard<MCPServer>>(&client),
         cfg.clone(),

@@ -132,7 +132,8 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let controller = Controller::new(
         scope.api::<DeserializeGuard<VirtualMCPServer>>(&client),
         cfg.clone(),
-    );
+    )
+    .trigger_backoff(super::WatchBackoff::default());
     let store = controller.store();
     let groups = mapper(&ctx, store.clone(), kinds::GROUP);
     let servers = mapper(&ctx, store.clone(), kinds::SERVER);

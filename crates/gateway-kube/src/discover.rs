@@ -290,7 +290,7 @@ pub async fn run(client: Client, namespace: String, cfg: Config, members: Arc<Me
     stores.wait_until_ready().await;
     tracing::info!(namespace = %stores.namespace, group = %cfg.group_ref,
         "dynamic discovery synced");
-    let mut last_left_out: Vec<String> = Vec::new();
+    let mut last_left_out: BTreeSet<String> = BTreeSet::new();
     loop {
         let (world, secrets) = stores.snapshot();
         let found = discovered(&world, &secrets, &cfg);
@@ -303,12 +303,16 @@ pub async fn run(client: Client, namespace: String, cfg: Config, members: Arc<Me
         let failed = members.apply(found.specs);
         let mut left_out = found.left_out;
         left_out.extend(failed.into_iter().map(|(b, why)| format!("{b}: {why}")));
-        if left_out != last_left_out {
-            for why in &left_out {
+        // Each reason once, when it first appears; an entry the operator has not validated
+        // yet is the normal first moment of a new member, not worth a warning.
+        for why in left_out.iter().filter(|w| !last_left_out.contains(*w)) {
+            if why.contains("not validated yet") {
+                tracing::debug!(member = %why, "group member not served yet");
+            } else {
                 tracing::warn!(member = %why, "group member not served");
             }
-            last_left_out = left_out;
         }
+        last_left_out = left_out.into_iter().collect();
         changed.notified().await;
         tokio::time::sleep(DEBOUNCE).await;
     }

@@ -14,7 +14,7 @@ pub mod filter;
 pub mod view;
 
 use std::collections::{BTreeMap, HashSet};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use arc_swap::ArcSwap;
@@ -32,6 +32,11 @@ use view::{Caps, Input, View};
 /// Largest number of pages followed for one list.
 const MAX_PAGES: usize = 100;
 
+/// Capability fetches that land within this window share one rebuild of the view. A
+/// rebuild costs time in proportion to every tool of every backend; rebuilding once per
+/// fetch made bringing up 500 backends quadratic (the view was rebuilt 500 times).
+const COALESCE: std::time::Duration = std::time::Duration::from_millis(20);
+
 pub struct Aggregator {
     view: ArcSwap<View>,
     agg: Aggregation,
@@ -44,6 +49,13 @@ pub struct Aggregator {
     fetch_errors: Mutex<BTreeMap<String, String>>,
     /// Serialises rebuilds so an older snapshot can never be swapped in after a newer one.
     rebuilding: Mutex<()>,
+    /// Bumped after every change of what the view is built from (parts, backend set,
+    /// availability).
+    changed: AtomicU64,
+    /// The `changed` value the current view includes; waiters watch it.
+    built: watch::Sender<u64>,
+    /// Whether a coalesced rebuild is pending (one caller waits out `COALESCE`, then builds).
+    coalescing: AtomicBool,
     ready: watch::Sender<bool>,
     changes: broadcast::Sender<&'static str>,
 }
@@ -76,6 +88,9 @@ impl Aggregator {
             tried: Mutex::new(HashSet::new()),
             fetch_errors: Mutex::new(BTreeMap::new()),
             rebuilding: Mutex::new(()),
+            changed: AtomicU64::new(1),
+            built: watch::channel(0).0,
+            coalescing: AtomicBool::new(false),
             ready,
             changes,
         });
@@ -130,6 +145,7 @@ impl Aggregator {
             }
         }
         self.synced.store(true, Ordering::SeqCst);
+        self.mark_changed();
         self.rebuild();
         self.update_ready();
         for name in &changed {
@@ -233,7 +249,8 @@ impl Aggregator {
             self.lock_parts().insert(name.to_owned(), Some(Arc::new(c)));
         }
         // Rebuild first: readiness promises the view already holds this backend's part.
-        self.rebuild();
+        let want = self.mark_changed();
+        self.rebuild_coalesced(want).await;
         self.tried
             .lock()
             .unwrap_or_else(|p| p.into_inner())
@@ -244,14 +261,61 @@ impl Aggregator {
     /// Called on a backend state transition.
     pub fn on_transition(&self, _name: &str, prev: State, now: State) {
         if prev == State::Open || now == State::Open {
+            self.mark_changed();
             self.rebuild();
         }
     }
 
-    /// Rebuilds the view from the parts and announces what changed.
+    /// Records that an input of the view changed; returns the number a view must include
+    /// to reflect it. Call after the change itself.
+    fn mark_changed(&self) -> u64 {
+        self.changed.fetch_add(1, Ordering::SeqCst) + 1
+    }
+
+    /// Waits until the view includes change `want`. The first caller of a burst waits
+    /// `COALESCE` for the others and then rebuilds once for all of them.
+    async fn rebuild_coalesced(&self, want: u64) {
+        if !self.coalescing.swap(true, Ordering::SeqCst) {
+            /// Rebuilds when dropped, so a cancelled leader still leaves a current view.
+            struct Leader<'a>(&'a Aggregator);
+            impl Drop for Leader<'_> {
+                fn drop(&mut self) {
+                    // Reset first: a change marked after this point finds no leader and
+                    // leads the next round; one marked before is in this rebuild.
+                    self.0.coalescing.store(false, Ordering::SeqCst);
+                    self.0.rebuild();
+                }
+            }
+            let leader = Leader(self);
+            tokio::time::sleep(COALESCE).await;
+            drop(leader);
+        }
+        let mut built = self.built.subscribe();
+        let _ = built.wait_for(|b| *b >= want).await;
+    }
+
+    /// Rebuilds the view from the parts and announces what changed. A no-op when the view
+    /// already includes every change marked so far (another caller rebuilt meanwhile).
     pub fn rebuild(&self) {
+        if *self.built.borrow() >= self.changed.load(Ordering::SeqCst) {
+            return;
+        }
         let _one_at_a_time = self.rebuilding.lock().unwrap_or_else(|p| p.into_inner());
+        let including = self.changed.load(Ordering::SeqCst);
+        if *self.built.borrow() >= including {
+            return;
+        }
         let parts = self.lock_parts().clone();
+        // Pending: neither fetched nor failed yet (a failed fetch is recorded before the
+        // rebuild that follows it, so a failed first fetch counts as missing).
+        let tried = self.tried.lock().unwrap_or_else(|p| p.into_inner()).clone();
+        let failed: HashSet<String> = self
+            .fetch_errors
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .keys()
+            .cloned()
+            .collect();
         let backends = self.backends.load();
         let inputs: Vec<Input<'_>> = parts
             .iter()
@@ -261,6 +325,7 @@ impl Aggregator {
                 available: backends
                     .get(name)
                     .is_none_or(|b| b.health.state() != State::Open),
+                pending: !tried.contains(name) && !failed.contains(name),
             })
             .collect();
         let new = view::build(&inputs, &self.agg);
@@ -268,6 +333,7 @@ impl Aggregator {
             tracing::debug!(warning = %w, "aggregation");
         }
         let old = self.view.swap(Arc::new(new));
+        self.built.send_replace(including);
         let new = self.view.load();
         let mut changed = Vec::new();
         if old.tools_list.get() != new.tools_list.get() {

@@ -37,6 +37,11 @@ pub struct Input<'a> {
     pub caps: Option<&'a Caps>,
     /// False while the backend's circuit is open.
     pub available: bool,
+    /// Not fetched even once yet (just added): left out of the view without counting as
+    /// missing, so `partialFailureMode: fail` does not fail every list while a new member
+    /// of the group is being connected. It joins the view (and list_changed goes out) once
+    /// fetched; a failed first fetch makes it missing.
+    pub pending: bool,
 }
 
 #[derive(Debug)]
@@ -85,6 +90,7 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
         .iter()
         .filter_map(|i| match i.caps {
             Some(c) if i.available => Some((Arc::from(i.name), c)),
+            None if i.pending => None,
             _ => {
                 missing.push(i.name.to_owned());
                 None
@@ -360,11 +366,13 @@ mod tests {
                     name: "alpha",
                     caps: Some(&a),
                     available: true,
+                    pending: false,
                 },
                 Input {
                     name: "beta",
                     caps: Some(&b),
                     available: true,
+                    pending: false,
                 },
             ],
             &agg,
@@ -412,17 +420,29 @@ mod tests {
                 name: "a",
                 caps: Some(&a),
                 available: true,
+                pending: false,
             },
             Input {
                 name: "b",
                 caps: Some(&b),
                 available: false,
+                pending: false,
+            },
+            Input {
+                name: "new",
+                caps: None,
+                available: true,
+                pending: true,
             },
         ];
         let v1 = build(&inputs, &agg);
         let v2 = build(&inputs, &agg);
         assert_eq!(v1.tools_list.get(), v2.tools_list.get());
-        assert_eq!(v1.missing, vec!["b".to_owned()]);
+        assert_eq!(
+            v1.missing,
+            vec!["b".to_owned()],
+            "a pending backend is not missing"
+        );
         assert!(v1.tools.contains_key("x") && !v1.tools.contains_key("y"));
         assert_eq!(v1.prompts["greet"].backend.as_ref(), "a");
     }

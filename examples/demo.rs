@@ -4,8 +4,9 @@
 //! `@modelcontextprotocol/server-everything` instances on loopback (the second behind TLS with a
 //! CA generated for this run), starts `vmcp operator`, applies `examples/quickstart/*.yaml` with
 //! the servers' URLs and CA substituted for the `${...}` templates, waits for the operator's
-//! ConfigMap, materialises it (and the CA ConfigMap) the way the kubelet would mount them, starts
-//! `vmcp serve` on that config and lists the aggregated tools through it.
+//! ConfigMap, materialises it the way the kubelet would mount it, starts `vmcp serve` on it with
+//! the token of the ServiceAccount the operator created (dynamic mode: the gateway discovers the
+//! entries and reads the CA through the API) and lists the aggregated tools through it.
 //!
 //! It stays up until Ctrl-C, or exits right after the tool list with `--check` or `CI=true`.
 //!
@@ -372,40 +373,28 @@ async fn main() -> Result<()> {
             .await
             .ok()
             .flatten()
-            .and_then(|c| c.data?.get("config.yaml").cloned())
-            .filter(|y| y.contains("everything-tls") && y.contains(&format!(":{plain_port}/")));
+            .and_then(|c| c.data?.get("config.yaml").cloned());
         if let Some(y) = yaml {
             break y;
         }
         if Instant::now() > deadline {
             bail!(
-                "no rendered config with both entries after {WAIT:?}; operator log:\n{}",
+                "no rendered config after {WAIT:?}; operator log:\n{}",
                 std::fs::read_to_string(dir.join("operator.log")).unwrap_or_default()
             );
         }
         tokio::time::sleep(Duration::from_millis(200)).await;
     };
 
-    // The kubelet's part: the ConfigMap and each entry's CA bundle as files.
+    // The kubelet's part: the ConfigMap as a file, and the ServiceAccount token the operator's
+    // Role grants. In dynamic mode that is all: the gateway discovers the entries, and reads
+    // the CA bundle, through the API.
     let cfg = dir.join("config.yaml");
     std::fs::write(&cfg, &config)?;
-    let ca_root = dir.join("ca-bundles");
-    for obj in objects.iter().filter(|o| o["kind"] == "MCPServerEntry") {
-        let cm_ref = &obj["spec"]["caBundleRef"]["configMapRef"];
-        let (Some(entry), Some(cm)) = (obj["metadata"]["name"].as_str(), cm_ref["name"].as_str())
-        else {
-            continue;
-        };
-        let key = cm_ref["key"].as_str().unwrap_or("ca.crt");
-        let pem = cms
-            .get(cm)
-            .await?
-            .data
-            .and_then(|d| d.get(key).cloned())
-            .ok_or_else(|| anyhow!("ConfigMap {cm} has no key {key}"))?;
-        std::fs::create_dir_all(ca_root.join(entry))?;
-        std::fs::write(ca_root.join(entry).join(key), pem)?;
-    }
+    let gateway_kubeconfig = env
+        .service_account_kubeconfig(NAMESPACE, &format!("{VMCP}-vmcp"))
+        .await
+        .context("a token for the gateway's ServiceAccount")?;
     p.say(format!("rendered config written to {}", cfg.display()));
 
     let port = match std::env::var("VMCP_DEMO_PORT") {
@@ -420,10 +409,9 @@ async fn main() -> Result<()> {
             .args(["serve", "--config"])
             .arg(&cfg)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .env("VMCP_CA_BUNDLE_ROOT", &ca_root)
             .env("VMCP_NAME", VMCP)
             .env("VMCP_NAMESPACE", NAMESPACE)
-            .env("KUBECONFIG", env.kubeconfig_path()),
+            .env("KUBECONFIG", &gateway_kubeconfig),
         &dir,
     )?;
     wait_listening(port, "the gateway", &dir.join("gateway.log")).await?;
@@ -489,6 +477,10 @@ async fn main() -> Result<()> {
         return Ok(());
     }
     println!();
+    println!(
+        "dynamic mode: apply, change or delete an MCPServerEntry of group quickstart in namespace \
+         {NAMESPACE} (with the KUBECONFIG above) and the gateway follows without a restart."
+    );
     println!("press Ctrl-C to stop");
     let mut term = tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate())?;
     tokio::select! {

@@ -20,6 +20,7 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use vmcp_api::VirtualMCPServer;
+use vmcp_api::virtual_server::BackendHealth;
 use vmcp_testenv::TestEnv;
 
 const WAIT: Duration = Duration::from_secs(60);
@@ -321,6 +322,39 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     })
     .await;
     wait_status(&vmcps, WAIT, "delete beta", &gw_log, &["alpha", "gamma"]).await;
+
+    // A CA bundle that does not parse: the operator finds the ConfigMap and its key, so the
+    // entry is Valid, but the gateway cannot build a TLS client from it. The status says so,
+    // naming the ConfigMap; the other backends keep serving.
+    ca_config_map(&client, &ns, "delta-ca", "not a certificate").await;
+    apply(
+        &client,
+        &ns,
+        "MCPServerEntry",
+        tls_entry("delta", &tls_url(tls2_port), "delta-ca"),
+    )
+    .await;
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let st = vmcps.get("gw").await.ok().and_then(|v| v.status);
+        let delta = st
+            .as_ref()
+            .and_then(|s| s.discovered_backends.as_ref())
+            .and_then(|l| l.iter().find(|b| b.name == "delta").cloned());
+        if delta.as_ref().is_some_and(|d| {
+            d.status == Some(BackendHealth::Unavailable)
+                && d.message.as_deref().is_some_and(|m| m.contains("delta-ca"))
+        }) {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the broken CA never showed in the status: {delta:#?}\n{}",
+            std::fs::read_to_string(&gw_log).unwrap_or_default()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    assert_eq!(echo(port, &sid, "alpha_echo", "unharmed"), "Echo: unharmed");
 
     // The same process served all of it: no restart.
     let log = std::fs::read_to_string(&gw_log).unwrap_or_default();

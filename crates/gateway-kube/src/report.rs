@@ -103,12 +103,25 @@ impl BackendReport {
     }
 }
 
-/// The health of every backend of a running gateway, sorted by name.
+/// The health of every backend of a running gateway, sorted by name. A backend the gateway
+/// could not even build (a CA bundle that does not parse, a missing secret key) is reported
+/// unavailable with the reason, so it shows in the VirtualMCPServer status, not only in a log.
 pub fn reports_of(agg: &Aggregator) -> Vec<BackendReport> {
-    agg.backends()
+    let mut out: Vec<BackendReport> = agg
+        .backends()
         .iter()
         .map(|(name, b)| BackendReport::from_snapshot(name, &b.health.snapshot()))
-        .collect()
+        .collect();
+    out.extend(agg.left_out().into_iter().map(|(name, why)| BackendReport {
+        name,
+        health: BackendHealth::Unavailable,
+        message: why,
+        circuit: CircuitBreakerState::Closed,
+        consecutive_failures: 0,
+        last_check_unix: None,
+    }));
+    out.sort_by(|a, b| a.name.cmp(&b.name));
+    out
 }
 
 fn ts(unix: u64) -> Option<Time> {

@@ -37,8 +37,6 @@ pub struct Members {
     builder: Builder,
     checks: HealthChecks,
     current: Mutex<BTreeMap<String, Member>>,
-    /// Backends the last apply could not build, with why (shown in `/status`).
-    failed: Mutex<BTreeMap<String, String>>,
 }
 
 impl Members {
@@ -48,13 +46,13 @@ impl Members {
             builder,
             checks,
             current: Mutex::new(BTreeMap::new()),
-            failed: Mutex::new(BTreeMap::new()),
         }
     }
 
     /// Applies the desired backend set. A backend that cannot be built (a bad CA bundle, a
     /// missing secret value) is left out and reported in the result and in
-    /// [`Members::failed`]; the others are served. Returns the build errors by backend.
+    /// the aggregator's `left_out` (and so in the VirtualMCPServer status); the others are
+    /// served. Returns the build errors by backend.
     pub fn apply(&self, specs: Vec<BackendSpec>) -> BTreeMap<String, String> {
         let mut current = self.current.lock().unwrap_or_else(|p| p.into_inner());
         let mut next: BTreeMap<String, Member> = BTreeMap::new();
@@ -103,7 +101,7 @@ impl Members {
         if !fetched.is_empty() {
             tracing::info!(backends = ?fetched, "backends added or changed");
         }
-        *self.failed.lock().unwrap_or_else(|p| p.into_inner()) = failed.clone();
+        self.agg.set_left_out(failed.clone());
         failed
     }
 
@@ -115,14 +113,6 @@ impl Members {
             None => Ok(()),
             Some((backend, what)) => Err(ServeError::Backend { backend, what }),
         }
-    }
-
-    /// Backends the last apply left out, with why.
-    pub fn failed(&self) -> BTreeMap<String, String> {
-        self.failed
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
     }
 
     /// Stops every health-check loop.

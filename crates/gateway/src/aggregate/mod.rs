@@ -47,6 +47,9 @@ pub struct Aggregator {
     parts: Mutex<BTreeMap<String, Option<Arc<Caps>>>>,
     tried: Mutex<HashSet<String>>,
     fetch_errors: Mutex<BTreeMap<String, String>>,
+    /// Backends of the desired set that could not be built (bad CA, missing secret), with
+    /// why; they are not in `backends` (see `members`).
+    left_out: Mutex<BTreeMap<String, String>>,
     /// Serialises rebuilds so an older snapshot can never be swapped in after a newer one.
     rebuilding: Mutex<()>,
     /// Bumped after every change of what the view is built from (parts, backend set,
@@ -87,6 +90,7 @@ impl Aggregator {
             parts: Mutex::new(parts),
             tried: Mutex::new(HashSet::new()),
             fetch_errors: Mutex::new(BTreeMap::new()),
+            left_out: Mutex::new(BTreeMap::new()),
             rebuilding: Mutex::new(()),
             changed: AtomicU64::new(1),
             built: watch::channel(0).0,
@@ -201,6 +205,19 @@ impl Aggregator {
             .unwrap_or_else(|p| p.into_inner())
             .get(name)
             .cloned()
+    }
+
+    /// Records the backends that should be served but could not be built.
+    pub fn set_left_out(&self, left_out: BTreeMap<String, String>) {
+        *self.left_out.lock().unwrap_or_else(|p| p.into_inner()) = left_out;
+    }
+
+    /// Backends that should be served but could not be built, with why.
+    pub fn left_out(&self) -> BTreeMap<String, String> {
+        self.left_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
     }
 
     /// Fetches every backend concurrently.

@@ -134,52 +134,54 @@ pub fn discover(world: &World, group: &str) -> Discovery {
     let members = group_members(world, group);
     let mut found: Vec<Backend> = Vec::new();
     let mut skipped: Vec<Skipped> = Vec::new();
-    for name in &members.servers {
-        let Some(s) = world.servers.get(name) else {
-            continue;
-        };
-        match status_url(s.status.as_ref().and_then(|st| st.url.as_ref())) {
+    // MCPServers and MCPRemoteProxies: a backend once their proxy reports `status.url`.
+    let mut from_status = |name: &String,
+                           kind: BackendKind,
+                           url: Option<&String>,
+                           transport: Transport,
+                           auth: Option<String>| {
+        match status_url(url) {
             Some(url) => found.push(Backend {
                 name: name.clone(),
-                kind: BackendKind::Server,
+                kind,
                 url,
-                transport: server_transport(s.spec.transport, s.spec.proxy_mode),
-                auth_config_ref: s
-                    .spec
-                    .external_auth_config_ref
-                    .as_ref()
-                    .map(|r| r.name.clone()),
+                transport,
+                auth_config_ref: auth,
                 entry: None,
             }),
             None => skipped.push(Skipped {
                 name: name.clone(),
-                kind: BackendKind::Server,
+                kind,
                 reason: "status.url is empty (not running yet)".into(),
             }),
         }
-    }
-    for name in &members.proxies {
-        let Some(p) = world.proxies.get(name) else {
-            continue;
-        };
-        match status_url(p.status.as_ref().and_then(|st| st.url.as_ref())) {
-            Some(url) => found.push(Backend {
-                name: name.clone(),
-                kind: BackendKind::RemoteProxy,
-                url,
-                transport: proxy_transport(p.spec.transport),
-                auth_config_ref: p
-                    .spec
+    };
+    for name in &members.servers {
+        if let Some(s) = world.servers.get(name) {
+            from_status(
+                name,
+                BackendKind::Server,
+                s.status.as_ref().and_then(|st| st.url.as_ref()),
+                server_transport(s.spec.transport, s.spec.proxy_mode),
+                s.spec
                     .external_auth_config_ref
                     .as_ref()
                     .map(|r| r.name.clone()),
-                entry: None,
-            }),
-            None => skipped.push(Skipped {
-                name: name.clone(),
-                kind: BackendKind::RemoteProxy,
-                reason: "status.url is empty (not running yet)".into(),
-            }),
+            );
+        }
+    }
+    for name in &members.proxies {
+        if let Some(p) = world.proxies.get(name) {
+            from_status(
+                name,
+                BackendKind::RemoteProxy,
+                p.status.as_ref().and_then(|st| st.url.as_ref()),
+                proxy_transport(p.spec.transport),
+                p.spec
+                    .external_auth_config_ref
+                    .as_ref()
+                    .map(|r| r.name.clone()),
+            );
         }
     }
     for name in &members.entries {

@@ -6,82 +6,119 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
-use std::sync::Mutex;
+use std::sync::{Mutex, PoisonError, RwLock};
 
 const BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
 ];
 
-#[derive(Default)]
-struct Histogram {
+/// Counters and latency histogram of one (method, tool, backend).
+#[derive(Default, Clone)]
+struct Series {
+    ok: u64,
+    error: u64,
     counts: [u64; BUCKETS.len()],
     sum: f64,
     count: u64,
 }
 
-type Key = (String, String, String);
+/// method -> tool -> backend -> series. Nested maps so the hot path looks a series up by
+/// `&str` without building an owned key; iteration order equals that of the tuple keys.
+type Tree = BTreeMap<String, BTreeMap<String, BTreeMap<String, Mutex<Series>>>>;
 
-#[derive(Default)]
-struct Inner {
-    requests: BTreeMap<(String, String, String, &'static str), u64>,
-    latency: BTreeMap<Key, Histogram>,
-}
-
+/// Request metrics. A request for a series seen before takes the read lock and that series'
+/// own mutex and allocates nothing; only the first request of a new series writes the tree.
 #[derive(Default)]
 pub struct Metrics {
-    inner: Mutex<Inner>,
+    series: RwLock<Tree>,
+}
+
+impl Series {
+    fn add(&mut self, ok: bool, seconds: f64) {
+        if ok {
+            self.ok += 1;
+        } else {
+            self.error += 1;
+        }
+        for (n, b) in BUCKETS.iter().enumerate() {
+            if seconds <= *b {
+                self.counts[n] += 1;
+            }
+        }
+        self.sum += seconds;
+        self.count += 1;
+    }
 }
 
 impl Metrics {
     /// Records one client request. `tool` and `backend` are empty when not applicable.
     pub fn observe(&self, method: &str, tool: &str, backend: &str, ok: bool, seconds: f64) {
-        let mut i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
-        let outcome = if ok { "ok" } else { "error" };
-        *i.requests
-            .entry((
-                method.to_owned(),
-                tool.to_owned(),
-                backend.to_owned(),
-                outcome,
-            ))
-            .or_default() += 1;
-        let h = i
-            .latency
-            .entry((method.to_owned(), tool.to_owned(), backend.to_owned()))
-            .or_default();
-        for (n, b) in BUCKETS.iter().enumerate() {
-            if seconds <= *b {
-                h.counts[n] += 1;
+        {
+            let t = self.series.read().unwrap_or_else(PoisonError::into_inner);
+            if let Some(s) = t
+                .get(method)
+                .and_then(|m| m.get(tool))
+                .and_then(|m| m.get(backend))
+            {
+                s.lock()
+                    .unwrap_or_else(PoisonError::into_inner)
+                    .add(ok, seconds);
+                return;
             }
         }
-        h.sum += seconds;
-        h.count += 1;
+        let mut t = self.series.write().unwrap_or_else(PoisonError::into_inner);
+        t.entry(method.to_owned())
+            .or_default()
+            .entry(tool.to_owned())
+            .or_default()
+            .entry(backend.to_owned())
+            .or_default()
+            .get_mut()
+            .unwrap_or_else(PoisonError::into_inner)
+            .add(ok, seconds);
     }
 
     /// Renders everything; `backends` gives (name, state, is_healthy).
     pub fn render(&self, backends: &[(String, &'static str, bool)], sessions: usize) -> String {
-        let i = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        // Copy the counters out, each series' mutex held only for its copy. The read lock
+        // held while formatting delays only the first request of a series not seen before.
+        let t = self.series.read().unwrap_or_else(PoisonError::into_inner);
+        let mut series: Vec<(&str, &str, &str, Series)> = Vec::new();
+        for (m, tools) in t.iter() {
+            for (tl, backends) in tools {
+                for (b, s) in backends {
+                    let h = s.lock().unwrap_or_else(PoisonError::into_inner);
+                    series.push((m, tl, b, h.clone()));
+                }
+            }
+        }
         let mut s = String::new();
         let _ = writeln!(
             s,
             "# HELP vmcp_requests_total MCP requests handled, by method, tool, backend and outcome."
         );
         let _ = writeln!(s, "# TYPE vmcp_requests_total counter");
-        for ((m, t, b, o), n) in &i.requests {
-            let _ = writeln!(
-                s,
-                "vmcp_requests_total{{method=\"{}\",tool=\"{}\",backend=\"{}\",outcome=\"{o}\"}} {n}",
-                esc(m),
-                esc(t),
-                esc(b)
-            );
+        for (m, t, b, h) in &series {
+            // "error" sorts before "ok"; a series shows only the outcomes it has seen.
+            for (o, n) in [("error", h.error), ("ok", h.ok)] {
+                if n == 0 {
+                    continue;
+                }
+                let _ = writeln!(
+                    s,
+                    "vmcp_requests_total{{method=\"{}\",tool=\"{}\",backend=\"{}\",outcome=\"{o}\"}} {n}",
+                    esc(m),
+                    esc(t),
+                    esc(b)
+                );
+            }
         }
         let _ = writeln!(
             s,
             "# HELP vmcp_request_duration_seconds Latency of MCP requests through the gateway."
         );
         let _ = writeln!(s, "# TYPE vmcp_request_duration_seconds histogram");
-        for ((m, t, b), h) in &i.latency {
+        for (m, t, b, h) in &series {
             let labels = format!(
                 "method=\"{}\",tool=\"{}\",backend=\"{}\"",
                 esc(m),
@@ -165,5 +202,31 @@ mod tests {
         assert!(out.contains(r#"vmcp_request_duration_seconds_count{method="tools/call",tool="a_echo",backend="a"} 2"#));
         assert!(out.contains(r#"vmcp_backend_healthy{backend="a"} 1"#));
         assert!(out.contains("vmcp_client_sessions 3"));
+    }
+
+    #[test]
+    fn series_and_outcomes_render_in_key_order() {
+        let m = Metrics::default();
+        m.observe("tools/call", "b_x", "b", true, 0.001);
+        m.observe("tools/list", "", "", true, 0.001);
+        m.observe("tools/call", "a_y", "a", true, 0.001);
+        m.observe("tools/call", "a_y", "a", false, 0.001);
+        let out = m.render(&[], 0);
+        let lines: Vec<&str> = out
+            .lines()
+            .filter(|l| l.starts_with("vmcp_requests_total"))
+            .collect();
+        assert_eq!(
+            lines,
+            [
+                r#"vmcp_requests_total{method="tools/call",tool="a_y",backend="a",outcome="error"} 1"#,
+                r#"vmcp_requests_total{method="tools/call",tool="a_y",backend="a",outcome="ok"} 1"#,
+                r#"vmcp_requests_total{method="tools/call",tool="b_x",backend="b",outcome="ok"} 1"#,
+                r#"vmcp_requests_total{method="tools/list",tool="",backend="",outcome="ok"} 1"#,
+            ]
+        );
+        assert!(out.contains(
+            r#"vmcp_request_duration_seconds_count{method="tools/call",tool="a_y",backend="a"} 2"#
+        ));
     }
 }

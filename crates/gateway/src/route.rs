@@ -26,6 +26,10 @@ pub struct Router {
 /// The outcome of one request: a full JSON-RPC response text.
 pub type Reply = String;
 
+/// A reply with its metric labels: the tool name (empty if none), the backend (if any) and
+/// whether it succeeded.
+type Outcome = (Reply, String, Option<Arc<str>>, bool);
+
 impl Router {
     pub async fn handle(
         &self,
@@ -37,8 +41,13 @@ impl Router {
     ) -> Reply {
         let started = Instant::now();
         let (reply, tool, backend, ok) = self.dispatch(session, id, method, params, related).await;
-        self.metrics
-            .observe(method, &tool, &backend, ok, started.elapsed().as_secs_f64());
+        self.metrics.observe(
+            method,
+            &tool,
+            backend.as_deref().unwrap_or(""),
+            ok,
+            started.elapsed().as_secs_f64(),
+        );
         reply
     }
 
@@ -49,11 +58,11 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> (Reply, String, String, bool) {
-        let none = || (String::new(), String::new());
+    ) -> Outcome {
+        let none = || (String::new(), None);
         let list = |r: Result<Reply, Reply>| match r {
-            Ok(s) => (s, String::new(), String::new(), true),
-            Err(s) => (s, String::new(), String::new(), false),
+            Ok(s) => (s, String::new(), None, true),
+            Err(s) => (s, String::new(), None, false),
         };
         match method {
             "ping" | "logging/setLevel" => {
@@ -79,7 +88,7 @@ impl Router {
                 (
                     jsonrpc::response_error(Some(id), code::METHOD_NOT_FOUND, &msg),
                     String::new(),
-                    String::new(),
+                    None,
                     false,
                 )
             }
@@ -115,7 +124,7 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> (Reply, String, String, bool) {
+    ) -> Outcome {
         let Some(params) = params else {
             return invalid(id, "params are required");
         };
@@ -136,7 +145,7 @@ impl Router {
         } else {
             view.prompts.get(&name)
         };
-        let Some(route) = route.cloned() else {
+        let Some(route) = route else {
             let what = if method == "tools/call" {
                 "tool"
             } else {
@@ -144,18 +153,17 @@ impl Router {
             };
             return invalid(id, &format!("unknown {what} {name:?}"));
         };
-        drop(view);
+        let backend = route.backend.clone();
         let params =
             jsonrpc::with_member(&members, "name", &jsonrpc::string_value(&route.original));
-        let (reply, ok) = self
-            .forward(id, &route.backend, method, &params, related)
-            .await;
+        drop(view);
+        let (reply, ok) = self.forward(id, &backend, method, &params, related).await;
         let label = if method == "tools/call" {
             name
         } else {
             String::new()
         };
-        (reply, label, route.backend.to_string(), ok)
+        (reply, label, Some(backend), ok)
     }
 
     async fn by_uri(
@@ -165,7 +173,7 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> (Reply, String, String, bool) {
+    ) -> Outcome {
         let Some(params) = params else {
             return invalid(id, "params are required");
         };
@@ -181,7 +189,7 @@ impl Router {
             return (
                 jsonrpc::response_error(Some(id), code::RESOURCE_NOT_FOUND, &msg),
                 String::new(),
-                String::new(),
+                None,
                 false,
             );
         };
@@ -191,7 +199,7 @@ impl Router {
             "resources/subscribe" => {
                 let first = !session_sub(session, &uri, true);
                 if !first {
-                    let (t, b) = (String::new(), backend.to_string());
+                    let (t, b) = (String::new(), Some(backend));
                     return (
                         jsonrpc::response_ok(id, &jsonrpc::empty_object()),
                         t,
@@ -206,14 +214,10 @@ impl Router {
             _ => {}
         }
         let (reply, ok) = self.forward(id, &backend, method, params, related).await;
-        (reply, String::new(), backend.to_string(), ok)
+        (reply, String::new(), Some(backend), ok)
     }
 
-    async fn completion(
-        &self,
-        id: &RawValue,
-        params: Option<&RawValue>,
-    ) -> (Reply, String, String, bool) {
+    async fn completion(&self, id: &RawValue, params: Option<&RawValue>) -> Outcome {
         let Some(params) = params else {
             return invalid(id, "params are required");
         };
@@ -259,7 +263,7 @@ impl Router {
         let (reply, ok) = self
             .forward(id, &backend, "completion/complete", &params, None)
             .await;
-        (reply, String::new(), backend.to_string(), ok)
+        (reply, String::new(), Some(backend), ok)
     }
 
     /// Sends to a backend and maps its answer back onto the client's id.
@@ -314,11 +318,11 @@ fn session_sub(s: &ClientSession, uri: &str, add: bool) -> bool {
     }
 }
 
-fn invalid(id: &RawValue, msg: &str) -> (Reply, String, String, bool) {
+fn invalid(id: &RawValue, msg: &str) -> Outcome {
     (
         jsonrpc::response_error(Some(id), code::INVALID_PARAMS, msg),
         String::new(),
-        String::new(),
+        None,
         false,
     )
 }

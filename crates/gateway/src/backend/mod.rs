@@ -242,6 +242,9 @@ impl Connection {
 pub struct Common {
     pub http: Arc<Http>,
     pub headers: HeaderMap,
+    /// `headers` plus Accept and Content-Type, the full header set of a POST, kept so a
+    /// request costs one map clone instead of a clone and a merge.
+    post_headers: HeaderMap,
     pub next_id: AtomicU64,
     pub closed: AtomicBool,
     pub inbound: InboundTx,
@@ -249,9 +252,13 @@ pub struct Common {
 
 impl Common {
     fn new(http: Arc<Http>, headers: HeaderMap, inbound: InboundTx) -> Self {
+        let mut post_headers = headers.clone();
+        post_headers.append(header::ACCEPT, ACCEPT_BOTH);
+        post_headers.append(header::CONTENT_TYPE, JSON);
         Common {
             http,
             headers,
+            post_headers,
             next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             inbound,
@@ -260,6 +267,20 @@ impl Common {
 
     fn next_id(&self) -> u64 {
         self.next_id.fetch_add(1, Ordering::Relaxed)
+    }
+
+    /// Sets a session header (session id, protocol version) for every later request.
+    fn set_header(&mut self, name: &'static str, value: HeaderValue) {
+        self.headers.insert(name, value.clone());
+        self.post_headers.insert(name, value);
+    }
+
+    /// A JSON POST to the backend URL with the session's headers, Accept and Content-Type.
+    fn post_request(&self, body: String) -> reqwest::Request {
+        let mut req = reqwest::Request::new(http::Method::POST, self.http.url.clone());
+        *req.headers_mut() = self.post_headers.clone();
+        *req.body_mut() = Some(body.into());
+        req
     }
 }
 
@@ -299,7 +320,13 @@ fn content_type_is(headers: &HeaderMap, want: &str) -> bool {
     headers
         .get(header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
-        .is_some_and(|v| v.trim_start().to_ascii_lowercase().starts_with(want))
+        .is_some_and(|v| {
+            // `want` is lowercase; compare without lowercasing a copy of the header.
+            v.trim_start()
+                .as_bytes()
+                .get(..want.len())
+                .is_some_and(|p| p.eq_ignore_ascii_case(want.as_bytes()))
+        })
 }
 
 const ACCEPT_BOTH: HeaderValue = HeaderValue::from_static("application/json, text/event-stream");

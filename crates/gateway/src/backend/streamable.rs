@@ -43,10 +43,10 @@ impl Session {
         let (result, session_id) = post(&common, "initialize", Some(&params), None, true).await?;
         let (version, capabilities) = read_initialize(&http, &result)?;
         if let Some(sid) = session_id {
-            common.headers.insert(SESSION_HEADER, sid);
+            common.set_header(SESSION_HEADER, sid);
         }
         if let Ok(v) = HeaderValue::from_str(&version) {
-            common.headers.insert(VERSION_HEADER, v);
+            common.set_header(VERSION_HEADER, v);
         }
         let common = Arc::new(common);
         notify(&common, "notifications/initialized", None).await?;
@@ -110,12 +110,7 @@ async fn notify(c: &Common, method: &str, params: Option<&RawValue>) -> Result<(
     let resp = c
         .http
         .client
-        .post(c.http.url.clone())
-        .headers(c.headers.clone())
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .header(header::CONTENT_TYPE, JSON)
-        .body(body)
-        .send()
+        .execute(c.post_request(body))
         .await
         .map_err(|e| c.http.send_failed(e))?;
     if resp.status() == StatusCode::NOT_FOUND && c.headers.contains_key(SESSION_HEADER) {
@@ -165,12 +160,7 @@ async fn post(
     };
     let resp = http
         .client
-        .post(http.url.clone())
-        .headers(c.headers.clone())
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .header(header::CONTENT_TYPE, JSON)
-        .body(body)
-        .send()
+        .execute(c.post_request(body))
         .await
         .map_err(|e| http.send_failed(e))?;
     let status = resp.status();

@@ -89,6 +89,13 @@ fn accepts(h: &HeaderMap, what: &str) -> bool {
         })
 }
 
+/// ASCII case-insensitive prefix test, without lowercasing a copy.
+fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
+    s.as_bytes()
+        .get(..prefix.len())
+        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+}
+
 fn is_loopback_host(host: &str) -> bool {
     let h = host.trim();
     if let Ok(ip) = h.parse::<std::net::Ipv6Addr>() {
@@ -106,8 +113,7 @@ fn is_loopback_host(host: &str) -> bool {
             }
         })
     };
-    let name = name.to_ascii_lowercase();
-    name == "localhost"
+    name.eq_ignore_ascii_case("localhost")
         || name == "::1"
         || name
             .parse::<std::net::Ipv4Addr>()
@@ -171,7 +177,7 @@ fn session_of(front: &Front, h: &HeaderMap) -> Result<Arc<ClientSession>, Respon
 }
 
 /// Reads a body up to the limit; larger bodies are refused before or while reading.
-async fn read_body(front: &Front, req: Request) -> Result<Bytes, Response> {
+async fn read_body(front: &Front, headers: &HeaderMap, body: Body) -> Result<Bytes, Response> {
     let too_large = || {
         rpc_error(
             StatusCode::PAYLOAD_TOO_LARGE,
@@ -180,13 +186,12 @@ async fn read_body(front: &Front, req: Request) -> Result<Bytes, Response> {
             "request body too large",
         )
     };
-    if let Some(len) =
-        header_str(req.headers(), "content-length").and_then(|v| v.parse::<u64>().ok())
+    if let Some(len) = header_str(headers, "content-length").and_then(|v| v.parse::<u64>().ok())
         && len > front.body_limit as u64
     {
         return Err(too_large());
     }
-    let limited = http_body_util::Limited::new(req.into_body(), front.body_limit);
+    let limited = http_body_util::Limited::new(body, front.body_limit);
     match limited.collect().await {
         Ok(c) => Ok(c.to_bytes()),
         Err(e)
@@ -205,12 +210,14 @@ async fn read_body(front: &Front, req: Request) -> Result<Bytes, Response> {
 }
 
 async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
-    let headers = req.headers().clone();
+    // Take the headers out of the request instead of copying them.
+    let (parts, body) = req.into_parts();
+    let headers = parts.headers;
     if let Err(r) = check_origin(&front, &headers) {
         return r;
     }
     if let Some(ct) = header_str(&headers, "content-type")
-        && !ct.to_ascii_lowercase().starts_with("application/json")
+        && !starts_with_ignore_case(ct, "application/json")
     {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -230,7 +237,7 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
             "Accept must allow application/json or text/event-stream",
         );
     }
-    let body = match read_body(&front, req).await {
+    let body = match read_body(&front, &headers, body).await {
         Ok(b) => b,
         Err(r) => return r,
     };
@@ -533,5 +540,15 @@ mod tests {
         ] {
             assert!(!is_loopback_host(h), "{h}");
         }
+        assert!(is_loopback_host("LocalHost:1"));
+        assert!(starts_with_ignore_case(
+            "Application/JSON; charset=utf-8",
+            "application/json"
+        ));
+        assert!(!starts_with_ignore_case(
+            "application/js",
+            "application/json"
+        ));
+        assert!(!starts_with_ignore_case("text/plain", "application/json"));
     }
 }

@@ -50,6 +50,13 @@ struct Opts {
     tools: usize,
 }
 
+const USAGE: &str = "usage: vmcp-bench-e2e [latency|scale|all] [--vmcp PATH] [--rounds N] \
+[--entries N] [--backends N] [--tools N]
+  latency   apply an MCPServerEntry -> its tool answers through the gateway, dynamic and static
+  scale     N entries (default 500): settling time and RSS of the operator and the gateway
+  all       both (default)
+  --vmcp    the vmcp binary (default target/release/vmcp)";
+
 fn parse_args() -> Result<(String, Opts)> {
     let mut what = "all".to_owned();
     let mut o = Opts {
@@ -68,8 +75,12 @@ fn parse_args() -> Result<(String, Opts)> {
             "--entries" => o.entries = val()?.parse()?,
             "--backends" => o.backends = val()?.parse::<usize>()?.max(1),
             "--tools" => o.tools = val()?.parse()?,
+            "-h" | "--help" => {
+                println!("{USAGE}");
+                std::process::exit(0);
+            }
             w if !w.starts_with('-') => what = w.to_owned(),
-            other => bail!("unknown flag {other}"),
+            other => bail!("unknown flag {other}\n{USAGE}"),
         }
     }
     Ok((what, o))

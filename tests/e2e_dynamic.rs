@@ -186,10 +186,16 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         !yaml.contains("alpha") && yaml.contains("source: discovered"),
         "{yaml}"
     );
-    let deployment = Api::<Deployment>::namespaced(client.clone(), &ns)
-        .get("gw")
-        .await
-        .unwrap();
+    // The operator applies the ConfigMap before the Deployment.
+    let deployments = Api::<Deployment>::namespaced(client.clone(), &ns);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    let deployment = loop {
+        if let Some(d) = deployments.get_opt("gw").await.unwrap() {
+            break d;
+        }
+        assert!(tokio::time::Instant::now() < deadline, "no Deployment gw");
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
     let pod = deployment.spec.unwrap().template.spec.unwrap();
     assert!(
         pod.volumes
@@ -363,5 +369,53 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         1,
         "gateway restarted?\n{log}"
     );
+    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// A gateway whose ServiceAccount may not watch what dynamic mode needs (a hand-made
+/// `spec.serviceAccount` without the operator's Role, say) must not look healthy: it stays
+/// out of its Service (`/readyz` 503, saying it waits for discovery) and its log names the
+/// watch that is forbidden.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn dynamic_gateway_without_rights_says_why_it_is_not_ready() {
+    let env = TestEnv::shared().await.expect("test apiserver");
+    env.install_crds().await.expect("CRDs");
+    let ns = env.namespace("e2e-norights").await.expect("namespace");
+    let dir = scratch("e2e-norights");
+    let cfg = dir.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "name: gw\ngroupRef: team\nincomingAuth: {type: anonymous}\noutgoingAuth: {source: discovered}\n",
+    )
+    .unwrap();
+    let kubeconfig = env
+        .service_account_kubeconfig(&ns, "no-rights")
+        .await
+        .expect("kubeconfig");
+    let port = free_port();
+    let log = dir.join("gateway.log");
+    let _gateway = start_gateway(&cfg, port, &ns, &kubeconfig, &log);
+    wait_listening(port);
+    let deadline = tokio::time::Instant::now() + WAIT;
+    loop {
+        let text = std::fs::read_to_string(&log).unwrap_or_default();
+        if text.contains("forbidden") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no forbidden watch in the log:\n{text}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    let (status, body) = get(port, "/readyz");
+    assert_eq!(status, 503, "{body}");
+    assert!(body.contains("not discovered yet"), "{body}");
+    // Retried every second, but said once per watch: six kinds, at most six warnings.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let text = std::fs::read_to_string(&log).unwrap_or_default();
+    let warnings = text.matches("watch failed").count();
+    assert!((1..=6).contains(&warnings), "{warnings} warnings:\n{text}");
+    assert_eq!(get(port, "/readyz").0, 503);
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -174,11 +174,15 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     )
     .await;
     let yaml = rendered(&cms, "add gamma", &op_log, |y| y.contains("gamma")).await;
-    assert_ne!(
-        checksum(deps.get("gw").await.unwrap()),
-        first_checksum,
-        "the pods roll"
-    );
+    // The Deployment is applied after the ConfigMap: wait for its new checksum.
+    let deadline = tokio::time::Instant::now() + WAIT;
+    while checksum(deps.get("gw").await.unwrap()) == first_checksum {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the pod template never changed: the pods would not roll"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
     drop(_gateway);
     std::fs::write(&cfg, &yaml).unwrap();
     let port = free_port();

@@ -264,9 +264,25 @@ where
         writer,
         watcher(api, watcher::Config::default()).backoff(WatchBackoff::default()),
     );
+    // A watch that keeps failing the same way (403 from a Role without this kind) retries
+    // every second; say so once, and again only when the error changes or it recovers.
+    let mut last_error: Option<String> = None;
     tokio::spawn(stream.for_each(move |event| {
-        if let Err(e) = &event {
-            tracing::warn!(kind = %kind, error = %e, "watch failed; retrying");
+        match &event {
+            Err(e) => {
+                let text = e.to_string();
+                if last_error.as_deref() != Some(text.as_str()) {
+                    tracing::warn!(kind = %kind, error = %text, "watch failed; retrying every second or sooner");
+                    last_error = Some(text);
+                }
+            }
+            // `Init` comes before every (re)list attempt; only data means the watch works.
+            Ok(watcher::Event::Init) => {}
+            Ok(_) => {
+                if last_error.take().is_some() {
+                    tracing::info!(kind = %kind, "watch recovered");
+                }
+            }
         }
         changed.notify_one();
         futures::future::ready(())

@@ -224,10 +224,12 @@ fn run_inner(
 
 fn init_tracing(debug: bool) {
     use tracing_subscriber::EnvFilter;
+    // kube-runtime's watcher warns on every retry of a failing watch (once a second for a
+    // 403); vmcp-gateway-kube reports each watch failure once itself.
     let default = if debug {
-        "debug,hyper=info,reqwest=info,h2=info"
+        "debug,hyper=info,reqwest=info,h2=info,kube_runtime::watcher=error"
     } else {
-        "info"
+        "info,kube_runtime::watcher=error"
     };
     let filter = EnvFilter::try_from_env("VMCP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
     let _ = tracing_subscriber::fmt()

@@ -178,6 +178,12 @@ impl Aggregator {
         self.changes.subscribe()
     }
 
+    /// True once the backend set is known (always in static mode; in dynamic mode after the
+    /// first discovery was applied).
+    pub fn is_synced(&self) -> bool {
+        self.synced.load(Ordering::SeqCst)
+    }
+
     /// True once every backend was tried at least once.
     pub fn is_ready(&self) -> bool {
         *self.ready.borrow()

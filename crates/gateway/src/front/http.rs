@@ -453,9 +453,17 @@ async fn readyz(State(front): State<Arc<Front>>) -> Response {
     if front.agg.is_ready() {
         json(StatusCode::OK, r#"{"status":"ready"}"#.to_owned())
     } else {
+        // Say which wait it is: a gateway stuck before its first discovery (a watch the
+        // ServiceAccount may not make, an unreachable API server) looks very different in
+        // its log from one whose backends are slow.
+        let reason = if front.agg.is_synced() {
+            "backends not tried yet"
+        } else {
+            "backends not discovered yet (waiting for the Kubernetes watches to sync)"
+        };
         json(
             StatusCode::SERVICE_UNAVAILABLE,
-            r#"{"status":"not_ready","reason":"backends not tried yet"}"#.to_owned(),
+            serde_json::json!({"status": "not_ready", "reason": reason}).to_string(),
         )
     }
 }
@@ -493,6 +501,8 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
         "healthy": healthy,
         "sessions": front.sessions.len(),
         "backends": backends,
+        // Backends that should be served but could not be built, with why.
+        "leftOut": front.agg.left_out(),
     });
     json(StatusCode::OK, body.to_string())
 }

@@ -13,8 +13,8 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use common::{
-    apply, echo, entry, free_port, get, initialize, scratch, server_everything, sse_data,
-    start_gateway, start_operator, tool_names, wait_listening, wait_status,
+    apply, ca_config_map, echo, entry, free_port, get, initialize, scratch, server_everything,
+    sse_data, start_gateway, start_operator, tls_entry, tool_names, wait_listening, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -24,25 +24,6 @@ use vmcp_api::virtual_server::BackendHealth;
 use vmcp_testenv::TestEnv;
 
 const WAIT: Duration = Duration::from_secs(60);
-
-fn tls_entry(name: &str, url: &str, ca_config_map: &str) -> serde_json::Value {
-    let mut e = entry(name, url);
-    e["spec"]["caBundleRef"] = serde_json::json!({"configMapRef": {"name": ca_config_map}});
-    e
-}
-
-async fn ca_config_map(client: &kube::Client, ns: &str, name: &str, pem: &str) {
-    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
-        "metadata": {"name": name}, "data": {"ca.crt": pem}});
-    cms.patch(
-        name,
-        &PatchParams::apply("e2e-user").force(),
-        &Patch::Apply(&cm),
-    )
-    .await
-    .expect("CA ConfigMap");
-}
 
 /// Polls the gateway's tool list until `want` holds; panics with the list and the gateway
 /// log after `WAIT`.
@@ -90,14 +71,17 @@ fn has_backend(tools: &BTreeSet<String>, backend: &str) -> bool {
 }
 
 /// Waits for a `notifications/tools/list_changed` on the client's stream.
-fn wait_list_changed(stream: &Receiver<String>, what: &str) {
+fn wait_list_changed(stream: &Receiver<String>, what: &str, log: &std::path::Path) {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match stream.recv_timeout(left) {
             Ok(data) if data.contains("notifications/tools/list_changed") => return,
             Ok(_) => continue,
-            Err(e) => panic!("{what}: no tools/list_changed on the client's stream ({e})"),
+            Err(e) => panic!(
+                "{what}: no tools/list_changed on the client's stream ({e}); gateway log:\n{}",
+                std::fs::read_to_string(log).unwrap_or_default()
+            ),
         }
     }
 }
@@ -270,7 +254,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         entry("gamma", &url(gamma_port)),
     )
     .await;
-    wait_list_changed(&stream, "add gamma");
+    wait_list_changed(&stream, "add gamma", &gw_log);
     wait_tools(port, &sid, "add gamma", &gw_log, |t| {
         has_backend(t, "gamma")
     })
@@ -322,7 +306,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         .delete("beta", &DeleteParams::default())
         .await
         .expect("delete beta");
-    wait_list_changed(&stream, "delete beta");
+    wait_list_changed(&stream, "delete beta", &gw_log);
     wait_tools(port, &sid, "delete beta", &gw_log, |t| {
         !has_backend(t, "beta") && has_backend(t, "alpha") && has_backend(t, "gamma")
     })

@@ -1,6 +1,7 @@
 //! The whole system in static mode, as real processes: `vmcp operator` renders a
-//! VirtualMCPServer of two MCPServerEntries (server-everything on loopback) into its ConfigMap;
-//! the test materialises the ConfigMap like the kubelet would and starts `vmcp serve` for it
+//! VirtualMCPServer of two MCPServerEntries (server-everything on loopback, one behind TLS with
+//! its CA in a ConfigMap) into its ConfigMap; the test materialises the ConfigMap and the CA
+//! bundle like the kubelet would mount them and starts `vmcp serve` for it
 //! (`VMCP_NAME`, `VMCP_NAMESPACE`, `KUBECONFIG`); a client lists and calls tools of both
 //! backends, and the VirtualMCPServer status shows both managers' fields.
 //! Then an entry is added and one deleted: the ConfigMap and the pod-template checksum change
@@ -11,8 +12,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    apply, free_port, initialize, post, scratch, server_everything, start_gateway, start_operator,
-    tool_names, wait_listening, wait_ready, wait_status,
+    apply, ca_config_map, free_port, initialize, post, scratch, server_everything,
+    start_gateway_with, start_operator, tls_entry, tool_names, wait_listening, wait_ready,
+    wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -30,7 +32,13 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     let client = env.client().expect("client");
     let dir = scratch("e2e-static");
     let (_alpha, alpha_port) = server_everything(&dir);
-    let (_beta, beta_port) = server_everything(&dir);
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    // beta is behind TLS with a CA of its own, given to the entry as a ConfigMap.
+    let (_beta, beta_target) = server_everything(&dir);
+    let (ca_pem, tls_server) = common::tls::pki("e2e static CA").unwrap();
+    let beta_port = common::tls::tls_forwarder(tls_server, beta_target)
+        .await
+        .unwrap();
 
     let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
 
@@ -51,11 +59,16 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         common::entry("alpha", &url(alpha_port)),
     )
     .await;
+    ca_config_map(&client, &ns, "beta-ca", &ca_pem).await;
     apply(
         &client,
         &ns,
         "MCPServerEntry",
-        common::entry("beta", &url(beta_port)),
+        tls_entry(
+            "beta",
+            &format!("https://127.0.0.1:{beta_port}/mcp"),
+            "beta-ca",
+        ),
     )
     .await;
     apply(
@@ -100,10 +113,20 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     };
     let cfg = dir.join("config.yaml");
     std::fs::write(&cfg, &yaml).unwrap();
+    // And the CA ConfigMap, where the operator mounts it (`caBundlePath`), under a root the
+    // gateway is pointed at with VMCP_CA_BUNDLE_ROOT.
+    assert!(
+        yaml.contains("caBundlePath: /etc/toolhive/ca-bundles/beta/ca.crt"),
+        "{yaml}"
+    );
+    let ca_root = dir.join("ca-bundles");
+    std::fs::create_dir_all(ca_root.join("beta")).unwrap();
+    std::fs::write(ca_root.join("beta/ca.crt"), &ca_pem).unwrap();
+    let mounts = [("VMCP_CA_BUNDLE_ROOT", ca_root.as_path())];
 
     let port = free_port();
     let gw_log = dir.join("gateway.log");
-    let _gateway = start_gateway(&cfg, port, &ns, env.kubeconfig_path(), &gw_log);
+    let _gateway = start_gateway_with(&cfg, port, &ns, env.kubeconfig_path(), &gw_log, &mounts);
     wait_listening(port);
 
     // A client sees and calls the tools of both backends.
@@ -186,7 +209,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     drop(_gateway);
     std::fs::write(&cfg, &yaml).unwrap();
     let port = free_port();
-    let _gateway = start_gateway(&cfg, port, &ns, env.kubeconfig_path(), &gw_log);
+    let _gateway = start_gateway_with(&cfg, port, &ns, env.kubeconfig_path(), &gw_log, &mounts);
     wait_listening(port);
     wait_ready(port);
     let sid = initialize(port);
@@ -209,7 +232,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     drop(_gateway);
     std::fs::write(&cfg, &yaml).unwrap();
     let port = free_port();
-    let _gateway = start_gateway(&cfg, port, &ns, env.kubeconfig_path(), &gw_log);
+    let _gateway = start_gateway_with(&cfg, port, &ns, env.kubeconfig_path(), &gw_log, &mounts);
     wait_listening(port);
     wait_ready(port);
     let sid = initialize(port);

@@ -253,7 +253,21 @@ pub fn start_operator(kubeconfig: &Path, ns: &str, dir: &Path) -> (Kill, PathBuf
 /// API credentials of `kubeconfig` (as the operator's Deployment would run it); stderr (the
 /// JSON log) goes to `log`.
 pub fn start_gateway(cfg: &Path, port: u16, ns: &str, kubeconfig: &Path, log: &Path) -> Kill {
+    start_gateway_with(cfg, port, ns, kubeconfig, log, &[])
+}
+
+/// [`start_gateway`] with extra environment (`VMCP_CA_BUNDLE_ROOT` for static mode's
+/// mounted CA bundles).
+pub fn start_gateway_with(
+    cfg: &Path,
+    port: u16,
+    ns: &str,
+    kubeconfig: &Path,
+    log: &Path,
+    env: &[(&str, &Path)],
+) -> Kill {
     let child = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+        .envs(env.iter().map(|(k, v)| (*k, *v)))
         .args(["serve", "--config"])
         .arg(cfg)
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
@@ -317,4 +331,26 @@ pub fn wait_ready(port: u16) {
         std::thread::sleep(Duration::from_millis(100));
     }
     panic!("gateway on {port} never ready: {:?}", get(port, "/readyz"));
+}
+
+/// An MCPServerEntry of group `team` whose CA bundle is in ConfigMap `ca_config_map`.
+pub fn tls_entry(name: &str, url: &str, ca_config_map: &str) -> serde_json::Value {
+    let mut e = entry(name, url);
+    e["spec"]["caBundleRef"] = serde_json::json!({"configMapRef": {"name": ca_config_map}});
+    e
+}
+
+/// Applies ConfigMap `name` with `ca.crt: pem`.
+pub async fn ca_config_map(client: &kube::Client, ns: &str, name: &str, pem: &str) {
+    use kube::api::{Api, Patch, PatchParams};
+    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
+    let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
+        "metadata": {"name": name}, "data": {"ca.crt": pem}});
+    cms.patch(
+        name,
+        &PatchParams::apply("e2e-user").force(),
+        &Patch::Apply(&cm),
+    )
+    .await
+    .expect("CA ConfigMap");
 }

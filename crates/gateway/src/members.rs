@@ -32,6 +32,13 @@ struct Member {
     checker: JoinHandle<()>,
 }
 
+impl Drop for Member {
+    /// A member that is dropped (removed, replaced) must not keep pinging its backend.
+    fn drop(&mut self) {
+        self.checker.abort();
+    }
+}
+
 pub struct Members {
     agg: Arc<Aggregator>,
     builder: Builder,
@@ -63,9 +70,15 @@ impl Members {
                 failed.insert(name, "backend name used twice".to_owned());
                 continue;
             }
-            if let Some(m) = current.remove(&name).filter(|m| m.spec == spec) {
-                next.insert(name, m);
-                continue;
+            match current.remove(&name) {
+                Some(m) if m.spec == spec => {
+                    next.insert(name, m);
+                    continue;
+                }
+                // Changed: the old client's health checks stop here; its sessions are
+                // closed when the aggregator swaps it out.
+                Some(old) => old.checker.abort(),
+                None => {}
             }
             match self.builder.build(&spec) {
                 Ok(backend) => {

@@ -13,12 +13,13 @@ use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use common::{
-    apply, ca_config_map, echo, entry, free_port, get, initialize, scratch, server_everything,
-    sse_data, start_gateway, start_operator, tls_entry, tool_names, wait_listening, wait_status,
+    apply, apply_group, apply_virtual_server, ca_config_map, echo, entry, free_port, get,
+    initialize, mark_deployment_ready, scratch, server_everything, sse_data, start_gateway,
+    start_operator, tls_entry, tool_names, wait_listening, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, DeleteParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams};
 use vmcp_api::VirtualMCPServer;
 use vmcp_api::virtual_server::BackendHealth;
 use vmcp_testenv::TestEnv;
@@ -111,14 +112,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
 
     let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
 
-    apply(
-        &client,
-        &ns,
-        "MCPGroup",
-        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup",
-            "metadata": {"name": "team"}, "spec": {}}),
-    )
-    .await;
+    apply_group(&client, &ns).await;
     apply(
         &client,
         &ns,
@@ -135,15 +129,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     )
     .await;
     // No outgoingAuth: dynamic mode is the default.
-    apply(
-        &client,
-        &ns,
-        "VirtualMCPServer",
-        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
-            "metadata": {"name": "gw"},
-            "spec": {"groupRef": {"name": "team"}, "incomingAuth": {"type": "anonymous"}}}),
-    )
-    .await;
+    apply_virtual_server(&client, &ns, None).await;
 
     // The kubelet's part: the rendered ConfigMap as a file. In dynamic mode it lists no
     // backends, and nothing else is mounted.
@@ -230,17 +216,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     assert_eq!(echo(port, &sid, "beta_echo", "over TLS"), "Echo: over TLS");
 
     // The kubelet's other part: the Deployment is ready, so the operator can say Ready.
-    Api::<Deployment>::namespaced(client.clone(), &ns)
-        .patch_status(
-            "gw",
-            &PatchParams::default(),
-            &Patch::Merge(
-                serde_json::json!({"status": {"replicas": 1, "readyReplicas": 1,
-                "availableReplicas": 1, "updatedReplicas": 1}}),
-            ),
-        )
-        .await
-        .expect("deployment status");
+    mark_deployment_ready(&client, &ns).await;
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(client.clone(), &ns);
     wait_status(&vmcps, WAIT, "start", &gw_log, &["alpha", "beta"]).await;
 

@@ -12,15 +12,15 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    apply, echo, entry, free_port, get, initialize, scratch, server_everything, start_gateway,
-    start_operator, tool_names, wait_listening,
+    apply, apply_group, apply_virtual_server, backends_ready, echo, entry, free_port, get,
+    initialize, mark_deployment_ready, scratch, server_everything, start_gateway, start_operator,
+    tool_names, wait_listening,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams, ListParams, Patch, PatchParams};
+use kube::api::{Api, DeleteParams, ListParams};
 use vmcp_api::VirtualMCPServer;
-use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
 use vmcp_testenv::TestEnv;
 
 const WAIT: Duration = Duration::from_secs(90);
@@ -54,19 +54,7 @@ where
 
 /// Whether the status lists exactly `want`, all ready, with phase Ready.
 fn converged(v: &VirtualMCPServer, want: &[&str]) -> bool {
-    let Some(s) = &v.status else { return false };
-    let names: Vec<&str> = s
-        .discovered_backends
-        .iter()
-        .flatten()
-        .map(|b| b.name.as_str())
-        .collect();
-    s.phase == Some(VirtualMCPServerPhase::Ready)
-        && names == want
-        && s.discovered_backends
-            .iter()
-            .flatten()
-            .all(|b| b.status == Some(BackendHealth::Ready))
+    v.status.as_ref().is_some_and(|s| backends_ready(s, want))
 }
 
 async fn count<K>(client: &kube::Client, ns: &str) -> usize
@@ -97,14 +85,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     let (_gamma, gamma_port) = server_everything(&dir);
 
     let (operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
-    apply(
-        &client,
-        &ns,
-        "MCPGroup",
-        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup",
-            "metadata": {"name": "team"}, "spec": {}}),
-    )
-    .await;
+    apply_group(&client, &ns).await;
     apply(
         &client,
         &ns,
@@ -112,15 +93,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
         entry("alpha", &url(alpha_port)),
     )
     .await;
-    apply(
-        &client,
-        &ns,
-        "VirtualMCPServer",
-        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
-            "metadata": {"name": "gw"},
-            "spec": {"groupRef": {"name": "team"}, "incomingAuth": {"type": "anonymous"}}}),
-    )
-    .await;
+    apply_virtual_server(&client, &ns, None).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let yaml = eventually("rendered ConfigMap", &[&op_log], || async {
         cms.get_opt("gw-vmcp-config")
@@ -150,17 +123,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
         }
     };
     eventually("alpha served", &logs, serves("alpha_echo")).await;
-    Api::<Deployment>::namespaced(client.clone(), &ns)
-        .patch_status(
-            "gw",
-            &PatchParams::default(),
-            &Patch::Merge(
-                serde_json::json!({"status": {"replicas": 1, "readyReplicas": 1,
-                "availableReplicas": 1, "updatedReplicas": 1}}),
-            ),
-        )
-        .await
-        .expect("deployment status");
+    mark_deployment_ready(&client, &ns).await;
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(client.clone(), &ns);
     eventually("status with alpha", &logs, || async {
         converged(&vmcps.get("gw").await.ok()?, &["alpha"]).then_some(())

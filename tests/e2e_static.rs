@@ -12,13 +12,13 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    apply, ca_config_map, free_port, initialize, post, scratch, server_everything,
-    start_gateway_with, start_operator, tls_entry, tool_names, wait_listening, wait_ready,
-    wait_status,
+    apply, apply_group, apply_virtual_server, ca_config_map, free_port, initialize,
+    mark_deployment_ready, post, scratch, server_everything, start_gateway_with, start_operator,
+    tls_entry, tool_names, wait_listening, wait_ready, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
-use kube::api::{Api, Patch, PatchParams};
+use kube::api::Api;
 use vmcp_api::VirtualMCPServer;
 use vmcp_testenv::TestEnv;
 
@@ -42,15 +42,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 
     let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
 
-    apply(
-        &client,
-        &ns,
-        "MCPGroup",
-        serde_json::json!({
-        "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup",
-        "metadata": {"name": "team"}, "spec": {}}),
-    )
-    .await;
+    apply_group(&client, &ns).await;
     let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
     apply(
         &client,
@@ -71,17 +63,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         ),
     )
     .await;
-    apply(
-        &client,
-        &ns,
-        "VirtualMCPServer",
-        serde_json::json!({
-        "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
-        "metadata": {"name": "gw"},
-        "spec": {"groupRef": {"name": "team"}, "incomingAuth": {"type": "anonymous"},
-                 "outgoingAuth": {"source": "inline"}}}),
-    )
-    .await;
+    apply_virtual_server(&client, &ns, Some("inline")).await;
 
     // The kubelet's part: materialise the rendered ConfigMap as a file.
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
@@ -161,16 +143,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 
     // The kubelet's other part: the gateway's Deployment is ready.
     let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    deps.patch_status(
-        "gw",
-        &PatchParams::default(),
-        &Patch::Merge(
-            serde_json::json!({"status": {"replicas": 1, "readyReplicas": 1,
-            "availableReplicas": 1, "updatedReplicas": 1}}),
-        ),
-    )
-    .await
-    .expect("deployment status");
+    mark_deployment_ready(&client, &ns).await;
 
     // Status: the operator's membership and phase, the gateway's health, converged.
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(client.clone(), &ns);

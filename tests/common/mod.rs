@@ -290,25 +290,12 @@ pub async fn wait_status(
     log: &Path,
     want: &[&str],
 ) {
-    use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
     let deadline = tokio::time::Instant::now() + wait;
     loop {
         let st = vmcps.get("gw").await.ok().and_then(|v| v.status);
-        let done = st.as_ref().is_some_and(|s| {
-            let names: Vec<&str> = s
-                .discovered_backends
-                .iter()
-                .flatten()
-                .map(|b| b.name.as_str())
-                .collect();
-            s.phase == Some(VirtualMCPServerPhase::Ready)
-                && s.backend_count == Some(want.len() as i32)
-                && names == want
-                && s.discovered_backends
-                    .iter()
-                    .flatten()
-                    .all(|b| b.status == Some(BackendHealth::Ready))
-        });
+        let done = st
+            .as_ref()
+            .is_some_and(|s| backends_ready(s, want) && s.backend_count == Some(want.len() as i32));
         if done {
             return;
         }
@@ -353,4 +340,68 @@ pub async fn ca_config_map(client: &kube::Client, ns: &str, name: &str, pem: &st
     )
     .await
     .expect("CA ConfigMap");
+}
+
+/// Whether the status says Ready and lists exactly `want` (sorted), each reported ready.
+pub fn backends_ready(s: &vmcp_api::VirtualMCPServerStatus, want: &[&str]) -> bool {
+    use vmcp_api::virtual_server::{BackendHealth, VirtualMCPServerPhase};
+    let names: Vec<&str> = s
+        .discovered_backends
+        .iter()
+        .flatten()
+        .map(|b| b.name.as_str())
+        .collect();
+    s.phase == Some(VirtualMCPServerPhase::Ready)
+        && names == want
+        && s.discovered_backends
+            .iter()
+            .flatten()
+            .all(|b| b.status == Some(BackendHealth::Ready))
+}
+
+/// Applies MCPGroup `team`, the group every end-to-end test's entries belong to.
+pub async fn apply_group(client: &kube::Client, ns: &str) {
+    apply(
+        client,
+        ns,
+        "MCPGroup",
+        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup",
+            "metadata": {"name": "team"}, "spec": {}}),
+    )
+    .await;
+}
+
+/// Applies VirtualMCPServer `gw` on group `team` with anonymous clients; `outgoing_source`
+/// `Some("inline")` is static mode, `None` the default (dynamic mode).
+pub async fn apply_virtual_server(client: &kube::Client, ns: &str, outgoing_source: Option<&str>) {
+    let mut spec =
+        serde_json::json!({"groupRef": {"name": "team"}, "incomingAuth": {"type": "anonymous"}});
+    if let Some(source) = outgoing_source {
+        spec["outgoingAuth"] = serde_json::json!({"source": source});
+    }
+    apply(
+        client,
+        ns,
+        "VirtualMCPServer",
+        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
+            "metadata": {"name": "gw"}, "spec": spec}),
+    )
+    .await;
+}
+
+/// The kubelet's part that no test server plays: marks the operator's Deployment `gw` as
+/// rolled out and ready, so the operator can report the VirtualMCPServer Ready.
+pub async fn mark_deployment_ready(client: &kube::Client, ns: &str) {
+    use kube::api::{Api, Patch, PatchParams};
+    Api::<k8s_openapi::api::apps::v1::Deployment>::namespaced(client.clone(), ns)
+        .patch_status(
+            "gw",
+            &PatchParams::default(),
+            &Patch::Merge(
+                serde_json::json!({"status": {"replicas": 1, "readyReplicas": 1,
+                "availableReplicas": 1, "updatedReplicas": 1}}),
+            ),
+        )
+        .await
+        .expect("deployment status");
 }

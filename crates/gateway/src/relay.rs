@@ -1,7 +1,11 @@
-//! Relay of server-to-client requests (sampling, elicitation) that a backend sends while it
-//! works on a client's request: the request goes out on that request's reply stream under an id
-//! the gateway chose, and the client's answer, POSTed later, comes back here and is handed to
-//! the backend under the backend's original id.
+//! Relay of server-to-client requests (sampling, elicitation, roots) between backends and the
+//! client they belong to.
+//!
+//! A client that declares any of those capabilities (or sets a log level) gets backend sessions
+//! of its own ([`Downstream`]), so whatever such a session's backend sends outside a response —
+//! on a request's reply stream, on the GET stream or on a legacy SSE stream — belongs to that one
+//! client. The request goes out to the client under an id the gateway chose; the client's answer,
+//! POSTed later, comes back here and is handed to the backend under the backend's original id.
 //!
 //! Gateway ids are `"vmcp-<uuid>"` strings: unique across all backends and client sessions, so
 //! answers never collide, and unguessable, so one client cannot answer another's request.
@@ -13,9 +17,35 @@ use std::time::Duration;
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 
-/// Server-to-client methods relayed to the client when the backend sends them on a request's
-/// stream. Anything else is still declined.
-pub const RELAYED_METHODS: [&str; 2] = ["sampling/createMessage", "elicitation/create"];
+/// Server-to-client methods relayed to the client. Anything else is declined.
+pub const RELAYED_METHODS: [&str; 3] =
+    ["sampling/createMessage", "elicitation/create", "roots/list"];
+
+/// The client capabilities that make backend sessions per client necessary: each lets a backend
+/// send the client requests of its own.
+pub const RELAYED_CAPABILITIES: [&str; 3] = ["sampling", "elicitation", "roots"];
+
+/// What the shared backend sessions declare: everything the gateway can relay, so backends that
+/// offer tools only to capable clients (server-everything's sampling and roots tools) list them
+/// for the aggregated view. Requests that still arrive on a shared session are answered by the
+/// gateway (see `backend::dispatch_incoming`).
+pub const SHARED_CAPABILITIES: &str = r#"{"sampling":{},"elicitation":{},"roots":{}}"#;
+
+/// The client end of dedicated backend sessions.
+pub trait Downstream: Send + Sync {
+    /// The client session id: backend sessions are keyed by it.
+    fn id(&self) -> &str;
+    /// The capabilities to declare to backends for this client: its own `sampling`,
+    /// `elicitation` and `roots` objects, verbatim, as a JSON object.
+    fn capabilities(&self) -> &str;
+    /// The level the client asked for with `logging/setLevel`, if any.
+    fn log_level(&self) -> Option<String>;
+    /// Sends a message to the client; `reply_first` prefers the reply stream of a request in
+    /// flight over the GET stream. Returns whether any stream took it.
+    fn send(&self, msg: &RawValue, reply_first: bool) -> bool;
+    /// Whether the client session has ended (its backend sessions must not outlive it).
+    fn is_ended(&self) -> bool;
+}
 
 /// How long the gateway waits for a client's answer (a human may be filling in a form).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);

@@ -10,6 +10,7 @@ use vmcp_config::PartialFailureMode;
 
 use crate::aggregate::Aggregator;
 use crate::backend::auth::Identity;
+use crate::backend::pool::Caller;
 use crate::backend::{BackendError, RelatedTx};
 use crate::front::session::ClientSession;
 use crate::jsonrpc::{self, code};
@@ -33,7 +34,7 @@ type Outcome = (Reply, String, Option<Arc<str>>, bool);
 impl Router {
     pub async fn handle(
         &self,
-        session: &ClientSession,
+        session: &Arc<ClientSession>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
@@ -53,7 +54,7 @@ impl Router {
 
     async fn dispatch(
         &self,
-        session: &ClientSession,
+        session: &Arc<ClientSession>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
@@ -64,8 +65,10 @@ impl Router {
             Ok(s) => (s, String::new(), None, true),
             Err(s) => (s, String::new(), None, false),
         };
+        let caller = caller(session);
         match method {
-            "ping" | "logging/setLevel" => {
+            "logging/setLevel" => self.set_level(session, id, params).await,
+            "ping" => {
                 let (t, b) = none();
                 (
                     jsonrpc::response_ok(id, &jsonrpc::empty_object()),
@@ -78,11 +81,14 @@ impl Router {
             "resources/list" => list(self.list(id, |v| &v.resources_list).await),
             "resources/templates/list" => list(self.list(id, |v| &v.templates_list).await),
             "prompts/list" => list(self.list(id, |v| &v.prompts_list).await),
-            "tools/call" | "prompts/get" => self.by_name(id, method, params, related).await,
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(session, id, method, params, related).await
+            "tools/call" | "prompts/get" => {
+                self.by_name(&caller, id, method, params, related).await
             }
-            "completion/complete" => self.completion(id, params).await,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.by_uri(&caller, session, id, method, params, related)
+                    .await
+            }
+            "completion/complete" => self.completion(&caller, id, params).await,
             _ => {
                 let msg = format!("method {method:?} is not supported");
                 (
@@ -120,6 +126,7 @@ impl Router {
 
     async fn by_name(
         &self,
+        caller: &Caller,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
@@ -157,7 +164,9 @@ impl Router {
         let params =
             jsonrpc::with_member(&members, "name", &jsonrpc::string_value(&route.original));
         drop(view);
-        let (reply, ok) = self.forward(id, &backend, method, &params, related).await;
+        let (reply, ok) = self
+            .forward(caller, id, &backend, method, &params, related)
+            .await;
         let label = if method == "tools/call" {
             name
         } else {
@@ -168,6 +177,7 @@ impl Router {
 
     async fn by_uri(
         &self,
+        caller: &Caller,
         session: &ClientSession,
         id: &RawValue,
         method: &str,
@@ -213,11 +223,18 @@ impl Router {
             }
             _ => {}
         }
-        let (reply, ok) = self.forward(id, &backend, method, params, related).await;
+        let (reply, ok) = self
+            .forward(caller, id, &backend, method, params, related)
+            .await;
         (reply, String::new(), Some(backend), ok)
     }
 
-    async fn completion(&self, id: &RawValue, params: Option<&RawValue>) -> Outcome {
+    async fn completion(
+        &self,
+        caller: &Caller,
+        id: &RawValue,
+        params: Option<&RawValue>,
+    ) -> Outcome {
         let Some(params) = params else {
             return invalid(id, "params are required");
         };
@@ -261,14 +278,58 @@ impl Router {
         };
         drop(view);
         let (reply, ok) = self
-            .forward(id, &backend, "completion/complete", &params, None)
+            .forward(caller, id, &backend, "completion/complete", &params, None)
             .await;
         (reply, String::new(), Some(backend), ok)
     }
 
     /// Sends to a backend and maps its answer back onto the client's id.
+    /// `logging/setLevel`: the client gets backend sessions of its own from now on, each told
+    /// the level, so log messages reach exactly the clients that asked for them.
+    async fn set_level(
+        &self,
+        session: &Arc<ClientSession>,
+        id: &RawValue,
+        params: Option<&RawValue>,
+    ) -> Outcome {
+        const LEVELS: [&str; 8] = [
+            "debug",
+            "info",
+            "notice",
+            "warning",
+            "error",
+            "critical",
+            "alert",
+            "emergency",
+        ];
+        let level = params
+            .and_then(|p| jsonrpc::object_members(p).ok())
+            .and_then(|m| jsonrpc::string_member(&m, "level"));
+        let Some(level) = level.filter(|l| LEVELS.contains(&l.as_str())) else {
+            return invalid(
+                id,
+                &format!("params.level must be one of {}", LEVELS.join(", ")),
+            );
+        };
+        session.set_log_level(&level);
+        let backends = self.agg.backends();
+        futures::future::join_all(
+            backends
+                .values()
+                .map(|b| b.client_log_level(&session.id, &level)),
+        )
+        .await;
+        (
+            jsonrpc::response_ok(id, &jsonrpc::empty_object()),
+            String::new(),
+            None,
+            true,
+        )
+    }
+
     async fn forward(
         &self,
+        caller: &Caller,
         id: &RawValue,
         backend: &str,
         method: &str,
@@ -285,15 +346,7 @@ impl Router {
                 false,
             );
         };
-        match b
-            .call(
-                &Identity::anonymous(),
-                method,
-                Some(params),
-                related.as_ref(),
-            )
-            .await
-        {
+        match b.call(caller, method, Some(params), related.as_ref()).await {
             Ok(result) => (jsonrpc::response_ok(id, &result), true),
             Err(BackendError::Remote(e)) => (jsonrpc::response_raw_error(id, &e), false),
             Err(e) => {
@@ -305,6 +358,17 @@ impl Router {
                 (jsonrpc::response_error(Some(id), c, &e.to_string()), false)
             }
         }
+    }
+}
+
+/// Who the backends see a client's calls come from: its own backend sessions when it needs
+/// them (see `relay`), the shared ones otherwise.
+fn caller(session: &Arc<ClientSession>) -> Caller {
+    Caller {
+        identity: Identity::anonymous(),
+        client: session
+            .is_dedicated()
+            .then(|| session.clone() as Arc<dyn crate::relay::Downstream>),
     }
 }
 

@@ -326,7 +326,17 @@ pub async fn start(
         .max()
         .unwrap_or(Duration::from_secs(30));
 
-    let sessions = Arc::new(Sessions::default());
+    // A client session that ends closes the backend sessions it had of its own.
+    let sessions = {
+        let agg = Arc::downgrade(&agg);
+        Arc::new(Sessions::new(Box::new(move |client| {
+            if let Some(agg) = agg.upgrade() {
+                for b in agg.backends().values() {
+                    b.end_client(client);
+                }
+            }
+        })))
+    };
     let metrics = Arc::new(Metrics::default());
     let front = Arc::new(Front {
         router: route::Router {

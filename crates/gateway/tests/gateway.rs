@@ -139,19 +139,8 @@ async def main(url):
 
 asyncio.run(main(sys.argv[1]))
 "#;
-    let out = tokio::process::Command::new(&peers().python)
-        .arg("-c")
-        .arg(script)
-        .arg(format!("http://{}/mcp", gw.addr))
-        .output()
-        .await
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "python client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let v: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    let url = format!("http://{}/mcp", gw.addr);
+    let v = python_json(script, &url, Duration::from_secs(60)).await;
     assert!(
         v["tools"]
             .as_array()
@@ -567,62 +556,141 @@ async fn chunked_post_status(addr: std::net::SocketAddr, chunks: usize, size: us
         .unwrap_or_else(|| panic!("no status in {text:?}"))
 }
 
-/// A backend's sampling request during a tool call reaches the calling client (the official
-/// Python SDK, answering with a canned completion) and the client's answer gets back to the
-/// backend (server-everything, which registers its sampling tool only for clients that declare
-/// sampling, as the gateway now does).
+/// A client that declares sampling, elicitation and roots gets backend sessions of its own, so
+/// every server-to-client request reaches it whichever way the backend sends it: on a call's
+/// reply stream, on the backend's GET stream (server-everything asks for roots there) or on a
+/// legacy SSE stream. Its roots changes, log level and log messages travel too, its own
+/// sessions end with its session, and a client that declared nothing is answered by the
+/// gateway instead of being asked.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn relays_sampling_requests_to_the_calling_client() {
+async fn relays_server_requests_to_clients_with_sessions_of_their_own() {
     let stream = Everything::start("streamableHttp").await;
+    let legacy = Everything::start("sse").await;
     let cfg = config(&format!(
-        "backends:\n- {{name: stream, url: \"{}\", transport: streamable-http}}\n\
-         aggregation: {{conflictResolution: priority, conflictResolutionConfig: {{priorityOrder: [stream]}}}}\n",
-        stream.url()
+        "backends:\n\
+         - {{name: stream, url: \"{}\", transport: streamable-http}}\n\
+         - {{name: legacy, url: \"{}\", transport: sse}}\n\
+         aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n",
+        stream.url(),
+        legacy.url()
     ));
     let gw = gateway(&cfg).await;
     let script = r#"
-import asyncio, json, sys
+import asyncio, json, sys, time
+import httpx
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
-from mcp.types import CreateMessageResult, TextContent
+from mcp.types import CreateMessageResult, ElicitResult, ListRootsResult, Root, TextContent
 
-seen = []
+roots = [Root(uri="file:///work/alpha", name="alpha")]
+logs = []
+prompts = []
 
 async def sample(ctx, params):
-    seen.append(params.messages[0].content.text)
+    prompts.append(params.messages[0].content.text)
     return CreateMessageResult(role="assistant", model="canned",
                                content=TextContent(type="text", text="relayed completion"))
 
-async def main(url):
-    async with streamablehttp_client(url) as (r, w, _):
-        async with ClientSession(r, w, sampling_callback=sample) as s:
+async def elicit(ctx, params):
+    return ElicitResult(action="accept", content={"name": "Ada"})
+
+async def list_roots(ctx):
+    return ListRootsResult(roots=roots)
+
+async def on_log(params):
+    logs.append(params.level)
+
+def text(res):
+    return "\n".join(c.text for c in res.content if c.type == "text")
+
+async def until(s, tool, want, seconds):
+    deadline = time.monotonic() + seconds
+    while True:
+        t = text(await s.call_tool(tool, {}))
+        if want in t or time.monotonic() > deadline:
+            return t
+        await asyncio.sleep(0.2)
+
+async def main(base):
+    out = {}
+    async with streamablehttp_client(base + "/mcp") as (r, w, _):
+        async with ClientSession(r, w, sampling_callback=sample, elicitation_callback=elicit,
+                                 list_roots_callback=list_roots, logging_callback=on_log) as s:
             await s.initialize()
-            res = await s.call_tool("trigger-sampling-request", {"prompt": "hello", "maxTokens": 5})
-            print(json.dumps({"text": res.content[0].text, "seen": seen}))
+            for b in ["stream", "legacy"]:
+                res = await s.call_tool(b + "_trigger-sampling-request",
+                                        {"prompt": "hello", "maxTokens": 5})
+                out[b + "_sampling"] = text(res)
+                out[b + "_roots"] = await until(s, b + "_get-roots-list", "alpha", 10)
+            out["legacy_elicitation"] = text(await s.call_tool("legacy_trigger-elicitation-request", {}))
+            roots[0] = Root(uri="file:///work/beta", name="beta")
+            await s.send_roots_list_changed()
+            out["stream_roots_changed"] = await until(s, "stream_get-roots-list", "beta", 10)
+            await s.set_logging_level("debug")
+            await s.call_tool("stream_toggle-simulated-logging", {})
+            deadline = time.monotonic() + 12
+            while not logs and time.monotonic() < deadline:
+                await asyncio.sleep(0.2)
+            out["logs"] = logs
+            out["prompts"] = prompts
+            status = httpx.get(base + "/status").json()
+            out["client_sessions"] = {b["name"]: b["clientSessions"] for b in status["backends"]}
+    print(json.dumps(out))
 
 asyncio.run(main(sys.argv[1]))
 "#;
-    let out = tokio::time::timeout(
-        Duration::from_secs(60),
-        tokio::process::Command::new(&peers().python)
-            .arg("-c")
-            .arg(script)
-            .arg(format!("http://{}/mcp", gw.addr))
-            .output(),
+    let v = python_json(
+        script,
+        &format!("http://{}", gw.addr),
+        Duration::from_secs(90),
     )
-    .await
-    .expect("python client finishes")
-    .unwrap();
+    .await;
+    for b in ["stream", "legacy"] {
+        let s = v[format!("{b}_sampling")].as_str().unwrap();
+        assert!(s.contains("relayed completion"), "{b}: {v}");
+        let r = v[format!("{b}_roots")].as_str().unwrap();
+        assert!(r.contains("file:///work/alpha"), "{b}: {v}");
+    }
+    let prompts = v["prompts"].as_array().unwrap();
     assert!(
-        out.status.success(),
-        "python client failed: {}",
-        String::from_utf8_lossy(&out.stderr)
+        prompts.len() == 2
+            && prompts
+                .iter()
+                .all(|p| p.as_str().unwrap().contains("hello")),
+        "each backend's sampling request reached the client once: {v}"
     );
-    let v: Value = serde_json::from_slice(out.stdout.trim_ascii()).unwrap();
+    let e = v["legacy_elicitation"].as_str().unwrap();
+    assert!(e.contains("Name: Ada"), "{v}");
+    let r = v["stream_roots_changed"].as_str().unwrap();
     assert!(
-        v["text"].as_str().unwrap().contains("relayed completion"),
+        r.contains("file:///work/beta") && !r.contains("alpha"),
         "{v}"
     );
-    assert!(v["seen"][0].as_str().unwrap().contains("hello"), "{v}");
+    assert!(!v["logs"].as_array().unwrap().is_empty(), "{v}");
+    assert_eq!(
+        v["client_sessions"],
+        json!({"stream": 1, "legacy": 1}),
+        "{v}"
+    );
+
+    // The client ended its session (DELETE on exit): its backend sessions are gone.
+    let c = Client::connect(gw.addr).await;
+    let status = c.get_json("/status").await;
+    for b in status["backends"].as_array().unwrap() {
+        assert_eq!(b["clientSessions"], 0, "{status}");
+    }
+
+    // A client that declared no sampling is not asked: the shared session declines at once.
+    let mut c = c;
+    let r = tokio::time::timeout(
+        Duration::from_secs(20),
+        c.rpc(
+            "tools/call",
+            json!({"name": "stream_trigger-sampling-request", "arguments": {"prompt": "x", "maxTokens": 1}}),
+        ),
+    )
+    .await
+    .expect("a call needing sampling fails promptly for a client without it");
+    assert!(r.to_string().contains("did not declare"), "{r}");
     gw.stop().await;
 }

@@ -24,7 +24,7 @@ use vmcp_config::Aggregation;
 
 use crate::backend::BackendError;
 use crate::backend::auth::Identity;
-use crate::backend::pool::Backend;
+use crate::backend::pool::{Backend, Caller};
 use crate::health::State;
 use crate::jsonrpc;
 use view::{Caps, Input, View};
@@ -378,7 +378,7 @@ impl Aggregator {
 
 /// Lists everything a backend advertises, following cursors.
 pub async fn fetch(b: &Backend) -> Result<Caps, BackendError> {
-    let id = Identity::anonymous();
+    let id = Caller::shared(Identity::anonymous());
     let caps = b.capabilities(&id).await?;
     let has = |k: &str| caps.get(k).is_some_and(|v| !v.is_null());
     let (tools, resources, templates, prompts) = tokio::try_join!(
@@ -411,7 +411,7 @@ pub async fn fetch(b: &Backend) -> Result<Caps, BackendError> {
 
 async fn list_if(
     b: &Backend,
-    id: &Identity,
+    id: &Caller,
     advertised: bool,
     method: &str,
     key: &str,

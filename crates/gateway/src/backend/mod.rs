@@ -13,8 +13,8 @@ pub mod sse;
 pub mod streamable;
 pub mod tls;
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Duration;
 
 use http::{HeaderMap, HeaderValue, header};
@@ -22,6 +22,7 @@ use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
 use crate::jsonrpc::{self, Message};
+use crate::relay::Downstream;
 use auth::{Identity, Outgoing};
 
 /// MCP protocol version the gateway asks backends for; they may answer with an older one.
@@ -128,21 +129,25 @@ enum Handled {
     /// The response to `id`.
     Response(u64, Result<Box<RawValue>, BackendError>),
     /// A server-to-client request sent on to the client; answer the backend under its own id
-    /// once the client's answer arrives.
+    /// once the client's answer arrives (see [`relay_answer`]).
     Relayed(Box<RawValue>, crate::relay::Pending),
     Other,
 }
 
-/// Routes one message received from a backend: responses are returned to the caller,
-/// notifications go to the request's sink (if any) or the backend-wide inbound channel.
-/// Sampling and elicitation requests sent while a client's request is in flight go to that
-/// client on the request's sink (see `relay`); other server-to-client requests are declined.
+/// Routes one message received from a backend: responses are returned to the caller;
+/// progress and log notifications go to the request's reply stream when there is one, then to
+/// the session's client; list changes go to the backend-wide inbound channel.
+///
+/// Server-to-client requests go to the client of a dedicated session (on the request's reply
+/// stream if any, else any stream of that client). A shared session has no client to ask: it
+/// answers `roots/list` with no roots and declines the rest, so the backend fails the call
+/// cleanly instead of waiting.
 fn dispatch_incoming(
-    http: &Http,
+    c: &Common,
     data: &str,
     related: Option<&RelatedTx>,
-    inbound: &InboundTx,
 ) -> Result<(Handled, Option<String>), BackendError> {
+    let http = &c.http;
     let msg = jsonrpc::parse(data.as_bytes()).map_err(|e| http.protocol(e))?;
     match msg {
         Message::Response { id, outcome } => {
@@ -159,32 +164,56 @@ fn dispatch_incoming(
                 method.as_str(),
                 "notifications/progress" | "notifications/message"
             );
-            match related {
-                Some(tx) if is_related => {
-                    let _ = tx.send(jsonrpc::raw(data.to_owned()));
-                }
-                _ => {
-                    let _ = inbound.send(Inbound {
-                        backend: http.name.clone(),
-                        method,
-                        params: params.map(|p| p.to_owned()),
-                    });
-                }
+            if is_related
+                && let Some(tx) = related
+                && tx.send(jsonrpc::raw(data.to_owned())).is_ok()
+            {
+                return Ok((Handled::Other, None));
             }
+            // A dedicated session's notifications are its client's (log messages at the level
+            // it set, progress of its calls, updates of its subscriptions); list changes are
+            // everyone's and refresh the view.
+            if !method.ends_with("/list_changed")
+                && let Some(owner) = c.owner()
+            {
+                owner.send(&jsonrpc::raw(data.to_owned()), is_related);
+                return Ok((Handled::Other, None));
+            }
+            let _ = c.inbound.send(Inbound {
+                backend: http.name.clone(),
+                method,
+                params: params.map(|p| p.to_owned()),
+            });
             Ok((Handled::Other, None))
         }
         Message::Request { id, method, params } => {
-            if let Some(tx) = related
-                && crate::relay::RELAYED_METHODS.contains(&method.as_str())
-            {
-                let pending = crate::relay::register();
-                let req = crate::relay::request(&pending.id, &method, params);
-                if tx.send(req).is_ok() {
-                    return Ok((Handled::Relayed(id.to_owned(), pending), None));
+            let relayed = crate::relay::RELAYED_METHODS.contains(&method.as_str());
+            let reply = match (method.as_str(), c.owner()) {
+                ("ping", _) => jsonrpc::response_ok(id, &jsonrpc::empty_object()),
+                (m, Some(owner)) if relayed => {
+                    let pending = crate::relay::register();
+                    let req = crate::relay::request(&pending.id, m, params);
+                    let sent = related.is_some_and(|tx| tx.send(req.clone()).is_ok())
+                        || owner.send(&req, true);
+                    if sent {
+                        return Ok((Handled::Relayed(id.to_owned(), pending), None));
+                    }
+                    jsonrpc::response_error(
+                        Some(id),
+                        jsonrpc::code::INTERNAL_ERROR,
+                        &format!("the client has no open stream to receive {m} (vmcp gateway)"),
+                    )
                 }
-            }
-            let reply = match method.as_str() {
-                "ping" => jsonrpc::response_ok(id, &jsonrpc::empty_object()),
+                ("roots/list", None) => {
+                    jsonrpc::response_ok(id, &jsonrpc::raw(r#"{"roots":[]}"#.to_owned()))
+                }
+                (m, None) if relayed => jsonrpc::response_error(
+                    Some(id),
+                    jsonrpc::code::METHOD_NOT_FOUND,
+                    &format!(
+                        "{m}: the calling client did not declare this capability to the vmcp gateway"
+                    ),
+                ),
                 _ => jsonrpc::response_error(
                     Some(id),
                     jsonrpc::code::METHOD_NOT_FOUND,
@@ -193,6 +222,65 @@ fn dispatch_incoming(
             };
             Ok((Handled::Other, Some(reply)))
         }
+    }
+}
+
+/// A POST of one message to the session (the backend URL, or a legacy SSE stream's endpoint).
+fn session_post(c: &Common) -> Option<reqwest::RequestBuilder> {
+    let url = c.post_url.get()?;
+    Some(
+        c.http
+            .client
+            .post(url.clone())
+            .headers(c.post_headers.clone()),
+    )
+}
+
+/// Sends an answer to a server-to-client request; best effort, never awaited by a caller.
+fn answer(c: &Common, reply: String) {
+    let Some(req) = session_post(c) else { return };
+    tokio::spawn(async move {
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(10), req.body(reply).send()).await;
+    });
+}
+
+/// Waits for the client's answer to a relayed request and posts it to the backend under the
+/// backend's own id; no answer in time becomes an error answer, so the backend never hangs.
+fn relay_answer(c: &Common, backend_id: Box<RawValue>, pending: crate::relay::Pending) {
+    let Some(req) = session_post(c) else { return };
+    tokio::spawn(async move {
+        let reply = match pending.answer(crate::relay::ANSWER_TIMEOUT).await {
+            Some(Ok(result)) => jsonrpc::response_ok(&backend_id, &result),
+            Some(Err(error)) => jsonrpc::response_raw_error(&backend_id, &error),
+            None => jsonrpc::response_error(
+                Some(&backend_id),
+                jsonrpc::code::INTERNAL_ERROR,
+                "the client did not answer through the vmcp gateway",
+            ),
+        };
+        let _ =
+            tokio::time::timeout(std::time::Duration::from_secs(10), req.body(reply).send()).await;
+    });
+}
+
+/// A response from a backend: the id the gateway gave the request, and its outcome.
+type Reply = (u64, Result<Box<RawValue>, BackendError>);
+
+/// Acts on one message that arrived outside a call's reply (the GET stream, a legacy SSE
+/// stream): answers or relays server-to-client requests; returns a response for a caller.
+fn handle_unsolicited(c: &Common, data: &str) -> Result<Option<Reply>, BackendError> {
+    match dispatch_incoming(c, data, None)? {
+        (Handled::Response(n, r), _) => Ok(Some((n, r))),
+        (Handled::Relayed(backend_id, pending), _) => {
+            relay_answer(c, backend_id, pending);
+            Ok(None)
+        }
+        (_, Some(reply)) => {
+            answer(c, reply);
+            Ok(None)
+        }
+        _ => Ok(None),
     }
 }
 
@@ -212,6 +300,18 @@ impl Connection {
         match self {
             Connection::Streamable(s) => s.call(method, params, related).await,
             Connection::Sse(s) => s.call(method, params).await,
+        }
+    }
+
+    /// Sends a notification on the session (e.g. the client's `roots/list_changed`).
+    pub async fn notify(
+        &self,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<(), BackendError> {
+        match self {
+            Connection::Streamable(s) => streamable::notify(&s.common, method, params).await,
+            Connection::Sse(s) => s.post(&jsonrpc::notification(method, params)).await,
         }
     }
 
@@ -248,10 +348,21 @@ pub struct Common {
     pub next_id: AtomicU64,
     pub closed: AtomicBool,
     pub inbound: InboundTx,
+    /// Where messages to the backend's session are POSTed: the backend URL, or the endpoint a
+    /// legacy SSE stream named.
+    post_url: OnceLock<url::Url>,
+    /// The client of a dedicated session; `None` for a shared one. Weak: the client session
+    /// ends the backend sessions, not the other way round.
+    owner: Option<Weak<dyn Downstream>>,
 }
 
 impl Common {
-    fn new(http: Arc<Http>, headers: HeaderMap, inbound: InboundTx) -> Self {
+    fn new(
+        http: Arc<Http>,
+        headers: HeaderMap,
+        inbound: InboundTx,
+        owner: Option<&Arc<dyn Downstream>>,
+    ) -> Self {
         let mut post_headers = headers.clone();
         post_headers.append(header::ACCEPT, ACCEPT_BOTH);
         post_headers.append(header::CONTENT_TYPE, JSON);
@@ -262,6 +373,24 @@ impl Common {
             next_id: AtomicU64::new(1),
             closed: AtomicBool::new(false),
             inbound,
+            post_url: OnceLock::new(),
+            owner: owner.map(Arc::downgrade),
+        }
+    }
+
+    /// The client of a dedicated session, while it is connected.
+    fn owner(&self) -> Option<Arc<dyn Downstream>> {
+        self.owner.as_ref().and_then(Weak::upgrade)
+    }
+
+    /// The capabilities to declare in initialize: the client's own for a dedicated session,
+    /// everything the gateway relays for a shared one.
+    fn declared_capabilities(&self) -> String {
+        match &self.owner {
+            Some(w) => w
+                .upgrade()
+                .map_or_else(|| "{}".to_owned(), |o| o.capabilities().to_owned()),
+            None => crate::relay::SHARED_CAPABILITIES.to_owned(),
         }
     }
 
@@ -284,15 +413,9 @@ impl Common {
     }
 }
 
-/// Params of the initialize request the gateway sends. With `relays`, it declares sampling and
-/// elicitation, which it relays to the client whose call they belong to (see `relay`); SDK
-/// servers do not send them to a client that has not declared them.
-fn initialize_params(relays: bool) -> Box<RawValue> {
-    let caps = if relays {
-        r#"{"sampling":{},"elicitation":{}}"#
-    } else {
-        "{}"
-    };
+/// Params of the initialize request the gateway sends, declaring `caps` (see
+/// [`Common::declared_capabilities`]).
+fn initialize_params(caps: &str) -> Box<RawValue> {
     jsonrpc::raw(format!(
         r#"{{"protocolVersion":"{BACKEND_PROTOCOL_VERSION}","capabilities":{caps},"clientInfo":{{"name":"vmcp-gateway","version":"{}"}}}}"#,
         env!("CARGO_PKG_VERSION")

@@ -2,10 +2,13 @@
 //! per-call deadline and the circuit breaker on the request path.
 //!
 //! The fast path is a lock-free load of the current session. Opening a session takes a
-//! per-identity async lock so concurrent first callers share one handshake, never one each.
-//! A client session that needs protocol state of its own (subscriptions, log level,
-//! server-to-client requests) can get a dedicated backend session by using its own
-//! [`Identity`]-scoped key; today every caller shares the identity's session.
+//! per-slot async lock so concurrent first callers share one handshake, never one each.
+//!
+//! Clients that need protocol state of their own — server-to-client requests (sampling,
+//! elicitation, roots) or a log level — get a dedicated backend session per backend, opened on
+//! their first call to it and closed when their client session ends ([`Backend::end_client`]).
+//! Every other caller shares its identity's session, which is what lets one replica hold very
+//! many clients.
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
@@ -17,6 +20,7 @@ use serde_json::value::RawValue;
 use super::auth::Identity;
 use super::{BackendError, Connection, Http, InboundTx, RelatedTx, sse, streamable};
 use crate::health::{Admission, State, Tracker};
+use crate::relay::Downstream;
 use vmcp_config::Transport;
 
 /// One slot per identity: the current session, and the lock that serialises opening one.
@@ -24,6 +28,24 @@ use vmcp_config::Transport;
 struct Slot {
     current: ArcSwapOption<Connection>,
     opening: tokio::sync::Mutex<()>,
+}
+
+/// Who a call is made for: the identity the backend sees and, for a client with a session of
+/// its own, that client.
+#[derive(Clone)]
+pub struct Caller {
+    pub identity: Identity,
+    pub client: Option<Arc<dyn Downstream>>,
+}
+
+impl Caller {
+    /// A caller on the identity's shared session.
+    pub fn shared(identity: Identity) -> Self {
+        Caller {
+            identity,
+            client: None,
+        }
+    }
 }
 
 /// Callback for health transitions (rebuild the view, update metrics).
@@ -37,6 +59,8 @@ pub struct Backend {
     pub health: Tracker,
     http: Arc<Http>,
     slots: Mutex<HashMap<Identity, Arc<Slot>>>,
+    /// Dedicated sessions by client session id.
+    clients: Mutex<HashMap<String, Arc<Slot>>>,
     inbound: InboundTx,
     on_transition: OnTransition,
 }
@@ -58,6 +82,7 @@ impl Backend {
             health,
             http: Arc::new(http),
             slots: Mutex::new(HashMap::new()),
+            clients: Mutex::new(HashMap::new()),
             inbound,
             on_transition,
         }
@@ -67,14 +92,25 @@ impl Backend {
         self.http.auth.kind()
     }
 
-    fn slot(&self, identity: &Identity) -> Arc<Slot> {
-        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        slots.entry(identity.clone()).or_default().clone()
+    fn slot(&self, caller: &Caller) -> Arc<Slot> {
+        match &caller.client {
+            None => {
+                let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+                slots.entry(caller.identity.clone()).or_default().clone()
+            }
+            Some(c) => {
+                let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+                if let Some(s) = clients.get(c.id()) {
+                    return s.clone();
+                }
+                clients.entry(c.id().to_owned()).or_default().clone()
+            }
+        }
     }
 
-    /// The live session for `identity`, opening one if needed.
-    async fn connection(&self, identity: &Identity) -> Result<Arc<Connection>, BackendError> {
-        let slot = self.slot(identity);
+    /// The live session for `caller`, opening one if needed.
+    async fn connection(&self, caller: &Caller) -> Result<Arc<Connection>, BackendError> {
+        let slot = self.slot(caller);
         if let Some(c) = slot.current.load_full()
             && !c.is_closed()
         {
@@ -86,24 +122,34 @@ impl Backend {
         {
             return Ok(c);
         }
+        let (http, id, inbound) = (self.http.clone(), &caller.identity, self.inbound.clone());
+        let owner = caller.client.as_ref();
         let conn = match self.transport {
             Transport::StreamableHttp => Connection::Streamable(
-                streamable::Session::connect(self.http.clone(), identity, self.inbound.clone())
-                    .await?,
+                streamable::Session::connect(http, id, inbound, owner).await?,
             ),
-            Transport::Sse => Connection::Sse(
-                sse::Session::connect(self.http.clone(), identity, self.inbound.clone()).await?,
-            ),
+            Transport::Sse => {
+                Connection::Sse(sse::Session::connect(http, id, inbound, owner).await?)
+            }
         };
-        tracing::debug!(backend = %self.name, "backend session opened");
+        if let Some(level) = caller.client.as_ref().and_then(|c| c.log_level()) {
+            set_level(&self.name, &conn, &level).await;
+        }
+        tracing::debug!(backend = %self.name, dedicated = caller.client.is_some(), "backend session opened");
         let conn = Arc::new(conn);
         slot.current.store(Some(conn.clone()));
+        if let Some(c) = &caller.client
+            && c.is_ended()
+        {
+            // The client ended while we were opening: do not keep a session nobody will close.
+            self.end_client(c.id());
+        }
         Ok(conn)
     }
 
     /// Drops a session that misbehaved, so the next call opens a fresh one.
-    fn discard(&self, identity: &Identity, conn: &Arc<Connection>) {
-        let slot = self.slot(identity);
+    fn discard(&self, caller: &Caller, conn: &Arc<Connection>) {
+        let slot = self.slot(caller);
         let cur = slot.current.load();
         if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
             slot.current.store(None);
@@ -111,12 +157,53 @@ impl Backend {
         conn.close();
     }
 
+    /// Closes the dedicated session of a client whose session ended.
+    pub fn end_client(&self, client: &str) {
+        let slot = self
+            .clients
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .remove(client);
+        if let Some(c) = slot.and_then(|s| s.current.swap(None)) {
+            c.close();
+        }
+    }
+
+    /// The client's open dedicated session, if it has one (no session is opened).
+    fn client_connection(&self, client: &str) -> Option<Arc<Connection>> {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        clients
+            .get(client)
+            .and_then(|s| s.current.load_full())
+            .filter(|c| !c.is_closed())
+    }
+
+    /// Passes a client's new log level on to its dedicated session, if open; later sessions
+    /// get it when they open.
+    pub async fn client_log_level(&self, client: &str, level: &str) {
+        if let Some(conn) = self.client_connection(client) {
+            set_level(&self.name, &conn, level).await;
+        }
+    }
+
+    /// Passes a client's notification (`roots/list_changed`) on to its dedicated session.
+    pub async fn client_notify(&self, client: &str, method: &str) {
+        if let Some(conn) = self.client_connection(client) {
+            let r = tokio::time::timeout(self.timeout, conn.notify(method, None)).await;
+            if !matches!(r, Ok(Ok(()))) {
+                tracing::debug!(backend = %self.name, method, "could not pass a client notification on");
+            }
+        }
+    }
+
+    /// Number of dedicated sessions (for `/status`).
+    pub fn dedicated_sessions(&self) -> usize {
+        self.clients.lock().unwrap_or_else(|p| p.into_inner()).len()
+    }
+
     /// The backend's advertised capabilities (opening the session if needed).
-    pub async fn capabilities(
-        &self,
-        identity: &Identity,
-    ) -> Result<serde_json::Value, BackendError> {
-        let conn = tokio::time::timeout(self.timeout, self.connection(identity))
+    pub async fn capabilities(&self, caller: &Caller) -> Result<serde_json::Value, BackendError> {
+        let conn = tokio::time::timeout(self.timeout, self.connection(caller))
             .await
             .map_err(|_| BackendError::Timeout(self.name.to_string(), self.timeout))??;
         Ok(conn.capabilities().clone())
@@ -126,7 +213,7 @@ impl Backend {
     /// opening included), through the circuit breaker.
     pub async fn call(
         &self,
-        identity: &Identity,
+        caller: &Caller,
         method: &str,
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
@@ -135,7 +222,7 @@ impl Backend {
             return Err(BackendError::CircuitOpen(self.name.to_string()));
         }
         let r = self
-            .call_unchecked(identity, method, params, related, self.timeout)
+            .call_unchecked(caller, method, params, related, self.timeout)
             .await;
         self.record(&r);
         r
@@ -144,7 +231,13 @@ impl Backend {
     /// A ping health check: bypasses the breaker (it is how an open circuit closes again).
     pub async fn check(&self, identity: &Identity, timeout: Duration) -> Result<(), BackendError> {
         let r = self
-            .call_unchecked(identity, "ping", None, None, timeout)
+            .call_unchecked(
+                &Caller::shared(identity.clone()),
+                "ping",
+                None,
+                None,
+                timeout,
+            )
             .await
             .map(|_| ());
         let r = match r {
@@ -178,30 +271,30 @@ impl Backend {
 
     async fn call_unchecked(
         &self,
-        identity: &Identity,
+        caller: &Caller,
         method: &str,
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
         timeout: Duration,
     ) -> Result<Box<RawValue>, BackendError> {
         let work = async {
-            let conn = self.connection(identity).await?;
+            let conn = self.connection(caller).await?;
             match conn.call(method, params, related).await {
                 Err(BackendError::SessionExpired(_)) => {
                     // The backend restarted or dropped us: one fresh session, one retry.
-                    self.discard(identity, &conn);
-                    let conn = self.connection(identity).await?;
+                    self.discard(caller, &conn);
+                    let conn = self.connection(caller).await?;
                     let r = conn.call(method, params, related).await;
                     if matches!(
                         r,
                         Err(BackendError::Protocol(..) | BackendError::Unavailable(..))
                     ) {
-                        self.discard(identity, &conn);
+                        self.discard(caller, &conn);
                     }
                     r
                 }
                 Err(e @ (BackendError::Protocol(..) | BackendError::Unavailable(..))) => {
-                    self.discard(identity, &conn);
+                    self.discard(caller, &conn);
                     Err(e)
                 }
                 r => r,
@@ -216,10 +309,35 @@ impl Backend {
     /// Closes every session (shutdown).
     pub fn close_all(&self) {
         let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-        for s in slots.values() {
+        let clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
+        for s in slots.values().chain(clients.values()) {
             if let Some(c) = s.current.swap(None) {
                 c.close();
             }
         }
+    }
+}
+
+/// Sends `logging/setLevel` to a backend that offers logging; a refusal is only logged, as the
+/// client's request to the gateway itself succeeded.
+async fn set_level(backend: &str, conn: &Connection, level: &str) {
+    if conn.capabilities().get("logging").is_none() {
+        return;
+    }
+    let params = crate::jsonrpc::raw(format!(
+        r#"{{"level":{}}}"#,
+        serde_json::Value::String(level.to_owned())
+    ));
+    let r = tokio::time::timeout(
+        Duration::from_secs(10),
+        conn.call("logging/setLevel", Some(&params), None),
+    )
+    .await;
+    if !matches!(r, Ok(Ok(_))) {
+        tracing::debug!(
+            backend,
+            level,
+            "backend did not take the client's log level"
+        );
     }
 }

@@ -6,7 +6,7 @@
 
 use std::collections::HashMap;
 use std::sync::atomic::Ordering;
-use std::sync::{Arc, Mutex, OnceLock};
+use std::sync::{Arc, Mutex};
 
 use http::{StatusCode, header};
 use serde_json::value::RawValue;
@@ -15,18 +15,17 @@ use tokio::task::AbortHandle;
 
 use super::events::Decoder;
 use super::{
-    ACCEPT_SSE, BackendError, CancelOnDrop, Common, Handled, Http, InboundTx, JSON,
-    cancelled_params, content_type_is, dispatch_incoming, initialize_params, read_initialize,
+    ACCEPT_SSE, BackendError, CancelOnDrop, Common, Http, InboundTx, JSON, cancelled_params,
+    content_type_is, handle_unsolicited, initialize_params, read_initialize,
 };
 use crate::backend::auth::Identity;
 use crate::jsonrpc;
+use crate::relay::Downstream;
 
 type Waiter = oneshot::Sender<Result<Box<RawValue>, BackendError>>;
 
 struct Shared {
     pending: Mutex<HashMap<u64, Waiter>>,
-    /// Where the reader posts answers to server-to-client requests.
-    endpoint: OnceLock<url::Url>,
 }
 
 pub struct Session {
@@ -38,10 +37,13 @@ pub struct Session {
 }
 
 impl Session {
+    /// Opens the stream and initializes. With `owner`, the session is that client's own (see
+    /// `relay`): every server-to-client request on the stream is that client's.
     pub async fn connect(
         http: Arc<Http>,
         identity: &Identity,
         inbound: InboundTx,
+        owner: Option<&Arc<dyn Downstream>>,
     ) -> Result<Session, BackendError> {
         let headers = http.session_headers(identity).await?;
         let resp = http
@@ -60,9 +62,8 @@ impl Session {
         }
         let shared = Arc::new(Shared {
             pending: Mutex::new(HashMap::new()),
-            endpoint: OnceLock::new(),
         });
-        let common = Arc::new(Common::new(http.clone(), headers, inbound));
+        let common = Arc::new(Common::new(http.clone(), headers, inbound, owner));
         let (endpoint_tx, endpoint_rx) = oneshot::channel();
         let reader = tokio::spawn(read_loop(common.clone(), shared.clone(), resp, endpoint_tx))
             .abort_handle();
@@ -84,7 +85,7 @@ impl Session {
                 return Err(http.protocol(format!("endpoint event: {e}")));
             }
         };
-        let _ = shared.endpoint.set(endpoint.clone());
+        let _ = common.post_url.set(endpoint.clone());
         let mut session = Session {
             common,
             endpoint,
@@ -92,7 +93,7 @@ impl Session {
             reader,
             capabilities: serde_json::Value::Null,
         };
-        let params = initialize_params(false);
+        let params = initialize_params(&session.common.declared_capabilities());
         let result = session.call("initialize", Some(&params)).await?;
         let (_version, caps) = read_initialize(&http, &result)?;
         session.capabilities = caps;
@@ -149,7 +150,7 @@ impl Session {
             .body(body)
     }
 
-    async fn post(&self, body: &str) -> Result<(), BackendError> {
+    pub(super) async fn post(&self, body: &str) -> Result<(), BackendError> {
         let http = &self.common.http;
         let resp = self
             .post_request(body.to_owned())
@@ -226,31 +227,13 @@ async fn read_loop(
             if !(ev.event.is_empty() || ev.event == "message") || ev.data.is_empty() {
                 continue;
             }
-            match dispatch_incoming(http, &ev.data, None, &c.inbound) {
-                Ok((Handled::Response(id, r), _)) => {
+            match handle_unsolicited(&c, &ev.data) {
+                Ok(Some((id, r))) => {
                     if let Some(w) = lock(&shared).remove(&id) {
                         let _ = w.send(r);
                     }
                 }
-                Ok((_, Some(reply))) => {
-                    tracing::debug!(backend = %http.name, "declining a server-to-client request");
-                    if let Some(ep) = shared.endpoint.get() {
-                        let req = http
-                            .client
-                            .post(ep.clone())
-                            .headers(c.headers.clone())
-                            .header(header::CONTENT_TYPE, JSON)
-                            .body(reply);
-                        tokio::spawn(async move {
-                            let _ = tokio::time::timeout(
-                                std::time::Duration::from_secs(10),
-                                req.send(),
-                            )
-                            .await;
-                        });
-                    }
-                }
-                Ok(_) => {}
+                Ok(None) => {}
                 Err(e) => {
                     // Garbage on the stream: the session cannot be trusted any more.
                     tracing::warn!(backend = %http.name, error = %e, "invalid message on the event stream");

@@ -15,11 +15,12 @@ use tokio::task::AbortHandle;
 use super::events::Decoder;
 use super::{
     ACCEPT_BOTH, ACCEPT_SSE, BackendError, CancelOnDrop, Common, Handled, Http, InboundTx, JSON,
-    RelatedTx, cancelled_params, content_type_is, dispatch_incoming, initialize_params,
-    read_initialize,
+    RelatedTx, answer, cancelled_params, content_type_is, dispatch_incoming, handle_unsolicited,
+    initialize_params, read_initialize, relay_answer,
 };
 use crate::backend::auth::Identity;
 use crate::jsonrpc;
+use crate::relay::Downstream;
 
 const SESSION_HEADER: &str = "mcp-session-id";
 const VERSION_HEADER: &str = "mcp-protocol-version";
@@ -31,15 +32,18 @@ pub struct Session {
 }
 
 impl Session {
-    /// Performs the initialize handshake and starts the notification stream.
+    /// Performs the initialize handshake and starts the notification stream. With `owner`,
+    /// the session is that client's own (see `relay`).
     pub async fn connect(
         http: Arc<Http>,
         identity: &Identity,
         inbound: InboundTx,
+        owner: Option<&Arc<dyn Downstream>>,
     ) -> Result<Session, BackendError> {
         let headers = http.session_headers(identity).await?;
-        let mut common = Common::new(http.clone(), headers, inbound);
-        let params = initialize_params(true);
+        let mut common = Common::new(http.clone(), headers, inbound, owner);
+        let _ = common.post_url.set(http.url.clone());
+        let params = initialize_params(&common.declared_capabilities());
         let (result, session_id) = post(&common, "initialize", Some(&params), None, true).await?;
         let (version, capabilities) = read_initialize(&http, &result)?;
         if let Some(sid) = session_id {
@@ -105,7 +109,11 @@ impl Drop for Session {
 }
 
 /// Sends a notification and expects 202 (or any 2xx).
-async fn notify(c: &Common, method: &str, params: Option<&RawValue>) -> Result<(), BackendError> {
+pub(super) async fn notify(
+    c: &Common,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<(), BackendError> {
     let body = jsonrpc::notification(method, params);
     let resp = c
         .http
@@ -182,7 +190,7 @@ async fn post(
     } else if content_type_is(resp.headers(), "application/json") {
         let bytes = http.read_body(resp).await?;
         let text = std::str::from_utf8(&bytes).map_err(|_| http.protocol("reply is not UTF-8"))?;
-        match dispatch_incoming(http, text, related, &c.inbound)? {
+        match dispatch_incoming(c, text, related)? {
             (Handled::Response(n, r), _) if n == id => r,
             _ => Err(http.protocol("reply is not the response to the request")),
         }
@@ -207,7 +215,7 @@ async fn read_stream(
             if !(ev.event.is_empty() || ev.event == "message") || ev.data.is_empty() {
                 continue;
             }
-            match dispatch_incoming(http, &ev.data, related, &c.inbound)? {
+            match dispatch_incoming(c, &ev.data, related)? {
                 (Handled::Response(n, r), _) if n == id => return r,
                 (Handled::Relayed(backend_id, pending), _) => relay_answer(c, backend_id, pending),
                 (_, Some(reply)) => answer(c, reply),
@@ -216,46 +224,6 @@ async fn read_stream(
         }
     }
     Err(http.protocol("stream ended before the response"))
-}
-
-/// Posts our answer to a server-to-client request.
-fn answer(c: &Common, reply: String) {
-    let req = c
-        .http
-        .client
-        .post(c.http.url.clone())
-        .headers(c.headers.clone())
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .header(header::CONTENT_TYPE, JSON)
-        .body(reply);
-    tokio::spawn(async move {
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(10), req.send()).await;
-    });
-}
-
-/// Waits for the client's answer to a relayed request and posts it to the backend under the
-/// backend's own id; no answer in time becomes an error answer, so the backend never hangs.
-fn relay_answer(c: &Common, backend_id: Box<RawValue>, pending: crate::relay::Pending) {
-    let req = c
-        .http
-        .client
-        .post(c.http.url.clone())
-        .headers(c.headers.clone())
-        .header(header::ACCEPT, ACCEPT_BOTH)
-        .header(header::CONTENT_TYPE, JSON);
-    tokio::spawn(async move {
-        let reply = match pending.answer(crate::relay::ANSWER_TIMEOUT).await {
-            Some(Ok(result)) => jsonrpc::response_ok(&backend_id, &result),
-            Some(Err(error)) => jsonrpc::response_raw_error(&backend_id, &error),
-            None => jsonrpc::response_error(
-                Some(&backend_id),
-                jsonrpc::code::INTERNAL_ERROR,
-                "the client did not answer through the vmcp gateway",
-            ),
-        };
-        let _ =
-            tokio::time::timeout(std::time::Duration::from_secs(10), req.body(reply).send()).await;
-    });
 }
 
 /// The standalone GET stream: server-initiated notifications for the whole session.
@@ -286,10 +254,7 @@ async fn listen(c: Arc<Common>) {
                 if ev.data.is_empty() {
                     continue;
                 }
-                if let Ok((_, Some(reply))) = dispatch_incoming(&c.http, &ev.data, None, &c.inbound)
-                {
-                    answer(&c, reply);
-                }
+                let _ = handle_unsolicited(&c, &ev.data);
             }
         }
         failures += 1;

@@ -275,6 +275,17 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
             {
                 session.cancel(rid.get());
             }
+            // The client's roots changed: tell the backends that hold sessions of its own.
+            if method == "notifications/roots/list_changed" {
+                for b in front.agg.backends().values() {
+                    let b = b.clone();
+                    let id = session.id.clone();
+                    tokio::spawn(async move {
+                        b.client_notify(&id, "notifications/roots/list_changed")
+                            .await
+                    });
+                }
+            }
             accepted()
         }
         // Answers to relayed server-to-client requests; an answer nobody waits for is dropped.
@@ -309,15 +320,19 @@ fn initialize(front: &Front, id: &RawValue, params: Option<&RawValue>) -> Respon
     struct Init {
         #[serde(default)]
         protocol_version: Option<String>,
+        #[serde(default)]
+        capabilities: serde_json::Value,
     }
-    let requested = params
-        .and_then(|p| serde_json::from_str::<Init>(p.get()).ok())
-        .and_then(|i| i.protocol_version);
+    let init = params.and_then(|p| serde_json::from_str::<Init>(p.get()).ok());
+    let relay_caps = init
+        .as_ref()
+        .and_then(|i| super::session::relay_capabilities(&i.capabilities));
+    let requested = init.and_then(|i| i.protocol_version);
     let version = requested
         .as_deref()
         .filter(|v| SUPPORTED_VERSIONS.contains(v))
         .unwrap_or(LATEST_VERSION);
-    let session = front.sessions.create(version);
+    let session = front.sessions.create(version, relay_caps);
     let result = serde_json::json!({
         "protocolVersion": version,
         "capabilities": {
@@ -350,7 +365,7 @@ async fn request(
 ) -> Response {
     let (tx, mut rx) = mpsc::unbounded_channel::<Box<RawValue>>();
     let related = stream_ok.then_some(tx);
-    let cancel = session.register(id.get());
+    let cancel = session.register(id.get(), related.clone());
     let fut = {
         let front = front.clone();
         let session = session.clone();
@@ -488,6 +503,8 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
                 "lastError": snap.last_error,
                 "lastCheckUnix": snap.last_check_unix,
                 "tools": tools,
+                // Sessions held for clients that need their own (sampling, roots, log level).
+                "clientSessions": b.dedicated_sessions(),
                 "capabilityError": front.agg.fetch_error(&b.name),
             })
         })

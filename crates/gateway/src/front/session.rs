@@ -1,24 +1,55 @@
 //! Client sessions (`Mcp-Session-Id`): what the gateway remembers about each connected client.
 //!
-//! A session is small (ids, one optional stream sender, in-flight cancel handles, resource
-//! subscriptions): backend sessions are shared per identity, not per client session, which is
-//! what lets one replica hold very many clients.
+//! A session is small (ids, one optional stream sender, in-flight requests, resource
+//! subscriptions). Most clients share backend sessions per identity, which is what lets one
+//! replica hold very many clients; a client that declares sampling, elicitation or roots, or sets
+//! a log level, is a [`Downstream`] with backend sessions of its own (see `relay`).
 
 use std::collections::{HashMap, HashSet};
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
+use serde_json::value::RawValue;
 use tokio::sync::{Notify, mpsc};
+
+use crate::backend::RelatedTx;
+use crate::relay::Downstream;
+
+/// One request in flight: its cancel signal and, when the client accepts an SSE reply, the
+/// sender that turns the reply into a stream (where server-to-client messages can go).
+struct Inflight {
+    cancel: Arc<Notify>,
+    reply: Option<RelatedTx>,
+}
 
 pub struct ClientSession {
     pub id: String,
     pub protocol_version: String,
+    /// The client's `sampling`, `elicitation` and `roots` capabilities as a JSON object, if it
+    /// declared any.
+    relay_capabilities: Option<String>,
+    log_level: Mutex<Option<String>>,
     last_seen: Mutex<Instant>,
     /// The server-to-client SSE stream opened by GET, if any.
     stream: Mutex<Option<mpsc::Sender<String>>>,
-    /// Raw JSON-RPC id → cancel signal of in-flight requests.
-    inflight: Mutex<HashMap<String, Arc<Notify>>>,
+    /// Raw JSON-RPC id → the request in flight.
+    inflight: Mutex<HashMap<String, Inflight>>,
     pub subscriptions: Mutex<HashSet<String>>,
+    ended: AtomicBool,
+}
+
+/// Picks the capabilities that need a backend session of the client's own out of the
+/// `capabilities` of its initialize request; `None` if it declared none of them.
+pub fn relay_capabilities(client_capabilities: &serde_json::Value) -> Option<String> {
+    let picked: serde_json::Map<String, serde_json::Value> = crate::relay::RELAYED_CAPABILITIES
+        .iter()
+        .filter_map(|k| {
+            let v = client_capabilities.get(*k)?;
+            v.is_object().then(|| ((*k).to_owned(), v.clone()))
+        })
+        .collect();
+    (!picked.is_empty()).then(|| serde_json::Value::Object(picked).to_string())
 }
 
 fn lock<T>(m: &Mutex<T>) -> std::sync::MutexGuard<'_, T> {
@@ -51,10 +82,32 @@ impl ClientSession {
         }
     }
 
-    pub fn register(&self, id: &str) -> Arc<Notify> {
-        let n = Arc::new(Notify::new());
-        lock(&self.inflight).insert(id.to_owned(), n.clone());
-        n
+    /// Records a request in flight; `reply` is its reply stream's sender, if it may stream.
+    pub fn register(&self, id: &str, reply: Option<RelatedTx>) -> Arc<Notify> {
+        let cancel = Arc::new(Notify::new());
+        let entry = Inflight {
+            cancel: cancel.clone(),
+            reply,
+        };
+        lock(&self.inflight).insert(id.to_owned(), entry);
+        cancel
+    }
+
+    /// Whether calls of this client go through backend sessions of its own.
+    pub fn is_dedicated(&self) -> bool {
+        self.relay_capabilities.is_some() || lock(&self.log_level).is_some()
+    }
+
+    pub fn set_log_level(&self, level: &str) {
+        *lock(&self.log_level) = Some(level.to_owned());
+    }
+
+    /// Sends on the reply stream of some request in flight.
+    fn push_reply(&self, msg: &RawValue) -> bool {
+        lock(&self.inflight)
+            .values()
+            .filter_map(|i| i.reply.as_ref())
+            .any(|tx| tx.send(crate::jsonrpc::raw(msg.get().to_owned())).is_ok())
     }
 
     pub fn finish(&self, id: &str) {
@@ -63,29 +116,75 @@ impl ClientSession {
 
     /// Cancels an in-flight request by its raw id; unknown ids are ignored, as MCP asks.
     pub fn cancel(&self, id: &str) {
-        if let Some(n) = lock(&self.inflight).get(id) {
-            n.notify_one();
+        if let Some(i) = lock(&self.inflight).get(id) {
+            i.cancel.notify_one();
         }
     }
 
     fn close(&self) {
+        self.ended.store(true, Ordering::Relaxed);
         *lock(&self.stream) = None;
-        for n in lock(&self.inflight).values() {
-            n.notify_one();
+        for i in lock(&self.inflight).values() {
+            i.cancel.notify_one();
         }
     }
 }
 
+impl Downstream for ClientSession {
+    fn id(&self) -> &str {
+        &self.id
+    }
+
+    fn capabilities(&self) -> &str {
+        self.relay_capabilities.as_deref().unwrap_or("{}")
+    }
+
+    fn log_level(&self) -> Option<String> {
+        lock(&self.log_level).clone()
+    }
+
+    fn send(&self, msg: &RawValue, reply_first: bool) -> bool {
+        if reply_first && self.push_reply(msg) {
+            return true;
+        }
+        self.push(msg.get().to_owned()) || (!reply_first && self.push_reply(msg))
+    }
+
+    fn is_ended(&self) -> bool {
+        self.ended.load(Ordering::Relaxed)
+    }
+}
+
+/// Called with the id of every session that ends (DELETE, expiry, shutdown), so the backend
+/// sessions it owned are closed.
+pub type OnEnd = Box<dyn Fn(&str) + Send + Sync>;
+
 #[derive(Default)]
 pub struct Sessions {
     map: RwLock<HashMap<String, Arc<ClientSession>>>,
+    on_end: Option<OnEnd>,
 }
 
 impl Sessions {
-    pub fn create(&self, protocol_version: &str) -> Arc<ClientSession> {
+    pub fn new(on_end: OnEnd) -> Self {
+        Sessions {
+            map: RwLock::default(),
+            on_end: Some(on_end),
+        }
+    }
+
+    /// A new session; `relay_capabilities` as picked by [`relay_capabilities`].
+    pub fn create(
+        &self,
+        protocol_version: &str,
+        relay_capabilities: Option<String>,
+    ) -> Arc<ClientSession> {
         let s = Arc::new(ClientSession {
             id: uuid::Uuid::new_v4().to_string(),
             protocol_version: protocol_version.to_owned(),
+            relay_capabilities,
+            log_level: Mutex::new(None),
+            ended: AtomicBool::new(false),
             last_seen: Mutex::new(Instant::now()),
             stream: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
@@ -119,6 +218,11 @@ impl Sessions {
             .remove(id);
         if let Some(s) = &s {
             s.close();
+            if s.is_dedicated()
+                && let Some(f) = &self.on_end
+            {
+                f(&s.id);
+            }
         }
         s.is_some()
     }
@@ -174,5 +278,69 @@ impl Sessions {
         for s in self.all() {
             self.remove(&s.id);
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn picks_only_relayed_capabilities_verbatim() {
+        let caps = json!({
+            "sampling": {"tools": {}},
+            "roots": {"listChanged": true},
+            "experimental": {"x": {}},
+            "elicitation": true,
+        });
+        let picked: serde_json::Value =
+            serde_json::from_str(&relay_capabilities(&caps).unwrap()).unwrap();
+        assert_eq!(
+            picked,
+            json!({"sampling": {"tools": {}}, "roots": {"listChanged": true}}),
+            "kept verbatim; non-objects and other capabilities dropped"
+        );
+        assert_eq!(relay_capabilities(&json!({"experimental": {}})), None);
+        assert_eq!(relay_capabilities(&serde_json::Value::Null), None);
+    }
+
+    #[test]
+    fn sessions_with_own_backend_sessions_report_their_end() {
+        let ended = Arc::new(Mutex::new(Vec::<String>::new()));
+        let e = ended.clone();
+        let sessions = Sessions::new(Box::new(move |id| e.lock().unwrap().push(id.to_owned())));
+        let plain = sessions.create("2025-11-25", None);
+        let relaying = sessions.create("2025-11-25", Some(r#"{"roots":{}}"#.into()));
+        let logging = sessions.create("2025-11-25", None);
+        assert!(!plain.is_dedicated() && relaying.is_dedicated());
+        logging.set_log_level("debug");
+        assert!(logging.is_dedicated());
+        for s in [&plain, &relaying, &logging] {
+            assert!(sessions.remove(&s.id));
+        }
+        assert!(relaying.is_ended());
+        assert_eq!(
+            *ended.lock().unwrap(),
+            vec![relaying.id.clone(), logging.id.clone()]
+        );
+    }
+
+    #[tokio::test]
+    async fn messages_prefer_the_stream_asked_for() {
+        let sessions = Sessions::default();
+        let s = sessions.create("2025-11-25", Some(r#"{"sampling":{}}"#.into()));
+        let msg = crate::jsonrpc::raw(r#"{"jsonrpc":"2.0","method":"m"}"#.into());
+        assert!(!s.send(&msg, true), "no stream at all");
+        let mut get = s.open_stream(4);
+        let (tx, mut reply) = mpsc::unbounded_channel();
+        let _cancel = s.register("1", Some(tx));
+        assert!(s.send(&msg, true));
+        assert!(reply.try_recv().is_ok() && get.try_recv().is_err());
+        assert!(s.send(&msg, false));
+        assert!(get.try_recv().is_ok() && reply.try_recv().is_err());
+        s.finish("1");
+        assert!(s.send(&msg, true), "falls back to the GET stream");
+        assert!(get.try_recv().is_ok());
     }
 }

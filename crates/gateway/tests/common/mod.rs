@@ -457,3 +457,26 @@ pub fn text_of(r: &Value) -> String {
         .unwrap_or_else(|| panic!("no text in {r}"))
         .to_owned()
 }
+
+/// Runs a Python script on the official `mcp` SDK with one argument and parses the JSON it
+/// prints last; fails the test with the script's stderr if it fails or does not finish.
+pub async fn python_json(script: &str, arg: &str, limit: Duration) -> Value {
+    let out = tokio::time::timeout(
+        limit,
+        tokio::process::Command::new(&peers().python)
+            .arg("-c")
+            .arg(script)
+            .arg(arg)
+            .kill_on_drop(true)
+            .output(),
+    )
+    .await
+    .expect("python client finishes")
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "python client failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    serde_json::from_slice(out.stdout.trim_ascii()).unwrap()
+}

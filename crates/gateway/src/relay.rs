@@ -50,6 +50,10 @@ pub trait Downstream: Send + Sync {
 /// How long the gateway waits for a client's answer (a human may be filling in a form).
 pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(300);
 
+/// Most relayed requests waiting for answers at once, over all clients: a backend that floods
+/// requests gets the excess declined instead of growing the gateway's memory.
+pub const MAX_PENDING: usize = 4096;
+
 /// The client's answer: its `result`, or its `error` object.
 pub type Answer = Result<Box<RawValue>, Box<RawValue>>;
 
@@ -84,16 +88,23 @@ impl Drop for Pending {
     }
 }
 
-/// Allocates a gateway id for one relayed request.
-pub fn register() -> Pending {
+/// Allocates a gateway id for one relayed request; `None` when [`MAX_PENDING`] requests are
+/// already waiting.
+pub fn register() -> Option<Pending> {
     let key = format!("vmcp-{}", uuid::Uuid::new_v4());
     let (tx, rx) = oneshot::channel();
-    lock().insert(key.clone(), tx);
-    Pending {
+    {
+        let mut t = lock();
+        if t.len() >= MAX_PENDING {
+            return None;
+        }
+        t.insert(key.clone(), tx);
+    }
+    Some(Pending {
         id: crate::jsonrpc::raw(format!("\"{key}\"")),
         key,
         rx: Some(rx),
-    }
+    })
 }
 
 /// Hands a client's answer (a JSON-RPC response with raw `id`) to the waiting relay. Returns
@@ -127,7 +138,7 @@ mod tests {
 
     #[tokio::test]
     async fn delivers_answers_once_and_only_to_known_ids() {
-        let p = register();
+        let p = register().unwrap();
         let id = p.id.clone();
         assert!(id.get().starts_with("\"vmcp-"));
         assert!(!deliver(
@@ -152,11 +163,11 @@ mod tests {
 
     #[tokio::test]
     async fn forgets_ids_on_drop_and_times_out() {
-        let p = register();
+        let p = register().unwrap();
         let id = p.id.clone();
         drop(p);
         assert!(!deliver(&id, Ok(crate::jsonrpc::empty_object())));
-        let p = register();
+        let p = register().unwrap();
         assert!(p.answer(Duration::from_millis(20)).await.is_none());
     }
 

@@ -191,7 +191,15 @@ fn dispatch_incoming(
             let reply = match (method.as_str(), c.owner()) {
                 ("ping", _) => jsonrpc::response_ok(id, &jsonrpc::empty_object()),
                 (m, Some(owner)) if relayed => {
-                    let pending = crate::relay::register();
+                    let Some(pending) = crate::relay::register() else {
+                        tracing::warn!(backend = %http.name, method = m, "too many relayed requests waiting for answers; declining");
+                        let reply = jsonrpc::response_error(
+                            Some(id),
+                            jsonrpc::code::INTERNAL_ERROR,
+                            "too many requests waiting for client answers at the vmcp gateway",
+                        );
+                        return Ok((Handled::Other, Some(reply)));
+                    };
                     let req = crate::relay::request(&pending.id, m, params);
                     let sent = related.is_some_and(|tx| tx.send(req.clone()).is_ok())
                         || owner.send(&req, true);

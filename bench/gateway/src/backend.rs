@@ -28,8 +28,11 @@ pub async fn start(prefix: String, tools: usize) -> anyhow::Result<SocketAddr> {
             })
         })
         .collect();
-    let list: &'static str =
-        Box::leak(serde_json::json!({ "tools": list }).to_string().into_boxed_str());
+    let list: &'static str = Box::leak(
+        serde_json::json!({ "tools": list })
+            .to_string()
+            .into_boxed_str(),
+    );
     let app = axum::Router::new().route(
         "/mcp",
         axum::routing::post(move |body: Bytes| async move { handle(list, &body) }),
@@ -53,7 +56,9 @@ fn handle(list: &'static str, body: &[u8]) -> Response {
     };
     let id = id.get();
     let result = match env.method {
-        "initialize" => r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"bench-backend","version":"0"}}"#,
+        "initialize" => {
+            r#"{"protocolVersion":"2025-06-18","capabilities":{"tools":{}},"serverInfo":{"name":"bench-backend","version":"0"}}"#
+        }
         "ping" => "{}",
         "tools/list" => list,
         "tools/call" => r#"{"content":[{"type":"text","text":"ok"}]}"#,
@@ -63,5 +68,7 @@ fn handle(list: &'static str, body: &[u8]) -> Response {
             ));
         }
     };
-    json(format!(r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#))
+    json(format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"result":{result}}}"#
+    ))
 }

@@ -3,8 +3,8 @@
 //! tables. Every loop is bounded in count and in time.
 //!
 //! ```text
-//! vmcp-bench-gateway [latency|throughput|list|sessions|all] [--vmcp PATH] [--n N]
-//!     [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S]
+//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|all] [--vmcp PATH] [--n N]
+//!     [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S] [--clients K]
 //! ```
 
 mod backend;
@@ -23,6 +23,7 @@ struct Opts {
     backends: usize,
     tools: usize,
     sessions: usize,
+    clients: usize,
 }
 
 fn parse_args() -> anyhow::Result<(String, Opts)> {
@@ -35,6 +36,7 @@ fn parse_args() -> anyhow::Result<(String, Opts)> {
         backends: 50,
         tools: 10,
         sessions: 10_000,
+        clients: 500,
     };
     let mut args = std::env::args().skip(1);
     while let Some(a) = args.next() {
@@ -47,6 +49,7 @@ fn parse_args() -> anyhow::Result<(String, Opts)> {
             "--backends" => o.backends = val()?.parse()?,
             "--tools" => o.tools = val()?.parse()?,
             "--sessions" => o.sessions = val()?.parse()?,
+            "--clients" => o.clients = val()?.parse()?,
             w if !w.starts_with('-') => what = w.to_owned(),
             other => bail!("unknown flag {other}"),
         }
@@ -75,6 +78,9 @@ fn main() -> anyhow::Result<()> {
         }
         if all || what == "sessions" {
             sessions(&o).await?;
+        }
+        if all || what == "clients" {
+            clients(&o).await?;
         }
         Ok(())
     })
@@ -120,18 +126,24 @@ impl Gateway {
                 "- {{name: {name}, url: \"http://{addr}/mcp\", transport: streamable-http}}\n"
             ));
         }
-        let dir = std::env::temp_dir().join(format!(
-            "vmcp-bench-{}-{}",
-            std::process::id(),
-            unique()
-        ));
+        let dir =
+            std::env::temp_dir().join(format!("vmcp-bench-{}-{}", std::process::id(), unique()));
         std::fs::create_dir_all(&dir)?;
         let cfg = dir.join("config.yaml");
         std::fs::write(&cfg, yaml)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?.local_addr()?.port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")?
+            .local_addr()?
+            .port();
         let log = std::fs::File::create(dir.join("gateway.log"))?;
         let child = Command::new(&o.vmcp)
-            .args(["serve", "--host", "127.0.0.1", "--port", &port.to_string(), "--config"])
+            .args([
+                "serve",
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--config",
+            ])
             .arg(&cfg)
             .stdout(Stdio::null())
             .stderr(log)
@@ -241,8 +253,15 @@ impl Mcp {
     }
 
     async fn initialize(&mut self) -> anyhow::Result<()> {
-        let body = r#"{"jsonrpc":"2.0","id":0,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
-        let r = self.post(body.to_owned()).send().await?;
+        self.initialize_with("{}").await
+    }
+
+    /// Initializes declaring `capabilities` (a JSON object).
+    async fn initialize_with(&mut self, capabilities: &str) -> anyhow::Result<()> {
+        let body = format!(
+            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{capabilities},"clientInfo":{{"name":"bench","version":"0"}}}}}}"#
+        );
+        let r = self.post(body).send().await?;
         if !r.status().is_success() {
             bail!("initialize: HTTP {}", r.status());
         }
@@ -332,10 +351,14 @@ async fn latency(o: &Opts) -> anyhow::Result<()> {
     }
     d.sort();
     g.sort();
-    println!("\n### Added latency per tools/call ({} sequential calls each, keep-alive)\n", d.len());
+    println!(
+        "\n### Added latency per tools/call ({} sequential calls each, keep-alive)\n",
+        d.len()
+    );
     println!("| path | p50 ms | p90 ms | p99 ms | mean ms |");
     println!("|---|---|---|---|---|");
-    let mean = |v: &[Duration]| v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
+    let mean =
+        |v: &[Duration]| v.iter().map(Duration::as_secs_f64).sum::<f64>() / v.len() as f64 * 1e3;
     for (name, v) in [("client → backend", &d), ("client → gateway → backend", &g)] {
         println!(
             "| {name} | {:.3} | {:.3} | {:.3} | {:.3} |",
@@ -370,7 +393,9 @@ async fn throughput(o: &Opts) -> anyhow::Result<()> {
         "\n### Throughput: {} concurrent clients, {} s per run, tools/call\n",
         o.concurrency, o.seconds
     );
-    println!("| path | calls | req/s | gateway CPU s | calls per gateway CPU-second | bench CPU s (client + backend) |");
+    println!(
+        "| path | calls | req/s | gateway CPU s | calls per gateway CPU-second | bench CPU s (client + backend) |"
+    );
     println!("|---|---|---|---|---|---|");
     for (name, addr, tool) in [
         ("client → backend", be, "b0_t0".to_owned()),
@@ -409,7 +434,11 @@ async fn throughput(o: &Opts) -> anyhow::Result<()> {
         println!(
             "| {name} | {total} | {:.0} | {} | {per_core} | {:.2} |",
             total as f64 / wall,
-            if name.contains("gateway") { format!("{gcpu:.2}") } else { format!("{gcpu:.2} (idle)") },
+            if name.contains("gateway") {
+                format!("{gcpu:.2}")
+            } else {
+                format!("{gcpu:.2} (idle)")
+            },
             b1 - b0
         );
     }
@@ -420,7 +449,10 @@ async fn throughput(o: &Opts) -> anyhow::Result<()> {
 async fn list(o: &Opts) -> anyhow::Result<()> {
     let mut bes = Vec::new();
     for i in 0..o.backends {
-        bes.push((format!("b{i}"), backend::start(format!("b{i}_"), o.tools).await?));
+        bes.push((
+            format!("b{i}"),
+            backend::start(format!("b{i}_"), o.tools).await?,
+        ));
     }
     // A single backend serving a list of the same size: the HTTP + transfer floor.
     let floor = backend::start("all_".into(), o.backends * o.tools).await?;
@@ -495,14 +527,30 @@ async fn sessions(o: &Opts) -> anyhow::Result<()> {
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
     let status: serde_json::Value = serde_json::from_slice(
-        &reqwest::get(format!("http://{}/status", gw.addr)).await?.bytes().await?,
+        &reqwest::get(format!("http://{}/status", gw.addr))
+            .await?
+            .bytes()
+            .await?,
     )?;
-    println!("\n### Memory: idle gateway, then {} client sessions\n", o.sessions);
+    println!(
+        "\n### Memory: idle gateway, then {} client sessions\n",
+        o.sessions
+    );
     println!("| measure | value |");
     println!("|---|---|");
-    println!("| idle RSS (1 backend, no client) | {:.1} MiB |", idle as f64 / 1024.0);
-    println!("| RSS after {warm} sessions | {:.1} MiB |", after_warm as f64 / 1024.0);
-    println!("| RSS after {} sessions | {:.1} MiB |", o.sessions, after as f64 / 1024.0);
+    println!(
+        "| idle RSS (1 backend, no client) | {:.1} MiB |",
+        idle as f64 / 1024.0
+    );
+    println!(
+        "| RSS after {warm} sessions | {:.1} MiB |",
+        after_warm as f64 / 1024.0
+    );
+    println!(
+        "| RSS after {} sessions | {:.1} MiB |",
+        o.sessions,
+        after as f64 / 1024.0
+    );
     println!("| sessions reported by /status | {} |", status["sessions"]);
     println!(
         "| per session, (RSS after − idle) / {} | {:.2} KiB |",
@@ -544,5 +592,102 @@ async fn open_sessions(addr: SocketAddr, n: usize, conc: usize) -> anyhow::Resul
     for t in tasks {
         t.await??;
     }
+    Ok(())
+}
+
+/// New client sessions making their first and second tools/call: clients that declare nothing
+/// use the shared backend session; clients that declare `roots` get a backend session of their
+/// own, opened by their first call. Interleaved one of each, so noise hits both alike. Then the
+/// memory each further client with its own backend session costs.
+async fn clients(o: &Opts) -> anyhow::Result<()> {
+    let be = backend::start("b0_".into(), 2).await?;
+    let gw = Gateway::start(o, &[("b0".into(), be)]).await?;
+    let gname = gw.wait_tools(2).await?;
+    let http = Mcp::new(gw.addr, 4).http;
+    let body = call_body(7, &gname);
+    let kinds = [
+        ("shared (declares nothing)", "{}"),
+        ("own (declares roots)", r#"{"roots":{}}"#),
+    ];
+    let mut first = [Vec::new(), Vec::new()];
+    let mut second = [Vec::new(), Vec::new()];
+    let mut keep = Vec::new();
+    let deadline = Instant::now() + Duration::from_secs(120);
+    for _ in 0..o.clients {
+        if Instant::now() > deadline {
+            break;
+        }
+        for (k, (_, caps)) in kinds.iter().enumerate() {
+            let mut c = Mcp {
+                http: http.clone(),
+                url: format!("http://{}/mcp", gw.addr),
+                session: None,
+            };
+            c.initialize_with(caps).await?;
+            for out in [&mut first[k], &mut second[k]] {
+                let t = Instant::now();
+                let r = c.call(&body).await?;
+                out.push(t.elapsed());
+                if !r.starts_with(br#"{"jsonrpc":"2.0","id":7,"result""#) {
+                    bail!("unexpected reply {}", String::from_utf8_lossy(&r));
+                }
+            }
+            keep.push(c);
+        }
+    }
+    let n = first[0].len();
+    println!(
+        "\n### New client sessions: shared vs own backend session ({n} clients of each kind)\n"
+    );
+    println!(
+        "| client | first call p50 ms | first call p99 ms | second call p50 ms | second call p99 ms |"
+    );
+    println!("|---|---|---|---|---|");
+    for (k, (name, _)) in kinds.iter().enumerate() {
+        first[k].sort();
+        second[k].sort();
+        println!(
+            "| {name} | {:.3} | {:.3} | {:.3} | {:.3} |",
+            pct(&first[k], 50.0),
+            pct(&first[k], 99.0),
+            pct(&second[k], 50.0),
+            pct(&second[k], 99.0)
+        );
+    }
+    println!(
+        "\nfirst-call ratio own/shared: p50 {:.2}×; second-call ratio: p50 {:.2}×",
+        pct(&first[1], 50.0) / pct(&first[0], 50.0),
+        pct(&second[1], 50.0) / pct(&second[0], 50.0)
+    );
+    // Memory of further clients with their own backend session (one call each).
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let pid = gw.pid();
+    let before = rss_kib(pid);
+    let m = o.clients;
+    for _ in 0..m {
+        let mut c = Mcp {
+            http: http.clone(),
+            url: format!("http://{}/mcp", gw.addr),
+            session: None,
+        };
+        c.initialize_with(kinds[1].1).await?;
+        c.call(&body).await?;
+        keep.push(c);
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let after = rss_kib(pid);
+    let status: serde_json::Value = serde_json::from_slice(
+        &reqwest::get(format!("http://{}/status", gw.addr))
+            .await?
+            .bytes()
+            .await?,
+    )?;
+    println!(
+        "\n{m} more clients with their own backend session: RSS {:.1} → {:.1} MiB, {:.1} KiB each; /status clientSessions = {}",
+        before as f64 / 1024.0,
+        after as f64 / 1024.0,
+        (after as f64 - before as f64) / m as f64,
+        status["backends"][0]["clientSessions"]
+    );
     Ok(())
 }

@@ -69,8 +69,18 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
     match cli.command {
         Command::Crds { out_dir } => crds(out_dir)?,
         Command::Validate { config } => return Ok(validate(&config)),
-        Command::Serve { config, host, port, debug } => {
-            let opts = vmcp_gateway::ServeOptions { config, host, port, debug };
+        Command::Serve {
+            config,
+            host,
+            port,
+            debug,
+        } => {
+            let opts = vmcp_gateway::ServeOptions {
+                config,
+                host,
+                port,
+                debug,
+            };
             vmcp_gateway::run_with(opts, vmcp_gateway_kube::attach)?
         }
         Command::Operator(args) => vmcp_operator::run::main_blocking(args)?,
@@ -90,7 +100,8 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
         match &out_dir {
             Some(dir) => {
                 let path = dir.join(vmcp_api::crd::file_name(&crd));
-                std::fs::write(&path, yaml).with_context(|| format!("writing {}", path.display()))?;
+                std::fs::write(&path, yaml)
+                    .with_context(|| format!("writing {}", path.display()))?;
                 eprintln!("wrote {}", path.display());
             }
             None => print!("{yaml}"),
@@ -120,7 +131,11 @@ fn validate(path: &std::path::Path) -> ExitCode {
     }
     if report.has_errors() {
         let errors = report.errors().count();
-        eprintln!("{}: invalid ({errors} error{})", path.display(), if errors == 1 { "" } else { "s" });
+        eprintln!(
+            "{}: invalid ({errors} error{})",
+            path.display(),
+            if errors == 1 { "" } else { "s" }
+        );
         return ExitCode::FAILURE;
     }
     println!("{}: valid: {}", path.display(), config.summary());

@@ -42,13 +42,27 @@ fn serve_binary_aggregates_a_real_backend() {
         r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
     );
     assert_eq!(status, 200, "{body}");
-    let sid = head.lines().find_map(|l| l.strip_prefix("mcp-session-id: ")).unwrap().trim().to_owned();
+    let sid = head
+        .lines()
+        .find_map(|l| l.strip_prefix("mcp-session-id: "))
+        .unwrap()
+        .trim()
+        .to_owned();
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["result"]["protocolVersion"], "2025-03-26");
 
-    let (_, _, body) = post(port, Some(&sid), r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+    let (_, _, body) = post(
+        port,
+        Some(&sid),
+        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
+    );
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
-    let tools: Vec<&str> = v["result"]["tools"].as_array().unwrap().iter().map(|t| t["name"].as_str().unwrap()).collect();
+    let tools: Vec<&str> = v["result"]["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t["name"].as_str().unwrap())
+        .collect();
     assert!(tools.contains(&"everything_echo"), "{tools:?}");
 
     let (_, _, body) = post(

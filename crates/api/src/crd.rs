@@ -23,7 +23,9 @@ pub const DEPRECATED_VERSION: &str = "v1alpha1";
 
 /// The warning clients get for v1alpha1 objects.
 pub fn deprecation_warning(kind: &str) -> String {
-    format!("{GROUP}/{DEPRECATED_VERSION} {kind} is deprecated; use {GROUP}/{STORAGE_VERSION} {kind}")
+    format!(
+        "{GROUP}/{DEPRECATED_VERSION} {kind} is deprecated; use {GROUP}/{STORAGE_VERSION} {kind}"
+    )
 }
 
 /// Schema of `VirtualMCPServer.spec.config`: the gateway's own config type, so the API server
@@ -51,7 +53,10 @@ fn preserve_unknown_everywhere(value: &mut Value) {
     match value {
         Value::Object(map) => {
             if map.contains_key("properties") {
-                map.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
+                map.insert(
+                    "x-kubernetes-preserve-unknown-fields".into(),
+                    Value::Bool(true),
+                );
             }
             map.values_mut().for_each(preserve_unknown_everywhere);
         }
@@ -206,13 +211,15 @@ fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
 fn make_spec_optional(root: &mut Value) {
     if let Some(required) = root.get_mut("required").and_then(Value::as_array_mut) {
         required.retain(|r| r != "spec");
-        if required.is_empty() {
-            if let Some(map) = root.as_object_mut() {
+        if required.is_empty()
+            && let Some(map) = root.as_object_mut() {
                 map.remove("required");
             }
-        }
     }
-    if let Some(spec) = root.pointer_mut("/properties/spec").and_then(Value::as_object_mut) {
+    if let Some(spec) = root
+        .pointer_mut("/properties/spec")
+        .and_then(Value::as_object_mut)
+    {
         spec.insert("default".into(), Value::Object(Default::default()));
     }
 }
@@ -223,13 +230,14 @@ fn make_spec_optional(root: &mut Value) {
 fn make_structural(value: &mut Value) {
     match value {
         Value::Object(map) => {
-            if map.contains_key("properties") {
-                if let Some(extra) = map.remove("additionalProperties") {
-                    if extra != Value::Bool(false) {
-                        map.insert("x-kubernetes-preserve-unknown-fields".into(), Value::Bool(true));
+            if map.contains_key("properties")
+                && let Some(extra) = map.remove("additionalProperties")
+                    && extra != Value::Bool(false) {
+                        map.insert(
+                            "x-kubernetes-preserve-unknown-fields".into(),
+                            Value::Bool(true),
+                        );
                     }
-                }
-            }
             // `Option<Enum>` lists `null` among the enum values; `nullable` already says it.
             if let Some(Value::Array(values)) = map.get_mut("enum") {
                 values.retain(|v| !v.is_null());

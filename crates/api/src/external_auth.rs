@@ -32,19 +32,43 @@ impl ExternalAuthType {
     /// `unauthenticated`, which takes none). The CEL rules are generated from this table so the
     /// schema and the Rust model cannot drift apart.
     pub const ALL: [(ExternalAuthType, &'static str, Option<&'static str>); 9] = [
-        (ExternalAuthType::TokenExchange, "tokenExchange", Some("tokenExchange")),
-        (ExternalAuthType::HeaderInjection, "headerInjection", Some("headerInjection")),
-        (ExternalAuthType::BearerToken, "bearerToken", Some("bearerToken")),
+        (
+            ExternalAuthType::TokenExchange,
+            "tokenExchange",
+            Some("tokenExchange"),
+        ),
+        (
+            ExternalAuthType::HeaderInjection,
+            "headerInjection",
+            Some("headerInjection"),
+        ),
+        (
+            ExternalAuthType::BearerToken,
+            "bearerToken",
+            Some("bearerToken"),
+        ),
         (ExternalAuthType::Unauthenticated, "unauthenticated", None),
-        (ExternalAuthType::EmbeddedAuthServer, "embeddedAuthServer", Some("embeddedAuthServer")),
+        (
+            ExternalAuthType::EmbeddedAuthServer,
+            "embeddedAuthServer",
+            Some("embeddedAuthServer"),
+        ),
         (ExternalAuthType::AwsSts, "awsSts", Some("awsSts")),
-        (ExternalAuthType::UpstreamInject, "upstreamInject", Some("upstreamInject")),
+        (
+            ExternalAuthType::UpstreamInject,
+            "upstreamInject",
+            Some("upstreamInject"),
+        ),
         (ExternalAuthType::Obo, "obo", Some("obo")),
         (ExternalAuthType::Xaa, "xaa", Some("xaa")),
     ];
 
     pub fn as_str(self) -> &'static str {
-        Self::ALL.iter().find(|(t, _, _)| *t == self).map(|(_, s, _)| *s).unwrap_or("")
+        Self::ALL
+            .iter()
+            .find(|(t, _, _)| *t == self)
+            .map(|(_, s, _)| *s)
+            .unwrap_or("")
     }
 }
 

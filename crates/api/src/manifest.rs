@@ -2,6 +2,10 @@
 //!
 //! Errors name the file, the document's position and the field path, because a user with a
 //! directory of manifests needs to know exactly which object is wrong.
+//!
+//! Manifests are read once per command or test, never on a hot path, so the objects are kept
+//! inline (no boxing) and the errors carry their context as plain strings.
+#![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
 use serde::Deserialize;
 
@@ -28,7 +32,11 @@ pub enum Manifest {
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
     #[error("{source_name}: document {index}: invalid YAML: {message}")]
-    Yaml { source_name: String, index: usize, message: String },
+    Yaml {
+        source_name: String,
+        index: usize,
+        message: String,
+    },
     #[error("{source_name}: document {index} ({kind} {name}): {path}: {message}")]
     Field {
         source_name: String,
@@ -59,18 +67,28 @@ pub fn parse_manifests(text: &str, source_name: &str) -> Result<Vec<Manifest>, M
     Ok(out)
 }
 
-fn classify(mut value: serde_json::Value, source_name: &str, index: usize) -> Result<Manifest, ManifestError> {
-    let api_version = value.get("apiVersion").and_then(|v| v.as_str()).unwrap_or_default();
-    let kind = value.get("kind").and_then(|v| v.as_str()).unwrap_or_default().to_string();
+fn classify(
+    mut value: serde_json::Value,
+    source_name: &str,
+    index: usize,
+) -> Result<Manifest, ManifestError> {
+    let api_version = value
+        .get("apiVersion")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default();
+    let kind = value
+        .get("kind")
+        .and_then(|v| v.as_str())
+        .unwrap_or_default()
+        .to_string();
     if api_version.split('/').next() != Some(GROUP) {
         return Ok(Manifest::Other(value));
     }
     // The API server defaults an omitted spec to `{}` for these kinds; do the same offline.
-    if crate::crd::OPTIONAL_SPEC_KINDS.contains(&kind.as_str()) {
-        if let Some(map) = value.as_object_mut() {
+    if crate::crd::OPTIONAL_SPEC_KINDS.contains(&kind.as_str())
+        && let Some(map) = value.as_object_mut() {
             map.entry("spec").or_insert_with(|| serde_json::json!({}));
         }
-    }
     let name = value
         .pointer("/metadata/name")
         .and_then(|v| v.as_str())

@@ -18,7 +18,8 @@ pub fn preserve_unknown_object(_: &mut SchemaGenerator) -> Schema {
 
 /// The condition list used by every status: a map keyed by `type`.
 pub fn conditions(generator: &mut SchemaGenerator) -> Schema {
-    let item = generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>();
+    let item =
+        generator.subschema_for::<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>();
     json_schema!({
         "type": "array",
         "items": item,

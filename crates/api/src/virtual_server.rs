@@ -226,7 +226,11 @@ pub struct OutgoingAuthConfig {
 
 impl Default for OutgoingAuthConfig {
     fn default() -> Self {
-        Self { source: OutgoingAuthSource::Discovered, default: None, backends: None }
+        Self {
+            source: OutgoingAuthSource::Discovered,
+            default: None,
+            backends: None,
+        }
     }
 }
 

@@ -36,8 +36,17 @@ fn object(kind: &str, name: &str, spec: Value) -> DynamicObject {
 }
 
 /// Creates the object and returns the API server's error message, or `None` when accepted.
-async fn create(env: &TestEnv, ns: &str, kind: &str, name: &str, spec: Value) -> Result<Value, String> {
-    match api(env, ns, kind).create(&PostParams::default(), &object(kind, name, spec)).await {
+async fn create(
+    env: &TestEnv,
+    ns: &str,
+    kind: &str,
+    name: &str,
+    spec: Value,
+) -> Result<Value, String> {
+    match api(env, ns, kind)
+        .create(&PostParams::default(), &object(kind, name, spec))
+        .await
+    {
         Ok(o) => Ok(serde_json::to_value(o).unwrap()),
         Err(kube::Error::Api(status)) => Err(status.message.clone()),
         Err(other) => panic!("unexpected client error: {other}"),
@@ -54,7 +63,10 @@ async fn valid_objects_are_accepted_with_defaults() {
     // A group without any spec is defaulted to `spec: {}`, so typed clients can read it.
     let mut bare = object("MCPGroup", "bare", json!({}));
     bare.data = json!({});
-    let bare = api(&env, &ns, "MCPGroup").create(&PostParams::default(), &bare).await.unwrap();
+    let bare = api(&env, &ns, "MCPGroup")
+        .create(&PostParams::default(), &bare)
+        .await
+        .unwrap();
     assert_eq!(bare.data["spec"], json!({}));
     let typed: Api<vmcp_api::MCPGroup> = Api::namespaced(env.client().unwrap(), &ns);
     assert_eq!(typed.get("bare").await.unwrap().spec.description, None);
@@ -70,17 +82,32 @@ async fn valid_objects_are_accepted_with_defaults() {
     .unwrap();
     assert_eq!(entry["spec"]["allowPrivateEndpoint"], false);
 
-    let server = create(&env, &ns, "MCPServer", "s", json!({"image": "img", "resources": {"limits": {"cpu": "1"}}}))
-        .await
-        .unwrap();
+    let server = create(
+        &env,
+        &ns,
+        "MCPServer",
+        "s",
+        json!({"image": "img", "resources": {"limits": {"cpu": "1"}}}),
+    )
+    .await
+    .unwrap();
     assert_eq!(server["spec"]["transport"], "stdio");
     assert_eq!(server["spec"]["proxyMode"], "streamable-http");
     assert_eq!(server["spec"]["proxyPort"], 8080);
-    assert_eq!(server["spec"]["resources"]["limits"]["cpu"], "1", "unknown MCPServer fields are preserved");
+    assert_eq!(
+        server["spec"]["resources"]["limits"]["cpu"], "1",
+        "unknown MCPServer fields are preserved"
+    );
 
-    let proxy = create(&env, &ns, "MCPRemoteProxy", "p", json!({"remoteUrl": "https://x.example.com"}))
-        .await
-        .unwrap();
+    let proxy = create(
+        &env,
+        &ns,
+        "MCPRemoteProxy",
+        "p",
+        json!({"remoteUrl": "https://x.example.com"}),
+    )
+    .await
+    .unwrap();
     assert_eq!(proxy["spec"]["transport"], "streamable-http");
     assert_eq!(proxy["spec"]["proxyPort"], 8080);
 
@@ -101,13 +128,33 @@ async fn valid_objects_are_accepted_with_defaults() {
     assert_eq!(vmcp["spec"]["serviceType"], "ClusterIP");
     assert_eq!(vmcp["spec"]["sessionAffinity"], "ClientIP");
     assert_eq!(vmcp["spec"]["outgoingAuth"]["source"], "discovered");
-    assert_eq!(vmcp["spec"]["config"]["someFutureKey"]["x"], 1, "unknown config keys are kept");
+    assert_eq!(
+        vmcp["spec"]["config"]["someFutureKey"]["x"], 1,
+        "unknown config keys are kept"
+    );
     // ...at every level, so the operator can name a misspelt key instead of it vanishing.
-    assert_eq!(vmcp["spec"]["config"]["aggregation"]["conflictResoluton"], "typo");
+    assert_eq!(
+        vmcp["spec"]["config"]["aggregation"]["conflictResoluton"],
+        "typo"
+    );
 
-    let auth = create(&env, &ns, "MCPExternalAuthConfig", "a", json!({"type": "unauthenticated"})).await;
+    let auth = create(
+        &env,
+        &ns,
+        "MCPExternalAuthConfig",
+        "a",
+        json!({"type": "unauthenticated"}),
+    )
+    .await;
     assert!(auth.is_ok(), "{auth:?}");
-    let tools = create(&env, &ns, "MCPToolConfig", "t", json!({"toolsFilter": ["a", "b"]})).await;
+    let tools = create(
+        &env,
+        &ns,
+        "MCPToolConfig",
+        "t",
+        json!({"toolsFilter": ["a", "b"]}),
+    )
+    .await;
     assert!(tools.is_ok(), "{tools:?}");
 }
 
@@ -168,14 +215,25 @@ async fn invalid_objects_are_rejected_with_clear_messages() {
                    "config": {"aggregation": {"conflictResolution": "alphabetical"}}}),
             "spec.config.aggregation.conflictResolution: Unsupported value",
         ),
-        ("MCPServer", json!({"image": "i", "proxyPort": 70000}), "spec.proxyPort"),
-        ("MCPRemoteProxy", json!({"transport": "sse"}), "spec.remoteUrl: Required value"),
+        (
+            "MCPServer",
+            json!({"image": "i", "proxyPort": 70000}),
+            "spec.proxyPort",
+        ),
+        (
+            "MCPRemoteProxy",
+            json!({"transport": "sse"}),
+            "spec.remoteUrl: Required value",
+        ),
     ];
     for (i, (kind, spec, expected)) in cases.into_iter().enumerate() {
         let err = create(&env, &ns, kind, &format!("bad-{i}"), spec.clone())
             .await
             .expect_err(&format!("{kind} {spec} must be rejected"));
-        assert!(err.contains(expected), "{kind} {spec}: expected {expected:?} in {err:?}");
+        assert!(
+            err.contains(expected),
+            "{kind} {spec}: expected {expected:?} in {err:?}"
+        );
     }
 }
 
@@ -203,12 +261,18 @@ async fn v1alpha1_is_served_with_a_deprecation_warning() {
         .get("warning")
         .map(|v| v.to_str().unwrap().to_string())
         .unwrap_or_default();
-    assert!(warning.contains("toolhive.stacklok.dev/v1alpha1 MCPGroup is deprecated"), "warning: {warning:?}");
+    assert!(
+        warning.contains("toolhive.stacklok.dev/v1alpha1 MCPGroup is deprecated"),
+        "warning: {warning:?}"
+    );
 
     // The same object is readable through the storage version.
     let typed: Api<vmcp_api::MCPGroup> = Api::namespaced(client, &ns);
     let group = typed.get("old").await.unwrap();
-    assert_eq!(group.spec.description.as_deref(), Some("written against v1alpha1"));
+    assert_eq!(
+        group.spec.description.as_deref(),
+        Some("written against v1alpha1")
+    );
 }
 
 #[tokio::test]
@@ -219,18 +283,34 @@ async fn status_is_only_writable_through_the_subresource() {
     let mut g = object("MCPGroup", "g", json!({}));
     g.data["status"] = json!({"phase": "Ready"});
     let created = groups.create(&PostParams::default(), &g).await.unwrap();
-    assert!(created.data.get("status").is_none(), "status on create is dropped: {:?}", created.data);
+    assert!(
+        created.data.get("status").is_none(),
+        "status on create is dropped: {:?}",
+        created.data
+    );
 
     let patch = json!({"status": {"phase": "Ready", "serverCount": 2}});
-    let main = groups.patch("g", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
-    assert!(main.data.get("status").is_none(), "status through the main resource is ignored");
+    let main = groups
+        .patch("g", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
+    assert!(
+        main.data.get("status").is_none(),
+        "status through the main resource is ignored"
+    );
 
-    let status = groups.patch_status("g", &PatchParams::default(), &Patch::Merge(&patch)).await.unwrap();
+    let status = groups
+        .patch_status("g", &PatchParams::default(), &Patch::Merge(&patch))
+        .await
+        .unwrap();
     assert_eq!(status.data["status"]["phase"], "Ready");
     assert_eq!(status.data["status"]["serverCount"], 2);
 
     let bad = json!({"status": {"phase": "Exploded"}});
-    let err = groups.patch_status("g", &PatchParams::default(), &Patch::Merge(&bad)).await.unwrap_err();
+    let err = groups
+        .patch_status("g", &PatchParams::default(), &Patch::Merge(&bad))
+        .await
+        .unwrap_err();
     assert!(err.to_string().contains("Unsupported value"), "{err}");
 }
 
@@ -240,7 +320,10 @@ async fn toolhive_samples_apply_unchanged() {
     let env = env().await;
     let ns = env.namespace("compat").await.unwrap();
     let dir = vmcp_testenv::workspace_root().join("../shared/compat/toolhive");
-    let kinds: Vec<String> = vmcp_api::crd::all_crds().into_iter().map(|c| c.spec.names.kind).collect();
+    let kinds: Vec<String> = vmcp_api::crd::all_crds()
+        .into_iter()
+        .map(|c| c.spec.names.kind)
+        .collect();
     let mut files = Vec::new();
     for sub in std::fs::read_dir(&dir).unwrap() {
         let sub = sub.unwrap().path();
@@ -252,15 +335,25 @@ async fn toolhive_samples_apply_unchanged() {
     }
     files.sort();
     let mut applied = 0;
-    for file in files.iter().filter(|f| f.extension().is_some_and(|e| e == "yaml")) {
+    for file in files
+        .iter()
+        .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
+    {
         let text = std::fs::read_to_string(file).unwrap();
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value: Value = serde::Deserialize::deserialize(doc).unwrap();
-            let Some(kind) = value["kind"].as_str() else { continue };
+            let Some(kind) = value["kind"].as_str() else {
+                continue;
+            };
             if !kinds.iter().any(|k| k == kind) {
                 continue;
             }
-            let version = value["apiVersion"].as_str().unwrap().rsplit('/').next().unwrap();
+            let version = value["apiVersion"]
+                .as_str()
+                .unwrap()
+                .rsplit('/')
+                .next()
+                .unwrap();
             let mut obj: DynamicObject = serde_json::from_value(value.clone()).unwrap();
             obj.metadata.namespace = None;
             let name = obj.metadata.name.clone().unwrap();

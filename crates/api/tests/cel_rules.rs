@@ -21,20 +21,35 @@ fn external_auth_subobject_must_match_type() {
         "  type: awsSts\n  awsSts: {region: us-east-1}\n",
     ];
     for spec in ok {
-        assert_eq!(cel_failures("MCPExternalAuthConfig", &ext_auth(spec)), Vec::<String>::new(), "{spec}");
+        assert_eq!(
+            cel_failures("MCPExternalAuthConfig", &ext_auth(spec)),
+            Vec::<String>::new(),
+            "{spec}"
+        );
     }
-    let failures = cel_failures("MCPExternalAuthConfig", &ext_auth("  type: headerInjection\n"));
-    assert_eq!(failures, ["headerInjection configuration must be set if and only if type is 'headerInjection'"]);
+    let failures = cel_failures(
+        "MCPExternalAuthConfig",
+        &ext_auth("  type: headerInjection\n"),
+    );
+    assert_eq!(
+        failures,
+        ["headerInjection configuration must be set if and only if type is 'headerInjection'"]
+    );
 
     let failures = cel_failures(
         "MCPExternalAuthConfig",
         &ext_auth("  type: unauthenticated\n  bearerToken: {tokenSecretRef: {name: s, key: k}}\n"),
     );
-    assert_eq!(failures, ["bearerToken configuration must be set if and only if type is 'bearerToken'"]);
+    assert_eq!(
+        failures,
+        ["bearerToken configuration must be set if and only if type is 'bearerToken'"]
+    );
 
     let failures = cel_failures(
         "MCPExternalAuthConfig",
-        &ext_auth("  type: tokenExchange\n  headerInjection: {headerName: X, valueSecretRef: {name: s, key: k}}\n"),
+        &ext_auth(
+            "  type: tokenExchange\n  headerInjection: {headerName: X, valueSecretRef: {name: s, key: k}}\n",
+        ),
     );
     assert_eq!(failures.len(), 2, "{failures:?}");
 }
@@ -48,34 +63,62 @@ fn vmcp(spec: &str) -> serde_json::Value {
 #[test]
 fn oidc_requires_oidc_config_ref() {
     let failures = cel_failures("VirtualMCPServer", &vmcp("  incomingAuth: {type: oidc}\n"));
-    assert_eq!(failures, ["spec.incomingAuth.oidcConfigRef is required when type is oidc"]);
+    assert_eq!(
+        failures,
+        ["spec.incomingAuth.oidcConfigRef is required when type is oidc"]
+    );
     let ok = vmcp("  incomingAuth: {type: oidc, oidcConfigRef: {name: o, audience: a}}\n");
     assert!(cel_failures("VirtualMCPServer", &ok).is_empty());
-    assert!(cel_failures("VirtualMCPServer", &vmcp("  incomingAuth: {type: anonymous}\n")).is_empty());
+    assert!(
+        cel_failures(
+            "VirtualMCPServer",
+            &vmcp("  incomingAuth: {type: anonymous}\n")
+        )
+        .is_empty()
+    );
 }
 
 #[test]
 fn authz_config_and_ref_are_exclusive() {
-    let both = vmcp("  incomingAuth:\n    type: anonymous\n    authzConfig: {type: configMap, configMap: {name: c}}\n    authzConfigRef: {name: r}\n");
-    assert_eq!(cel_failures("VirtualMCPServer", &both), ["authzConfig and authzConfigRef are mutually exclusive"]);
+    let both = vmcp(
+        "  incomingAuth:\n    type: anonymous\n    authzConfig: {type: configMap, configMap: {name: c}}\n    authzConfigRef: {name: r}\n",
+    );
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &both),
+        ["authzConfig and authzConfigRef are mutually exclusive"]
+    );
 }
 
 #[test]
 fn authz_source_must_match_type() {
-    let inline_missing = vmcp("  incomingAuth:\n    type: anonymous\n    authzConfig: {type: inline, configMap: {name: c}}\n");
+    let inline_missing = vmcp(
+        "  incomingAuth:\n    type: anonymous\n    authzConfig: {type: inline, configMap: {name: c}}\n",
+    );
     let failures = cel_failures("VirtualMCPServer", &inline_missing);
-    assert!(failures.contains(&"inline must be set if and only if type is 'inline'".to_string()), "{failures:?}");
-    assert!(failures.contains(&"configMap must be set if and only if type is 'configMap'".to_string()), "{failures:?}");
+    assert!(
+        failures.contains(&"inline must be set if and only if type is 'inline'".to_string()),
+        "{failures:?}"
+    );
+    assert!(
+        failures.contains(&"configMap must be set if and only if type is 'configMap'".to_string()),
+        "{failures:?}"
+    );
     // type defaults to configMap, so a bare inline block is wrong too.
-    let defaulted = vmcp("  incomingAuth:\n    type: anonymous\n    authzConfig: {inline: {policies: [p]}}\n");
+    let defaulted =
+        vmcp("  incomingAuth:\n    type: anonymous\n    authzConfig: {inline: {policies: [p]}}\n");
     assert!(!cel_failures("VirtualMCPServer", &defaulted).is_empty());
 }
 
 #[test]
 fn redis_session_storage_requires_address() {
     let no_addr = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis}\n");
-    assert_eq!(cel_failures("VirtualMCPServer", &no_addr), ["address is required"]);
-    let ok = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis, address: 'redis:6379'}\n");
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &no_addr),
+        ["address is required"]
+    );
+    let ok = vmcp(
+        "  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis, address: 'redis:6379'}\n",
+    );
     assert!(cel_failures("VirtualMCPServer", &ok).is_empty());
     let memory = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: memory}\n");
     assert!(cel_failures("VirtualMCPServer", &memory).is_empty());
@@ -85,34 +128,65 @@ fn redis_session_storage_requires_address() {
 fn rate_limiting_requires_redis_session_storage() {
     let rl = "  config: {rateLimiting: {shared: {maxTokens: 10, refillPeriod: 1m}}}\n";
     let memory = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{rl}"));
-    assert_eq!(cel_failures("VirtualMCPServer", &memory), ["config.rateLimiting requires sessionStorage with provider 'redis'"]);
-    let redis = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n  sessionStorage: {{provider: redis, address: 'r:6379'}}\n{rl}"));
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &memory),
+        ["config.rateLimiting requires sessionStorage with provider 'redis'"]
+    );
+    let redis = vmcp(&format!(
+        "  incomingAuth: {{type: anonymous}}\n  sessionStorage: {{provider: redis, address: 'r:6379'}}\n{rl}"
+    ));
     assert!(cel_failures("VirtualMCPServer", &redis).is_empty());
 }
 
 #[test]
 fn per_user_rate_limits_require_oidc() {
     let storage = "  sessionStorage: {provider: redis, address: 'r:6379'}\n";
-    let per_user = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{perUser: {{maxTokens: 1}}}}}}\n"));
-    assert_eq!(cel_failures("VirtualMCPServer", &per_user), ["config.rateLimiting.perUser requires incomingAuth.type 'oidc'"]);
-    let per_tool = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{tools: [{{name: t, perUser: {{maxTokens: 1}}}}]}}}}\n"));
-    assert_eq!(cel_failures("VirtualMCPServer", &per_tool), ["per-tool rateLimiting.perUser requires incomingAuth.type 'oidc'"]);
-    let shared_tool = vmcp(&format!("  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{tools: [{{name: t, shared: {{maxTokens: 1}}}}]}}}}\n"));
+    let per_user = vmcp(&format!(
+        "  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{perUser: {{maxTokens: 1}}}}}}\n"
+    ));
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &per_user),
+        ["config.rateLimiting.perUser requires incomingAuth.type 'oidc'"]
+    );
+    let per_tool = vmcp(&format!(
+        "  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{tools: [{{name: t, perUser: {{maxTokens: 1}}}}]}}}}\n"
+    ));
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &per_tool),
+        ["per-tool rateLimiting.perUser requires incomingAuth.type 'oidc'"]
+    );
+    let shared_tool = vmcp(&format!(
+        "  incomingAuth: {{type: anonymous}}\n{storage}  config: {{rateLimiting: {{tools: [{{name: t, shared: {{maxTokens: 1}}}}]}}}}\n"
+    ));
     assert!(cel_failures("VirtualMCPServer", &shared_tool).is_empty());
-    let oidc = vmcp(&format!("  incomingAuth: {{type: oidc, oidcConfigRef: {{name: o, audience: a}}}}\n{storage}  config: {{rateLimiting: {{perUser: {{maxTokens: 1}}}}}}\n"));
+    let oidc = vmcp(&format!(
+        "  incomingAuth: {{type: oidc, oidcConfigRef: {{name: o, audience: a}}}}\n{storage}  config: {{rateLimiting: {{perUser: {{maxTokens: 1}}}}}}\n"
+    ));
     assert!(cel_failures("VirtualMCPServer", &oidc).is_empty());
 }
 
 #[test]
 fn rate_limiting_needs_at_least_one_limit() {
-    let empty = vmcp("  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis, address: 'r:6379'}\n  config: {rateLimiting: {}}\n");
-    assert_eq!(cel_failures("VirtualMCPServer", &empty), ["at least one of shared, perUser or tools must be set"]);
+    let empty = vmcp(
+        "  incomingAuth: {type: anonymous}\n  sessionStorage: {provider: redis, address: 'r:6379'}\n  config: {rateLimiting: {}}\n",
+    );
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &empty),
+        ["at least one of shared, perUser or tools must be set"]
+    );
 }
 
 #[test]
 fn embedding_server_excludes_openai_provider() {
-    let openai = vmcp("  incomingAuth: {type: anonymous}\n  embeddingServerRef: {name: e}\n  config: {optimizer: {embeddingProvider: openai}}\n");
-    assert_eq!(cel_failures("VirtualMCPServer", &openai), ["embeddingServerRef cannot be combined with config.optimizer.embeddingProvider 'openai'"]);
-    let tei = vmcp("  incomingAuth: {type: anonymous}\n  embeddingServerRef: {name: e}\n  config: {optimizer: {embeddingProvider: tei}}\n");
+    let openai = vmcp(
+        "  incomingAuth: {type: anonymous}\n  embeddingServerRef: {name: e}\n  config: {optimizer: {embeddingProvider: openai}}\n",
+    );
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &openai),
+        ["embeddingServerRef cannot be combined with config.optimizer.embeddingProvider 'openai'"]
+    );
+    let tei = vmcp(
+        "  incomingAuth: {type: anonymous}\n  embeddingServerRef: {name: e}\n  config: {optimizer: {embeddingProvider: tei}}\n",
+    );
     assert!(cel_failures("VirtualMCPServer", &tei).is_empty());
 }

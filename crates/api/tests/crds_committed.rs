@@ -32,7 +32,10 @@ fn committed_crds_match_the_types() {
         .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
         .filter(|n| n.ends_with(".yaml"))
         .collect();
-    assert_eq!(present, expected, "deploy/crds holds files the types no longer generate");
+    assert_eq!(
+        present, expected,
+        "deploy/crds holds files the types no longer generate"
+    );
 }
 
 #[test]
@@ -54,17 +57,43 @@ fn every_kind_has_storage_v1beta1_and_deprecated_v1alpha1() {
     assert_eq!(kinds, want);
     for crd in &crds {
         assert_eq!(crd.spec.group, "toolhive.stacklok.dev");
-        assert_eq!(crd.spec.names.categories.as_deref(), Some(&["toolhive".to_string()][..]));
+        assert_eq!(
+            crd.spec.names.categories.as_deref(),
+            Some(&["toolhive".to_string()][..])
+        );
         let storage: Vec<_> = crd.spec.versions.iter().filter(|v| v.storage).collect();
         assert_eq!(storage.len(), 1);
         assert_eq!(storage[0].name, "v1beta1");
-        assert!(storage[0].subresources.as_ref().and_then(|s| s.status.as_ref()).is_some());
-        let old = crd.spec.versions.iter().find(|v| v.name == "v1alpha1").expect("v1alpha1");
+        assert!(
+            storage[0]
+                .subresources
+                .as_ref()
+                .and_then(|s| s.status.as_ref())
+                .is_some()
+        );
+        let old = crd
+            .spec
+            .versions
+            .iter()
+            .find(|v| v.name == "v1alpha1")
+            .expect("v1alpha1");
         assert!(old.served && !old.storage);
         assert_eq!(old.deprecated, Some(true));
-        assert!(old.deprecation_warning.as_deref().unwrap().contains("deprecated"));
-        assert_eq!(old.schema, storage[0].schema, "{}: v1alpha1 schema differs", crd.spec.names.kind);
-        assert_eq!(old.additional_printer_columns, storage[0].additional_printer_columns);
+        assert!(
+            old.deprecation_warning
+                .as_deref()
+                .unwrap()
+                .contains("deprecated")
+        );
+        assert_eq!(
+            old.schema, storage[0].schema,
+            "{}: v1alpha1 schema differs",
+            crd.spec.names.kind
+        );
+        assert_eq!(
+            old.additional_printer_columns,
+            storage[0].additional_printer_columns
+        );
     }
 }
 

@@ -38,7 +38,11 @@ where
     let kind = input["kind"].as_str().unwrap();
     let input = &common::defaulted(kind, input);
     let back = serde_json::to_value(typed).unwrap();
-    assert_eq!(strip_nulls(input.clone()), strip_nulls(back.clone()), "{what}: YAML -> Rust -> YAML changed the object");
+    assert_eq!(
+        strip_nulls(input.clone()),
+        strip_nulls(back.clone()),
+        "{what}: YAML -> Rust -> YAML changed the object"
+    );
     let again: T = serde_json::from_value(back).unwrap();
     assert_eq!(&again, typed, "{what}: second round trip differs");
 }
@@ -46,7 +50,10 @@ where
 fn strip_nulls(v: Value) -> Value {
     match v {
         Value::Object(m) => Value::Object(
-            m.into_iter().filter(|(_, v)| !v.is_null()).map(|(k, v)| (k, strip_nulls(v))).collect(),
+            m.into_iter()
+                .filter(|(_, v)| !v.is_null())
+                .map(|(k, v)| (k, strip_nulls(v)))
+                .collect(),
         ),
         Value::Array(a) => Value::Array(a.into_iter().map(strip_nulls).collect()),
         other => other,
@@ -58,8 +65,8 @@ fn check_files(files: &[PathBuf]) -> usize {
     let mut checked = 0;
     for file in files {
         let text = std::fs::read_to_string(file).unwrap();
-        let manifests = parse_manifests(&text, &file.display().to_string())
-            .unwrap_or_else(|e| panic!("{e}"));
+        let manifests =
+            parse_manifests(&text, &file.display().to_string()).unwrap_or_else(|e| panic!("{e}"));
         let raw: Vec<Value> = serde_yaml::Deserializer::from_str(&text)
             .map(|d| serde::Deserialize::deserialize(d).unwrap())
             .filter(|v: &Value| !v.is_null())
@@ -119,7 +126,10 @@ spec:
     );
     let server: vmcp_api::MCPServer = serde_json::from_value(input.clone()).unwrap();
     assert_eq!(server.spec.extra["resources"]["limits"]["cpu"], "100m");
-    assert_eq!(serde_json::to_value(&server).unwrap()["spec"]["env"], input["spec"]["env"]);
+    assert_eq!(
+        serde_json::to_value(&server).unwrap()["spec"]["env"],
+        input["spec"]["env"]
+    );
 }
 
 #[test]
@@ -157,12 +167,22 @@ spec:
   transport: websocket
   groupRef: {name: g}
 "#;
-    let err = parse_manifests(text, "entries.yaml").unwrap_err().to_string();
-    assert!(err.starts_with("entries.yaml: document 2 (MCPServerEntry broken): spec.transport:"), "{err}");
+    let err = parse_manifests(text, "entries.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("entries.yaml: document 2 (MCPServerEntry broken): spec.transport:"),
+        "{err}"
+    );
     assert!(err.contains("websocket"), "{err}");
 
-    let err = parse_manifests("a: [1,\n", "bad.yaml").unwrap_err().to_string();
-    assert!(err.starts_with("bad.yaml: document 1: invalid YAML"), "{err}");
+    let err = parse_manifests("a: [1,\n", "bad.yaml")
+        .unwrap_err()
+        .to_string();
+    assert!(
+        err.starts_with("bad.yaml: document 1: invalid YAML"),
+        "{err}"
+    );
 
     let err = parse_manifests(
         "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\nmetadata: {name: g}\nspec: {description: 3.5e400}\n",

@@ -181,11 +181,10 @@ pub async fn load_entry_world(client: &Client, entry: &MCPServerEntry) -> Result
     if let Some(g) = get::<MCPGroup>(client, &ns, group).await? {
         world.groups.insert(group.clone(), g);
     }
-    if let Some(auth) = &entry.spec.external_auth_config_ref {
-        if let Some(a) = get::<MCPExternalAuthConfig>(client, &ns, &auth.name).await? {
+    if let Some(auth) = &entry.spec.external_auth_config_ref
+        && let Some(a) = get::<MCPExternalAuthConfig>(client, &ns, &auth.name).await? {
             world.auth_configs.insert(auth.name.clone(), a);
         }
-    }
     if let Some(name) = &entry.metadata.name {
         world.entries.insert(name.clone(), entry.clone());
     }

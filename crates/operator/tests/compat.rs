@@ -79,7 +79,11 @@ fn toolhive_virtual_mcp_examples_render_or_name_the_unsupported_field() {
     // Every ToolHive sample declares something vmcp cannot honour yet (Cedar authz, OIDC,
     // optimizer, composite tools, ...): each must end in a condition naming it. Authorization
     // the gateway cannot enforce is refused rather than served as allow-all.
-    assert_eq!(rendered + refused, 15, "every VirtualMCPServer sample is handled");
+    assert_eq!(
+        rendered + refused,
+        15,
+        "every VirtualMCPServer sample is handled"
+    );
     assert!(refused >= 6, "refused {refused}");
 }
 

@@ -733,7 +733,10 @@ async fn an_undecodable_object_does_not_stall_the_controllers() {
     for _ in 0..50 {
         h.apply(bad).await;
         tokio::time::sleep(Duration::from_millis(200)).await;
-        let raw = groups.get("broken").await.expect("the API server stores it");
+        let raw = groups
+            .get("broken")
+            .await
+            .expect("the API server stores it");
         if raw.data["status"]["entryCount"] == 1099511627776u64 {
             stored = true;
             break;

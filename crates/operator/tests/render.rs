@@ -661,7 +661,9 @@ fn invalid_pod_template_and_oversized_config_are_conditions() {
     let huge = "p".repeat(1_100_000);
     let yaml = mixed_world("inline").replace(
         "incomingAuth: {type: anonymous}",
-        &format!("incomingAuth: {{type: anonymous}}\n  config: {{metadata: {{padding: \"{huge}\"}}}}"),
+        &format!(
+            "incomingAuth: {{type: anonymous}}\n  config: {{metadata: {{padding: \"{huge}\"}}}}"
+        ),
     );
     let (r, _) = render_yaml(&yaml);
     assert!(r.objects.is_none());

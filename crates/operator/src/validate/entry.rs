@@ -40,7 +40,11 @@ pub fn validate_entry(entry: &MCPServerEntry, world: &World) -> EntryVerdict {
     let mut conds = Vec::with_capacity(6);
 
     conds.push(
-        match check_remote_url(&spec.remote_url, spec.allow_private_endpoint, world.allow_loopback_endpoints) {
+        match check_remote_url(
+            &spec.remote_url,
+            spec.allow_private_endpoint,
+            world.allow_loopback_endpoints,
+        ) {
             Ok(()) => Cond::ok(
                 t::REMOTE_URL_VALIDATED,
                 r::REMOTE_URL_VALID,

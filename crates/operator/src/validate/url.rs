@@ -44,7 +44,11 @@ pub fn loopback_allowed_from_env() -> bool {
 /// Checks `raw`; the error is a sentence for a condition message. `allow_loopback` is the
 /// operator-wide opt-in of [`ALLOW_LOOPBACK_ENV`]: it makes loopback hosts private instead of
 /// blocked.
-pub fn check_remote_url(raw: &str, allow_private: bool, allow_loopback: bool) -> Result<(), String> {
+pub fn check_remote_url(
+    raw: &str,
+    allow_private: bool,
+    allow_loopback: bool,
+) -> Result<(), String> {
     let url =
         url::Url::parse(raw).map_err(|e| format!("remoteUrl {raw:?} is not a valid URL: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -206,7 +210,10 @@ mod tests {
     fn loopback_is_blocked_unless_the_operator_allows_it() {
         for url in LOOPBACK {
             let err = check(url, true).expect_err(url);
-            assert!(err.contains("VMCP_ALLOW_LOOPBACK_ENDPOINTS"), "{url}: {err}");
+            assert!(
+                err.contains("VMCP_ALLOW_LOOPBACK_ENDPOINTS"),
+                "{url}: {err}"
+            );
             // The operator-wide opt-in makes loopback private: the entry must still opt in.
             let err = check_remote_url(url, false, true).expect_err(url);
             assert!(err.contains("allowPrivateEndpoint"), "{url}: {err}");

@@ -29,6 +29,11 @@ if [[ -x scripts/conformance-peers.sh ]]; then
     scripts/conformance-peers.sh >/dev/null
 fi
 
+if cargo fmt --version >/dev/null 2>&1; then
+    step "cargo fmt --check (house style; run 'cargo fmt --all' to fix)"
+    cargo fmt --all --check
+fi
+
 step "cargo build (workspace, tests included)"
 cargo build --workspace --locked --all-targets
 

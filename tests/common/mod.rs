@@ -185,9 +185,10 @@ pub fn sse_data(port: u16, sid: &str) -> std::sync::mpsc::Receiver<String> {
         for line in std::io::BufReader::new(s).lines() {
             let Ok(line) = line else { return };
             if let Some(data) = line.strip_prefix("data:")
-                && tx.send(data.trim().to_owned()).is_err() {
-                    return;
-                }
+                && tx.send(data.trim().to_owned()).is_err()
+            {
+                return;
+            }
         }
     });
     rx

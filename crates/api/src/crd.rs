@@ -212,9 +212,10 @@ fn make_spec_optional(root: &mut Value) {
     if let Some(required) = root.get_mut("required").and_then(Value::as_array_mut) {
         required.retain(|r| r != "spec");
         if required.is_empty()
-            && let Some(map) = root.as_object_mut() {
-                map.remove("required");
-            }
+            && let Some(map) = root.as_object_mut()
+        {
+            map.remove("required");
+        }
     }
     if let Some(spec) = root
         .pointer_mut("/properties/spec")
@@ -232,12 +233,13 @@ fn make_structural(value: &mut Value) {
         Value::Object(map) => {
             if map.contains_key("properties")
                 && let Some(extra) = map.remove("additionalProperties")
-                    && extra != Value::Bool(false) {
-                        map.insert(
-                            "x-kubernetes-preserve-unknown-fields".into(),
-                            Value::Bool(true),
-                        );
-                    }
+                && extra != Value::Bool(false)
+            {
+                map.insert(
+                    "x-kubernetes-preserve-unknown-fields".into(),
+                    Value::Bool(true),
+                );
+            }
             // `Option<Enum>` lists `null` among the enum values; `nullable` already says it.
             if let Some(Value::Array(values)) = map.get_mut("enum") {
                 values.retain(|v| !v.is_null());

@@ -86,9 +86,10 @@ fn classify(
     }
     // The API server defaults an omitted spec to `{}` for these kinds; do the same offline.
     if crate::crd::OPTIONAL_SPEC_KINDS.contains(&kind.as_str())
-        && let Some(map) = value.as_object_mut() {
-            map.entry("spec").or_insert_with(|| serde_json::json!({}));
-        }
+        && let Some(map) = value.as_object_mut()
+    {
+        map.entry("spec").or_insert_with(|| serde_json::json!({}));
+    }
     let name = value
         .pointer("/metadata/name")
         .and_then(|v| v.as_str())

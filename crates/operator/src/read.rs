@@ -182,9 +182,10 @@ pub async fn load_entry_world(client: &Client, entry: &MCPServerEntry) -> Result
         world.groups.insert(group.clone(), g);
     }
     if let Some(auth) = &entry.spec.external_auth_config_ref
-        && let Some(a) = get::<MCPExternalAuthConfig>(client, &ns, &auth.name).await? {
-            world.auth_configs.insert(auth.name.clone(), a);
-        }
+        && let Some(a) = get::<MCPExternalAuthConfig>(client, &ns, &auth.name).await?
+    {
+        world.auth_configs.insert(auth.name.clone(), a);
+    }
     if let Some(name) = &entry.metadata.name {
         world.entries.insert(name.clone(), entry.clone());
     }

@@ -79,7 +79,12 @@ impl Metrics {
     }
 
     /// Renders everything; `backends` gives (name, state, is_healthy).
-    pub fn render(&self, backends: &[(String, &'static str, bool)], sessions: usize) -> String {
+    pub fn render(
+        &self,
+        backends: &[BackendGauges],
+        sessions: usize,
+        relayed: &[RelayCount],
+    ) -> String {
         // Copy the counters out, each series' mutex held only for its copy. The read lock
         // held while formatting delays only the first request of a series not seen before.
         let t = self.series.read().unwrap_or_else(PoisonError::into_inner);
@@ -149,12 +154,12 @@ impl Metrics {
             "# HELP vmcp_backend_healthy Whether a backend is healthy (1) or not (0)."
         );
         let _ = writeln!(s, "# TYPE vmcp_backend_healthy gauge");
-        for (b, _, ok) in backends {
+        for b in backends {
             let _ = writeln!(
                 s,
                 "vmcp_backend_healthy{{backend=\"{}\"}} {}",
-                esc(b),
-                u8::from(*ok)
+                esc(&b.name),
+                u8::from(b.healthy)
             );
         }
         let _ = writeln!(
@@ -162,22 +167,57 @@ impl Metrics {
             "# HELP vmcp_backend_state Backend state machine (1 for the current state)."
         );
         let _ = writeln!(s, "# TYPE vmcp_backend_state gauge");
-        for (b, st, _) in backends {
+        for b in backends {
             for cand in ["connecting", "healthy", "degraded", "open"] {
                 let _ = writeln!(
                     s,
                     "vmcp_backend_state{{backend=\"{}\",state=\"{cand}\"}} {}",
-                    esc(b),
-                    u8::from(*st == cand)
+                    esc(&b.name),
+                    u8::from(b.state == cand)
                 );
             }
+        }
+        let _ = writeln!(
+            s,
+            "# HELP vmcp_backend_client_sessions Backend sessions held for clients that need their own."
+        );
+        let _ = writeln!(s, "# TYPE vmcp_backend_client_sessions gauge");
+        for b in backends {
+            let _ = writeln!(
+                s,
+                "vmcp_backend_client_sessions{{backend=\"{}\"}} {}",
+                esc(&b.name),
+                b.client_sessions
+            );
         }
         let _ = writeln!(s, "# HELP vmcp_client_sessions Open client sessions.");
         let _ = writeln!(s, "# TYPE vmcp_client_sessions gauge");
         let _ = writeln!(s, "vmcp_client_sessions {sessions}");
+        let _ = writeln!(
+            s,
+            "# HELP vmcp_server_requests_total Server-to-client requests from backends (sampling, elicitation, roots), by what became of them."
+        );
+        let _ = writeln!(s, "# TYPE vmcp_server_requests_total counter");
+        for (method, outcome, n) in relayed {
+            let _ = writeln!(
+                s,
+                "vmcp_server_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
+            );
+        }
         s
     }
 }
+
+/// The per-backend gauges of `/metrics`.
+pub struct BackendGauges {
+    pub name: String,
+    pub state: &'static str,
+    pub healthy: bool,
+    pub client_sessions: usize,
+}
+
+/// (method, outcome, count) of server-to-client requests (see `relay::counts`).
+pub type RelayCount = (&'static str, &'static str, u64);
 
 fn esc(v: &str) -> String {
     v.replace('\\', "\\\\")
@@ -194,7 +234,13 @@ mod tests {
         let m = Metrics::default();
         m.observe("tools/call", "a_echo", "a", true, 0.02);
         m.observe("tools/call", "a_echo", "a", false, 7.0);
-        let out = m.render(&[("a".into(), "healthy", true)], 3);
+        let gauges = BackendGauges {
+            name: "a".into(),
+            state: "healthy",
+            healthy: true,
+            client_sessions: 2,
+        };
+        let out = m.render(&[gauges], 3, &[("roots/list", "answered", 4)]);
         assert!(out.contains(
             r#"vmcp_requests_total{method="tools/call",tool="a_echo",backend="a",outcome="ok"} 1"#
         ));
@@ -202,6 +248,11 @@ mod tests {
         assert!(out.contains(r#"vmcp_request_duration_seconds_count{method="tools/call",tool="a_echo",backend="a"} 2"#));
         assert!(out.contains(r#"vmcp_backend_healthy{backend="a"} 1"#));
         assert!(out.contains("vmcp_client_sessions 3"));
+        assert!(out.contains(r#"vmcp_backend_state{backend="a",state="healthy"} 1"#));
+        assert!(out.contains(r#"vmcp_backend_client_sessions{backend="a"} 2"#));
+        assert!(
+            out.contains(r#"vmcp_server_requests_total{method="roots/list",outcome="answered"} 4"#)
+        );
     }
 
     #[test]
@@ -211,7 +262,7 @@ mod tests {
         m.observe("tools/list", "", "", true, 0.001);
         m.observe("tools/call", "a_y", "a", true, 0.001);
         m.observe("tools/call", "a_y", "a", false, 0.001);
-        let out = m.render(&[], 0);
+        let out = m.render(&[], 0, &[]);
         let lines: Vec<&str> = out
             .lines()
             .filter(|l| l.starts_with("vmcp_requests_total"))

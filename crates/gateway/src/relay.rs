@@ -11,6 +11,7 @@
 //! answers never collide, and unguessable, so one client cannot answer another's request.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, OnceLock};
 use std::time::Duration;
 
@@ -30,6 +31,69 @@ pub const RELAYED_CAPABILITIES: [&str; 3] = ["sampling", "elicitation", "roots"]
 /// for the aggregated view. Requests that still arrive on a shared session are answered by the
 /// gateway (see `backend::dispatch_incoming`).
 pub const SHARED_CAPABILITIES: &str = r#"{"sampling":{},"elicitation":{},"roots":{}}"#;
+
+/// What became of one server-to-client request, for `/metrics`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outcome {
+    /// Relayed; the client answered with a result.
+    Answered,
+    /// Relayed; the client answered with an error.
+    ClientError,
+    /// Relayed; no answer in time (or the client went away).
+    Unanswered,
+    /// The client had no open stream to carry it.
+    NoStream,
+    /// It arrived on a shared session: the gateway answered it itself.
+    SharedSession,
+    /// Too many requests were waiting for answers.
+    OverLimit,
+}
+
+impl Outcome {
+    const ALL: [Outcome; 6] = [
+        Outcome::Answered,
+        Outcome::ClientError,
+        Outcome::Unanswered,
+        Outcome::NoStream,
+        Outcome::SharedSession,
+        Outcome::OverLimit,
+    ];
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Outcome::Answered => "answered",
+            Outcome::ClientError => "client_error",
+            Outcome::Unanswered => "unanswered",
+            Outcome::NoStream => "no_stream",
+            Outcome::SharedSession => "shared_session",
+            Outcome::OverLimit => "over_limit",
+        }
+    }
+}
+
+static COUNTS: [[AtomicU64; 6]; 3] = [const { [const { AtomicU64::new(0) }; 6] }; 3];
+
+/// Counts one server-to-client request of a relayed method (others are not counted).
+pub fn count(method: &str, outcome: Outcome) {
+    if let Some(m) = RELAYED_METHODS.iter().position(|r| *r == method) {
+        let o = Outcome::ALL.iter().position(|x| *x == outcome).unwrap_or(0);
+        COUNTS[m][o].fetch_add(1, Ordering::Relaxed);
+    }
+}
+
+/// Every (method, outcome, count) seen so far, in a fixed order.
+pub fn counts() -> Vec<(&'static str, &'static str, u64)> {
+    let mut out = Vec::new();
+    for (m, method) in RELAYED_METHODS.iter().enumerate() {
+        for (o, outcome) in Outcome::ALL.iter().enumerate() {
+            let n = COUNTS[m][o].load(Ordering::Relaxed);
+            if n > 0 {
+                out.push((*method, outcome.as_str(), n));
+            }
+        }
+    }
+    out
+}
 
 /// The client end of dedicated backend sessions.
 pub trait Downstream: Send + Sync {

@@ -107,15 +107,7 @@ async fn aggregates_and_routes_streamable_sse_and_tls_backends() {
     for b in status["backends"].as_array().unwrap() {
         assert_eq!(b["health"], "healthy", "{b}");
     }
-    let metrics = c
-        .http
-        .get(format!("{}/metrics", c.base))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = c.get_text("/metrics").await;
     assert!(metrics.contains(r#"vmcp_requests_total{method="tools/call",tool="legacy_echo",backend="legacy",outcome="ok"} 1"#), "{metrics}");
     assert!(metrics.contains("vmcp_request_duration_seconds_bucket"));
     assert!(metrics.contains(r#"vmcp_backend_healthy{backend="secure"} 1"#));
@@ -692,5 +684,31 @@ asyncio.run(main(sys.argv[1]))
     .await
     .expect("a call needing sampling fails promptly for a client without it");
     assert!(r.to_string().contains("did not declare"), "{r}");
+
+    // What became of the server-to-client requests, in /metrics. Counters are per process and
+    // other tests' backends send roots/list on shared sessions too, so: at least.
+    let metrics = c.get_text("/metrics").await;
+    let counter = |method: &str, outcome: &str| -> u64 {
+        let key =
+            format!("vmcp_server_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} ");
+        metrics
+            .lines()
+            .find_map(|l| l.strip_prefix(&key))
+            .map_or(0, |n| n.parse().unwrap())
+    };
+    assert!(
+        counter("sampling/createMessage", "answered") >= 2,
+        "{metrics}"
+    );
+    assert!(counter("elicitation/create", "answered") >= 1, "{metrics}");
+    assert!(counter("roots/list", "answered") >= 2, "{metrics}");
+    assert!(
+        counter("sampling/createMessage", "shared_session") >= 1,
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains(r#"vmcp_backend_client_sessions{backend="stream"} 0"#),
+        "{metrics}"
+    );
     gw.stop().await;
 }

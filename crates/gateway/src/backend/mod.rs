@@ -128,9 +128,9 @@ impl Http {
 enum Handled {
     /// The response to `id`.
     Response(u64, Result<Box<RawValue>, BackendError>),
-    /// A server-to-client request sent on to the client; answer the backend under its own id
-    /// once the client's answer arrives (see [`relay_answer`]).
-    Relayed(Box<RawValue>, crate::relay::Pending),
+    /// A server-to-client request (method, backend's id) sent on to the client; answer the
+    /// backend under its own id once the client's answer arrives (see [`relay_answer`]).
+    Relayed(String, Box<RawValue>, crate::relay::Pending),
     Other,
 }
 
@@ -192,6 +192,7 @@ fn dispatch_incoming(
                 ("ping", _) => jsonrpc::response_ok(id, &jsonrpc::empty_object()),
                 (m, Some(owner)) if relayed => {
                     let Some(pending) = crate::relay::register() else {
+                        crate::relay::count(m, crate::relay::Outcome::OverLimit);
                         tracing::warn!(backend = %http.name, method = m, "too many relayed requests waiting for answers; declining");
                         let reply = jsonrpc::response_error(
                             Some(id),
@@ -204,8 +205,9 @@ fn dispatch_incoming(
                     let sent = related.is_some_and(|tx| tx.send(req.clone()).is_ok())
                         || owner.send(&req, true);
                     if sent {
-                        return Ok((Handled::Relayed(id.to_owned(), pending), None));
+                        return Ok((Handled::Relayed(m.to_owned(), id.to_owned(), pending), None));
                     }
+                    crate::relay::count(m, crate::relay::Outcome::NoStream);
                     jsonrpc::response_error(
                         Some(id),
                         jsonrpc::code::INTERNAL_ERROR,
@@ -213,15 +215,19 @@ fn dispatch_incoming(
                     )
                 }
                 ("roots/list", None) => {
+                    crate::relay::count("roots/list", crate::relay::Outcome::SharedSession);
                     jsonrpc::response_ok(id, &jsonrpc::raw(r#"{"roots":[]}"#.to_owned()))
                 }
-                (m, None) if relayed => jsonrpc::response_error(
-                    Some(id),
-                    jsonrpc::code::METHOD_NOT_FOUND,
-                    &format!(
-                        "{m}: the calling client did not declare this capability to the vmcp gateway"
-                    ),
-                ),
+                (m, None) if relayed => {
+                    crate::relay::count(m, crate::relay::Outcome::SharedSession);
+                    jsonrpc::response_error(
+                        Some(id),
+                        jsonrpc::code::METHOD_NOT_FOUND,
+                        &format!(
+                            "{m}: the calling client did not declare this capability to the vmcp gateway"
+                        ),
+                    )
+                }
                 _ => jsonrpc::response_error(
                     Some(id),
                     jsonrpc::code::METHOD_NOT_FOUND,
@@ -255,10 +261,23 @@ fn answer(c: &Common, reply: String) {
 
 /// Waits for the client's answer to a relayed request and posts it to the backend under the
 /// backend's own id; no answer in time becomes an error answer, so the backend never hangs.
-fn relay_answer(c: &Common, backend_id: Box<RawValue>, pending: crate::relay::Pending) {
+fn relay_answer(
+    c: &Common,
+    method: String,
+    backend_id: Box<RawValue>,
+    pending: crate::relay::Pending,
+) {
+    use crate::relay::{Outcome, count};
     let Some(req) = session_post(c) else { return };
     tokio::spawn(async move {
-        let reply = match pending.answer(crate::relay::ANSWER_TIMEOUT).await {
+        let answer = pending.answer(crate::relay::ANSWER_TIMEOUT).await;
+        let outcome = match &answer {
+            Some(Ok(_)) => Outcome::Answered,
+            Some(Err(_)) => Outcome::ClientError,
+            None => Outcome::Unanswered,
+        };
+        count(&method, outcome);
+        let reply = match answer {
             Some(Ok(result)) => jsonrpc::response_ok(&backend_id, &result),
             Some(Err(error)) => jsonrpc::response_raw_error(&backend_id, &error),
             None => jsonrpc::response_error(
@@ -280,8 +299,8 @@ type Reply = (u64, Result<Box<RawValue>, BackendError>);
 fn handle_unsolicited(c: &Common, data: &str) -> Result<Option<Reply>, BackendError> {
     match dispatch_incoming(c, data, None)? {
         (Handled::Response(n, r), _) => Ok(Some((n, r))),
-        (Handled::Relayed(backend_id, pending), _) => {
-            relay_answer(c, backend_id, pending);
+        (Handled::Relayed(method, backend_id, pending), _) => {
+            relay_answer(c, method, backend_id, pending);
             Ok(None)
         }
         (_, Some(reply)) => {

@@ -217,7 +217,9 @@ async fn read_stream(
             }
             match dispatch_incoming(c, &ev.data, related)? {
                 (Handled::Response(n, r), _) if n == id => return r,
-                (Handled::Relayed(backend_id, pending), _) => relay_answer(c, backend_id, pending),
+                (Handled::Relayed(method, backend_id, pending), _) => {
+                    relay_answer(c, method, backend_id, pending)
+                }
                 (_, Some(reply)) => answer(c, reply),
                 _ => {}
             }

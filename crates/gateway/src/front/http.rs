@@ -525,16 +525,24 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
 }
 
 async fn metrics(State(front): State<Arc<Front>>) -> Response {
-    let backends: Vec<(String, &'static str, bool)> = front
+    let backends: Vec<crate::metrics::BackendGauges> = front
         .agg
         .backends()
         .values()
         .map(|b| {
             let s = b.health.snapshot();
-            (b.name.to_string(), s.state, s.health == "healthy")
+            crate::metrics::BackendGauges {
+                name: b.name.to_string(),
+                state: s.state,
+                healthy: s.health == "healthy",
+                client_sessions: b.dedicated_sessions(),
+            }
         })
         .collect();
-    let body = front.metrics.render(&backends, front.sessions.len());
+    let relayed = crate::relay::counts();
+    let body = front
+        .metrics
+        .render(&backends, front.sessions.len(), &relayed);
     let mut r = Response::new(Body::from(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -408,17 +408,19 @@ impl Client {
         }
     }
 
-    pub async fn get_json(&self, path: &str) -> Value {
-        let text = self
-            .http
+    pub async fn get_text(&self, path: &str) -> String {
+        self.http
             .get(format!("{}{path}", self.base))
             .send()
             .await
             .unwrap()
             .text()
             .await
-            .unwrap();
-        serde_json::from_str(&text).unwrap()
+            .unwrap()
+    }
+
+    pub async fn get_json(&self, path: &str) -> Value {
+        serde_json::from_str(&self.get_text(path).await).unwrap()
     }
 
     pub async fn tool_names(&mut self) -> Vec<String> {

@@ -402,6 +402,27 @@ async fn bad_input_is_rejected_precisely() {
     assert_eq!((s, v["error"]["code"].as_i64()), (200, Some(-32602)));
     let (s, v) = send(br#"{"jsonrpc":"2.0","id":1,"method":"no/such"}"#.to_vec()).await;
     assert_eq!((s, v["error"]["code"].as_i64()), (200, Some(-32601)));
+    for params in [r#"{"level":"loud"}"#, r#"{"level":3}"#, "{}"] {
+        let body =
+            format!(r#"{{"jsonrpc":"2.0","id":1,"method":"logging/setLevel","params":{params}}}"#);
+        let (s, v) = send(body.into_bytes()).await;
+        assert_eq!(
+            (s, v["error"]["code"].as_i64()),
+            (200, Some(-32602)),
+            "{params}"
+        );
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("params.level"),
+            "{v}"
+        );
+    }
+    // An answer to a server-to-client request nobody sent is accepted and dropped.
+    let (s, _) =
+        send(br#"{"jsonrpc":"2.0","id":"vmcp-forged","result":{"roots":[]}}"#.to_vec()).await;
+    assert_eq!(s, 202);
 
     // Oversized: rejected with 413 from the Content-Length, and when streamed without one.
     let big = vec![b' '; 200 * 1024];

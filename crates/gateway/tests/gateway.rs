@@ -433,69 +433,60 @@ async fn bad_input_is_rejected_precisely() {
     // Sessions: missing → 400, unknown → 404, DELETE ends one.
     let url = format!("{}/mcp", c.base);
     let ping = json!({"jsonrpc": "2.0", "id": 1, "method": "ping"}).to_string();
-    let r = c
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .body(ping.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    let r = c
-        .http
-        .post(&url)
-        .header("content-type", "application/json")
-        .header("mcp-session-id", "nope")
-        .body(ping.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 404);
-    let r = c
-        .post()
-        .header("mcp-protocol-version", "1999-01-01")
-        .body(ping.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 400);
-    // GET needs Accept: text/event-stream.
     let sid = c.session.clone().unwrap();
-    let r = c
-        .http
-        .get(&url)
-        .header("mcp-session-id", &sid)
-        .header("accept", "application/json")
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 406);
-    // DNS rebinding: a foreign Origin or Host is refused on a loopback-bound gateway.
-    let r = c
-        .post()
-        .header("origin", "http://evil.example")
-        .body(ping.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = c
-        .post()
-        .header("host", "evil.example")
-        .body(ping.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 403);
-    let r = c
-        .post()
-        .header("origin", "http://localhost:3000")
-        .body(ping.clone())
-        .send()
-        .await
-        .unwrap();
-    assert_eq!(r.status(), 200);
+    let json_post = || {
+        c.http
+            .post(&url)
+            .header("content-type", "application/json")
+            .body(ping.clone())
+    };
+    let cases = [
+        ("no session", json_post(), 400),
+        (
+            "unknown session",
+            json_post().header("mcp-session-id", "nope"),
+            404,
+        ),
+        (
+            "unsupported protocol version",
+            c.post()
+                .header("mcp-protocol-version", "1999-01-01")
+                .body(ping.clone()),
+            400,
+        ),
+        // GET needs Accept: text/event-stream.
+        (
+            "GET without SSE",
+            c.http
+                .get(&url)
+                .header("mcp-session-id", &sid)
+                .header("accept", "application/json"),
+            406,
+        ),
+        // DNS rebinding: a foreign Origin or Host is refused on a loopback-bound gateway.
+        (
+            "foreign origin",
+            c.post()
+                .header("origin", "http://evil.example")
+                .body(ping.clone()),
+            403,
+        ),
+        (
+            "foreign host",
+            c.post().header("host", "evil.example").body(ping.clone()),
+            403,
+        ),
+        (
+            "loopback origin",
+            c.post()
+                .header("origin", "http://localhost:3000")
+                .body(ping.clone()),
+            200,
+        ),
+    ];
+    for (what, req, want) in cases {
+        assert_eq!(req.send().await.unwrap().status(), want, "{what}");
+    }
     let r = c
         .http
         .delete(&url)

@@ -15,7 +15,7 @@ use kube::{Client, Resource};
 use serde::Serialize;
 use serde::de::DeserializeOwned;
 
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, name_and_namespace};
 use crate::names::FIELD_MANAGER;
 
 /// Counts applies, and applies that changed the object (resourceVersion moved).
@@ -62,18 +62,7 @@ impl Applier {
             + Clone
             + std::fmt::Debug,
     {
-        let name = obj.meta().name.clone().ok_or_else(|| Error::MissingField {
-            object: K::kind(&()).to_string(),
-            field: "metadata.name",
-        })?;
-        let ns = obj
-            .meta()
-            .namespace
-            .clone()
-            .ok_or_else(|| Error::MissingField {
-                object: format!("{} {name}", K::kind(&())),
-                field: "metadata.namespace",
-            })?;
+        let (name, ns) = name_and_namespace(obj)?;
         let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
         let before = api
             .get_metadata_opt(&name)

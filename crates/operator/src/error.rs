@@ -71,3 +71,24 @@ impl From<vmcp_api::manifest::ManifestError> for Error {
 }
 
 pub type Result<T, E = Error> = std::result::Result<T, E>;
+
+/// The name and namespace of a namespaced object, or the error saying which one is missing.
+pub fn name_and_namespace<K>(obj: &K) -> Result<(String, String)>
+where
+    K: kube::Resource<DynamicType = ()>,
+{
+    let kind = K::kind(&());
+    let name = obj.meta().name.clone().ok_or_else(|| Error::MissingField {
+        object: kind.to_string(),
+        field: "metadata.name",
+    })?;
+    let ns = obj
+        .meta()
+        .namespace
+        .clone()
+        .ok_or_else(|| Error::MissingField {
+            object: format!("{kind} {name}"),
+            field: "metadata.namespace",
+        })?;
+    Ok((name, ns))
+}

@@ -15,7 +15,7 @@ use kube::runtime::watcher;
 use vmcp_api::{MCPExternalAuthConfig, MCPGroup, MCPServerEntry};
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
-use crate::error::{Error, Result};
+use crate::error::{Result, name_and_namespace};
 use crate::read::load_entry_world;
 use crate::status::{now, to_k8s_conditions};
 use crate::validate::entry::{entry_dependencies, validate_entry};
@@ -39,18 +39,7 @@ async fn reconcile(
 
 /// One reconcile of one entry (public so tests can drive it directly).
 pub async fn reconcile_inner(entry: Arc<MCPServerEntry>, ctx: Arc<Context>) -> Result<Action> {
-    let name = entry.metadata.name.clone().ok_or(Error::MissingField {
-        object: "MCPServerEntry".into(),
-        field: "metadata.name",
-    })?;
-    let ns = entry
-        .metadata
-        .namespace
-        .clone()
-        .ok_or(Error::MissingField {
-            object: format!("MCPServerEntry {name}"),
-            field: "metadata.namespace",
-        })?;
+    let (name, ns) = name_and_namespace(entry.as_ref())?;
     // A transient read error returns before any condition is written.
     let world = load_entry_world(&ctx.client, &entry).await?;
     ctx.entry_deps.record(

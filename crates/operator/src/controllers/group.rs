@@ -16,7 +16,7 @@ use vmcp_api::{MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry};
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
 use crate::discovery::{Members, group_members};
-use crate::error::{Error, Result};
+use crate::error::{Error, Result, name_and_namespace};
 use crate::read::{Need, load_world};
 use crate::status::{Cond, now, to_k8s_conditions};
 use crate::world::{World, kinds};
@@ -66,18 +66,7 @@ async fn reconcile(obj: Arc<DeserializeGuard<MCPGroup>>, ctx: Arc<Context>) -> R
 
 /// One reconcile of one group (public so tests can drive it directly).
 pub async fn reconcile_inner(group: Arc<MCPGroup>, ctx: Arc<Context>) -> Result<Action> {
-    let name = group.metadata.name.clone().ok_or(Error::MissingField {
-        object: "MCPGroup".into(),
-        field: "metadata.name",
-    })?;
-    let ns = group
-        .metadata
-        .namespace
-        .clone()
-        .ok_or(Error::MissingField {
-            object: format!("MCPGroup {name}"),
-            field: "metadata.namespace",
-        })?;
+    let (name, ns) = name_and_namespace(group.as_ref())?;
     let world = load_world(&ctx.client, &ns, Need::Members, &[]).await?;
     let members = group_members(&world, &name);
     ctx.group_deps.record(

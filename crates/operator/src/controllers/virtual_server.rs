@@ -25,7 +25,7 @@ use vmcp_api::{
 };
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
-use crate::error::{Error, Result};
+use crate::error::{Result, name_and_namespace};
 use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
 use crate::read::{Need, load_world};
 use crate::render::render_virtual_server;
@@ -50,14 +50,7 @@ async fn reconcile(
 
 /// One reconcile of one VirtualMCPServer (public so tests can drive it directly).
 pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> Result<Action> {
-    let name = vmcp.metadata.name.clone().ok_or(Error::MissingField {
-        object: "VirtualMCPServer".into(),
-        field: "metadata.name",
-    })?;
-    let ns = vmcp.metadata.namespace.clone().ok_or(Error::MissingField {
-        object: format!("VirtualMCPServer {name}"),
-        field: "metadata.namespace",
-    })?;
+    let (name, ns) = name_and_namespace(vmcp.as_ref())?;
     let world = load_world(&ctx.client, &ns, Need::All, &[deployment_name(&name)]).await?;
     let rendered = render_virtual_server(&vmcp, &world, &ctx.settings);
     ctx.vmcp_deps.record(

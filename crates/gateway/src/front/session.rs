@@ -68,6 +68,14 @@ impl ClientSession {
         rx
     }
 
+    /// Whether a client is connected to the GET stream (the connection closing drops the
+    /// receiver).
+    fn has_open_stream(&self) -> bool {
+        lock(&self.stream)
+            .as_ref()
+            .is_some_and(|tx| !tx.is_closed())
+    }
+
     /// Sends a message on the GET stream; dropped when there is none or it is full (a slow
     /// client must not hold the gateway's memory hostage).
     pub fn push(&self, msg: String) -> bool {
@@ -260,12 +268,13 @@ impl Sessions {
         }
     }
 
-    /// Ends sessions idle for longer than `ttl`.
+    /// Ends sessions idle for longer than `ttl`. A session whose client holds its GET stream
+    /// open is not idle: an agent may listen for hours between calls.
     pub fn expire(&self, ttl: Duration) {
         let stale: Vec<String> = self
             .all()
             .into_iter()
-            .filter(|s| lock(&s.last_seen).elapsed() > ttl)
+            .filter(|s| lock(&s.last_seen).elapsed() > ttl && !s.has_open_stream())
             .map(|s| s.id.clone())
             .collect();
         for id in stale {
@@ -323,6 +332,28 @@ mod tests {
         assert_eq!(
             *ended.lock().unwrap(),
             vec![relaying.id.clone(), logging.id.clone()]
+        );
+    }
+
+    #[test]
+    fn idle_sessions_expire_unless_their_get_stream_is_open() {
+        let sessions = Sessions::default();
+        let listening = sessions.create("2025-11-25", None);
+        let idle = sessions.create("2025-11-25", None);
+        let stream = listening.open_stream(1);
+        std::thread::sleep(Duration::from_millis(5));
+        sessions.expire(Duration::from_millis(1));
+        assert!(
+            sessions.get(&listening.id).is_some(),
+            "kept while listening"
+        );
+        assert!(sessions.get(&idle.id).is_none(), "idle one expired");
+        drop(stream);
+        std::thread::sleep(Duration::from_millis(5));
+        sessions.expire(Duration::from_millis(1));
+        assert!(
+            sessions.get(&listening.id).is_none(),
+            "expired once the stream closed"
         );
     }
 

@@ -123,20 +123,14 @@ fn peers(root: &Path) -> Result<(PathBuf, PathBuf)> {
 
 /// Starts server-everything over streamable HTTP on a loopback port.
 async fn server_everything(
+    root: &Path,
     name: &str,
     node: &Path,
     entry: &Path,
     dir: &Path,
 ) -> Result<(Kill, u16)> {
     // server-everything listens on every interface; the demo keeps it on 127.0.0.1.
-    let preload = dir.join("bind-loopback.cjs");
-    std::fs::write(
-        &preload,
-        "const net=require('net');const o=net.Server.prototype.listen;\
-         net.Server.prototype.listen=function(...a){if(typeof a[0]==='number'||typeof a[0]==='string'){\
-         const cb=a.find(x=>typeof x==='function');return o.call(this,{port:Number(a[0]),host:'127.0.0.1'},cb);}\
-         return o.apply(this,a);};",
-    )?;
+    let preload = root.join("scripts/bind-loopback.cjs");
     let port = free_port()?;
     let child = spawn(
         name,
@@ -314,9 +308,9 @@ async fn main() -> Result<()> {
 
     p.say("starting two MCP servers (server-everything), the second behind TLS");
     let (node, entry) = peers(&root)?;
-    let (_plain, plain_port) = server_everything("everything", &node, &entry, &dir).await?;
+    let (_plain, plain_port) = server_everything(&root, "everything", &node, &entry, &dir).await?;
     let (_behind_tls, tls_target) =
-        server_everything("everything-tls", &node, &entry, &dir).await?;
+        server_everything(&root, "everything-tls", &node, &entry, &dir).await?;
     let (ca_pem, tls_server) = tls::pki("vmcp demo CA")?;
     let tls_port = tls::tls_forwarder(tls_server, tls_target).await?;
     let vars = BTreeMap::from([

@@ -103,8 +103,8 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
     let tls_url = |port: u16| format!("https://127.0.0.1:{port}/mcp");
 
-    let (_alpha, alpha_port) = server_everything(&dir);
-    let (_behind_tls, tls_target) = server_everything(&dir);
+    let (_alpha, alpha_port) = server_everything();
+    let (_behind_tls, tls_target) = server_everything();
     let (ca_pem, tls_server) = common::tls::pki("e2e CA one").unwrap();
     let tls_port = common::tls::tls_forwarder(tls_server, tls_target)
         .await
@@ -222,7 +222,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
 
     // Add: a new entry's tools appear, and the connected client is told.
     drain(&stream);
-    let (_gamma, gamma_port) = server_everything(&dir);
+    let (_gamma, gamma_port) = server_everything();
     apply(
         &client,
         &ns,
@@ -247,7 +247,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
 
     // Change a URL: alpha moves to a new server; the old one is stopped, and alpha's tools
     // still answer, through the new server.
-    let (_alpha2, alpha2_port) = server_everything(&dir);
+    let (_alpha2, alpha2_port) = server_everything();
     apply(
         &client,
         &ns,
@@ -260,7 +260,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
 
     // Change a CA: beta's server now presents a certificate of another CA. Until the
     // ConfigMap says so, the gateway cannot reach it; after, it can.
-    let (_beta2_server, beta2_target) = server_everything(&dir);
+    let (_beta2_server, beta2_target) = server_everything();
     let (ca2_pem, tls2_server) = common::tls::pki("e2e CA two").unwrap();
     let tls2_port = common::tls::tls_forwarder(tls2_server, beta2_target)
         .await

@@ -80,9 +80,9 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     let client = env.client().expect("client");
     let dir = scratch("e2e-faults");
     let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
-    let (_alpha, alpha_port) = server_everything(&dir);
-    let (_beta, beta_port) = server_everything(&dir);
-    let (_gamma, gamma_port) = server_everything(&dir);
+    let (_alpha, alpha_port) = server_everything();
+    let (_beta, beta_port) = server_everything();
+    let (_gamma, gamma_port) = server_everything();
 
     let (operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
     apply_group(&client, &ns).await;

@@ -31,10 +31,10 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     let ns = env.namespace("e2e-static").await.expect("namespace");
     let client = env.client().expect("client");
     let dir = scratch("e2e-static");
-    let (_alpha, alpha_port) = server_everything(&dir);
+    let (_alpha, alpha_port) = server_everything();
     let _ = rustls::crypto::ring::default_provider().install_default();
     // beta is behind TLS with a CA of its own, given to the entry as a ConfigMap.
-    let (_beta, beta_target) = server_everything(&dir);
+    let (_beta, beta_target) = server_everything();
     let (ca_pem, tls_server) = common::tls::pki("e2e static CA").unwrap();
     let beta_port = common::tls::tls_forwarder(tls_server, beta_target)
         .await
@@ -161,7 +161,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 
     // Static mode follows changes by rollout: a new entry changes the ConfigMap and the pod
     // template's checksum, and the kubelet's part is to start the new pod on the new file.
-    let (_gamma, gamma_port) = server_everything(&dir);
+    let (_gamma, gamma_port) = server_everything();
     apply(
         &client,
         &ns,

@@ -11,7 +11,7 @@ use common::{Kill, free_port, post, scratch, server_everything, wait_listening};
 #[test]
 fn serve_binary_aggregates_a_real_backend() {
     let dir = scratch("serve-binary");
-    let (_backend, be_port) = server_everything(&dir);
+    let (_backend, be_port) = server_everything();
     let cfg = dir.join("config.yaml");
     std::fs::write(
         &cfg,

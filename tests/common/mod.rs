@@ -55,20 +55,11 @@ pub fn peer(key: &str) -> PathBuf {
         .unwrap()
 }
 
-pub fn server_everything(dir: &Path) -> (Kill, u16) {
-    let preload = dir.join("bind.cjs");
-    std::fs::write(
-        &preload,
-        "const net=require('net');const o=net.Server.prototype.listen;\
-         net.Server.prototype.listen=function(...a){if(typeof a[0]==='number'||typeof a[0]==='string'){\
-         const cb=a.find(x=>typeof x==='function');return o.call(this,{port:Number(a[0]),host:'127.0.0.1'},cb);}\
-         return o.apply(this,a);};",
-    )
-    .unwrap();
+pub fn server_everything() -> (Kill, u16) {
     let port = free_port();
     let child = Command::new(peer("NODE"))
         .arg("--require")
-        .arg(&preload)
+        .arg(peer("BIND_LOOPBACK"))
         .arg(peer("SERVER_EVERYTHING"))
         .arg("streamableHttp")
         .env("PORT", port.to_string())
@@ -132,12 +123,42 @@ pub fn tool_names(port: u16, sid: &str) -> Vec<String> {
         .unwrap_or_default()
 }
 
+/// A scratch directory for one test's configs and logs: removed when the test passes, kept
+/// (and named in the failure output) when it panics, so the logs can be read.
+pub struct Scratch(PathBuf);
+
+impl std::ops::Deref for Scratch {
+    type Target = Path;
+    fn deref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl AsRef<Path> for Scratch {
+    fn as_ref(&self) -> &Path {
+        &self.0
+    }
+}
+
+impl Drop for Scratch {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            eprintln!(
+                "scratch directory kept for inspection: {}",
+                self.0.display()
+            );
+        } else {
+            let _ = std::fs::remove_dir_all(&self.0);
+        }
+    }
+}
+
 /// A fresh scratch directory.
-pub fn scratch(name: &str) -> PathBuf {
+pub fn scratch(name: &str) -> Scratch {
     let dir = std::env::temp_dir().join(format!("vmcp-{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
-    dir
+    Scratch(dir)
 }
 
 /// Server-side applies a ToolHive object (`toolhive.stacklok.dev/v1beta1`) as a user would.

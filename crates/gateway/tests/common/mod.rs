@@ -18,6 +18,8 @@ pub struct Peers {
     pub server_everything: PathBuf,
     pub node: PathBuf,
     pub python: PathBuf,
+    /// The node preload that keeps server-everything on 127.0.0.1.
+    pub bind_loopback: PathBuf,
 }
 
 /// Installs (once, cached) and locates the peers via scripts/test-peers.sh.
@@ -42,6 +44,7 @@ pub fn peers() -> &'static Peers {
             server_everything: get("SERVER_EVERYTHING"),
             node: get("NODE"),
             python: get("PYTHON"),
+            bind_loopback: get("BIND_LOOPBACK"),
         }
     })
 }
@@ -51,29 +54,6 @@ pub fn peers() -> &'static Peers {
 pub fn free_port() -> u16 {
     let [port] = vmcp_testenv::free_ports().unwrap();
     port
-}
-
-/// A node preload that forces server-everything's `listen(PORT)` onto 127.0.0.1.
-fn preload() -> &'static Path {
-    static F: OnceLock<PathBuf> = OnceLock::new();
-    F.get_or_init(|| {
-        let p = std::env::temp_dir().join(format!("vmcp-bind-loopback-{}.cjs", std::process::id()));
-        std::fs::write(
-            &p,
-            r#"const net = require('net');
-const orig = net.Server.prototype.listen;
-net.Server.prototype.listen = function (...args) {
-  if (typeof args[0] === 'number' || typeof args[0] === 'string') {
-    const cb = args.find(a => typeof a === 'function');
-    return orig.call(this, { port: Number(args[0]), host: '127.0.0.1' }, cb);
-  }
-  return orig.apply(this, args);
-};
-"#,
-        )
-        .unwrap();
-        p
-    })
 }
 
 /// A server-everything process; killed on drop.
@@ -93,7 +73,7 @@ impl Everything {
         let p = peers();
         let child = Command::new(&p.node)
             .arg("--require")
-            .arg(preload())
+            .arg(&peers().bind_loopback)
             .arg(&p.server_everything)
             .arg(mode)
             .env("PORT", port.to_string())

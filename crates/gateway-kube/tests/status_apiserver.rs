@@ -2,58 +2,20 @@
 //! manager `vmcp-operator`) and the gateway's reporter (field manager `vmcp-gateway`) write
 //! the same VirtualMCPServer status; they converge and then stop writing.
 
-use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
-use kube::Client;
 use kube::api::{Api, Patch, PatchParams};
+use vmcp_api::VirtualMCPServer;
 use vmcp_api::virtual_server::{BackendHealth, CircuitBreakerState, VirtualMCPServerPhase};
-use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
 use vmcp_gateway_kube::report::BackendReport;
 use vmcp_gateway_kube::{Reporter, Target};
 use vmcp_operator::controllers::{Context, Metrics, Scope, Shutdown};
 use vmcp_operator::render::Settings;
-use vmcp_testenv::TestEnv;
+use vmcp_testenv::{TestEnv, apply_object, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
-
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
-async fn apply<K>(client: &Client, ns: &str, obj: serde_json::Value)
-where
-    K: kube::Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-        + serde::de::DeserializeOwned
-        + Clone
-        + std::fmt::Debug,
-{
-    let api: Api<K> = Api::namespaced(client.clone(), ns);
-    let name = obj["metadata"]["name"].as_str().expect("name").to_owned();
-    api.patch(
-        &name,
-        &PatchParams::apply("test-user").force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
-}
 
 fn entry(name: &str, url: &str) -> serde_json::Value {
     serde_json::json!({
@@ -112,25 +74,30 @@ async fn operator_and_gateway_share_the_status_without_flapping() {
         shutdown,
     ));
 
-    apply::<MCPGroup>(
+    apply_object(
         &client,
-        &ns,
-        serde_json::json!({
+        Some(&ns),
+        &serde_json::json!({
         "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup",
         "metadata": {"name": "team"}, "spec": {}}),
     )
     .await;
-    apply::<MCPServerEntry>(
+    apply_object(
         &client,
-        &ns,
-        entry("alpha", "https://alpha.example.com/mcp"),
+        Some(&ns),
+        &entry("alpha", "https://alpha.example.com/mcp"),
     )
     .await;
-    apply::<MCPServerEntry>(&client, &ns, entry("beta", "https://beta.example.com/mcp")).await;
-    apply::<VirtualMCPServer>(
+    apply_object(
         &client,
-        &ns,
-        serde_json::json!({
+        Some(&ns),
+        &entry("beta", "https://beta.example.com/mcp"),
+    )
+    .await;
+    apply_object(
+        &client,
+        Some(&ns),
+        &serde_json::json!({
         "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
         "metadata": {"name": "gw"},
         "spec": {"groupRef": {"name": "team"}, "incomingAuth": {"type": "anonymous"},
@@ -139,19 +106,23 @@ async fn operator_and_gateway_share_the_status_without_flapping() {
     .await;
 
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(client.clone(), &ns);
-    eventually("the operator lists both backends as unknown", || async {
-        let v = vmcps.get("gw").await.ok()?;
-        let ok = ["alpha", "beta"].iter().all(|n| {
-            backend(&v, n)
-                .is_some_and(|b| b.status == Some(BackendHealth::Unknown) && b.url.is_some())
-        });
-        ok.then_some(())
-    })
+    eventually(
+        "the operator lists both backends as unknown",
+        WAIT,
+        || async {
+            let v = vmcps.get("gw").await.ok()?;
+            let ok = ["alpha", "beta"].iter().all(|n| {
+                backend(&v, n)
+                    .is_some_and(|b| b.status == Some(BackendHealth::Unknown) && b.url.is_some())
+            });
+            ok.then_some(())
+        },
+    )
     .await;
 
     // The kubelet's part: the gateway's Deployment becomes ready, so infra phase is Ready.
     let deps: Api<Deployment> = Api::namespaced(client.clone(), &ns);
-    let d = eventually("the gateway Deployment", || async {
+    let d = eventually("the gateway Deployment", WAIT, || async {
         deps.get_opt("gw").await.ok().flatten()
     })
     .await;
@@ -183,7 +154,7 @@ async fn operator_and_gateway_share_the_status_without_flapping() {
     ];
     assert!(reporter.lock().await.report(&health).await.expect("report"));
 
-    let v = eventually("health merged and phase Degraded", || async {
+    let v = eventually("health merged and phase Degraded", WAIT, || async {
         // The reporter puts back health fields the operator raced over.
         reporter.lock().await.report(&health).await.expect("report");
         let v = vmcps.get("gw").await.ok()?;
@@ -248,7 +219,7 @@ async fn operator_and_gateway_share_the_status_without_flapping() {
             .await
             .expect("report")
     );
-    eventually("phase Ready after recovery", || async {
+    eventually("phase Ready after recovery", WAIT, || async {
         reporter
             .lock()
             .await

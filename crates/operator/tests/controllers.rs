@@ -2,7 +2,6 @@
 //! in its own namespace with controllers scoped to it.
 
 use std::collections::BTreeMap;
-use std::future::Future;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -10,13 +9,13 @@ use std::time::Duration;
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams, PostParams};
+use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, Resource};
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
 use vmcp_operator::controllers::{self, Context, Metrics, Scope, Shutdown};
 use vmcp_operator::render::Settings;
-use vmcp_testenv::TestEnv;
+use vmcp_testenv::{TestEnv, apply_yaml, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -58,26 +57,7 @@ async fn start(prefix: &str) -> Harness {
 impl Harness {
     /// Applies YAML documents into the test namespace as the user would.
     async fn apply(&self, yaml: &str) {
-        for doc in serde_yaml::Deserializer::from_str(yaml) {
-            let mut v: serde_json::Value = serde::Deserialize::deserialize(doc).expect("yaml");
-            if v.is_null() {
-                continue;
-            }
-            v["metadata"]["namespace"] = self.ns.clone().into();
-            let status = v.as_object_mut().and_then(|o| o.remove("status"));
-            let api = self.dynamic(&v).await;
-            let name = v["metadata"]["name"].as_str().expect("name").to_string();
-            let pp = PatchParams::apply("test-user").force();
-            api.patch(&name, &pp, &Patch::Apply(&v))
-                .await
-                .unwrap_or_else(|e| panic!("apply {name}: {e}"));
-            if let Some(s) = status {
-                let body = serde_json::json!({"apiVersion": v["apiVersion"], "kind": v["kind"], "metadata": {"name": name, "namespace": self.ns}, "status": s});
-                api.patch_status(&name, &pp, &Patch::Apply(&body))
-                    .await
-                    .unwrap_or_else(|e| panic!("status {name}: {e}"));
-            }
-        }
+        apply_yaml(&self.client, Some(&self.ns), yaml).await;
     }
 
     async fn dynamic(&self, v: &serde_json::Value) -> Api<DynamicObject> {
@@ -101,25 +81,6 @@ impl Harness {
         let _ = self.stop.send(true);
         let _ = self.task.await;
         (self.client, self.ns, self.ctx, self.env)
-    }
-}
-
-/// Polls `f` until it returns `Some`, for at most 30 s.
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
     }
 }
 
@@ -186,7 +147,7 @@ async fn entries_become_backends_and_follow_changes() {
     ))
     .await;
     let cms: Api<ConfigMap> = h.api();
-    let yaml = eventually("ConfigMap with alpha and beta", || async {
+    let yaml = eventually("ConfigMap with alpha and beta", WAIT, || async {
         config_yaml(&cms, "gw-vmcp-config")
             .await
             .filter(|y| y.contains("name: alpha") && y.contains("name: beta"))
@@ -211,7 +172,7 @@ async fn entries_become_backends_and_follow_changes() {
         "entries of other groups are not backends"
     );
 
-    let deploy: Deployment = eventually("Deployment", || async {
+    let deploy: Deployment = eventually("Deployment", WAIT, || async {
         h.api::<Deployment>().get_opt("gw").await.ok().flatten()
     })
     .await;
@@ -223,7 +184,7 @@ async fn entries_become_backends_and_follow_changes() {
             .any(|v| v.name == "ca-bundle-alpha")
     );
     assert_eq!(pod.service_account_name.as_deref(), Some("gw-vmcp"));
-    let svc = eventually("Service", || async {
+    let svc = eventually("Service", WAIT, || async {
         h.api::<Service>().get_opt("vmcp-gw").await.ok().flatten()
     })
     .await;
@@ -253,7 +214,7 @@ async fn entries_become_backends_and_follow_changes() {
         assert!(found, "{kind} gw-vmcp missing");
     }
     let vmcps: Api<VirtualMCPServer> = h.api();
-    let v = eventually("status with two backends", || async {
+    let v = eventually("status with two backends", WAIT, || async {
         vmcps
             .get("gw")
             .await
@@ -285,7 +246,7 @@ async fn entries_become_backends_and_follow_changes() {
     // A change to an entry updates the config.
     h.apply(&entry("beta", "https://beta2.example.com/mcp", "team", ""))
         .await;
-    eventually("beta's new URL", || async {
+    eventually("beta's new URL", WAIT, || async {
         config_yaml(&cms, "gw-vmcp-config")
             .await
             .filter(|y| y.contains("beta2.example.com") && !y.contains("X-Tenant"))
@@ -307,7 +268,7 @@ async fn entries_become_backends_and_follow_changes() {
         "",
     ))
     .await;
-    eventually("delta validated", || async {
+    eventually("delta validated", WAIT, || async {
         entries
             .get("delta")
             .await
@@ -330,13 +291,13 @@ async fn entries_become_backends_and_follow_changes() {
         .delete("alpha", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("alpha removed", || async {
+    eventually("alpha removed", WAIT, || async {
         config_yaml(&cms, "gw-vmcp-config")
             .await
             .filter(|y| !y.contains("name: alpha"))
     })
     .await;
-    eventually("status without alpha", || async {
+    eventually("status without alpha", WAIT, || async {
         vmcps
             .get("gw")
             .await
@@ -391,7 +352,7 @@ async fn invalid_entries_are_excluded_with_clear_conditions() {
     let failed = |name: &'static str, cond: &'static str, reason: &'static str| {
         let entries = entries.clone();
         async move {
-            eventually(name, || async {
+            eventually(name, WAIT, || async {
                 let e = entries.get(name).await.ok()?;
                 let s = e.status?;
                 let c = condition(&s.conditions, cond)?;
@@ -411,7 +372,7 @@ async fn invalid_entries_are_excluded_with_clear_conditions() {
     assert!(m.contains("late-ca"), "{m}");
 
     let vmcps: Api<VirtualMCPServer> = h.api();
-    let v = eventually("only the good entry", || async {
+    let v = eventually("only the good entry", WAIT, || async {
         vmcps
             .get("gw")
             .await
@@ -434,7 +395,7 @@ async fn invalid_entries_are_excluded_with_clear_conditions() {
     h.apply("apiVersion: v1\nkind: ConfigMap\nmetadata: {name: late-ca}\ndata: {ca.crt: x}\n")
         .await;
     let cms: Api<ConfigMap> = h.api();
-    eventually("needs-ca becomes a backend", || async {
+    eventually("needs-ca becomes a backend", WAIT, || async {
         config_yaml(&cms, "gw-vmcp-config").await.filter(|y| {
             y.contains("name: needs-ca") && y.contains("/etc/toolhive/ca-bundles/needs-ca/ca.crt")
         })
@@ -485,7 +446,7 @@ async fn reconcile_of_an_unchanged_world_writes_nothing() {
     ))
     .await;
     let vmcps: Api<VirtualMCPServer> = h.api();
-    eventually("settled status", || async {
+    eventually("settled status", WAIT, || async {
         vmcps
             .get("gw")
             .await
@@ -543,7 +504,7 @@ async fn generated_service_account_reads_entries_but_cannot_write_them() {
         vmcp("gw", "discovered")
     ))
     .await;
-    eventually("RoleBinding", || async {
+    eventually("RoleBinding", WAIT, || async {
         h.api::<RoleBinding>()
             .get_opt("gw-vmcp")
             .await
@@ -552,7 +513,7 @@ async fn generated_service_account_reads_entries_but_cannot_write_them() {
     })
     .await;
     let cms: Api<ConfigMap> = h.api();
-    let yaml = eventually("dynamic config", || async {
+    let yaml = eventually("dynamic config", WAIT, || async {
         config_yaml(&cms, "gw-vmcp-config").await
     })
     .await;
@@ -597,7 +558,7 @@ async fn bad_input_ends_in_conditions_without_retries() {
     ))
     .await;
     let vmcps: Api<VirtualMCPServer> = h.api();
-    let msg = eventually("Valid=False", || async {
+    let msg = eventually("Valid=False", WAIT, || async {
         let v = vmcps.get("gw").await.ok()?;
         let st = v.status?;
         let c = condition(&st.conditions, "Valid")?;
@@ -620,7 +581,7 @@ async fn bad_input_ends_in_conditions_without_retries() {
     // A VirtualMCPServer naming a group that does not exist waits with a condition.
     h.apply(&vmcp("lonely", "discovered").replace("name: team", "name: nobody"))
         .await;
-    eventually("GroupRefNotFound", || async {
+    eventually("GroupRefNotFound", WAIT, || async {
         let st = vmcps.get("lonely").await.ok()?.status?;
         (condition(&st.conditions, "GroupRefValidated")?.reason == "GroupRefNotFound").then_some(())
     })
@@ -669,7 +630,7 @@ async fn deleting_a_group_invalidates_its_members() {
         condition(conds, "GroupRefValidated")
             .map(|c| (c.status.clone(), c.reason.clone(), c.message.clone()))
     };
-    eventually("entry and server on a valid group", || async {
+    eventually("entry and server on a valid group", WAIT, || async {
         let e = entries.get("alpha").await.ok()?.status?;
         let v = vmcps.get("gw").await.ok()?.status?;
         (group_ref(&e.conditions)?.0 == "True" && group_ref(&v.conditions)?.0 == "True")
@@ -681,7 +642,7 @@ async fn deleting_a_group_invalidates_its_members() {
         .delete("team", &DeleteParams::default())
         .await
         .expect("delete group");
-    let (e, v) = eventually("GroupRefNotFound on entry and server", || async {
+    let (e, v) = eventually("GroupRefNotFound on entry and server", WAIT, || async {
         let e = group_ref(&entries.get("alpha").await.ok()?.status?.conditions)?;
         let v = group_ref(&vmcps.get("gw").await.ok()?.status?.conditions)?;
         (e.1 == "GroupRefNotFound" && v.1 == "GroupRefNotFound").then_some((e, v))
@@ -704,7 +665,7 @@ async fn deleting_a_group_invalidates_its_members() {
 
     // Re-creating the group heals both.
     h.apply(GROUP).await;
-    eventually("GroupRefValidated True again", || async {
+    eventually("GroupRefValidated True again", WAIT, || async {
         let e = group_ref(&entries.get("alpha").await.ok()?.status?.conditions)?;
         let v = group_ref(&vmcps.get("gw").await.ok()?.status?.conditions)?;
         (e.0 == "True" && v.0 == "True").then_some(())
@@ -755,7 +716,7 @@ async fn an_undecodable_object_does_not_stall_the_controllers() {
     ))
     .await;
     let vmcps: Api<VirtualMCPServer> = h.api();
-    eventually("the good group's server deploys", || async {
+    eventually("the good group's server deploys", WAIT, || async {
         let v = vmcps.get("gw").await.ok()?;
         (backend_names(&v) == ["alpha"]).then_some(())
     })

@@ -2,7 +2,6 @@
 //! in-process with a client authenticated as the `vmcp-system/vmcp-operator` ServiceAccount
 //! bound to deploy/operator/cluster_role.yaml, on a real kube-apiserver with RBAC on.
 
-use std::future::Future;
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,13 +10,12 @@ use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Pod, Secret, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::Client;
-use kube::api::{Api, DeleteParams, DynamicObject, Patch, PatchParams};
-use kube::core::GroupVersionKind;
+use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
 use vmcp_operator::controllers::{Context, Metrics, Scope, Shutdown};
 use vmcp_operator::leader::{Elector, LeaseConfig};
 use vmcp_operator::render::Settings;
-use vmcp_testenv::{TestEnv, can_list, wait_for_list_access};
+use vmcp_testenv::{TestEnv, apply_object, apply_yaml, can_list, eventually, wait_for_list_access};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -36,48 +34,7 @@ async fn apply_file(client: &Client, file: &str, ns_override: Option<&str>) {
         if let (Some(ns), Some(_)) = (ns_override, v["metadata"].get("namespace")) {
             v["metadata"]["namespace"] = ns.into();
         }
-        apply_value(client, &v).await;
-    }
-}
-
-async fn apply_value(client: &Client, v: &serde_json::Value) {
-    let av = v["apiVersion"].as_str().expect("apiVersion");
-    let (group, version) = av.split_once('/').unwrap_or(("", av));
-    let gvk = GroupVersionKind::gvk(group, version, v["kind"].as_str().expect("kind"));
-    let (ar, caps) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .expect("discovery");
-    let api: Api<DynamicObject> = match (caps.scope, v["metadata"]["namespace"].as_str()) {
-        (kube::discovery::Scope::Namespaced, Some(ns)) => {
-            Api::namespaced_with(client.clone(), ns, &ar)
-        }
-        _ => Api::all_with(client.clone(), &ar),
-    };
-    let name = v["metadata"]["name"].as_str().expect("name");
-    api.patch(
-        name,
-        &PatchParams::apply("test-user").force(),
-        &Patch::Apply(v),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("apply {name}: {e}"));
-}
-
-async fn eventually<T, F, Fut>(what: &str, mut f: F) -> T
-where
-    F: FnMut() -> Fut,
-    Fut: Future<Output = Option<T>>,
-{
-    let deadline = tokio::time::Instant::now() + WAIT;
-    loop {
-        if let Some(v) = f().await {
-            return v;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "timed out waiting for {what}"
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
+        apply_object(client, None, &v).await;
     }
 }
 
@@ -172,10 +129,7 @@ spec:
   outgoingAuth: {{source: inline}}
 "#
     );
-    for doc in serde_yaml::Deserializer::from_str(&objs) {
-        let v: serde_json::Value = serde::Deserialize::deserialize(doc).expect("yaml");
-        apply_value(&admin, &v).await;
-    }
+    apply_yaml(&admin, None, &objs).await;
 
     let vmcps: Api<VirtualMCPServer> = Api::namespaced(admin.clone(), &ns);
     for name in ["dyn", "stat"] {
@@ -238,13 +192,13 @@ spec:
             >= 2
     );
     let entries: Api<MCPServerEntry> = Api::namespaced(admin.clone(), &ns);
-    eventually("entry validated", || async {
+    eventually("entry validated", WAIT, || async {
         let st = entries.get("alpha").await.ok()?.status?;
         (format!("{:?}", st.phase) == "Valid").then_some(())
     })
     .await;
     let groups: Api<MCPGroup> = Api::namespaced(admin.clone(), &ns);
-    eventually("group lists the entry", || async {
+    eventually("group lists the entry", WAIT, || async {
         let st = groups.get("team").await.ok()?.status?;
         (st.entries == ["alpha"]).then_some(())
     })

@@ -113,18 +113,11 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
 
     apply_group(&client, &ns).await;
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        entry("alpha", &url(alpha_port)),
-    )
-    .await;
+    apply(&client, &ns, entry("alpha", &url(alpha_port))).await;
     ca_config_map(&client, &ns, "beta-ca", &ca_pem).await;
     apply(
         &client,
         &ns,
-        "MCPServerEntry",
         tls_entry("beta", &tls_url(tls_port), "beta-ca"),
     )
     .await;
@@ -223,13 +216,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     // Add: a new entry's tools appear, and the connected client is told.
     drain(&stream);
     let (_gamma, gamma_port) = server_everything();
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        entry("gamma", &url(gamma_port)),
-    )
-    .await;
+    apply(&client, &ns, entry("gamma", &url(gamma_port))).await;
     wait_list_changed(&stream, "add gamma", &gw_log);
     wait_tools(port, &sid, "add gamma", &gw_log, |t| {
         has_backend(t, "gamma")
@@ -248,13 +235,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     // Change a URL: alpha moves to a new server; the old one is stopped, and alpha's tools
     // still answer, through the new server.
     let (_alpha2, alpha2_port) = server_everything();
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        entry("alpha", &url(alpha2_port)),
-    )
-    .await;
+    apply(&client, &ns, entry("alpha", &url(alpha2_port))).await;
     drop(_alpha);
     wait_echo(port, &sid, "alpha_echo", "moved", &gw_log).await;
 
@@ -269,7 +250,6 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     apply(
         &client,
         &ns,
-        "MCPServerEntry",
         tls_entry("beta", &tls_url(tls2_port), "beta-ca"),
     )
     .await;
@@ -296,7 +276,6 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     apply(
         &client,
         &ns,
-        "MCPServerEntry",
         tls_entry("delta", &tls_url(tls2_port), "delta-ca"),
     )
     .await;

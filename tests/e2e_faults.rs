@@ -86,13 +86,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
 
     let (operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
     apply_group(&client, &ns).await;
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        entry("alpha", &url(alpha_port)),
-    )
-    .await;
+    apply(&client, &ns, entry("alpha", &url(alpha_port))).await;
     apply_virtual_server(&client, &ns, None).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let yaml = eventually("rendered ConfigMap", &[&op_log], || async {
@@ -132,13 +126,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
 
     // 1. The operator goes away; an entry is added meanwhile; the operator comes back.
     drop(operator);
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        entry("beta", &url(beta_port)),
-    )
-    .await;
+    apply(&client, &ns, entry("beta", &url(beta_port))).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
         !tool_names(port, &sid).contains(&"beta_echo".to_owned()),
@@ -198,13 +186,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
         .delete("beta", &DeleteParams::default())
         .await
         .expect("delete beta after the restart");
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        entry("gamma", &url(gamma_port)),
-    )
-    .await;
+    apply(&client, &ns, entry("gamma", &url(gamma_port))).await;
     eventually("beta gone after the API server restart", &logs, || {
         let sid = sid.clone();
         async move {

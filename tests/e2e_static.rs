@@ -44,18 +44,11 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 
     apply_group(&client, &ns).await;
     let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        common::entry("alpha", &url(alpha_port)),
-    )
-    .await;
+    apply(&client, &ns, common::entry("alpha", &url(alpha_port))).await;
     ca_config_map(&client, &ns, "beta-ca", &ca_pem).await;
     apply(
         &client,
         &ns,
-        "MCPServerEntry",
         tls_entry(
             "beta",
             &format!("https://127.0.0.1:{beta_port}/mcp"),
@@ -162,13 +155,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     // Static mode follows changes by rollout: a new entry changes the ConfigMap and the pod
     // template's checksum, and the kubelet's part is to start the new pod on the new file.
     let (_gamma, gamma_port) = server_everything();
-    apply(
-        &client,
-        &ns,
-        "MCPServerEntry",
-        common::entry("gamma", &url(gamma_port)),
-    )
-    .await;
+    apply(&client, &ns, common::entry("gamma", &url(gamma_port))).await;
     let yaml = rendered(&cms, "add gamma", &op_log, |y| y.contains("gamma")).await;
     // The Deployment is applied after the ConfigMap: wait for its new checksum.
     let deadline = tokio::time::Instant::now() + WAIT;

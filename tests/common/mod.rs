@@ -161,25 +161,9 @@ pub fn scratch(name: &str) -> Scratch {
     Scratch(dir)
 }
 
-/// Server-side applies a ToolHive object (`toolhive.stacklok.dev/v1beta1`) as a user would.
-pub async fn apply(client: &kube::Client, ns: &str, kind: &str, obj: serde_json::Value) {
-    use kube::api::{Api, DynamicObject, Patch, PatchParams};
-    use kube::core::{ApiResource, GroupVersionKind};
-    let gvk = GroupVersionKind::gvk("toolhive.stacklok.dev", "v1beta1", kind);
-    let plural = match kind {
-        "MCPServerEntry" => "mcpserverentries".to_owned(),
-        k => format!("{}s", k.to_ascii_lowercase()),
-    };
-    let ar = ApiResource::from_gvk_with_plural(&gvk, &plural);
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), ns, &ar);
-    let name = obj["metadata"]["name"].as_str().unwrap().to_owned();
-    api.patch(
-        &name,
-        &PatchParams::apply("e2e-user").force(),
-        &Patch::Apply(&obj),
-    )
-    .await
-    .unwrap_or_else(|e| panic!("apply {kind} {name}: {e}"));
+/// Server-side applies an object (a ToolHive kind, a ConfigMap...) into `ns` as a user would.
+pub async fn apply(client: &kube::Client, ns: &str, obj: serde_json::Value) {
+    vmcp_testenv::apply_object(client, Some(ns), &obj).await;
 }
 
 /// An MCPServerEntry of group `team` for a loopback URL.
@@ -350,17 +334,9 @@ pub fn tls_entry(name: &str, url: &str, ca_config_map: &str) -> serde_json::Valu
 
 /// Applies ConfigMap `name` with `ca.crt: pem`.
 pub async fn ca_config_map(client: &kube::Client, ns: &str, name: &str, pem: &str) {
-    use kube::api::{Api, Patch, PatchParams};
-    let cms: Api<k8s_openapi::api::core::v1::ConfigMap> = Api::namespaced(client.clone(), ns);
     let cm = serde_json::json!({"apiVersion": "v1", "kind": "ConfigMap",
         "metadata": {"name": name}, "data": {"ca.crt": pem}});
-    cms.patch(
-        name,
-        &PatchParams::apply("e2e-user").force(),
-        &Patch::Apply(&cm),
-    )
-    .await
-    .expect("CA ConfigMap");
+    apply(client, ns, cm).await;
 }
 
 /// Whether the status says Ready and lists exactly `want` (sorted), each reported ready.
@@ -385,7 +361,6 @@ pub async fn apply_group(client: &kube::Client, ns: &str) {
     apply(
         client,
         ns,
-        "MCPGroup",
         serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "MCPGroup",
             "metadata": {"name": "team"}, "spec": {}}),
     )
@@ -400,11 +375,7 @@ pub async fn apply_virtual_server(client: &kube::Client, ns: &str, outgoing_sour
     if let Some(source) = outgoing_source {
         spec["outgoingAuth"] = serde_json::json!({"source": source});
     }
-    apply(
-        client,
-        ns,
-        "VirtualMCPServer",
-        serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
+    apply(client, ns, serde_json::json!({"apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
             "metadata": {"name": "gw"}, "spec": spec}),
     )
     .await;

@@ -132,15 +132,13 @@ impl Router {
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
     ) -> Outcome {
-        let Some(params) = params else {
-            return invalid(id, "params are required");
-        };
-        let members = match jsonrpc::object_members(params) {
-            Ok(m) => m,
-            Err(e) => return invalid(id, &e.to_string()),
-        };
-        let Some(name) = jsonrpc::string_member(&members, "name") else {
-            return invalid(id, "params.name must be a string");
+        let Keyed {
+            members,
+            value: name,
+            ..
+        } = match keyed(id, params, "name") {
+            Ok(k) => k,
+            Err(reply) => return reply,
         };
         if !self.agg.is_ready() {
             // A call right after initialize may name a tool of a backend still being listed.
@@ -184,15 +182,11 @@ impl Router {
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
     ) -> Outcome {
-        let Some(params) = params else {
-            return invalid(id, "params are required");
-        };
-        let members = match jsonrpc::object_members(params) {
-            Ok(m) => m,
-            Err(e) => return invalid(id, &e.to_string()),
-        };
-        let Some(uri) = jsonrpc::string_member(&members, "uri") else {
-            return invalid(id, "params.uri must be a string");
+        let Keyed {
+            params, value: uri, ..
+        } = match keyed(id, params, "uri") {
+            Ok(k) => k,
+            Err(reply) => return reply,
         };
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
             let msg = format!("resource {uri:?} not found");
@@ -380,6 +374,28 @@ fn session_sub(s: &ClientSession, uri: &str, add: bool) -> bool {
     } else {
         !subs.remove(uri)
     }
+}
+
+/// A params object read for routing: its raw text, its members, and the string member routed
+/// on (`name` or `uri`).
+struct Keyed<'p> {
+    params: &'p RawValue,
+    members: Vec<(String, &'p RawValue)>,
+    value: String,
+}
+
+/// Reads params for routing on string member `key`, or gives the invalid-params reply naming
+/// what is wrong.
+fn keyed<'p>(id: &RawValue, params: Option<&'p RawValue>, key: &str) -> Result<Keyed<'p>, Outcome> {
+    let params = params.ok_or_else(|| invalid(id, "params are required"))?;
+    let members = jsonrpc::object_members(params).map_err(|e| invalid(id, &e.to_string()))?;
+    let value = jsonrpc::string_member(&members, key)
+        .ok_or_else(|| invalid(id, &format!("params.{key} must be a string")))?;
+    Ok(Keyed {
+        params,
+        members,
+        value,
+    })
 }
 
 fn invalid(id: &RawValue, msg: &str) -> Outcome {

@@ -18,6 +18,8 @@ use crate::metrics::Metrics;
 
 pub struct Router {
     pub agg: Arc<Aggregator>,
+    /// The client sessions, for subscriptions shared between clients.
+    pub sessions: Arc<crate::front::session::Sessions>,
     pub metrics: Arc<Metrics>,
     pub partial_failure: PartialFailureMode,
     /// How long a list call may wait for backends still being tried for the first time.
@@ -106,9 +108,7 @@ impl Router {
         id: &RawValue,
         pick: impl Fn(&crate::aggregate::view::View) -> &Box<RawValue>,
     ) -> Result<Reply, Reply> {
-        if !self.agg.is_ready() {
-            let _ = tokio::time::timeout(self.first_fetch_wait, self.agg.wait_ready()).await;
-        }
+        self.first_fetch().await;
         let view = self.agg.view();
         if self.partial_failure == PartialFailureMode::Fail && !view.missing.is_empty() {
             let msg = format!(
@@ -122,6 +122,14 @@ impl Router {
             ));
         }
         Ok(jsonrpc::response_ok(id, pick(&view)))
+    }
+
+    /// Waits (bounded) until every backend was fetched once: a request right after initialize
+    /// may name a tool, prompt or resource of a backend still being listed.
+    async fn first_fetch(&self) {
+        if !self.agg.is_ready() {
+            let _ = tokio::time::timeout(self.first_fetch_wait, self.agg.wait_ready()).await;
+        }
     }
 
     async fn by_name(
@@ -140,10 +148,7 @@ impl Router {
             Ok(k) => k,
             Err(reply) => return reply,
         };
-        if !self.agg.is_ready() {
-            // A call right after initialize may name a tool of a backend still being listed.
-            let _ = tokio::time::timeout(self.first_fetch_wait, self.agg.wait_ready()).await;
-        }
+        self.first_fetch().await;
         let view = self.agg.view();
         let route = if method == "tools/call" {
             view.tools.get(&name)
@@ -188,6 +193,7 @@ impl Router {
             Ok(k) => k,
             Err(reply) => return reply,
         };
+        self.first_fetch().await;
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
             let msg = format!("resource {uri:?} not found");
             return (
@@ -197,29 +203,35 @@ impl Router {
                 false,
             );
         };
-        // Subscriptions are tracked per client session here, so the shared backend session
-        // can fan `resources/updated` out to exactly the subscribed clients.
+        // Subscriptions are tracked per client session here: the shared backend session fans
+        // `resources/updated` out to exactly the clients subscribed through it, and stays
+        // subscribed until the last of them unsubscribes.
+        let ok_here = |backend| {
+            let reply = jsonrpc::response_ok(id, &jsonrpc::empty_object());
+            (reply, String::new(), Some(backend), true)
+        };
+        let mut caller = caller.clone();
         match method {
-            "resources/subscribe" => {
-                let first = !session_sub(session, &uri, true);
-                if !first {
-                    let (t, b) = (String::new(), Some(backend));
-                    return (
-                        jsonrpc::response_ok(id, &jsonrpc::empty_object()),
-                        t,
-                        b,
-                        true,
-                    );
+            "resources/subscribe" if !session.subscribe(&uri, caller.client.is_some()) => {
+                return ok_here(backend);
+            }
+            "resources/unsubscribe" => match session.unsubscribe(&uri) {
+                None => return ok_here(backend),
+                Some(false) if self.sessions.shared_subscribers(&uri) > 0 => {
+                    return ok_here(backend);
                 }
-            }
-            "resources/unsubscribe" => {
-                session_sub(session, &uri, false);
-            }
+                // Undo it where it was made, even if the client has its own sessions by now.
+                Some(false) => caller.client = None,
+                Some(true) => {}
+            },
             _ => {}
         }
         let (reply, ok) = self
-            .forward(caller, id, &backend, method, params, related)
+            .forward(&caller, id, &backend, method, params, related)
             .await;
+        if method == "resources/subscribe" && !ok {
+            session.unsubscribe(&uri);
+        }
         (reply, String::new(), Some(backend), ok)
     }
 
@@ -244,6 +256,7 @@ impl Router {
             Err(e) => return invalid(id, &e.to_string()),
         };
         let kind = jsonrpc::string_member(&ref_members, "type").unwrap_or_default();
+        self.first_fetch().await;
         let view = self.agg.view();
         let (backend, params) = match kind.as_str() {
             "ref/prompt" => {
@@ -363,16 +376,6 @@ fn caller(session: &Arc<ClientSession>) -> Caller {
         client: session
             .is_dedicated()
             .then(|| session.clone() as Arc<dyn crate::relay::Downstream>),
-    }
-}
-
-/// Adds or removes a subscription; returns whether it was already present.
-fn session_sub(s: &ClientSession, uri: &str, add: bool) -> bool {
-    let mut subs = s.subscriptions.lock().unwrap_or_else(|p| p.into_inner());
-    if add {
-        !subs.insert(uri.to_owned())
-    } else {
-        !subs.remove(uri)
     }
 }
 

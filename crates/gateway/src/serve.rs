@@ -341,6 +341,7 @@ pub async fn start(
     let front = Arc::new(Front {
         router: route::Router {
             agg: agg.clone(),
+            sessions: sessions.clone(),
             metrics: metrics.clone(),
             partial_failure: partial,
             first_fetch_wait: max_timeout,

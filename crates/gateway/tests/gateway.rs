@@ -724,3 +724,53 @@ asyncio.run(main(sys.argv[1]))
     );
     gw.stop().await;
 }
+
+/// Two clients on the shared backend session subscribe to one resource; when one unsubscribes
+/// the other keeps getting `notifications/resources/updated` (the shared session stays
+/// subscribed until its last client leaves), and the one that left gets none.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shared_subscriptions_last_until_the_last_client_unsubscribes() {
+    let stream = Everything::start("streamableHttp").await;
+    let cfg = config(&format!(
+        "backends:\n- {{name: stream, url: \"{}\", transport: streamable-http}}\n\
+         aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n",
+        stream.url()
+    ));
+    let gw = gateway(&cfg).await;
+    let uri = "demo://resource/dynamic/text/1";
+    let mut a = Client::connect(gw.addr).await;
+    let mut b = Client::connect(gw.addr).await;
+    let mut a_events = a.stream().await;
+    let mut b_events = b.stream().await;
+    for c in [&mut a, &mut b] {
+        let r = c.rpc("resources/subscribe", json!({ "uri": uri })).await;
+        assert_eq!(r["result"], json!({}), "{r}");
+    }
+    let r = a.rpc("resources/unsubscribe", json!({ "uri": uri })).await;
+    assert_eq!(r["result"], json!({}), "{r}");
+    // server-everything sends updates for the session's subscriptions once at once, then
+    // every 5 s, after this tool is called on that (the shared) session.
+    let r = b
+        .rpc(
+            "tools/call",
+            json!({"name": "stream_toggle-subscriber-updates", "arguments": {}}),
+        )
+        .await;
+    assert!(r["result"].is_object(), "{r}");
+    let updated =
+        |data: &str| data.contains("notifications/resources/updated") && data.contains(uri);
+    let got = tokio::time::timeout(Duration::from_secs(15), async {
+        while let Some(d) = b_events.recv().await {
+            if updated(&d) {
+                return true;
+            }
+        }
+        false
+    })
+    .await;
+    assert_eq!(got, Ok(true), "the client still subscribed gets the update");
+    while let Ok(d) = a_events.try_recv() {
+        assert!(!updated(&d), "the client that unsubscribed got {d}");
+    }
+    gw.stop().await;
+}

@@ -5,7 +5,7 @@
 //! replica hold very many clients; a client that declares sampling, elicitation or roots, or sets
 //! a log level, is a [`Downstream`] with backend sessions of its own (see `relay`).
 
-use std::collections::{HashMap, HashSet};
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
@@ -35,7 +35,9 @@ pub struct ClientSession {
     stream: Mutex<Option<mpsc::Sender<String>>>,
     /// Raw JSON-RPC id → the request in flight.
     inflight: Mutex<HashMap<String, Inflight>>,
-    pub subscriptions: Mutex<HashSet<String>>,
+    /// Subscribed resource URIs, each with whether the subscription was made on the client's
+    /// own backend session (`true`) or on the shared one.
+    subscriptions: Mutex<HashMap<String, bool>>,
     ended: AtomicBool,
 }
 
@@ -99,6 +101,27 @@ impl ClientSession {
         };
         lock(&self.inflight).insert(id.to_owned(), entry);
         cancel
+    }
+
+    /// Records a subscription to `uri`, made on the client's own backend session or the shared
+    /// one; returns false if it already had one.
+    pub fn subscribe(&self, uri: &str, own: bool) -> bool {
+        let mut subs = lock(&self.subscriptions);
+        if subs.contains_key(uri) {
+            return false;
+        }
+        subs.insert(uri.to_owned(), own);
+        true
+    }
+
+    /// Forgets a subscription; returns where it was made (`Some(own)`), or `None` if there was
+    /// none.
+    pub fn unsubscribe(&self, uri: &str) -> Option<bool> {
+        lock(&self.subscriptions).remove(uri)
+    }
+
+    fn subscribed_shared(&self, uri: &str) -> bool {
+        lock(&self.subscriptions).get(uri) == Some(&false)
     }
 
     /// Whether calls of this client go through backend sessions of its own.
@@ -196,7 +219,7 @@ impl Sessions {
             last_seen: Mutex::new(Instant::now()),
             stream: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
-            subscriptions: Mutex::new(HashSet::new()),
+            subscriptions: Mutex::new(HashMap::new()),
         });
         self.map
             .write()
@@ -259,13 +282,22 @@ impl Sessions {
         }
     }
 
-    /// Sends to the sessions subscribed to `uri`.
+    /// Sends an update from a shared backend session to the clients subscribed to `uri` through
+    /// it. Clients subscribed on their own backend session get that session's updates instead.
     pub fn to_subscribers(&self, uri: &str, msg: &str) {
         for s in self.all() {
-            if lock(&s.subscriptions).contains(uri) {
+            if s.subscribed_shared(uri) {
                 s.push(msg.to_owned());
             }
         }
+    }
+
+    /// How many clients are subscribed to `uri` through the shared backend session.
+    pub fn shared_subscribers(&self, uri: &str) -> usize {
+        self.all()
+            .iter()
+            .filter(|s| s.subscribed_shared(uri))
+            .count()
     }
 
     /// Ends sessions idle for longer than `ttl`. A session whose client holds its GET stream
@@ -333,6 +365,31 @@ mod tests {
             *ended.lock().unwrap(),
             vec![relaying.id.clone(), logging.id.clone()]
         );
+    }
+
+    #[test]
+    fn shared_updates_go_only_to_clients_subscribed_through_the_shared_session() {
+        let sessions = Sessions::default();
+        let shared = sessions.create("2025-11-25", None);
+        let own = sessions.create("2025-11-25", Some(r#"{"roots":{}}"#.into()));
+        let (mut shared_rx, mut own_rx) = (shared.open_stream(4), own.open_stream(4));
+        assert!(shared.subscribe("r://x", false));
+        assert!(
+            !shared.subscribe("r://x", false),
+            "second subscribe is a no-op"
+        );
+        assert!(own.subscribe("r://x", true));
+        assert_eq!(sessions.shared_subscribers("r://x"), 1);
+        sessions.to_subscribers("r://x", "update");
+        assert_eq!(shared_rx.try_recv().ok().as_deref(), Some("update"));
+        assert!(
+            own_rx.try_recv().is_err(),
+            "own-session subscribers get their own updates"
+        );
+        assert_eq!(shared.unsubscribe("r://x"), Some(false));
+        assert_eq!(own.unsubscribe("r://x"), Some(true));
+        assert_eq!(own.unsubscribe("r://x"), None);
+        assert_eq!(sessions.shared_subscribers("r://x"), 0);
     }
 
     #[test]

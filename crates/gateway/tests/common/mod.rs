@@ -388,6 +388,38 @@ impl Client {
         }
     }
 
+    /// Opens the session's GET stream; every SSE `data:` payload arrives on the receiver.
+    pub async fn stream(&self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
+        let mut resp = self
+            .http
+            .get(format!("{}/mcp", self.base))
+            .header("accept", "text/event-stream")
+            .header(
+                "mcp-session-id",
+                self.session.as_deref().expect("a session"),
+            )
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), 200, "GET stream");
+        let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
+        tokio::spawn(async move {
+            let mut buf = String::new();
+            while let Ok(Some(chunk)) = resp.chunk().await {
+                buf.push_str(&String::from_utf8_lossy(&chunk));
+                while let Some(i) = buf.find('\n') {
+                    let line: String = buf.drain(..=i).collect();
+                    if let Some(data) = line.trim_end().strip_prefix("data:")
+                        && tx.send(data.trim().to_owned()).is_err()
+                    {
+                        return;
+                    }
+                }
+            }
+        });
+        rx
+    }
+
     pub async fn get_text(&self, path: &str) -> String {
         self.http
             .get(format!("{}{path}", self.base))

@@ -41,6 +41,9 @@ enum Command {
         /// Debug logging.
         #[arg(long)]
         debug: bool,
+        /// Largest request body accepted at /mcp, in bytes (larger ones get HTTP 413).
+        #[arg(long, default_value_t = vmcp_gateway::DEFAULT_BODY_LIMIT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1024 * 1024 * 1024))]
+        max_body_bytes: usize,
     },
     /// Run the operator: the MCPGroup, MCPServerEntry and VirtualMCPServer controllers.
     Operator(vmcp_operator::run::OperatorArgs),
@@ -74,12 +77,14 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             host,
             port,
             debug,
+            max_body_bytes,
         } => {
             let opts = vmcp_gateway::ServeOptions {
                 config,
                 host,
                 port,
                 debug,
+                max_body_bytes,
             };
             vmcp_gateway::run_with(opts, vmcp_gateway_kube::attach)?
         }

@@ -29,6 +29,7 @@ fn serve_binary_aggregates_a_real_backend() {
             .args(["serve", "--config"])
             .arg(&cfg)
             .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+            .args(["--max-body-bytes", "4096"])
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()
@@ -73,7 +74,18 @@ fn serve_binary_aggregates_a_real_backend() {
     let v: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(v["id"], "call-3");
     assert_eq!(v["result"]["content"][0]["text"], "Echo: from the binary");
-    let _ = std::fs::remove_dir_all(&dir);
+
+    // --max-body-bytes: a body over the limit is refused with 413, one under it is served.
+    let call = |text: &str| {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"everything_echo","arguments":{{"message":"{text}"}}}}}}"#
+        )
+    };
+    let (status, _, _) = post(port, Some(&sid), &call(&"x".repeat(5000)));
+    assert_eq!(status, 413);
+    let (status, _, body) = post(port, Some(&sid), &call(&"y".repeat(3000)));
+    assert_eq!(status, 200, "{body}");
+    assert!(body.contains(&"y".repeat(3000)), "{body}");
 }
 
 #[test]

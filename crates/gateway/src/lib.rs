@@ -16,4 +16,5 @@ pub mod relay;
 pub mod route;
 pub mod serve;
 
+pub use front::http::DEFAULT_BODY_LIMIT;
 pub use serve::{Gateway, ServeError, ServeOptions, run, run_with, start};

@@ -61,6 +61,8 @@ pub struct ServeOptions {
     pub host: String,
     pub port: u16,
     pub debug: bool,
+    /// Largest request body accepted at `/mcp`; larger ones get 413 before being read.
+    pub max_body_bytes: usize,
 }
 
 /// Knobs that are not part of the config file.
@@ -210,7 +212,7 @@ fn run_inner(
             })?;
         let front = FrontOptions {
             await_discovery,
-            ..FrontOptions::default()
+            body_limit: opts.max_body_bytes,
         };
         let gw = start(cfg.clone(), listener, front).await?;
         tracing::info!(addr = %gw.addr, "vmcp gateway listening");

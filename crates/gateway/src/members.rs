@@ -5,6 +5,13 @@
 //! and fetched; missing ones are closed. The aggregator then swaps the set in one step and
 //! tells connected clients what changed through list_changed. Static mode applies once, at
 //! start; dynamic mode applies on every change the Kubernetes watches see.
+//!
+//! The health-check loop also keeps each backend's part of the view fresh in the background:
+//! a backend that does not promise `listChanged` notifications is re-listed after every
+//! successful check, one that does every [`SAFETY_NET_CHECKS`] checks (a notification can be
+//! lost with a dropped stream), and one missing from the view as soon as it answers again.
+//! Refreshes keep the previous lists until the new ones land, and clients hear
+//! `list_changed` only when something changed.
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
@@ -15,8 +22,22 @@ use tokio::task::JoinHandle;
 use crate::aggregate::Aggregator;
 use crate::backend::auth::Identity;
 use crate::backend::build::{BackendSpec, Builder};
-use crate::backend::pool::Backend;
+use crate::backend::pool::{Backend, Caller};
 use crate::serve::ServeError;
+
+/// A backend that pushes list changes is still re-listed every this many health checks.
+pub const SAFETY_NET_CHECKS: u32 = 10;
+
+/// Whether a backend promises `notifications/*/list_changed` for every list it offers
+/// (`capabilities.<tools|resources|prompts>.listChanged`), so polling it can be rare.
+pub fn pushes_list_changes(capabilities: &serde_json::Value) -> bool {
+    ["tools", "resources", "prompts"]
+        .iter()
+        .all(|k| match capabilities.get(*k) {
+            None | Some(serde_json::Value::Null) => true,
+            Some(v) => v.get("listChanged") == Some(&serde_json::Value::Bool(true)),
+        })
+}
 
 /// How often and how long each backend is pinged.
 #[derive(Clone, Copy, Debug)]
@@ -150,11 +171,21 @@ impl Members {
             .unwrap_or(b.timeout)
             .min(interval.max(Duration::from_secs(1)));
         tokio::spawn(async move {
+            let mut checks: u32 = 0;
             loop {
                 tokio::time::sleep(interval).await;
-                let ok = b.check(&Identity::anonymous(), timeout).await.is_ok();
+                if b.check(&Identity::anonymous(), timeout).await.is_err() {
+                    continue;
+                }
                 let Some(agg) = agg.upgrade() else { return };
-                if ok && !agg.has_part(&name) {
+                checks = checks.wrapping_add(1);
+                let due = !agg.has_part(&name)
+                    || checks.is_multiple_of(SAFETY_NET_CHECKS)
+                    || !b
+                        .capabilities(&Caller::shared(Identity::anonymous()))
+                        .await
+                        .is_ok_and(|c| pushes_list_changes(&c));
+                if due {
                     agg.refresh(&name).await;
                 }
             }
@@ -165,5 +196,32 @@ impl Members {
 impl Drop for Members {
     fn drop(&mut self) {
         self.stop();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn only_backends_promising_every_list_change_push() {
+        assert!(pushes_list_changes(&json!({})));
+        assert!(pushes_list_changes(
+            &json!({"tools": {"listChanged": true}, "logging": {}})
+        ));
+        assert!(pushes_list_changes(&json!({
+            "tools": {"listChanged": true},
+            "resources": {"listChanged": true, "subscribe": true},
+            "prompts": {"listChanged": true},
+        })));
+        assert!(!pushes_list_changes(&json!({"tools": {}})));
+        assert!(!pushes_list_changes(
+            &json!({"tools": {"listChanged": false}})
+        ));
+        assert!(!pushes_list_changes(&json!({
+            "tools": {"listChanged": true},
+            "prompts": {},
+        })));
     }
 }

@@ -774,3 +774,37 @@ async fn shared_subscriptions_last_until_the_last_client_unsubscribes() {
     }
     gw.stop().await;
 }
+
+/// A backend whose tool list changes without any notification (it promises none) shows the
+/// change through the gateway after its next health check: lists are refreshed in the
+/// background, not only on `list_changed`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_of_backends_that_never_notify_are_refreshed_in_the_background() {
+    let be = rust_backend(Behaviour::AddsToolAfterMs(2000)).await;
+    let cfg = config(&format!(
+        "backends:\n- {{name: quiet, url: \"http://{be}/mcp\", transport: streamable-http}}\n\
+         aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n\
+         operational: {{failureHandling: {{healthCheckInterval: 300ms}}}}\n"
+    ));
+    let started = std::time::Instant::now();
+    let gw = gateway(&cfg).await;
+    let mut c = Client::connect(gw.addr).await;
+    let first = c.tool_names().await;
+    assert!(first.contains(&"quiet_add".to_owned()), "{first:?}");
+    if started.elapsed() < Duration::from_millis(1500) {
+        assert!(!first.contains(&"quiet_late".to_owned()), "{first:?}");
+    }
+    let deadline = std::time::Instant::now() + Duration::from_secs(15);
+    loop {
+        let tools = c.tool_names().await;
+        if tools.contains(&"quiet_late".to_owned()) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the new tool never showed: {tools:?}"
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    gw.stop().await;
+}

@@ -241,7 +241,18 @@ impl Aggregator {
             return;
         };
         let r = fetch(&b).await;
+        // Background refreshes mostly find nothing new: no log line and no rebuild for those.
+        // A replaced backend's first fetch always counts (readiness waits for it), even when
+        // it finds what the previous one had.
+        let unchanged = matches!(&r, Ok(c)
+            if self.lock_parts().get(name).and_then(|p| p.as_deref()) == Some(c))
+            && self
+                .tried
+                .lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .contains(name);
         match &r {
+            Ok(_) if unchanged => tracing::debug!(backend = name, "capabilities unchanged"),
             Ok(c) => tracing::info!(
                 backend = name,
                 tools = c.tools.len(),
@@ -264,6 +275,9 @@ impl Aggregator {
         // The backend may have been removed or replaced while we fetched: only the current
         // one may write its part.
         if !self.backend(name).is_some_and(|cur| Arc::ptr_eq(&cur, &b)) {
+            return;
+        }
+        if unchanged {
             return;
         }
         // Stale while revalidate: a failed re-fetch keeps what we had. Whether the backend is

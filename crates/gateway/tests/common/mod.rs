@@ -132,13 +132,19 @@ pub enum Behaviour {
     Normal,
     /// tools/call answers with bytes that are not JSON.
     Garbage,
+    /// tools/list also offers `late` once this many milliseconds have passed since start,
+    /// without telling anyone (no listChanged capability, no notification).
+    AddsToolAfterMs(u64),
 }
 
 /// A minimal streamable-HTTP MCP server (JSON replies, no sessions) with `sleep` and `add`.
 pub async fn rust_backend(behaviour: Behaviour) -> SocketAddr {
+    let started = std::time::Instant::now();
     let app = axum::Router::new().route(
         "/mcp",
-        axum::routing::post(move |body: Bytes| async move { handle(behaviour, body).await }),
+        axum::routing::post(
+            move |body: Bytes| async move { handle(behaviour, started, body).await },
+        ),
     );
     let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = l.local_addr().unwrap();
@@ -154,7 +160,7 @@ fn json_response(v: Value) -> Response {
         .into_response()
 }
 
-async fn handle(behaviour: Behaviour, body: Bytes) -> Response {
+async fn handle(behaviour: Behaviour, started: std::time::Instant, body: Bytes) -> Response {
     let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
         return (http::StatusCode::BAD_REQUEST, "bad json").into_response();
     };
@@ -169,10 +175,20 @@ async fn handle(behaviour: Behaviour, body: Bytes) -> Response {
             "serverInfo": {"name": "rust-test-backend", "version": "0"}
         }),
         "ping" => json!({}),
-        "tools/list" => json!({"tools": [
-            {"name": "sleep", "description": "Sleeps", "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}}},
-            {"name": "add", "description": "Adds", "inputSchema": {"type": "object"}}
-        ]}),
+        "tools/list" => {
+            let mut tools = json!([
+                {"name": "sleep", "description": "Sleeps", "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}}},
+                {"name": "add", "description": "Adds", "inputSchema": {"type": "object"}}
+            ]);
+            if let Behaviour::AddsToolAfterMs(ms) = behaviour
+                && started.elapsed() >= Duration::from_millis(ms)
+            {
+                tools.as_array_mut().unwrap().push(
+                    json!({"name": "late", "description": "Arrived later", "inputSchema": {"type": "object"}}),
+                );
+            }
+            json!({ "tools": tools })
+        }
         "tools/call" => {
             if behaviour == Behaviour::Garbage {
                 return (

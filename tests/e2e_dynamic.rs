@@ -14,8 +14,8 @@ use std::time::Duration;
 
 use common::{
     apply, apply_group, apply_virtual_server, ca_config_map, echo, entry, free_port, get,
-    initialize, mark_deployment_ready, scratch, server_everything, sse_data, start_gateway,
-    start_operator, tls_entry, tool_names, wait_listening, wait_status,
+    initialize, mark_deployment_ready, rendered_config, scratch, server_everything, sse_data,
+    start_gateway, start_operator, tls_entry, tool_names, wait_listening, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -129,13 +129,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let deadline = tokio::time::Instant::now() + WAIT;
     let yaml = loop {
-        if let Some(y) = cms
-            .get_opt("gw-vmcp-config")
-            .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.data?.get("config.yaml").cloned())
-        {
+        if let Some(y) = rendered_config(&cms).await {
             break y;
         }
         assert!(
@@ -308,7 +302,6 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         1,
         "gateway restarted?\n{log}"
     );
-    let _ = std::fs::remove_dir_all(&dir);
 }
 
 /// A gateway whose ServiceAccount may not watch what dynamic mode needs (a hand-made
@@ -356,5 +349,4 @@ async fn dynamic_gateway_without_rights_says_why_it_is_not_ready() {
     let warnings = text.matches("watch failed").count();
     assert!((1..=6).contains(&warnings), "{warnings} warnings:\n{text}");
     assert_eq!(get(port, "/readyz").0, 503);
-    let _ = std::fs::remove_dir_all(&dir);
 }

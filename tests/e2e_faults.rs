@@ -13,8 +13,8 @@ use std::time::Duration;
 
 use common::{
     apply, apply_group, apply_virtual_server, backends_ready, echo, entry, free_port, get,
-    initialize, mark_deployment_ready, scratch, server_everything, start_gateway, start_operator,
-    tool_names, wait_listening,
+    initialize, mark_deployment_ready, rendered_config, scratch, server_everything, start_gateway,
+    start_operator, tool_names, wait_listening,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
@@ -90,11 +90,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     apply_virtual_server(&client, &ns, None).await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let yaml = eventually("rendered ConfigMap", &[&op_log], || async {
-        cms.get_opt("gw-vmcp-config")
-            .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.data?.get("config.yaml").cloned())
+        rendered_config(&cms).await
     })
     .await;
     let cfg = dir.join("config.yaml");
@@ -163,11 +159,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
         .await
         .expect("delete ConfigMap");
     let again = eventually("ConfigMap recreated", &logs, || async {
-        cms.get_opt("gw-vmcp-config")
-            .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.data?.get("config.yaml").cloned())
+        rendered_config(&cms).await
     })
     .await;
     assert_eq!(again, yaml, "recreated with the same content");
@@ -212,5 +204,4 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     assert_eq!(get(port, "/readyz").0, 200);
 
     drop(operator);
-    let _ = std::fs::remove_dir_all(&dir);
 }

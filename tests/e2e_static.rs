@@ -12,9 +12,9 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    apply, apply_group, apply_virtual_server, ca_config_map, free_port, initialize,
-    mark_deployment_ready, post, scratch, server_everything, start_gateway_with, start_operator,
-    tls_entry, tool_names, wait_listening, wait_ready, wait_status,
+    Kill, apply, apply_group, apply_virtual_server, ca_config_map, free_port, initialize,
+    mark_deployment_ready, post, rendered_config, scratch, server_everything, start_gateway_with,
+    start_operator, tls_entry, tool_names, wait_listening, wait_ready, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -62,12 +62,8 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let deadline = tokio::time::Instant::now() + WAIT;
     let yaml = loop {
-        let y = cms
-            .get_opt("gw-vmcp-config")
+        let y = rendered_config(&cms)
             .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.data?.get("config.yaml").cloned())
             .filter(|y| y.contains("alpha") && y.contains("beta"));
         if let Some(y) = y {
             break y;
@@ -167,12 +163,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(_gateway);
-    std::fs::write(&cfg, &yaml).unwrap();
-    let port = free_port();
-    let _gateway = start_gateway_with(&cfg, port, &ns, env.kubeconfig_path(), &gw_log, &mounts);
-    wait_listening(port);
-    wait_ready(port);
-    let sid = initialize(port);
+    let (_gateway, port, sid) = roll(&cfg, &yaml, &ns, env.kubeconfig_path(), &gw_log, &mounts);
     assert!(tool_names(port, &sid).iter().any(|t| t == "gamma_echo"));
     wait_status(
         &vmcps,
@@ -190,19 +181,32 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         .expect("delete beta");
     let yaml = rendered(&cms, "delete beta", &op_log, |y| !y.contains("beta")).await;
     drop(_gateway);
-    std::fs::write(&cfg, &yaml).unwrap();
-    let port = free_port();
-    let _gateway = start_gateway_with(&cfg, port, &ns, env.kubeconfig_path(), &gw_log, &mounts);
-    wait_listening(port);
-    wait_ready(port);
-    let sid = initialize(port);
+    let (_gateway, port, sid) = roll(&cfg, &yaml, &ns, env.kubeconfig_path(), &gw_log, &mounts);
     let tools = tool_names(port, &sid);
     assert!(
         !tools.iter().any(|t| t.starts_with("beta_")) && tools.iter().any(|t| t == "alpha_echo"),
         "{tools:?}"
     );
     wait_status(&vmcps, WAIT, "delete beta", &gw_log, &["alpha", "gamma"]).await;
-    let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// The kubelet's part of a rollout: the new pod gets the new config file and starts serving.
+/// Returns the gateway, its port and a client session on it.
+fn roll(
+    cfg: &std::path::Path,
+    yaml: &str,
+    ns: &str,
+    kubeconfig: &std::path::Path,
+    log: &std::path::Path,
+    mounts: &[(&str, &std::path::Path)],
+) -> (Kill, u16, String) {
+    std::fs::write(cfg, yaml).unwrap();
+    let port = free_port();
+    let gateway = start_gateway_with(cfg, port, ns, kubeconfig, log, mounts);
+    wait_listening(port);
+    wait_ready(port);
+    let sid = initialize(port);
+    (gateway, port, sid)
 }
 
 /// Waits for the operator's ConfigMap `gw-vmcp-config` to hold a config for which `want`
@@ -215,14 +219,7 @@ async fn rendered(
 ) -> String {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        if let Some(y) = cms
-            .get_opt("gw-vmcp-config")
-            .await
-            .ok()
-            .flatten()
-            .and_then(|c| c.data?.get("config.yaml").cloned())
-            .filter(|y| want(y))
-        {
+        if let Some(y) = rendered_config(cms).await.filter(|y| want(y)) {
             return y;
         }
         assert!(

@@ -98,5 +98,4 @@ async fn serve_binary_reports_backend_health_into_the_status() {
         dead.circuit_breaker_state,
         Some(CircuitBreakerState::Open | CircuitBreakerState::Closed)
     ));
-    let _ = std::fs::remove_dir_all(&dir);
 }

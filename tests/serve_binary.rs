@@ -90,8 +90,7 @@ fn serve_binary_aggregates_a_real_backend() {
 
 #[test]
 fn serve_binary_refuses_an_invalid_config_listing_every_problem() {
-    let dir = std::env::temp_dir().join(format!("vmcp-serve-invalid-{}", std::process::id()));
-    std::fs::create_dir_all(&dir).unwrap();
+    let dir = scratch("serve-invalid");
     let cfg = dir.join("config.yaml");
     std::fs::write(
         &cfg,
@@ -108,5 +107,4 @@ fn serve_binary_refuses_an_invalid_config_listing_every_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("backends[0].url"), "{err}");
     assert!(err.contains("backends[1].transport"), "{err}");
-    let _ = std::fs::remove_dir_all(&dir);
 }

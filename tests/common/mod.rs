@@ -161,6 +161,18 @@ pub fn scratch(name: &str) -> Scratch {
     Scratch(dir)
 }
 
+/// The gateway config the operator rendered for VirtualMCPServer `gw` (ConfigMap
+/// `gw-vmcp-config`, key `config.yaml`), if it is there yet.
+pub async fn rendered_config(
+    cms: &kube::Api<k8s_openapi::api::core::v1::ConfigMap>,
+) -> Option<String> {
+    cms.get_opt("gw-vmcp-config")
+        .await
+        .ok()
+        .flatten()
+        .and_then(|c| c.data?.get("config.yaml").cloned())
+}
+
 /// Server-side applies an object (a ToolHive kind, a ConfigMap...) into `ns` as a user would.
 pub async fn apply(client: &kube::Client, ns: &str, obj: serde_json::Value) {
     vmcp_testenv::apply_object(client, Some(ns), &obj).await;

@@ -250,13 +250,16 @@ fn session_post(c: &Common) -> Option<reqwest::RequestBuilder> {
     )
 }
 
-/// Sends an answer to a server-to-client request; best effort, never awaited by a caller.
+/// Posts an answer to a server-to-client request, bounded; best effort, never awaited by a
+/// caller.
+async fn post_answer(req: reqwest::RequestBuilder, reply: String) {
+    let _ = tokio::time::timeout(std::time::Duration::from_secs(10), req.body(reply).send()).await;
+}
+
+/// Sends the gateway's own answer to a server-to-client request.
 fn answer(c: &Common, reply: String) {
     let Some(req) = session_post(c) else { return };
-    tokio::spawn(async move {
-        let _ =
-            tokio::time::timeout(std::time::Duration::from_secs(10), req.body(reply).send()).await;
-    });
+    tokio::spawn(post_answer(req, reply));
 }
 
 /// Waits for the client's answer to a relayed request and posts it to the backend under the
@@ -286,18 +289,22 @@ fn relay_answer(
                 "the client did not answer through the vmcp gateway",
             ),
         };
-        let _ =
-            tokio::time::timeout(std::time::Duration::from_secs(10), req.body(reply).send()).await;
+        post_answer(req, reply).await;
     });
 }
 
 /// A response from a backend: the id the gateway gave the request, and its outcome.
 type Reply = (u64, Result<Box<RawValue>, BackendError>);
 
-/// Acts on one message that arrived outside a call's reply (the GET stream, a legacy SSE
-/// stream): answers or relays server-to-client requests; returns a response for a caller.
-fn handle_unsolicited(c: &Common, data: &str) -> Result<Option<Reply>, BackendError> {
-    match dispatch_incoming(c, data, None)? {
+/// Acts on one message from a stream — a call's SSE reply (with that call's `related` sink),
+/// the GET stream or a legacy SSE stream: answers or relays server-to-client requests, and
+/// returns a response for a caller.
+fn handle_incoming(
+    c: &Common,
+    data: &str,
+    related: Option<&RelatedTx>,
+) -> Result<Option<Reply>, BackendError> {
+    match dispatch_incoming(c, data, related)? {
         (Handled::Response(n, r), _) => Ok(Some((n, r))),
         (Handled::Relayed(method, backend_id, pending), _) => {
             relay_answer(c, method, backend_id, pending);

@@ -16,7 +16,7 @@ use tokio::task::AbortHandle;
 use super::events::Decoder;
 use super::{
     ACCEPT_SSE, BackendError, CancelOnDrop, Common, Http, InboundTx, JSON, cancelled_params,
-    content_type_is, handle_unsolicited, initialize_params, read_initialize,
+    content_type_is, handle_incoming, initialize_params, read_initialize,
 };
 use crate::backend::auth::Identity;
 use crate::jsonrpc;
@@ -227,7 +227,7 @@ async fn read_loop(
             if !(ev.event.is_empty() || ev.event == "message") || ev.data.is_empty() {
                 continue;
             }
-            match handle_unsolicited(&c, &ev.data) {
+            match handle_incoming(&c, &ev.data, None) {
                 Ok(Some((id, r))) => {
                     if let Some(w) = lock(&shared).remove(&id) {
                         let _ = w.send(r);

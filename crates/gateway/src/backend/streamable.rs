@@ -15,8 +15,8 @@ use tokio::task::AbortHandle;
 use super::events::Decoder;
 use super::{
     ACCEPT_BOTH, ACCEPT_SSE, BackendError, CancelOnDrop, Common, Handled, Http, InboundTx, JSON,
-    RelatedTx, answer, cancelled_params, content_type_is, dispatch_incoming, handle_unsolicited,
-    initialize_params, read_initialize, relay_answer,
+    RelatedTx, cancelled_params, content_type_is, dispatch_incoming, handle_incoming,
+    initialize_params, read_initialize,
 };
 use crate::backend::auth::Identity;
 use crate::jsonrpc;
@@ -215,13 +215,10 @@ async fn read_stream(
             if !(ev.event.is_empty() || ev.event == "message") || ev.data.is_empty() {
                 continue;
             }
-            match dispatch_incoming(c, &ev.data, related)? {
-                (Handled::Response(n, r), _) if n == id => return r,
-                (Handled::Relayed(method, backend_id, pending), _) => {
-                    relay_answer(c, method, backend_id, pending)
-                }
-                (_, Some(reply)) => answer(c, reply),
-                _ => {}
+            if let Some((n, r)) = handle_incoming(c, &ev.data, related)?
+                && n == id
+            {
+                return r;
             }
         }
     }
@@ -256,7 +253,7 @@ async fn listen(c: Arc<Common>) {
                 if ev.data.is_empty() {
                     continue;
                 }
-                let _ = handle_unsolicited(&c, &ev.data);
+                let _ = handle_incoming(&c, &ev.data, None);
             }
         }
         failures += 1;

@@ -174,6 +174,15 @@ impl Gateway {
         self.child.id()
     }
 
+    /// The gateway's `/status` JSON.
+    async fn status(&self) -> anyhow::Result<serde_json::Value> {
+        let body = reqwest::get(format!("http://{}/status", self.addr))
+            .await?
+            .bytes()
+            .await?;
+        Ok(serde_json::from_slice(&body)?)
+    }
+
     /// Waits (bounded) until the aggregated view lists `want` tools.
     /// Returns the gateway's name for the backend tool `b0_t0` (it may add a prefix).
     async fn wait_tools(&self, want: usize) -> anyhow::Result<String> {
@@ -240,16 +249,22 @@ struct Mcp {
 }
 
 impl Mcp {
-    fn new(addr: SocketAddr, pool: usize) -> Mcp {
+    /// A client without a session yet, on an existing connection pool.
+    fn on(http: &reqwest::Client, addr: SocketAddr) -> Mcp {
         Mcp {
-            http: reqwest::Client::builder()
-                .pool_max_idle_per_host(pool)
-                .tcp_nodelay(true)
-                .build()
-                .expect("reqwest client"),
+            http: http.clone(),
             url: format!("http://{addr}/mcp"),
             session: None,
         }
+    }
+
+    fn new(addr: SocketAddr, pool: usize) -> Mcp {
+        let http = reqwest::Client::builder()
+            .pool_max_idle_per_host(pool)
+            .tcp_nodelay(true)
+            .build()
+            .expect("reqwest client");
+        Mcp::on(&http, addr)
     }
 
     async fn initialize(&mut self) -> anyhow::Result<()> {
@@ -526,12 +541,7 @@ async fn sessions(o: &Opts) -> anyhow::Result<()> {
     open_sessions(gw.addr, o.sessions - warm, o.concurrency.min(16)).await?;
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
-    let status: serde_json::Value = serde_json::from_slice(
-        &reqwest::get(format!("http://{}/status", gw.addr))
-            .await?
-            .bytes()
-            .await?,
-    )?;
+    let status = gw.status().await?;
     println!(
         "\n### Memory: idle gateway, then {} client sessions\n",
         o.sessions
@@ -576,11 +586,7 @@ async fn open_sessions(addr: SocketAddr, n: usize, conc: usize) -> anyhow::Resul
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n
                 && Instant::now() < deadline
             {
-                let mut c = Mcp {
-                    http: http.clone(),
-                    url: format!("http://{addr}/mcp"),
-                    session: None,
-                };
+                let mut c = Mcp::on(&http, addr);
                 c.initialize().await?;
                 if c.session.is_none() {
                     bail!("no session id");
@@ -618,11 +624,7 @@ async fn clients(o: &Opts) -> anyhow::Result<()> {
             break;
         }
         for (k, (_, caps)) in kinds.iter().enumerate() {
-            let mut c = Mcp {
-                http: http.clone(),
-                url: format!("http://{}/mcp", gw.addr),
-                session: None,
-            };
+            let mut c = Mcp::on(&http, gw.addr);
             c.initialize_with(caps).await?;
             for out in [&mut first[k], &mut second[k]] {
                 let t = Instant::now();
@@ -665,23 +667,14 @@ async fn clients(o: &Opts) -> anyhow::Result<()> {
     let before = rss_kib(pid);
     let m = o.clients;
     for _ in 0..m {
-        let mut c = Mcp {
-            http: http.clone(),
-            url: format!("http://{}/mcp", gw.addr),
-            session: None,
-        };
+        let mut c = Mcp::on(&http, gw.addr);
         c.initialize_with(kinds[1].1).await?;
         c.call(&body).await?;
         keep.push(c);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;
     let after = rss_kib(pid);
-    let status: serde_json::Value = serde_json::from_slice(
-        &reqwest::get(format!("http://{}/status", gw.addr))
-            .await?
-            .bytes()
-            .await?,
-    )?;
+    let status = gw.status().await?;
     println!(
         "\n{m} more clients with their own backend session: RSS {:.1} → {:.1} MiB, {:.1} KiB each; /status clientSessions = {}",
         before as f64 / 1024.0,

@@ -15,7 +15,7 @@ for tool in cargo go; do
     command -v "$tool" >/dev/null || { echo "error: '$tool' is required (see README: Requirements)" >&2; exit 1; }
 done
 
-step "kube-apiserver and etcd for integration tests (cold build ~10 min on 2 cores, then cached)"
+step "kube-apiserver, kube-controller-manager and etcd for integration tests (cold build ~10 min on 2 cores, then cached)"
 VMCP_TESTENV_BIN="$(scripts/testenv-build.sh)"
 export VMCP_TESTENV_BIN
 

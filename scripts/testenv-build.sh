@@ -1,12 +1,14 @@
 #!/usr/bin/env bash
-# Builds the real kube-apiserver and etcd that vmcp's integration tests run
-# against, from the Go module in testenv/, into a cache directory outside the
-# repository, and prints that bin directory on stdout.
+# Builds the real kube-apiserver, kube-controller-manager and etcd that vmcp's
+# integration tests run against, from the Go module in testenv/, into a cache
+# directory outside the repository, and prints that bin directory on stdout.
 #
 # Why a cache outside the repo: a cold build takes minutes, `cargo clean` must
 # not throw it away, and several checkouts of the project can share it.
 # The cache key is the pair of versions read from testenv/go.mod, the one place
-# they are pinned, so bumping Kubernetes or etcd there builds a fresh pair.
+# they are pinned, plus a short hash of everything else that decides what gets
+# built (go.mod, go.sum, the list of binaries and their flags): bumping a
+# version or a dependency builds a fresh set, an unchanged module reuses it.
 #
 # Environment:
 #   VMCP_CACHE_DIR  cache root (default: $HOME/.cache/vmcp)
@@ -33,8 +35,12 @@ etcd_version=$(module_version go.etcd.io/etcd/server/v3)
 [[ -n "$k8s_version" ]] || die "k8s.io/kubernetes not found in $module_dir/go.mod"
 [[ -n "$etcd_version" ]] || die "go.etcd.io/etcd/server/v3 not found in $module_dir/go.mod"
 
+# What is built and how; part of the cache key (see the header).
+recipe="kube-apiserver kube-controller-manager etcd; CGO_ENABLED=0 -mod=readonly -trimpath -s -w; version stamps v2"
+recipe_hash=$( { cat "$module_dir/go.mod" "$module_dir/go.sum"; printf '%s\n' "$recipe"; } | sha256sum | cut -c1-10)
+
 cache_root="${VMCP_CACHE_DIR:-$HOME/.cache/vmcp}/testenv"
-key="k8s-${k8s_version#v}-etcd-${etcd_version#v}"
+key="k8s-${k8s_version#v}-etcd-${etcd_version#v}-${recipe_hash}"
 dest="$cache_root/$key"
 bin="$dest/bin"
 
@@ -43,8 +49,10 @@ bin="$dest/bin"
 # foreign binary and a directory built from different versions.
 binaries_ok() {
     local dir=$1 out
-    out=$("$dir/kube-apiserver" --version 2>/dev/null) || return 1
-    [[ "$out" == *"$k8s_version"* ]] || return 1
+    for k in kube-apiserver kube-controller-manager; do
+        out=$("$dir/$k" --version 2>/dev/null) || return 1
+        [[ "$out" == *"$k8s_version"* ]] || return 1
+    done
     out=$("$dir/etcd" --version 2>/dev/null) || return 1
     [[ "$out" == *"${etcd_version#v}"* ]] || return 1
 }
@@ -95,26 +103,48 @@ for pkg in k8s.io/component-base/version k8s.io/client-go/pkg/version; do
     k8s_ldflags+=" -X $pkg.gitVersion=$k8s_version -X $pkg.gitMajor=1 -X $pkg.gitMinor=$k8s_minor -X $pkg.gitTreeState=clean"
 done
 
+# `go build` prints nothing while it compiles (minutes for kube-apiserver), so
+# a background ticker says it is still working, every 30 s, until it returns.
+with_heartbeat() {
+    local what=$1 started=$SECONDS ticker
+    shift
+    ( while sleep 30; do log "  still building $what ($((SECONDS - started))s so far)"; done ) &
+    ticker=$!
+    local status=0
+    "$@" || status=$?
+    kill "$ticker" 2>/dev/null
+    wait "$ticker" 2>/dev/null || true
+    return "$status"
+}
+
 cd "$module_dir"
-log "building $key into $dest (a cold build of both takes ~10 min on 2 cores and ~2.5 GB of Go caches; later builds reuse them)"
+log "building $key into $dest (a cold build takes ~8-12 min on 2 cores and ~2.5 GB of Go caches; later builds reuse them)"
 
 log "fetching Go module sources (first time only)..."
 t=$SECONDS
-go list "${goflags[@]}" -deps k8s.io/kubernetes/cmd/kube-apiserver go.etcd.io/etcd/server/v3 >/dev/null ||
+go list "${goflags[@]}" -deps k8s.io/kubernetes/cmd/kube-apiserver k8s.io/kubernetes/cmd/kube-controller-manager go.etcd.io/etcd/server/v3 >/dev/null ||
     die "fetching Go modules failed in $module_dir (is the Go module proxy reachable?)"
 log "sources ready in $((SECONDS - t))s"
 
 log "building etcd $etcd_version (cold build takes ~1-2 min on 2 cores)..."
 t=$SECONDS
-go build "${goflags[@]}" -ldflags="-s -w" -o "$tmp/bin/etcd" go.etcd.io/etcd/server/v3 >&2 ||
+with_heartbeat etcd go build "${goflags[@]}" -ldflags="-s -w" -o "$tmp/bin/etcd" go.etcd.io/etcd/server/v3 >&2 ||
     die "building etcd failed"
 log "etcd built in $((SECONDS - t))s"
 
 log "building kube-apiserver $k8s_version (cold build takes ~8 min on 2 cores)..."
 t=$SECONDS
-go build "${goflags[@]}" -ldflags="$k8s_ldflags" -o "$tmp/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2 ||
+with_heartbeat kube-apiserver go build "${goflags[@]}" -ldflags="$k8s_ldflags" -o "$tmp/bin/kube-apiserver" k8s.io/kubernetes/cmd/kube-apiserver >&2 ||
     die "building kube-apiserver failed"
 log "kube-apiserver built in $((SECONDS - t))s"
+
+# Only the garbage collector, namespace and ServiceAccount controllers are run
+# (crates/testenv), so tests can watch owner references do their work.
+log "building kube-controller-manager $k8s_version (~2 min more, most packages are shared with kube-apiserver)..."
+t=$SECONDS
+with_heartbeat kube-controller-manager go build "${goflags[@]}" -ldflags="$k8s_ldflags" -o "$tmp/bin/kube-controller-manager" k8s.io/kubernetes/cmd/kube-controller-manager >&2 ||
+    die "building kube-controller-manager failed"
+log "kube-controller-manager built in $((SECONDS - t))s"
 
 binaries_ok "$tmp/bin" || die "the freshly built binaries do not report $k8s_version / $etcd_version"
 
@@ -123,5 +153,5 @@ binaries_ok "$tmp/bin" || die "the freshly built binaries do not report $k8s_ver
 rm -rf "$dest"
 mv -T "$tmp" "$dest" || binaries_ok "$bin" || die "could not install into $dest"
 trap - EXIT
-log "done: $(du -sh "$bin/kube-apiserver" | cut -f1) kube-apiserver, $(du -sh "$bin/etcd" | cut -f1) etcd"
+log "done: $(du -sh "$bin/kube-apiserver" | cut -f1) kube-apiserver, $(du -sh "$bin/kube-controller-manager" | cut -f1) kube-controller-manager, $(du -sh "$bin/etcd" | cut -f1) etcd"
 printf '%s\n' "$bin"

@@ -2,8 +2,10 @@
 //! for poking at it by hand (`KUBECONFIG=... kubectl ...`) and for measuring
 //! its start-up time and memory (docs/TESTING.md).
 //!
-//! `cargo run -p vmcp-testenv --example serve [-- --crds]`; `--crds` also
-//! installs the project's CRDs from `deploy/crds/`.
+//! `cargo run -p vmcp-testenv --example serve [-- --crds] [--controller-manager]`;
+//! `--crds` also installs the project's CRDs from `deploy/crds/`,
+//! `--controller-manager` starts kube-controller-manager (garbage collector,
+//! namespace and ServiceAccount controllers).
 
 use std::io::BufRead;
 
@@ -19,6 +21,10 @@ async fn main() -> Result<(), Box<dyn std::error::Error>> {
     if std::env::args().any(|arg| arg == "--crds") {
         let crds = env.install_crds().await?;
         println!("crds:      {} installed", crds.len());
+    }
+    if std::env::args().any(|arg| arg == "--controller-manager") {
+        let took = env.start_controller_manager().await?;
+        println!("kube-controller-manager: working after {took:.2?}");
     }
     println!("dir:       {}", env.dir().display());
     println!("KUBECONFIG={}", env.kubeconfig_path().display());

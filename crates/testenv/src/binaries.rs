@@ -1,4 +1,4 @@
-//! Finding the kube-apiserver and etcd binaries.
+//! Finding the kube-apiserver, kube-controller-manager and etcd binaries.
 //!
 //! `cargo test` alone has to work on a fresh machine, so when no directory is
 //! given we run `scripts/testenv-build.sh`, which builds the binaries from the
@@ -16,11 +16,27 @@ use crate::error::{Error, Result};
 /// Environment variable naming a directory that already holds both binaries.
 pub const BIN_ENV: &str = "VMCP_TESTENV_BIN";
 
-/// Paths of the two binaries the test environment runs.
+/// Paths of the binaries the test environment runs.
 #[derive(Debug, Clone)]
 pub struct Binaries {
     pub kube_apiserver: PathBuf,
     pub etcd: PathBuf,
+    /// Optional in a `VMCP_TESTENV_BIN` directory: only tests that start the
+    /// controller manager need it (see [`Binaries::controller_manager`]).
+    kube_controller_manager: Option<PathBuf>,
+    dir: PathBuf,
+}
+
+impl Binaries {
+    /// kube-controller-manager, or the error naming the directory without it.
+    pub fn controller_manager(&self) -> Result<&Path> {
+        self.kube_controller_manager
+            .as_deref()
+            .ok_or_else(|| Error::BinaryMissing {
+                dir: self.dir.clone(),
+                binary: "kube-controller-manager",
+            })
+    }
 }
 
 /// The workspace root, from this crate's manifest directory at compile time:
@@ -60,6 +76,8 @@ fn in_dir(dir: &Path) -> Result<Binaries> {
     Ok(Binaries {
         kube_apiserver: binary("kube-apiserver")?,
         etcd: binary("etcd")?,
+        kube_controller_manager: binary("kube-controller-manager").ok(),
+        dir: dir.to_path_buf(),
     })
 }
 

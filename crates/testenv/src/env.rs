@@ -87,6 +87,23 @@ impl TestEnv {
             .map_err(|err| Error::Supervisor(format!("restart task failed: {err}")))?
     }
 
+    /// Starts kube-controller-manager for the rest of this test binary,
+    /// unless it runs already, and returns once its controllers work (with
+    /// how long that took; zero when it was running). Only the garbage
+    /// collector, namespace and ServiceAccount controllers run: owned objects
+    /// are deleted with their owner, deleted namespaces are emptied and
+    /// removed, and every namespace gets its `default` ServiceAccount.
+    ///
+    /// It is not started by default because it changes the world every test
+    /// of the binary sees (and costs ~100 MB); call it in test binaries that
+    /// assert garbage collection.
+    pub async fn start_controller_manager(&self) -> Result<Duration> {
+        let server = self.server.clone();
+        tokio::task::spawn_blocking(move || server.start_controller_manager_blocking())
+            .await
+            .map_err(|err| Error::Supervisor(format!("controller manager task failed: {err}")))?
+    }
+
     /// How long etcd + kube-apiserver took from spawn to `/readyz` ok.
     pub fn startup_time(&self) -> Duration {
         self.server.startup
@@ -94,9 +111,9 @@ impl TestEnv {
 
     /// Creates a namespace with a unique name starting with `prefix` and
     /// returns its name. Tests share one server, so each works in its own
-    /// namespace. Namespaces are not deleted: there is no
-    /// kube-controller-manager to finalize them, and the server is thrown
-    /// away when the test binary ends.
+    /// namespace. Namespaces are not deleted: without the controller manager
+    /// (see [`TestEnv::start_controller_manager`]) nothing would finalize
+    /// them, and the server is thrown away when the test binary ends.
     pub async fn namespace(&self, prefix: &str) -> Result<String> {
         static NEXT: AtomicU32 = AtomicU32::new(0);
         let name = format!(

@@ -15,7 +15,7 @@ pub enum Error {
     /// `VMCP_TESTENV_BIN` (or the build script's output) names a directory
     /// without a usable binary.
     #[error(
-        "{binary} not found or not executable in {dir} (set VMCP_TESTENV_BIN to a directory holding kube-apiserver and etcd, or unset it to build them)"
+        "{binary} not found or not executable in {dir} (set VMCP_TESTENV_BIN to a directory holding kube-apiserver, kube-controller-manager and etcd, or unset it to build them)"
     )]
     BinaryMissing { dir: PathBuf, binary: &'static str },
 
@@ -49,6 +49,17 @@ pub enum Error {
     ExitedEarly {
         process: &'static str,
         status: ExitStatus,
+        log: PathBuf,
+        tail: String,
+    },
+
+    /// kube-controller-manager started but its controllers never showed up
+    /// working (no `default` ServiceAccount) before the deadline.
+    #[error(
+        "kube-controller-manager not working after {timeout:?} (no ServiceAccount default/default yet); last lines of {log}:\n{tail}"
+    )]
+    ControllerManagerNotReady {
+        timeout: Duration,
         log: PathBuf,
         tail: String,
     },

@@ -16,14 +16,15 @@
 //! # Ok(()) }
 //! ```
 //!
-//! Environment: `VMCP_TESTENV_BIN` names a directory holding `kube-apiserver`
-//! and `etcd` to use as they are; without it the binaries come from
-//! `scripts/testenv-build.sh` (cache under `VMCP_CACHE_DIR`, default
-//! `~/.cache/vmcp`).
+//! Environment: `VMCP_TESTENV_BIN` names a directory holding `kube-apiserver`,
+//! `kube-controller-manager` and `etcd` to use as they are; without it the
+//! binaries come from `scripts/testenv-build.sh` (cache under
+//! `VMCP_CACHE_DIR`, default `~/.cache/vmcp`).
 //!
-//! There is no kube-controller-manager: nothing garbage-collects owned
-//! objects, finalizes deleted namespaces, or creates `default`
-//! ServiceAccounts. Tests that need one of those do it themselves.
+//! kube-controller-manager runs only where a test binary asks for it
+//! ([`TestEnv::start_controller_manager`]): then owned objects are
+//! garbage-collected, deleted namespaces finalized and `default`
+//! ServiceAccounts created, as in a cluster. Elsewhere none of that happens.
 
 mod binaries;
 mod crds;

@@ -50,25 +50,38 @@ pub(crate) struct Server {
     pub control: Mutex<Option<mpsc::Sender<Control>>>,
 }
 
-/// What a test can ask of the running server.
+/// What a test can ask of the running server. Every request is carried out
+/// on the supervisor thread, which the children's PDEATHSIG is tied to.
 #[derive(Debug)]
 pub(crate) enum Control {
     /// Kill kube-apiserver and start it again on the same port with the same
     /// data; reply with how long it took to be ready again.
     RestartApiserver(mpsc::Sender<Result<Duration>>),
+    /// Start kube-controller-manager unless it runs already; reply with how
+    /// long it took until its controllers were working (zero if it ran).
+    StartControllerManager(mpsc::Sender<Result<Duration>>),
 }
 
 impl Server {
     /// Kills kube-apiserver and starts it again (same port, certificates and
     /// etcd), waiting until it is ready. Blocks.
     pub(crate) fn restart_apiserver_blocking(&self) -> Result<Duration> {
+        self.ask(Control::RestartApiserver)
+    }
+
+    /// Starts kube-controller-manager once per test binary. Blocks.
+    pub(crate) fn start_controller_manager_blocking(&self) -> Result<Duration> {
+        self.ask(Control::StartControllerManager)
+    }
+
+    fn ask(&self, request: fn(mpsc::Sender<Result<Duration>>) -> Control) -> Result<Duration> {
         let (reply, answer) = mpsc::channel();
         self.control
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .as_ref()
-            .ok_or_else(|| Error::Supervisor("no supervisor to restart the server".into()))?
-            .send(Control::RestartApiserver(reply))
+            .ok_or_else(|| Error::Supervisor("no supervisor to ask".into()))?
+            .send(request(reply))
             .map_err(|_| Error::Supervisor("the supervisor thread is gone".into()))?;
         answer
             .recv()
@@ -117,6 +130,9 @@ fn supervise(binaries: &Binaries, tx: &mpsc::Sender<Result<Server>>) {
                     Control::RestartApiserver(reply) => {
                         let _ = reply.send(running.restart_apiserver(&config));
                     }
+                    Control::StartControllerManager(reply) => {
+                        let _ = reply.send(running.start_controller_manager(binaries, &config));
+                    }
                 }
             }
             // Hold the children and the reaper's pipe for the life of the
@@ -158,18 +174,26 @@ fn launch_with_retry(binaries: &Binaries) -> Result<(Server, Running)> {
 /// Handles that keep the server alive; dropped only on a failed start.
 struct Running {
     reaper: Reaper,
-    /// etcd, then kube-apiserver.
-    children: Vec<Child>,
+    /// etcd, kube-apiserver and, once asked for, kube-controller-manager.
+    children: Vec<Proc>,
     /// How kube-apiserver was started, to start it again.
     apiserver: Option<(PathBuf, Vec<String>)>,
-    logs: Vec<(&'static str, PathBuf)>,
+    /// The temp dir: data, certificates, logs and the admin kubeconfig.
+    dir: PathBuf,
+}
+
+/// One child process, with the name and log its errors quote.
+struct Proc {
+    name: &'static str,
+    child: Child,
+    log: PathBuf,
 }
 
 impl Drop for Running {
     fn drop(&mut self) {
-        for child in &mut self.children {
-            let _ = child.kill();
-            let _ = child.wait();
+        for proc in &mut self.children {
+            let _ = proc.child.kill();
+            let _ = proc.child.wait();
         }
     }
 }
@@ -185,7 +209,7 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
         reaper,
         children: Vec::new(),
         apiserver: None,
-        logs: Vec::new(),
+        dir: dir.clone(),
     };
 
     let pki = pki::generate(&dir)?;
@@ -201,19 +225,15 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
         &etcd_log,
     )
     .map_err(Error::io(format!("starting {}", binaries.etcd.display())))?;
-    running.watch(child)?;
+    running.watch("etcd", child, &etcd_log)?;
 
     let apiserver_log = dir.join("kube-apiserver.log");
     let args = apiserver_args(&dir, &pki, &etcd_url, apiserver_port);
     running.apiserver = Some((binaries.kube_apiserver.clone(), args.clone()));
-    running.logs = vec![
-        ("etcd", etcd_log.clone()),
-        ("kube-apiserver", apiserver_log.clone()),
-    ];
     let child = process::spawn(&binaries.kube_apiserver, &args, &apiserver_log).map_err(
         Error::io(format!("starting {}", binaries.kube_apiserver.display())),
     )?;
-    running.watch(child)?;
+    running.watch("kube-apiserver", child, &apiserver_log)?;
 
     let url = format!("https://127.0.0.1:{apiserver_port}");
     let config = admin_config(&url, &pki)?;
@@ -246,24 +266,86 @@ impl Running {
             .apiserver
             .clone()
             .ok_or_else(|| Error::Supervisor("kube-apiserver was never started".into()))?;
-        let log = self.logs[1].1.clone();
-        let mut old = self.children.remove(1);
-        let _ = old.kill();
-        let _ = old.wait();
+        let log = self.dir.join("kube-apiserver.log");
+        // Absent only if an earlier restart failed to spawn; start it anyway.
+        if let Some(i) = self
+            .children
+            .iter()
+            .position(|p| p.name == "kube-apiserver")
+        {
+            let mut old = self.children.remove(i);
+            let _ = old.child.kill();
+            let _ = old.child.wait();
+        }
         let started = Instant::now();
         let child = process::spawn(&binary, &args, &log)
             .map_err(Error::io(format!("restarting {}", binary.display())))?;
-        self.watch(child)?;
+        self.watch("kube-apiserver", child, &log)?;
         wait_ready(config, self)?;
         Ok(started.elapsed())
     }
 
-    fn watch(&mut self, child: Child) -> Result<()> {
+    /// Starts kube-controller-manager with only the controllers tests need:
+    /// the garbage collector (owner references), namespace deletion and the
+    /// `default` ServiceAccount of every namespace. It talks to the API
+    /// server as the admin, serves nothing itself, and runs without leader
+    /// election. Ready means its controllers are working: the ServiceAccount
+    /// controller has created `default` in namespace `default`.
+    fn start_controller_manager(
+        &mut self,
+        binaries: &Binaries,
+        config: &kube::Config,
+    ) -> Result<Duration> {
+        if self
+            .children
+            .iter()
+            .any(|p| p.name == "kube-controller-manager")
+        {
+            return Ok(Duration::ZERO);
+        }
+        let binary = binaries.controller_manager()?.to_path_buf();
+        let log = self.dir.join("kube-controller-manager.log");
+        let args = vec![
+            format!("--kubeconfig={}", self.dir.join("kubeconfig").display()),
+            "--controllers=garbagecollector,namespace,serviceaccount".to_owned(),
+            "--leader-elect=false".to_owned(),
+            "--secure-port=0".to_owned(),
+            "--use-service-account-credentials=false".to_owned(),
+            "--concurrent-gc-syncs=5".to_owned(),
+        ];
+        let started = Instant::now();
+        let child = process::spawn(&binary, &args, &log)
+            .map_err(Error::io(format!("starting {}", binary.display())))?;
+        self.watch("kube-controller-manager", child, &log)?;
+        wait_controllers_working(config, self, &log)?;
+        Ok(started.elapsed())
+    }
+
+    fn watch(&mut self, name: &'static str, child: Child, log: &Path) -> Result<()> {
         let pid = child.id();
-        self.children.push(child);
+        self.children.push(Proc {
+            name,
+            child,
+            log: log.to_path_buf(),
+        });
         self.reaper
             .watch(pid)
             .map_err(Error::io("registering a child with the cleanup process"))
+    }
+
+    /// The first child that has exited, as the error that says so.
+    fn exited(&mut self) -> Option<Error> {
+        self.children
+            .iter_mut()
+            .find_map(|p| match p.child.try_wait() {
+                Ok(Some(status)) => Some(Error::ExitedEarly {
+                    process: p.name,
+                    status,
+                    log: p.log.clone(),
+                    tail: process::tail(&p.log, LOG_TAIL_LINES),
+                }),
+                _ => None,
+            })
     }
 }
 
@@ -312,6 +394,11 @@ fn apiserver_args(dir: &Path, pki: &Pki, etcd_url: &str, port: u16) -> Vec<Strin
         "--allow-privileged=true".to_owned(),
         // No kubelets or endpoints to reconcile; fewer background writes.
         "--endpoint-reconciler-type=none".to_owned(),
+        // As on OpenShift and other hardened clusters: setting
+        // blockOwnerDeletion on an owner reference needs `update` on the
+        // owner's `finalizers` subresource, so a controller's RBAC that
+        // forgets it fails here instead of on a user's cluster.
+        "--enable-admission-plugins=OwnerReferencesPermissionEnforcement".to_owned(),
         "--profiling=false".to_owned(),
     ]
 }
@@ -349,43 +436,89 @@ fn write_kubeconfig(dir: &Path, url: &str, pki: &Pki) -> Result<PathBuf> {
 }
 
 /// Polls `/readyz` until it answers `ok`, failing early with the log tail if
-/// a child exits. Runs its own small runtime: this is the supervisor thread,
-/// outside any test's runtime, and nothing built here may outlive the call.
+/// a child exits.
 fn wait_ready(config: &kube::Config, running: &mut Running) -> Result<()> {
-    let logs = running.logs.clone();
-    let apiserver_log = logs[1].1.clone();
+    let log = running.dir.join("kube-apiserver.log");
+    poll(
+        config,
+        running,
+        |client| {
+            Box::pin(async move {
+                match readyz(client).await {
+                    Ok(body) if body.trim() == "ok" => Ok(()),
+                    Ok(body) => Err(body),
+                    Err(err) => Err(err),
+                }
+            })
+        },
+        |last| Error::NotReady {
+            timeout: READY_TIMEOUT,
+            last,
+            tail: process::tail(&log, LOG_TAIL_LINES),
+            log: log.clone(),
+        },
+    )
+}
+
+/// Polls for the `default` ServiceAccount in namespace `default`, which only
+/// a working controller manager creates, failing early if a child exits.
+fn wait_controllers_working(
+    config: &kube::Config,
+    running: &mut Running,
+    log: &Path,
+) -> Result<()> {
+    use k8s_openapi::api::core::v1::ServiceAccount;
+    poll(
+        config,
+        running,
+        |client| {
+            Box::pin(async move {
+                let accounts = kube::Api::<ServiceAccount>::namespaced(client.clone(), "default");
+                match accounts.get_opt("default").await {
+                    Ok(Some(_)) => Ok(()),
+                    Ok(None) => Err("no ServiceAccount yet".to_owned()),
+                    Err(err) => Err(err.to_string()),
+                }
+            })
+        },
+        |_| Error::ControllerManagerNotReady {
+            timeout: READY_TIMEOUT,
+            log: log.to_path_buf(),
+            tail: process::tail(log, LOG_TAIL_LINES),
+        },
+    )
+}
+
+/// What [`poll`] asks every 100 ms: done, or why not yet.
+type Probe<'c> = std::pin::Pin<Box<dyn std::future::Future<Output = Result<(), String>> + 'c>>;
+
+/// Runs `probe` every 100 ms until it is done, failing early if a child
+/// exits and with `timed_out(last reason)` after [`READY_TIMEOUT`]. Runs its
+/// own small runtime: this is the supervisor thread, outside any test's
+/// runtime, and nothing built here may outlive the call.
+fn poll(
+    config: &kube::Config,
+    running: &mut Running,
+    mut probe: impl for<'c> FnMut(&'c kube::Client) -> Probe<'c>,
+    timed_out: impl FnOnce(String) -> Error,
+) -> Result<()> {
     let runtime = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
-        .map_err(Error::io(
-            "building a tokio runtime for the readiness check",
-        ))?;
+        .map_err(Error::io("building a tokio runtime for a readiness check"))?;
     runtime.block_on(async {
         let client = kube::Client::try_from(config.clone()).map_err(Error::Client)?;
         let deadline = Instant::now() + READY_TIMEOUT;
         loop {
-            for (child, (name, log)) in running.children.iter_mut().zip(&logs) {
-                if let Ok(Some(status)) = child.try_wait() {
-                    return Err(Error::ExitedEarly {
-                        process: name,
-                        status,
-                        log: log.to_path_buf(),
-                        tail: process::tail(log, LOG_TAIL_LINES),
-                    });
-                }
+            if let Some(err) = running.exited() {
+                return Err(err);
             }
-            let last = match readyz(&client).await {
-                Ok(body) if body.trim() == "ok" => return Ok(()),
-                Ok(body) => body,
-                Err(err) => err,
+            let last = match probe(&client).await {
+                Ok(()) => return Ok(()),
+                Err(last) => last,
             };
             if Instant::now() >= deadline {
-                return Err(Error::NotReady {
-                    timeout: READY_TIMEOUT,
-                    last,
-                    log: apiserver_log.clone(),
-                    tail: process::tail(&apiserver_log, LOG_TAIL_LINES),
-                });
+                return Err(timed_out(last));
             }
             tokio::time::sleep(Duration::from_millis(100)).await;
         }

@@ -22,14 +22,25 @@ use std::{
     process::{Child, ChildStdin, Command, Stdio},
 };
 
-/// The reaper's script. `$1` is the directory to delete. A zombie counts as
-/// gone (its parent may never reap it), hence the look at /proc state; the
-/// wait is bounded so a reused pid cannot hold the cleanup forever.
+/// The reaper's script. `$1` is the directory to delete. A pid is killed
+/// only while its command line still names that directory (every server's
+/// arguments do): a process that exited earlier, such as a kube-apiserver
+/// replaced by a restart, may have left its pid to an unrelated process by
+/// the time the test binary ends. A zombie counts as gone (its parent may
+/// never reap it), hence the look at /proc state; the wait is bounded so a
+/// reused pid cannot hold the cleanup forever.
 const REAPER_SCRIPT: &str = r#"
 trap '' INT HUP TERM QUIT PIPE
+seen=
+while read -r pid; do seen="$seen $pid"; done
 pids=
-while read -r pid; do pids="$pids $pid"; done
-for p in $pids; do kill -KILL "$p" 2>/dev/null; done
+for p in $seen; do
+    # Without /proc (not Linux) there is no way to tell; kill as before.
+    if [ ! -d /proc/self ] || grep -qaF -- "$1" "/proc/$p/cmdline" 2>/dev/null; then
+        pids="$pids $p"
+        kill -KILL "$p" 2>/dev/null
+    fi
+done
 alive() {
     if [ -r "/proc/$1/stat" ]; then
         read -r stat < "/proc/$1/stat" 2>/dev/null || return 1

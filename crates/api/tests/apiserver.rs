@@ -6,7 +6,9 @@
 use kube::Api;
 use kube::api::{ApiResource, DynamicObject, GroupVersionKind, Patch, PatchParams, PostParams};
 use serde_json::{Value, json};
-use vmcp_testenv::TestEnv;
+use vmcp_testenv::{TestEnv, can_list, rule, wait_for_list_access};
+
+const RBAC_PROPAGATION: std::time::Duration = std::time::Duration::from_secs(30);
 
 async fn env() -> TestEnv {
     let env = TestEnv::shared().await.expect("test API server");
@@ -43,14 +45,41 @@ async fn create(
     name: &str,
     spec: Value,
 ) -> Result<Value, String> {
-    match api(env, ns, kind)
+    let api = api(env, ns, kind);
+    match api
         .create(&PostParams::default(), &object(kind, name, spec))
         .await
     {
-        Ok(o) => Ok(serde_json::to_value(o).unwrap()),
+        // Read back from storage, not the create response: defaults must be persisted.
+        Ok(_) => Ok(serde_json::to_value(api.get(name).await.unwrap()).unwrap()),
         Err(kube::Error::Api(status)) => Err(status.message.clone()),
         Err(other) => panic!("unexpected client error: {other}"),
     }
+}
+
+/// A minimal valid spec of every kind vmcp defines.
+fn minimal_spec(kind: &str) -> Value {
+    match kind {
+        "MCPGroup" => json!({}),
+        "MCPServerEntry" => {
+            json!({"remoteUrl": "https://mcp.example.com/mcp", "transport": "sse", "groupRef": {"name": "g"}})
+        }
+        "MCPServer" => json!({"image": "img"}),
+        "MCPRemoteProxy" => json!({"remoteUrl": "https://x.example.com"}),
+        "VirtualMCPServer" => {
+            json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"}})
+        }
+        "MCPExternalAuthConfig" => json!({"type": "unauthenticated"}),
+        "MCPToolConfig" => json!({"toolsFilter": ["a"]}),
+        other => panic!("no minimal spec for {other}"),
+    }
+}
+
+fn all_kinds() -> Vec<String> {
+    vmcp_api::crd::all_crds()
+        .into_iter()
+        .map(|c| c.spec.names.kind)
+        .collect()
 }
 
 #[tokio::test]
@@ -110,6 +139,7 @@ async fn valid_objects_are_accepted_with_defaults() {
     .unwrap();
     assert_eq!(proxy["spec"]["transport"], "streamable-http");
     assert_eq!(proxy["spec"]["proxyPort"], 8080);
+    assert_eq!(proxy["spec"]["allowPrivateEndpoint"], false);
 
     let vmcp = create(
         &env,
@@ -242,32 +272,44 @@ async fn v1alpha1_is_served_with_a_deprecation_warning() {
     let env = env().await;
     let ns = env.namespace("crd-alpha").await.unwrap();
     let client = env.client().unwrap();
-    let body = json!({
-        "apiVersion": "toolhive.stacklok.dev/v1alpha1",
-        "kind": "MCPGroup",
-        "metadata": {"name": "old"},
-        "spec": {"description": "written against v1alpha1"}
-    });
-    let request = http::Request::post(format!(
-        "/apis/toolhive.stacklok.dev/v1alpha1/namespaces/{ns}/mcpgroups"
-    ))
-    .header("content-type", "application/json")
-    .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
-    .unwrap();
-    let response = client.send(request).await.unwrap();
-    assert_eq!(response.status(), 201);
-    let warning = response
-        .headers()
-        .get("warning")
-        .map(|v| v.to_str().unwrap().to_string())
-        .unwrap_or_default();
-    assert!(
-        warning.contains("toolhive.stacklok.dev/v1alpha1 MCPGroup is deprecated"),
-        "warning: {warning:?}"
-    );
+    for kind in all_kinds() {
+        let plural = resource(&kind, "v1alpha1").plural;
+        let body = json!({
+            "apiVersion": "toolhive.stacklok.dev/v1alpha1",
+            "kind": kind,
+            "metadata": {"name": "old"},
+            "spec": minimal_spec(&kind),
+        });
+        let request = http::Request::post(format!(
+            "/apis/toolhive.stacklok.dev/v1alpha1/namespaces/{ns}/{plural}"
+        ))
+        .header("content-type", "application/json")
+        .body(kube::client::Body::from(serde_json::to_vec(&body).unwrap()))
+        .unwrap();
+        let response = client.send(request).await.unwrap();
+        assert_eq!(response.status(), 201, "{kind} through v1alpha1");
+        let warning = response
+            .headers()
+            .get("warning")
+            .map(|v| v.to_str().unwrap().to_string())
+            .unwrap_or_default();
+        let expected = format!(
+            "toolhive.stacklok.dev/v1alpha1 {kind} is deprecated; use toolhive.stacklok.dev/v1beta1 {kind}"
+        );
+        assert!(warning.contains(&expected), "{kind} warning: {warning:?}");
+        // The same object is readable through the storage version.
+        api(&env, &ns, &kind).get("old").await.unwrap();
+    }
 
-    // The same object is readable through the storage version.
     let typed: Api<vmcp_api::MCPGroup> = Api::namespaced(client, &ns);
+    typed
+        .patch(
+            "old",
+            &PatchParams::default(),
+            &Patch::Merge(json!({"spec": {"description": "written against v1alpha1"}})),
+        )
+        .await
+        .unwrap();
     let group = typed.get("old").await.unwrap();
     assert_eq!(
         group.spec.description.as_deref(),
@@ -279,28 +321,48 @@ async fn v1alpha1_is_served_with_a_deprecation_warning() {
 async fn status_is_only_writable_through_the_subresource() {
     let env = env().await;
     let ns = env.namespace("crd-status").await.unwrap();
+    let condition = json!({"type": "Valid", "status": "True", "reason": "Checked",
+        "message": "set by the test", "lastTransitionTime": "2026-01-01T00:00:00Z"});
+    for kind in all_kinds() {
+        let objects = api(&env, &ns, &kind);
+        let mut o = object(&kind, "s", minimal_spec(&kind));
+        o.data["status"] = json!({"conditions": [condition.clone()]});
+        let created = objects.create(&PostParams::default(), &o).await.unwrap();
+        assert!(
+            created
+                .data
+                .get("status")
+                .is_none_or(|s| s.get("conditions").is_none()),
+            "{kind}: status on create is dropped: {:?}",
+            created.data
+        );
+
+        let patch = json!({"status": {"conditions": [condition.clone()]}});
+        let main = objects
+            .patch("s", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        assert!(
+            main.data
+                .get("status")
+                .is_none_or(|s| s.get("conditions").is_none()),
+            "{kind}: status through the main resource is ignored"
+        );
+
+        let status = objects
+            .patch_status("s", &PatchParams::default(), &Patch::Merge(&patch))
+            .await
+            .unwrap();
+        assert_eq!(
+            status.data["status"]["conditions"][0]["reason"], "Checked",
+            "{kind}: status subresource"
+        );
+    }
+
     let groups = api(&env, &ns, "MCPGroup");
-    let mut g = object("MCPGroup", "g", json!({}));
-    g.data["status"] = json!({"phase": "Ready"});
-    let created = groups.create(&PostParams::default(), &g).await.unwrap();
-    assert!(
-        created.data.get("status").is_none(),
-        "status on create is dropped: {:?}",
-        created.data
-    );
-
     let patch = json!({"status": {"phase": "Ready", "serverCount": 2}});
-    let main = groups
-        .patch("g", &PatchParams::default(), &Patch::Merge(&patch))
-        .await
-        .unwrap();
-    assert!(
-        main.data.get("status").is_none(),
-        "status through the main resource is ignored"
-    );
-
     let status = groups
-        .patch_status("g", &PatchParams::default(), &Patch::Merge(&patch))
+        .patch_status("s", &PatchParams::default(), &Patch::Merge(&patch))
         .await
         .unwrap();
     assert_eq!(status.data["status"]["phase"], "Ready");
@@ -308,24 +370,83 @@ async fn status_is_only_writable_through_the_subresource() {
 
     let bad = json!({"status": {"phase": "Exploded"}});
     let err = groups
-        .patch_status("g", &PatchParams::default(), &Patch::Merge(&bad))
+        .patch_status("s", &PatchParams::default(), &Patch::Merge(&bad))
         .await
         .unwrap_err();
     assert!(err.to_string().contains("Unsupported value"), "{err}");
 }
 
-/// Every object of a kind vmcp defines in ToolHive's samples applies as it is.
+/// The RBAC rule a gateway's Role needs is enforced for ToolHive's new kind: a ServiceAccount
+/// whose Role lacks `mcpserverentries` is denied a list of them, and allowed once the rule is
+/// added.
+#[tokio::test]
+async fn listing_mcpserverentries_needs_its_own_rbac_rule() {
+    let env = env().await;
+    let ns = env.namespace("crd-rbac").await.unwrap();
+    let group = "toolhive.stacklok.dev";
+    let verbs = ["get", "list", "watch"];
+    env.bind_role(
+        &ns,
+        "gateway",
+        "gateway",
+        vec![rule(group, &["mcpgroups"], &verbs)],
+    )
+    .await
+    .unwrap();
+    let sa = env.service_account_client(&ns, "gateway").await.unwrap();
+    let groups: Api<vmcp_api::MCPGroup> = Api::namespaced(sa.clone(), &ns);
+    let entries: Api<vmcp_api::MCPServerEntry> = Api::namespaced(sa, &ns);
+    // The Role is in effect (its rule works) ...
+    wait_for_list_access(&groups, true, RBAC_PROPAGATION)
+        .await
+        .unwrap();
+    // ... and it does not cover entries.
+    assert!(
+        !can_list(&entries).await.unwrap(),
+        "mcpserverentries must be denied"
+    );
+
+    env.bind_role(
+        &ns,
+        "gateway",
+        "gateway",
+        vec![rule(group, &["mcpgroups", "mcpserverentries"], &verbs)],
+    )
+    .await
+    .unwrap();
+    wait_for_list_access(&entries, true, RBAC_PROPAGATION)
+        .await
+        .unwrap();
+}
+
+/// ToolHive kinds in the samples that vmcp does not define (yet); an object of any other
+/// ToolHive kind that is not ours fails the test, so a sample of a new kind is noticed.
+const KINDS_NOT_DEFINED: &[&str] = &[
+    "EmbeddingServer",
+    "MCPOIDCConfig",
+    "MCPTelemetryConfig",
+    "VirtualMCPCompositeToolDefinition",
+];
+
+/// How many objects of our kinds ToolHive's samples hold (the samples are fixed data).
+const SAMPLE_OBJECTS: usize = 94;
+
+/// Every object of a kind vmcp defines in ToolHive's samples applies as it is, with strict
+/// field validation (as `kubectl apply` does: a field our schema lacks is an error, not
+/// silently pruned). Each file gets a namespace of its own, as a user applying one example
+/// would, so same-named objects of different files do not overwrite each other.
 #[tokio::test]
 async fn toolhive_samples_apply_unchanged() {
     let env = env().await;
-    let ns = env.namespace("compat").await.unwrap();
     let dir = vmcp_testenv::workspace_root().join("../shared/compat/toolhive");
-    let kinds: Vec<String> = vmcp_api::crd::all_crds()
-        .into_iter()
-        .map(|c| c.spec.names.kind)
-        .collect();
+    let kinds = all_kinds();
     let mut files = Vec::new();
-    for sub in std::fs::read_dir(&dir).unwrap() {
+    for sub in std::fs::read_dir(&dir).unwrap_or_else(|e| {
+        panic!(
+            "{}: {e} (the compat samples live beside the repo)",
+            dir.display()
+        )
+    }) {
         let sub = sub.unwrap().path();
         if sub.is_dir() {
             for f in std::fs::read_dir(&sub).unwrap() {
@@ -334,18 +455,38 @@ async fn toolhive_samples_apply_unchanged() {
         }
     }
     files.sort();
+    let params = PatchParams::apply("compat-test")
+        .force()
+        .validation_strict();
     let mut applied = 0;
     for file in files
         .iter()
         .filter(|f| f.extension().is_some_and(|e| e == "yaml"))
     {
+        let stem = file
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .replace('_', "-");
+        let ns = env.namespace(&format!("compat-{stem}")).await.unwrap();
         let text = std::fs::read_to_string(file).unwrap();
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value: Value = serde::Deserialize::deserialize(doc).unwrap();
             let Some(kind) = value["kind"].as_str() else {
                 continue;
             };
+            let ours = value["apiVersion"]
+                .as_str()
+                .is_some_and(|v| v.starts_with("toolhive.stacklok.dev/"));
+            if !ours {
+                continue; // Secrets, ConfigMaps and other core objects beside the samples.
+            }
             if !kinds.iter().any(|k| k == kind) {
+                assert!(
+                    KINDS_NOT_DEFINED.contains(&kind),
+                    "{}: kind {kind} is neither ours nor known to be left out",
+                    file.display()
+                );
                 continue;
             }
             let version = value["apiVersion"]
@@ -359,12 +500,56 @@ async fn toolhive_samples_apply_unchanged() {
             let name = obj.metadata.name.clone().unwrap();
             let api: Api<DynamicObject> =
                 Api::namespaced_with(env.client().unwrap(), &ns, &resource(kind, version));
-            let params = PatchParams::apply("compat-test").force();
-            if let Err(err) = api.patch(&name, &params, &Patch::Apply(&obj)).await {
-                panic!("{} {kind}/{name} rejected: {err}", file.display());
-            }
+            let stored = match api.patch(&name, &params, &Patch::Apply(&obj)).await {
+                Ok(stored) => stored,
+                Err(err) => panic!("{} {kind}/{name} rejected: {err}", file.display()),
+            };
+            // Nothing of the spec is lost on the way in.
+            assert_spec_kept(
+                &value["spec"],
+                &stored.data["spec"],
+                &format!("{} {kind}/{name}", file.display()),
+            );
             applied += 1;
         }
     }
-    assert!(applied >= 90, "only {applied} objects applied");
+    assert_eq!(applied, SAMPLE_OBJECTS, "objects of our kinds applied");
+
+    // A field our schema lacks is an error, never a silent prune (server-side apply refuses
+    // fields a structural schema does not declare; strict validation also refuses duplicates).
+    let ns = env.namespace("compat-strict").await.unwrap();
+    let mut typo = object("MCPServerEntry", "typo", minimal_spec("MCPServerEntry"));
+    typo.data["spec"]["remoteURL"] = json!("https://wrong-case.example.com");
+    let err = api(&env, &ns, "MCPServerEntry")
+        .patch("typo", &params, &Patch::Apply(&typo))
+        .await
+        .expect_err("an undeclared field is rejected");
+    assert!(
+        err.to_string()
+            .contains(".spec.remoteURL: field not declared in schema"),
+        "{err}"
+    );
+}
+
+/// Every field of `sent` is in `stored` with the same value (defaults may add more).
+fn assert_spec_kept(sent: &Value, stored: &Value, what: &str) {
+    match (sent, stored) {
+        (Value::Object(a), Value::Object(b)) => {
+            for (k, v) in a {
+                let Some(w) = b.get(k) else {
+                    panic!("{what}: field {k} was dropped");
+                };
+                assert_spec_kept(v, w, &format!("{what}.{k}"));
+            }
+        }
+        (Value::Array(a), Value::Array(b)) => {
+            assert_eq!(a.len(), b.len(), "{what}: list length");
+            for (i, (v, w)) in a.iter().zip(b).enumerate() {
+                assert_spec_kept(v, w, &format!("{what}[{i}]"));
+            }
+        }
+        // YAML integers may come back as the same number in another representation.
+        (Value::Number(a), Value::Number(b)) => assert_eq!(a.as_f64(), b.as_f64(), "{what}"),
+        (a, b) => assert_eq!(a, b, "{what}"),
+    }
 }

@@ -2,7 +2,6 @@
 //! manager `vmcp-operator`) and the gateway's reporter (field manager `vmcp-gateway`) write
 //! the same VirtualMCPServer status; they converge and then stop writing.
 
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -11,8 +10,8 @@ use vmcp_api::VirtualMCPServer;
 use vmcp_api::virtual_server::{BackendHealth, CircuitBreakerState, VirtualMCPServerPhase};
 use vmcp_gateway_kube::report::BackendReport;
 use vmcp_gateway_kube::{Reporter, Target};
-use vmcp_operator::controllers::{Context, Metrics, Scope, Shutdown};
-use vmcp_operator::render::Settings;
+use vmcp_operator::controllers::Scope;
+use vmcp_operator::run::Controllers;
 use vmcp_testenv::{TestEnv, apply_object, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -62,17 +61,7 @@ async fn operator_and_gateway_share_the_status_without_flapping() {
     env.install_crds().await.expect("CRDs");
     let ns = env.namespace("gw-status").await.expect("namespace");
     let client = env.client().expect("client");
-    let ctx = Context::new(
-        client.clone(),
-        Settings::default(),
-        Arc::new(Metrics::default()),
-    );
-    let (stop, shutdown) = Shutdown::new();
-    let operator = tokio::spawn(vmcp_operator::run::run_controllers(
-        ctx.clone(),
-        vec![Scope::Namespace(ns.clone())],
-        shutdown,
-    ));
+    let operator = Controllers::spawn(client.clone(), vec![Scope::Namespace(ns.clone())]);
 
     apply_object(
         &client,
@@ -253,6 +242,5 @@ async fn operator_and_gateway_share_the_status_without_flapping() {
         "{managers:?}"
     );
 
-    let _ = stop.send(true);
-    let _ = tokio::time::timeout(Duration::from_secs(10), operator).await;
+    let _ = tokio::time::timeout(Duration::from_secs(10), operator.stop()).await;
 }

@@ -8,7 +8,8 @@
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, RwLock};
 
-use kube::runtime::reflector::ObjectRef;
+use kube::core::DeserializeGuard;
+use kube::runtime::reflector::{ObjectRef, Store};
 
 use crate::world::ObjKey;
 
@@ -61,6 +62,28 @@ impl<K: kube::Resource<DynamicType = ()>> DependencyIndex<K> {
         }
     }
 
+    /// Like [`DependencyIndex::dependents`], limited to owners still in the controller's
+    /// `store`. An owner deleted outright is never reconciled again, so this is where its
+    /// entries are dropped: the first time one of its dependencies changes.
+    pub fn live_dependents(
+        &self,
+        key: &ObjKey,
+        store: &Store<DeserializeGuard<K>>,
+    ) -> Vec<ObjectRef<K>>
+    where
+        K: Clone + serde::de::DeserializeOwned,
+    {
+        let mut out = self.dependents(key);
+        out.retain(|owner| {
+            let present = store.get(&owner.clone().into_kind_unchecked(())).is_some();
+            if !present {
+                self.forget(owner);
+            }
+            present
+        });
+        out
+    }
+
     /// Owners that read `key` in their last reconcile.
     pub fn dependents(&self, key: &ObjKey) -> Vec<ObjectRef<K>> {
         self.inner
@@ -85,5 +108,42 @@ fn remove<K: kube::Resource<DynamicType = ()>>(g: &mut Inner<K>, owner: &ObjectR
                 }
             }
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use kube::runtime::reflector::store::Writer;
+    use kube::runtime::watcher::Event;
+    use vmcp_api::VirtualMCPServer;
+
+    use super::*;
+
+    fn vmcp(name: &str) -> DeserializeGuard<VirtualMCPServer> {
+        DeserializeGuard(Ok(serde_json::from_value(serde_json::json!({
+            "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
+            "metadata": {"name": name, "namespace": "ns"},
+            "spec": {"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"}},
+        }))
+        .unwrap()))
+    }
+
+    #[test]
+    fn owners_gone_from_the_store_are_forgotten_when_their_dependency_changes() {
+        let index = DependencyIndex::<VirtualMCPServer>::default();
+        let ca = ObjKey::new("ConfigMap", "ns", "ca");
+        for name in ["kept", "deleted"] {
+            index.record(ObjectRef::new(name).within("ns"), vec![ca.clone()]);
+        }
+        let mut writer = Writer::<DeserializeGuard<VirtualMCPServer>>::default();
+        writer.apply_watcher_event(&Event::Apply(vmcp("kept")));
+        let store = writer.as_reader();
+
+        let live = index.live_dependents(&ca, &store);
+        assert_eq!(live, vec![ObjectRef::new("kept").within("ns")]);
+        // The deleted owner is out of the index altogether, not just filtered.
+        assert_eq!(index.dependents(&ca), live);
+        let g = index.inner.read().unwrap();
+        assert!(!g.by_owner.contains_key(&ObjectRef::new("deleted").within("ns")));
     }
 }

@@ -107,6 +107,40 @@ pub async fn run_controllers(ctx: Arc<Context>, scopes: Vec<Scope>, shutdown: Sh
     }
 }
 
+/// The controllers running in a task of their own, without leader election or a health
+/// server: for embedding them (the integration tests, a test harness of a user's own).
+pub struct Controllers {
+    /// The shared context: client, applier statistics, metrics.
+    pub ctx: Arc<Context>,
+    stop: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl Controllers {
+    /// Starts every controller for `scopes` with default settings.
+    pub fn spawn(client: Client, scopes: Vec<Scope>) -> Controllers {
+        Self::spawn_with(
+            Context::new(client, Settings::default(), Arc::new(Metrics::default())),
+            scopes,
+        )
+    }
+
+    /// Starts every controller for `scopes` on `ctx`.
+    pub fn spawn_with(ctx: Arc<Context>, scopes: Vec<Scope>) -> Controllers {
+        let (stop, shutdown) = Shutdown::new();
+        let task = tokio::spawn(run_controllers(ctx.clone(), scopes, shutdown));
+        Controllers { ctx, stop, task }
+    }
+
+    /// Asks every controller to stop and waits until they have; returns the context, whose
+    /// statistics then no longer move.
+    pub async fn stop(self) -> Arc<Context> {
+        let _ = self.stop.send(true);
+        let _ = self.task.await;
+        self.ctx
+    }
+}
+
 /// Runs the operator until `stop` resolves (SIGTERM at the binary's edge).
 pub async fn run(
     client: Client,

@@ -13,8 +13,8 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, Resource};
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
-use vmcp_operator::controllers::{self, Context, Metrics, Scope, Shutdown};
-use vmcp_operator::render::Settings;
+use vmcp_operator::controllers::{self, Context, Scope};
+use vmcp_operator::run::Controllers;
 use vmcp_testenv::{TestEnv, apply_yaml, eventually};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -24,8 +24,7 @@ struct Harness {
     client: Client,
     ns: String,
     ctx: Arc<Context>,
-    stop: tokio::sync::watch::Sender<bool>,
-    task: tokio::task::JoinHandle<()>,
+    controllers: Controllers,
 }
 
 async fn start(prefix: &str) -> Harness {
@@ -33,24 +32,13 @@ async fn start(prefix: &str) -> Harness {
     env.install_crds().await.expect("CRDs");
     let ns = env.namespace(prefix).await.expect("namespace");
     let client = env.client().expect("client");
-    let ctx = Context::new(
-        client.clone(),
-        Settings::default(),
-        Arc::new(Metrics::default()),
-    );
-    let (stop, shutdown) = Shutdown::new();
-    let task = tokio::spawn(vmcp_operator::run::run_controllers(
-        ctx.clone(),
-        vec![Scope::Namespace(ns.clone())],
-        shutdown,
-    ));
+    let controllers = Controllers::spawn(client.clone(), vec![Scope::Namespace(ns.clone())]);
     Harness {
         env,
         client,
         ns,
-        ctx,
-        stop,
-        task,
+        ctx: controllers.ctx.clone(),
+        controllers,
     }
 }
 
@@ -78,9 +66,8 @@ impl Harness {
     }
 
     async fn stop(self) -> (Client, String, Arc<Context>, TestEnv) {
-        let _ = self.stop.send(true);
-        let _ = self.task.await;
-        (self.client, self.ns, self.ctx, self.env)
+        let ctx = self.controllers.stop().await;
+        (self.client, self.ns, ctx, self.env)
     }
 }
 

@@ -3,7 +3,6 @@
 //! bound to deploy/operator/cluster_role.yaml, on a real kube-apiserver with RBAC on.
 
 use std::path::PathBuf;
-use std::sync::Arc;
 use std::time::Duration;
 
 use k8s_openapi::api::apps::v1::Deployment;
@@ -12,9 +11,9 @@ use k8s_openapi::api::rbac::v1::{ClusterRole, Role, RoleBinding};
 use kube::Client;
 use kube::api::{Api, DeleteParams, Patch, PatchParams};
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
-use vmcp_operator::controllers::{Context, Metrics, Scope, Shutdown};
+use vmcp_operator::controllers::Scope;
 use vmcp_operator::leader::{Elector, LeaseConfig};
-use vmcp_operator::render::Settings;
+use vmcp_operator::run::Controllers;
 use vmcp_testenv::{TestEnv, apply_object, apply_yaml, can_list, eventually, wait_for_list_access};
 
 const WAIT: Duration = Duration::from_secs(30);
@@ -76,17 +75,8 @@ async fn operator_service_account_rbac_is_sufficient_and_bounded() {
 
     // The controllers, cluster-wide (WATCH_NAMESPACE unset), as the SA.
     let ns = env.namespace("op-rbac").await.expect("namespace");
-    let ctx = Context::new(
-        sa.clone(),
-        Settings::default(),
-        Arc::new(Metrics::default()),
-    );
-    let (stop, shutdown) = Shutdown::new();
-    let task = tokio::spawn(vmcp_operator::run::run_controllers(
-        ctx.clone(),
-        vec![Scope::All],
-        shutdown,
-    ));
+    let controllers = Controllers::spawn(sa.clone(), vec![Scope::All]);
+    let ctx = controllers.ctx.clone();
 
     let objs = format!(
         r#"
@@ -212,8 +202,7 @@ spec:
         0,
         "no reconcile hit a 403"
     );
-    let _ = stop.send(true);
-    let _ = task.await;
+    controllers.stop().await;
 
     // Bounded: not cluster-admin.
     assert!(

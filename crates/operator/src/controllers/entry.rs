@@ -10,7 +10,7 @@ use k8s_openapi::api::core::v1::{ConfigMap, Secret};
 use kube::Resource;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::ObjectRef;
+use kube::runtime::reflector::{ObjectRef, Store};
 use kube::runtime::watcher;
 use vmcp_api::{MCPExternalAuthConfig, MCPGroup, MCPServerEntry};
 
@@ -66,13 +66,14 @@ pub async fn reconcile_inner(entry: Arc<MCPServerEntry>, ctx: Arc<Context>) -> R
 
 fn by_index(
     ctx: &Arc<Context>,
+    store: Store<DeserializeGuard<MCPServerEntry>>,
     kind: &'static str,
 ) -> impl Fn(&kube::api::ObjectMeta) -> Vec<ObjectRef<DeserializeGuard<MCPServerEntry>>> + Clone + use<>
 {
     let deps = ctx.entry_deps.clone();
     move |meta| match (meta.namespace.as_deref(), meta.name.as_deref()) {
         (Some(ns), Some(name)) => deps
-            .dependents(&ObjKey::new(kind, ns, name))
+            .live_dependents(&ObjKey::new(kind, ns, name), &store)
             .into_iter()
             .map(|r| r.into_kind_unchecked(()))
             .collect(),
@@ -84,39 +85,41 @@ fn by_index(
 pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let client = ctx.client.clone();
     let cfg = watcher::Config::default();
-    let groups = by_index(&ctx, kinds::GROUP);
-    let auths = by_index(&ctx, kinds::AUTH);
-    let cms = by_index(&ctx, kinds::CONFIG_MAP);
-    let secrets = by_index(&ctx, kinds::SECRET);
-    Controller::new(
+    let controller = Controller::new(
         scope.api::<DeserializeGuard<MCPServerEntry>>(&client),
         cfg.clone(),
     )
-    .trigger_backoff(super::WatchBackoff::default())
-    .watches(
-        scope.api::<DeserializeGuard<MCPGroup>>(&client),
-        cfg.clone(),
-        move |g: DeserializeGuard<MCPGroup>| groups(g.meta()),
-    )
-    .watches(
-        scope.api::<DeserializeGuard<MCPExternalAuthConfig>>(&client),
-        cfg.clone(),
-        move |a: DeserializeGuard<MCPExternalAuthConfig>| auths(a.meta()),
-    )
-    .watches(
-        scope.api::<ConfigMap>(&client),
-        cfg.clone(),
-        move |c: ConfigMap| cms(&c.metadata),
-    )
-    .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
-        secrets(&s.metadata)
-    })
-    .graceful_shutdown_on(shutdown.wait())
-    .run(reconcile, error_policy, ctx)
-    .for_each(|res| async move {
-        if let Err(e) = res {
-            tracing::debug!(error = %e, "mcpserverentry controller event");
-        }
-    })
-    .await;
+    .trigger_backoff(super::WatchBackoff::default());
+    let store = controller.store();
+    let groups = by_index(&ctx, store.clone(), kinds::GROUP);
+    let auths = by_index(&ctx, store.clone(), kinds::AUTH);
+    let cms = by_index(&ctx, store.clone(), kinds::CONFIG_MAP);
+    let secrets = by_index(&ctx, store, kinds::SECRET);
+    controller
+        .watches(
+            scope.api::<DeserializeGuard<MCPGroup>>(&client),
+            cfg.clone(),
+            move |g: DeserializeGuard<MCPGroup>| groups(g.meta()),
+        )
+        .watches(
+            scope.api::<DeserializeGuard<MCPExternalAuthConfig>>(&client),
+            cfg.clone(),
+            move |a: DeserializeGuard<MCPExternalAuthConfig>| auths(a.meta()),
+        )
+        .watches(
+            scope.api::<ConfigMap>(&client),
+            cfg.clone(),
+            move |c: ConfigMap| cms(&c.metadata),
+        )
+        .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
+            secrets(&s.metadata)
+        })
+        .graceful_shutdown_on(shutdown.wait())
+        .run(reconcile, error_policy, ctx)
+        .for_each(|res| async move {
+            if let Err(e) = res {
+                tracing::debug!(error = %e, "mcpserverentry controller event");
+            }
+        })
+        .await;
 }

@@ -51,6 +51,14 @@ async fn reconcile(
 /// One reconcile of one VirtualMCPServer (public so tests can drive it directly).
 pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> Result<Action> {
     let (name, ns) = name_and_namespace(vmcp.as_ref())?;
+    if vmcp.metadata.deletion_timestamp.is_some() {
+        // Being deleted (foreground deletion, or another controller's finalizer): the garbage
+        // collector is removing its objects, and applying them again would re-create what it
+        // just deleted, so that a foreground deletion never completes.
+        ctx.vmcp_deps.forget(&ObjectRef::from_obj(vmcp.as_ref()));
+        tracing::debug!(%ns, %name, "being deleted; nothing to reconcile");
+        return Ok(Action::await_change());
+    }
     let world = load_world(&ctx.client, &ns, Need::All, &[deployment_name(&name)]).await?;
     let rendered = render_virtual_server(&vmcp, &world, &ctx.settings);
     ctx.vmcp_deps.record(
@@ -94,7 +102,7 @@ fn mapper(
         let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
             return vec![];
         };
-        let mut out = deps.dependents(&ObjKey::new(kind, ns, name));
+        let mut out = deps.live_dependents(&ObjKey::new(kind, ns, name), &store);
         if let Some(g) = group.filter(|g| !g.is_empty()) {
             for v in store.state() {
                 let Ok(v) = &v.0 else { continue };

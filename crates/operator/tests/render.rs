@@ -8,6 +8,7 @@ use k8s_openapi::api::core::v1::EnvVar;
 use vmcp_config::{BackendType, StrategyType, Transport};
 use vmcp_operator::names::CONFIG_CHECKSUM_ANNOTATION;
 use vmcp_operator::render::{Mode, Settings, rbac, render_virtual_server};
+use vmcp_operator::world::{ObjKey, kinds};
 
 const SECRET_VALUE: &str = "s3cr3t-value-never-rendered";
 
@@ -394,9 +395,72 @@ fn ca_volumes_long_names_and_custom_keys() {
                 .any(|m| m.name == v.name && m.read_only == Some(true))
         );
     }
-    assert_eq!(
-        vmcp_operator::render::ca_bundles::volume_name("short"),
-        "ca-bundle-short"
+    use vmcp_operator::render::ca_bundles::volume_name;
+    assert_eq!(volume_name("short"), "ca-bundle-short");
+    // Entry names may hold dots; volume names are DNS labels and may not.
+    let dotted = volume_name("api.example.com");
+    assert!(
+        dotted.starts_with("ca-bundle-api-example-com-") && !dotted.contains('.'),
+        "{dotted}"
+    );
+    assert_ne!(dotted, volume_name("api-example-com"));
+    assert_eq!(volume_name("api-example-com"), "ca-bundle-api-example-com");
+}
+
+/// Names the API server would refuse for the objects the operator derives are conditions,
+/// not writes that fail on every retry.
+#[test]
+fn virtual_server_names_the_service_cannot_carry_are_conditions() {
+    for (name, expected) in [
+        ("team.eng", "metadata.name: team.eng contains '.'"),
+        (&*"v".repeat(59), "metadata.name: 59 characters is too long"),
+    ] {
+        let yaml = format!(
+            "{GROUP}---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: {name}, namespace: default}}\nspec: {{groupRef: {{name: team}}, incomingAuth: {{type: anonymous}}}}\n"
+        );
+        let (r, _) = render_yaml(&yaml);
+        assert!(r.objects.is_none(), "{name}: nothing is rendered");
+        let valid = cond(&r, "Valid");
+        assert!(!valid.ok && valid.message.contains(expected), "{valid:?}");
+    }
+}
+
+/// Keys of spec.config that the operator replaces are named, never dropped in silence; a
+/// client authentication in spec.config that differs from spec.incomingAuth is an error.
+#[test]
+fn superseded_config_keys_are_named() {
+    let vmcp = |config: &str| {
+        format!(
+            "{GROUP}---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: eng, namespace: default}}\nspec:\n  groupRef: {{name: team}}\n  incomingAuth: {{type: anonymous}}\n  config:\n{config}"
+        )
+    };
+    let (r, _) = render_yaml(&vmcp(
+        "    groupRef: other\n    backends: [{name: x, url: \"https://x.example.com/mcp\", transport: sse}]\n    outgoingAuth: {source: discovered}\n",
+    ));
+    let cfg = config_roundtrip(&r);
+    assert!(cfg.backends.is_empty() && cfg.group_ref == "team");
+    let valid = cond(&r, "Valid");
+    for expected in [
+        "spec.config.groupRef (other) is replaced by spec.groupRef.name team",
+        "spec.config.backends (1 listed) is ignored",
+        "spec.config.outgoingAuth is ignored",
+    ] {
+        assert!(
+            valid.ok && valid.message.contains(expected),
+            "{expected}: {valid:?}"
+        );
+    }
+    // The validator's "backends listed in discovered mode" warning no longer misleads.
+    assert!(!valid.message.contains("backends are listed"), "{valid:?}");
+
+    let (r, _) = render_yaml(&vmcp(
+        "    incomingAuth: {type: oidc, oidc: {issuer: \"https://idp.example.com\", audience: vmcp}}\n",
+    ));
+    assert!(r.objects.is_none());
+    let valid = cond(&r, "Valid");
+    assert!(
+        !valid.ok && valid.message.contains("spec.config.incomingAuth: type oidc conflicts with spec.incomingAuth (type anonymous)"),
+        "{valid:?}"
     );
 }
 
@@ -718,5 +782,65 @@ fn invalid_entries_are_excluded_with_reasons() {
         cond(&r, "BackendsResolved")
             .message
             .contains("CA bundle ConfigMap corp-ca not found")
+    );
+}
+
+/// A per-backend override whose auth cannot be resolved: static mode leaves that backend out;
+/// dynamic mode renders nothing, because the gateway discovers the backend itself and would
+/// otherwise send it its own or the default credentials.
+#[test]
+fn a_broken_per_backend_override_never_falls_back_to_other_credentials() {
+    let broken_override = |source: &str| {
+        mixed_world(source).replace(
+            "  outgoingAuth: {source: SOURCE}\n".replace("SOURCE", source).as_str(),
+            &format!(
+                "  outgoingAuth:\n    source: {source}\n    default: {{type: externalAuthConfigRef, externalAuthConfigRef: {{name: ctx7-exchange}}}}\n    backends:\n      jira: {{type: externalAuthConfigRef, externalAuthConfigRef: {{name: missing-cfg}}}}\n"
+            ),
+        )
+    };
+
+    let (r, _) = render_yaml(&broken_override("inline"));
+    let cfg = config_roundtrip(&r);
+    assert!(cfg.backend("jira").is_none(), "static: jira is left out");
+    assert!(cfg.backend("fetch").is_some());
+    let auth = cond(&r, "AuthConfigured");
+    assert!(
+        !auth.ok && auth.message.contains("backend jira excluded"),
+        "{auth:?}"
+    );
+
+    let (r, _) = render_yaml(&broken_override("discovered"));
+    assert!(r.objects.is_none(), "dynamic: nothing is rendered");
+    let auth = cond(&r, "AuthConfigured");
+    assert!(
+        !auth.ok
+            && auth.message.contains(
+                "spec.outgoingAuth.backends[jira]: MCPExternalAuthConfig missing-cfg not found"
+            ),
+        "{auth:?}"
+    );
+    assert!(!cond(&r, "Ready").ok);
+}
+
+/// An entry's auth config Secret is a dependency of the VirtualMCPServer: creating or
+/// changing it must re-render (the entry controller only checks that the config exists).
+#[test]
+fn the_secret_behind_an_entrys_auth_config_is_a_dependency() {
+    // The exchange's client secret in a Secret of its own (the header Secret is a dependency
+    // through the entry anyway).
+    let yaml = mixed_world("discovered").replace(
+        "clientSecretRef: {name: ctx7, key: client-secret}",
+        "clientSecretRef: {name: exchange-secret, key: client-secret}",
+    );
+    let (world, vmcps) = world_from_yaml(&yaml);
+    let deps = vmcp_operator::render::dependencies(&vmcps[0], &world);
+    let key = |kind, name| ObjKey::new(kind, "default", name);
+    assert!(
+        deps.contains(&key(kinds::AUTH, "ctx7-exchange")),
+        "{deps:?}"
+    );
+    assert!(
+        deps.contains(&key(kinds::SECRET, "exchange-secret")),
+        "{deps:?}"
     );
 }

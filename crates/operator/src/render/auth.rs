@@ -185,8 +185,11 @@ impl AuthPlan {
 /// backend's own `externalAuthConfigRef`, then `spec.outgoingAuth.default` (applied by the
 /// gateway). An override of type `discovered` means "use what the backend declares". In
 /// static mode every resolved per-backend strategy is written, with its secrets mounted as
-/// env vars; in dynamic mode only the spec's overrides and default are (with theirs), and
-/// the gateway resolves each backend's own config and its Secret through the API.
+/// env vars, and a backend whose auth cannot be resolved is left out (`failed`); in dynamic
+/// mode only the spec's overrides and default are (with theirs), the gateway resolves each
+/// backend's own config and its Secret through the API (leaving out what fails), and an
+/// override that cannot be resolved is a `global_errors` entry, because the gateway would
+/// otherwise fall back to other credentials for that backend.
 pub fn plan(
     outgoing: Option<&OutgoingAuthConfig>,
     backends: &[Backend],
@@ -222,9 +225,13 @@ pub fn plan(
                     plan.backends.insert(name.clone(), c.strategy);
                     plan.config_refs.insert(name.clone(), cfg);
                 }
-                Err(e) => {
-                    plan.failed.insert(name.clone(), e);
-                }
+                // Not a per-backend exclusion as in static mode: the gateway discovers its
+                // backends itself and would serve this one with its own or the default
+                // credentials. The spec is what is broken, so nothing is rendered (the
+                // running gateway keeps its last good config) until it is fixed.
+                Err(e) => plan
+                    .global_errors
+                    .push(format!("spec.outgoingAuth.backends[{name}]: {e}")),
             },
             Ok(None) => {}
             Err(e) => plan.global_errors.push(e),

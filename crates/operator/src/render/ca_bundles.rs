@@ -25,17 +25,19 @@ pub struct CaMount {
     pub mount: VolumeMount,
 }
 
-/// `ca-bundle-<entry>`, or when longer than 63 characters `ca-bundle-<entry cut to 44,
-/// trailing '-' removed>-<8 hex of sha256(entry)>`, so distinct long names stay distinct.
+/// `ca-bundle-<entry>`. Volume names are DNS labels, while entry names may hold dots and be
+/// longer: then it is `ca-bundle-<entry with '.' as '-', cut to 44, trailing '-' removed>-<8
+/// hex of sha256(entry)>`, so distinct entries (`a.b`, `a-b`) keep distinct volumes.
 pub fn volume_name(entry: &str) -> String {
-    let plain = format!("{VOLUME_PREFIX}{entry}");
-    if plain.len() <= MAX_VOLUME_NAME {
+    let label = entry.replace('.', "-");
+    let plain = format!("{VOLUME_PREFIX}{label}");
+    if label == entry && plain.len() <= MAX_VOLUME_NAME {
         return plain;
     }
-    let cut: String = entry.chars().take(44).collect();
+    let cut: String = label.chars().take(44).collect();
     format!(
         "{VOLUME_PREFIX}{}-{}",
-        cut.trim_end_matches(['-', '.']),
+        cut.trim_end_matches('-'),
         short_hash(entry)
     )
 }

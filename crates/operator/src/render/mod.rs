@@ -7,7 +7,8 @@
 //! 1. spec validation (`Valid`), including the podTemplateSpec patch and unsupported features;
 //! 2. the group must exist and be Ready (`GroupRefValidated`);
 //! 3. discovery and outgoing auth (`BackendsResolved`, `AuthConfigured`); a broken default
-//!    auth stops here; a broken per-backend auth only excludes that backend;
+//!    auth stops here, and so does a broken per-backend override in dynamic mode; otherwise
+//!    a broken per-backend auth only excludes that backend;
 //! 4. static mode needs at least one usable backend;
 //! 5. objects: ServiceAccount, Role, RoleBinding, ConfigMap, Deployment, Service; a ConfigMap
 //!    over the size limit stops here.
@@ -144,6 +145,30 @@ pub struct StatusPlan {
     pub backends: Vec<BackendReport>,
 }
 
+impl StatusPlan {
+    /// The status after the API server refused one of the rendered objects (422 Invalid or
+    /// 400 Bad Request: the spec produced an object the server rejects, e.g. a quantity in
+    /// `podTemplateSpec` that does not parse). Retrying cannot help until something changes,
+    /// so this is a condition, like every other validation failure.
+    pub fn rejected_by_api_server(&self, object: &str, message: &str) -> StatusPlan {
+        let text = format!("the API server rejected {object} rendered from this spec: {message}");
+        let mut conditions: Vec<Cond> = self
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != t::VALID && c.type_ != t::READY)
+            .cloned()
+            .collect();
+        conditions.push(Cond::fail(t::VALID, r::VALIDATION_FAILED, text.clone()));
+        conditions.push(Cond::fail(t::READY, r::VALIDATION_FAILED, text.clone()));
+        StatusPlan {
+            phase: VirtualMCPServerPhase::Failed,
+            message: text,
+            conditions,
+            ..self.clone()
+        }
+    }
+}
+
 /// The outcome of a render.
 #[derive(Clone, Debug)]
 pub struct Rendered {
@@ -246,6 +271,11 @@ pub fn dependencies(vmcp: &VirtualMCPServer, world: &World) -> Vec<ObjKey> {
         deps.insert(world.key(kinds::ENTRY, n));
         if let Some(e) = world.entries.get(n) {
             deps.extend(crate::validate::entry::entry_dependencies(e, world));
+            // Its auth config's Secrets too (below): the entry controller only checks that
+            // the config exists, while render resolves the Secret behind it.
+            if let Some(r) = &e.spec.external_auth_config_ref {
+                auth_refs.insert(r.name.clone());
+            }
         }
     }
     for a in &auth_refs {

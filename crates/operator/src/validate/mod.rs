@@ -1,5 +1,7 @@
 //! Pure validation: entry URLs (SSRF), entries against their world, VirtualMCPServer specs.
 
 pub mod entry;
+pub mod names;
+pub mod superseded;
 pub mod url;
 pub mod virtual_server;

@@ -53,6 +53,17 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
         },
     };
 
+    problems.extend(super::names::check_virtual_server_name(&name));
+    let spec_incoming = match spec.incoming_auth.auth_type {
+        IncomingAuthType::Anonymous => vmcp_config::IncomingAuthType::Anonymous,
+        IncomingAuthType::Oidc => vmcp_config::IncomingAuthType::Oidc,
+    };
+    let (errors, superseded) =
+        super::superseded::superseded_keys(&config, &name, &spec.group_ref.name, spec_incoming);
+    problems.extend(errors);
+    // Backends are filled in by render (static mode) or the gateway (dynamic mode).
+    config.backends.clear();
+
     // Spec-level features without an implementation: refuse by name.
     if spec.telemetry_config_ref.is_some() {
         problems.push(
@@ -151,7 +162,7 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
     }
     config.apply_defaults();
 
-    let mut warnings = Vec::new();
+    let mut warnings = superseded;
     for p in config.validate().problems {
         match p.severity {
             Severity::Error => problems.push(describe(&p)),

@@ -144,6 +144,9 @@ mod tests {
         // The deleted owner is out of the index altogether, not just filtered.
         assert_eq!(index.dependents(&ca), live);
         let g = index.inner.read().unwrap();
-        assert!(!g.by_owner.contains_key(&ObjectRef::new("deleted").within("ns")));
+        assert!(
+            !g.by_owner
+                .contains_key(&ObjectRef::new("deleted").within("ns"))
+        );
     }
 }

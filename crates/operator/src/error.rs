@@ -45,6 +45,27 @@ impl Error {
         move |source| Error::Kube { action, source }
     }
 
+    /// The API server's message when it refused the object itself (422 Invalid, 400 Bad
+    /// Request, or one of the two 500s that server-side apply answers when a value does not fit
+    /// its type: "failed to create typed patch object", "failed to convert new object", e.g. a
+    /// resource quantity that does not parse): a retry of the same write fails the same way.
+    pub fn rejected_object(&self) -> Option<(&str, &str)> {
+        match self {
+            Error::Kube {
+                action,
+                source: kube::Error::Api(s),
+            } if s.code == 422
+                || s.code == 400
+                || (s.code == 500
+                    && (s.message.starts_with("failed to create typed patch object")
+                        || s.message.starts_with("failed to convert new object"))) =>
+            {
+                Some((action.as_str(), s.message.as_str()))
+            }
+            _ => None,
+        }
+    }
+
     /// Whether the API answered 404.
     pub fn is_not_found(&self) -> bool {
         matches!(self, Error::Kube { source: kube::Error::Api(s), .. } if s.code == 404)

@@ -573,6 +573,37 @@ async fn bad_input_ends_in_conditions_without_retries() {
         (condition(&st.conditions, "GroupRefValidated")?.reason == "GroupRefNotFound").then_some(())
     })
     .await;
+    // A pod template the API server refuses (a quantity that does not parse) is a condition
+    // naming the object and the server's reason, not a write retried forever.
+    let bad_pod = vmcp("podbad", "discovered").replace(
+        "outgoingAuth: {source: discovered}",
+        "outgoingAuth: {source: discovered}\n  podTemplateSpec:\n    spec:\n      containers:\n      - name: vmcp\n        resources: {limits: {cpu: lots}}",
+    );
+    h.apply(&bad_pod).await;
+    let msg = eventually("the rejected Deployment as a condition", WAIT, || async {
+        let st = vmcps.get("podbad").await.ok()?.status?;
+        let c = condition(&st.conditions, "Valid")?;
+        (c.status == "False").then(|| c.message.clone())
+    })
+    .await;
+    assert!(
+        msg.contains("the API server rejected Deployment")
+            && msg.contains("podbad")
+            && msg.contains("quantities must match"),
+        "{msg}"
+    );
+    // The status write itself triggers one more reconcile, which ends the same way; after
+    // that, nothing: no retries with backoff.
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let before = h.ctx.applier.stats.applies.load(Ordering::Relaxed);
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    let after = h.ctx.applier.stats.applies.load(Ordering::Relaxed);
+    assert_eq!(
+        after - before,
+        0,
+        "no retry loop: {} applies in 5 s",
+        after - before
+    );
     assert_eq!(
         h.ctx.metrics.failures[2].load(Ordering::Relaxed),
         0,
@@ -709,5 +740,121 @@ async fn an_undecodable_object_does_not_stall_the_controllers() {
     })
     .await;
     assert!(config_yaml(&h.api(), "gw-vmcp-config").await.is_some());
+    h.stop().await;
+}
+
+/// Which changes reconcile a VirtualMCPServer: a gateway's periodic health report that only
+/// moves `lastHealthCheck` does not (every 30 s per replica it would be a full reconcile),
+/// a change of reported health does (the phase depends on it), a member of another group
+/// does not, and an owned object changed behind the operator's back is put back.
+#[tokio::test]
+async fn only_what_a_reconcile_reads_triggers_one() {
+    let h = start("op-triggers").await;
+    h.apply(&format!(
+        "{GROUP}{}{}{}",
+        entry("alpha", "https://alpha.example.com/mcp", "team", ""),
+        entry("elsewhere", "https://other.example.com/mcp", "other", ""),
+        vmcp("gw", "inline"),
+    ))
+    .await;
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    eventually("settled status", WAIT, || async {
+        vmcps
+            .get("gw")
+            .await
+            .ok()
+            .filter(|v| backend_names(v) == ["alpha"])
+    })
+    .await;
+    let reconciles = || h.ctx.metrics.reconciles[2].load(Ordering::Relaxed);
+    let settle = || tokio::time::sleep(Duration::from_secs(2));
+    settle().await;
+
+    let report = |health: &str, at: &str| {
+        serde_json::json!({
+            "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
+            "metadata": {"name": "gw"},
+            "status": {"discoveredBackends": [
+                {"name": "alpha", "status": health, "lastHealthCheck": at}
+            ]}
+        })
+    };
+    let gateway = kube::api::PatchParams::apply("vmcp-gateway").force();
+    let patch = |v: serde_json::Value| {
+        let vmcps = vmcps.clone();
+        let gateway = gateway.clone();
+        async move {
+            vmcps
+                .patch_status("gw", &gateway, &kube::api::Patch::Apply(&v))
+                .await
+                .unwrap();
+        }
+    };
+    patch(report("ready", "2026-12-01T10:00:00Z")).await;
+    settle().await;
+    let before = reconciles();
+    patch(report("ready", "2026-12-01T10:00:30Z")).await;
+    patch(report("ready", "2026-12-01T10:01:00Z")).await;
+    settle().await;
+    assert_eq!(
+        reconciles(),
+        before,
+        "a lastHealthCheck-only report reconciles nothing"
+    );
+
+    patch(report("unavailable", "2026-12-01T10:01:30Z")).await;
+    eventually("a health change reconciles", WAIT, || async {
+        (reconciles() > before).then_some(())
+    })
+    .await;
+    settle().await;
+
+    let before = reconciles();
+    let other: Api<MCPServerEntry> = h.api();
+    other
+        .patch(
+            "elsewhere",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"spec": {"remoteUrl": "https://moved.example.com/mcp"}}),
+            ),
+        )
+        .await
+        .unwrap();
+    settle().await;
+    assert_eq!(
+        reconciles(),
+        before,
+        "an entry of another group reconciles nothing"
+    );
+
+    // Owned objects: a Service deleted and a Deployment edited by hand are restored.
+    let services: Api<Service> = h.api();
+    services
+        .delete("vmcp-gw", &DeleteParams::default())
+        .await
+        .unwrap();
+    let deployments: Api<Deployment> = h.api();
+    deployments
+        .patch(
+            "gw",
+            &kube::api::PatchParams::apply("someone-else").force(),
+            &kube::api::Patch::Apply(serde_json::json!({
+                "apiVersion": "apps/v1", "kind": "Deployment", "metadata": {"name": "gw"},
+                "spec": {"template": {"spec": {"containers": [{"name": "vmcp", "image": "evil:latest"}]}}}
+            })),
+        )
+        .await
+        .unwrap();
+    eventually("the Service recreated", WAIT, || async {
+        services.get_opt("vmcp-gw").await.unwrap().map(|_| ())
+    })
+    .await;
+    eventually("the Deployment's image restored", WAIT, || async {
+        let d = deployments.get("gw").await.unwrap();
+        let image = d.spec?.template.spec?.containers[0].image.clone()?;
+        (image != "evil:latest").then_some(())
+    })
+    .await;
     h.stop().await;
 }

@@ -17,8 +17,9 @@ use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use kube::Resource;
 use kube::core::DeserializeGuard;
 use kube::runtime::controller::{Action, Controller};
-use kube::runtime::reflector::{ObjectRef, Store};
-use kube::runtime::watcher;
+use kube::runtime::reflector::{self, ObjectRef, Store};
+use kube::runtime::utils::PredicateConfig;
+use kube::runtime::{WatchStreamExt, predicates, watcher};
 use vmcp_api::{
     MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
     VirtualMCPServer,
@@ -65,28 +66,68 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
         ObjectRef::from_obj(vmcp.as_ref()),
         rendered.dependencies.clone(),
     );
+    let mut plan = rendered.status.clone();
+    let mut next = Action::requeue(RESYNC);
     if let Some(objs) = &rendered.objects {
-        let a = &ctx.applier;
-        if let Some(sa) = &objs.service_account {
-            a.apply(sa).await?;
+        if let Err(e) = apply_objects(&ctx, objs).await {
+            let Some((what, message)) = e.rejected_object() else {
+                return Err(e);
+            };
+            tracing::warn!(%ns, %name, %what, %message, "the API server rejected a rendered object");
+            plan = plan.rejected_by_api_server(what.trim_start_matches("applying "), message);
+            // Until the spec or a dependency changes (each triggers a reconcile).
+            next = Action::await_change();
         }
-        if let Some(role) = &objs.role {
-            a.apply(role).await?;
-        }
-        if let Some(rb) = &objs.role_binding {
-            a.apply(rb).await?;
-        }
-        a.apply(&objs.config_map).await?;
-        a.apply(&objs.deployment).await?;
-        a.apply(&objs.service).await?;
     } else if let Some(why) = rendered.blocked_reason() {
         tracing::info!(%ns, %name, reason = %why, "not updating infrastructure");
     }
-    let status = virtual_server_status(&rendered.status, &vmcp, &now());
+    let status = virtual_server_status(&plan, &vmcp, &now());
     ctx.applier
         .apply_status::<VirtualMCPServer>(&ns, &name, status)
         .await?;
-    Ok(Action::requeue(RESYNC))
+    Ok(next)
+}
+
+/// Applies the rendered objects in order, stopping at the first failure.
+async fn apply_objects(ctx: &Context, objs: &crate::render::Objects) -> Result<()> {
+    let a = &ctx.applier;
+    if let Some(sa) = &objs.service_account {
+        a.apply(sa).await?;
+    }
+    if let Some(role) = &objs.role {
+        a.apply(role).await?;
+    }
+    if let Some(rb) = &objs.role_binding {
+        a.apply(rb).await?;
+    }
+    a.apply(&objs.config_map).await?;
+    a.apply(&objs.deployment).await?;
+    a.apply(&objs.service).await?;
+    Ok(())
+}
+
+/// What a reconcile reads from the VirtualMCPServer itself: the spec (its generation),
+/// whether it is being deleted, and the health the gateway reported per backend (the phase
+/// rule, docs/STATUS.md). A gateway moves `lastHealthCheck` on every reporting interval, 30 s
+/// per replica by default; without this filter each such write would cost a full reconcile.
+fn reconcile_inputs(v: &DeserializeGuard<VirtualMCPServer>) -> Option<u64> {
+    use std::hash::{Hash, Hasher};
+    let Ok(v) = &v.0 else {
+        // Undecodable: let every change through; the reconcile reports it.
+        return predicates::resource_version(v);
+    };
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    v.metadata.generation.hash(&mut h);
+    v.metadata.deletion_timestamp.is_some().hash(&mut h);
+    let backends = v
+        .status
+        .as_ref()
+        .and_then(|s| s.discovered_backends.as_ref());
+    for b in backends.into_iter().flatten() {
+        b.name.hash(&mut h);
+        format!("{:?}", b.status).hash(&mut h);
+    }
+    Some(h.finish())
 }
 
 /// VirtualMCPServers that read `key` last time, plus those whose group is `group`.
@@ -130,11 +171,17 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let cfg = watcher::Config::default();
     let owned =
         watcher::Config::default().labels(&format!("{MANAGED_BY_LABEL}={MANAGED_BY_VALUE}"));
-    let controller = Controller::new(
+    let (reader, writer) = reflector::store();
+    let main = watcher(
         scope.api::<DeserializeGuard<VirtualMCPServer>>(&client),
         cfg.clone(),
     )
-    .trigger_backoff(super::WatchBackoff::default());
+    .backoff(super::WatchBackoff::default())
+    .reflect(writer)
+    .applied_objects()
+    .predicate_filter(reconcile_inputs, PredicateConfig::default());
+    let controller =
+        Controller::for_stream(main, reader).trigger_backoff(super::WatchBackoff::default());
     let store = controller.store();
     let groups = mapper(&ctx, store.clone(), kinds::GROUP);
     let servers = mapper(&ctx, store.clone(), kinds::SERVER);

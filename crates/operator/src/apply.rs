@@ -83,6 +83,32 @@ impl Applier {
         Ok(applied)
     }
 
+    /// Sets the finalizers this operator holds on `K` `ns/name` to `finalizers` (server-side
+    /// apply of `metadata.finalizers`, a set: other owners' finalizers stay; an empty list
+    /// releases ours).
+    pub async fn apply_finalizers<K>(&self, ns: &str, name: &str, finalizers: &[&str]) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + DeserializeOwned
+            + Clone
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        let body = serde_json::json!({
+            "apiVersion": K::api_version(&()),
+            "kind": K::kind(&()),
+            "metadata": { "name": name, "namespace": ns, "finalizers": finalizers },
+        });
+        api.patch(name, &self.params, &Patch::Apply(&body))
+            .await
+            .map_err(Error::kube(format!(
+                "applying the finalizers of {} {ns}/{name}",
+                K::kind(&())
+            )))?;
+        self.stats.applies.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+
     /// Applies `status` to the status subresource of `K` `ns/name`.
     pub async fn apply_status<K>(
         &self,

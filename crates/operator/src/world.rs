@@ -84,13 +84,17 @@ impl World {
         }
     }
 
-    /// True when the group exists and its status says Ready.
+    /// True when the group exists and its status says Ready; `None` when it does not exist
+    /// or is being deleted (it only waits for its finalizer then).
     pub fn group_ready(&self, name: &str) -> Option<bool> {
-        self.groups.get(name).map(|g| {
-            g.status
-                .as_ref()
-                .is_some_and(|s| s.phase == MCPGroupPhase::Ready)
-        })
+        let group = self.groups.get(name);
+        group
+            .filter(|g| g.metadata.deletion_timestamp.is_none())
+            .map(|g| {
+                g.status
+                    .as_ref()
+                    .is_some_and(|s| s.phase == MCPGroupPhase::Ready)
+            })
     }
 
     /// True when the entry's status says Valid for its current spec. A status written for

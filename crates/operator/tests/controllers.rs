@@ -636,11 +636,25 @@ async fn leader_election_hands_over_the_lease() {
 #[tokio::test]
 async fn deleting_a_group_invalidates_its_members() {
     let h = start("op-groupdel").await;
+    // An MCPServer and an MCPRemoteProxy with a condition of their own controller's, which
+    // must survive the group controller's writes.
+    let workloads = "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServer\nmetadata: {name: fetch}\nspec: {image: fetch, groupRef: {name: team}}\nstatus:\n  url: http://mcp-fetch-proxy:8080/mcp\n  conditions: [{type: Ready, status: 'True', reason: Running, message: running, lastTransitionTime: '2026-01-01T00:00:00Z'}]\n---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPRemoteProxy\nmetadata: {name: jira}\nspec: {remoteUrl: 'https://jira.example.com/mcp', groupRef: {name: team}}\n";
     h.apply(&format!(
-        "{GROUP}{}{}",
+        "{GROUP}{}{}{workloads}",
         entry("alpha", "https://alpha.example.com/mcp", "team", ""),
         vmcp("gw", "inline")
     ))
+    .await;
+    let servers: Api<vmcp_api::MCPServer> = h.api();
+    let proxies: Api<vmcp_api::MCPRemoteProxy> = h.api();
+    let groups: Api<MCPGroup> = h.api();
+    eventually("the group holds its finalizer", WAIT, || async {
+        let g = groups.get("team").await.ok()?;
+        g.metadata
+            .finalizers?
+            .contains(&vmcp_operator::controllers::group::FINALIZER.to_string())
+            .then_some(())
+    })
     .await;
     let entries: Api<MCPServerEntry> = h.api();
     let vmcps: Api<VirtualMCPServer> = h.api();
@@ -680,13 +694,58 @@ async fn deleting_a_group_invalidates_its_members() {
     );
     let phase = entries.get("alpha").await.unwrap().status.unwrap().phase;
     assert_eq!(format!("{phase:?}"), "Failed");
+    // No controller of ours validates MCPServers and MCPRemoteProxies: the group controller
+    // marked them before releasing its finalizer, and the group is gone.
+    let s = group_ref(
+        &servers
+            .get("fetch")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .conditions,
+    )
+    .unwrap();
+    let p = group_ref(
+        &proxies
+            .get("jira")
+            .await
+            .unwrap()
+            .status
+            .unwrap()
+            .conditions,
+    )
+    .unwrap();
+    for (kind, c) in [("MCPServer", &s), ("MCPRemoteProxy", &p)] {
+        assert_eq!(
+            (c.0.as_str(), c.1.as_str(), c.2.as_str()),
+            (
+                "False",
+                "GroupRefNotFound",
+                "Referenced MCPGroup team is being deleted"
+            ),
+            "{kind}"
+        );
+    }
+    let fetch = servers.get("fetch").await.unwrap().status.unwrap();
+    assert!(
+        condition(&fetch.conditions, "Ready").is_some(),
+        "the server's own conditions are kept: {:?}",
+        fetch.conditions
+    );
+    assert!(
+        groups.get_opt("team").await.unwrap().is_none(),
+        "the group is gone"
+    );
 
-    // Re-creating the group heals both.
+    // Re-creating the group heals all four.
     h.apply(GROUP).await;
     eventually("GroupRefValidated True again", WAIT, || async {
         let e = group_ref(&entries.get("alpha").await.ok()?.status?.conditions)?;
         let v = group_ref(&vmcps.get("gw").await.ok()?.status?.conditions)?;
-        (e.0 == "True" && v.0 == "True").then_some(())
+        let s = group_ref(&servers.get("fetch").await.ok()?.status?.conditions)?;
+        let p = group_ref(&proxies.get("jira").await.ok()?.status?.conditions)?;
+        (e.0 == "True" && v.0 == "True" && s.0 == "True" && p.0 == "True").then_some(())
     })
     .await;
     h.stop().await;

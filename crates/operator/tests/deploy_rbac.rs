@@ -103,6 +103,11 @@ spec:
       valueSecretRef: {{name: hdr, key: token}}
 ---
 apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServer
+metadata: {{name: fetch, namespace: {ns}}}
+spec: {{image: fetch, groupRef: {{name: team}}}}
+---
+apiVersion: toolhive.stacklok.dev/v1beta1
 kind: VirtualMCPServer
 metadata: {{name: dyn, namespace: {ns}}}
 spec:
@@ -193,6 +198,35 @@ spec:
         (st.entries == ["alpha"]).then_some(())
     })
     .await;
+    // Deleting the group: the finalizer is released and the MCPServer marked, with the SA's
+    // rights (a missing verb would leave the group stuck in deletion).
+    groups
+        .delete("team", &DeleteParams::default())
+        .await
+        .unwrap();
+    eventually("the group deleted through its finalizer", WAIT, || async {
+        groups
+            .get_opt("team")
+            .await
+            .unwrap()
+            .is_none()
+            .then_some(())
+    })
+    .await;
+    let servers: Api<vmcp_api::MCPServer> = Api::namespaced(admin.clone(), &ns);
+    let marked = servers
+        .get("fetch")
+        .await
+        .unwrap()
+        .status
+        .unwrap_or_default();
+    assert!(
+        marked
+            .conditions
+            .iter()
+            .any(|c| c.type_ == "GroupRefValidated" && c.reason == "GroupRefNotFound"),
+        "{marked:?}"
+    );
     assert_eq!(
         ctx.metrics
             .failures

@@ -64,11 +64,62 @@ async fn reconcile(obj: Arc<DeserializeGuard<MCPGroup>>, ctx: Arc<Context>) -> R
     .await
 }
 
+/// ToolHive's finalizer name, so that either operator may release a group the other marked.
+pub const FINALIZER: &str = "toolhive.stacklok.dev/mcpgroup-finalizer";
+
 /// One reconcile of one group (public so tests can drive it directly).
+///
+/// The finalizer exists so that deleting a group is seen at all: without it the object is
+/// gone before any reconcile, and the MCPServers and MCPRemoteProxies naming it (which no
+/// controller of ours validates) would keep `GroupRefValidated=True` for ever. Entries and
+/// VirtualMCPServers validate their group themselves and see a deleting group as gone.
 pub async fn reconcile_inner(group: Arc<MCPGroup>, ctx: Arc<Context>) -> Result<Action> {
     let (name, ns) = name_and_namespace(group.as_ref())?;
-    let world = load_world(&ctx.client, &ns, Need::Members, &[]).await?;
+    let finalized = group
+        .metadata
+        .finalizers
+        .iter()
+        .flatten()
+        .any(|f| f == FINALIZER);
+    if group.metadata.deletion_timestamp.is_some() {
+        if finalized {
+            let world = load_world(&ctx.client, &ns, Need::Members, &[]).await?;
+            mark_members(&ctx, &world, &name, MemberMark::GroupDeleted).await;
+            ctx.applier
+                .apply_finalizers::<MCPGroup>(&ns, &name, &[])
+                .await?;
+        }
+        ctx.group_deps.forget(&ObjectRef::from_obj(group.as_ref()));
+        return Ok(Action::await_change());
+    }
+    if !finalized {
+        // Without it the group still works; only its deletion goes unnoticed by the members
+        // that nothing else validates. Not worth failing the whole reconcile for.
+        if let Err(e) = ctx
+            .applier
+            .apply_finalizers::<MCPGroup>(&ns, &name, &[FINALIZER])
+            .await
+        {
+            tracing::warn!(%ns, group = %name, error = %e, "could not add the group's finalizer");
+        }
+    }
+    let world = match load_world(&ctx.client, &ns, Need::Members, &[]).await {
+        Ok(w) => w,
+        Err(e) => {
+            // As in ToolHive: a failed list shows on the group (an RBAC gap stays visible),
+            // and the reconcile is retried with backoff.
+            let status = failed_status(&group, &e.to_string(), &now());
+            if let Ok(value) = serde_json::to_value(&status) {
+                let _ = ctx
+                    .applier
+                    .apply_status::<MCPGroup>(&ns, &name, value)
+                    .await;
+            }
+            return Err(e);
+        }
+    };
     let members = group_members(&world, &name);
+    mark_members(&ctx, &world, &name, MemberMark::GroupBack).await;
     ctx.group_deps.record(
         ObjectRef::from_obj(group.as_ref()),
         member_keys(&world, &members),
@@ -82,6 +133,113 @@ pub async fn reconcile_inner(group: Arc<MCPGroup>, ctx: Arc<Context>) -> Result<
         .apply_status::<MCPGroup>(&ns, &name, value)
         .await?;
     Ok(Action::requeue(RESYNC))
+}
+
+/// The status of a group whose members could not be listed.
+pub fn failed_status(
+    group: &MCPGroup,
+    why: &str,
+    now: &k8s_openapi::apimachinery::pkg::apis::meta::v1::Time,
+) -> MCPGroupStatus {
+    let existing = group
+        .status
+        .as_ref()
+        .map(|s| s.conditions.as_slice())
+        .unwrap_or_default();
+    let cond = Cond::fail(
+        t::MCP_SERVERS_CHECKED,
+        r::LIST_MCP_SERVERS_CHECK_FAILED,
+        format!("Failed to list group members: {why}"),
+    );
+    MCPGroupStatus {
+        observed_generation: group.metadata.generation,
+        phase: MCPGroupPhase::Failed,
+        conditions: to_k8s_conditions(&[cond], existing, group.metadata.generation, now),
+        ..MCPGroupStatus::default()
+    }
+}
+
+/// What [`mark_members`] writes on the MCPServers and MCPRemoteProxies of a group.
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum MemberMark {
+    /// The group is being deleted: `GroupRefValidated=False/GroupRefNotFound`.
+    GroupDeleted,
+    /// The group exists (again): members still marked deleted by us get
+    /// `GroupRefValidated=True/GroupRefValid`; no other member is written.
+    GroupBack,
+}
+
+/// The marker message of [`MemberMark::GroupDeleted`], so a recreated group can take back
+/// exactly what this operator wrote.
+fn deleted_message(group: &str) -> String {
+    format!("Referenced MCPGroup {group} is being deleted")
+}
+
+/// Writes the `GroupRefValidated` condition of the group's MCPServers and MCPRemoteProxies
+/// (only that condition, with the operator's field manager, so the members' own controllers
+/// keep the rest). Failures are logged per member and do not stop the others, as in ToolHive:
+/// a member that cannot be marked must not keep the group from being deleted.
+async fn mark_members(ctx: &Context, world: &World, group: &str, mark: MemberMark) {
+    let members = group_members(world, group);
+    let deleted = deleted_message(group);
+    let condition = |ok: bool| {
+        let (status, reason, message) = if ok {
+            (
+                "True",
+                r::GROUP_REF_VALID,
+                format!("MCPGroup {group} is valid"),
+            )
+        } else {
+            ("False", r::GROUP_REF_NOT_FOUND, deleted.clone())
+        };
+        serde_json::json!({"conditions": [{
+            "type": t::GROUP_REF_VALIDATED, "status": status, "reason": reason,
+            "message": message, "lastTransitionTime": now(),
+        }]})
+    };
+    let marked_by_us =
+        |conds: Option<&Vec<k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition>>| {
+            conds.into_iter().flatten().any(|c| {
+                c.type_ == t::GROUP_REF_VALIDATED && c.status == "False" && c.message == deleted
+            })
+        };
+    let ns = &world.namespace;
+    for name in &members.servers {
+        let conds = world
+            .servers
+            .get(name)
+            .and_then(|s| s.status.as_ref())
+            .map(|s| &s.conditions);
+        if mark == MemberMark::GroupBack && !marked_by_us(conds) {
+            continue;
+        }
+        let status = condition(mark == MemberMark::GroupBack);
+        if let Err(e) = ctx
+            .applier
+            .apply_status::<MCPServer>(ns, name, status)
+            .await
+        {
+            tracing::warn!(%ns, server = %name, error = %e, "could not mark the MCPServer's group reference");
+        }
+    }
+    for name in &members.proxies {
+        let conds = world
+            .proxies
+            .get(name)
+            .and_then(|p| p.status.as_ref())
+            .map(|p| &p.conditions);
+        if mark == MemberMark::GroupBack && !marked_by_us(conds) {
+            continue;
+        }
+        let status = condition(mark == MemberMark::GroupBack);
+        if let Err(e) = ctx
+            .applier
+            .apply_status::<MCPRemoteProxy>(ns, name, status)
+            .await
+        {
+            tracing::warn!(%ns, proxy = %name, error = %e, "could not mark the MCPRemoteProxy's group reference");
+        }
+    }
 }
 
 fn member_keys(world: &World, m: &Members) -> Vec<crate::world::ObjKey> {

@@ -1,7 +1,9 @@
 //! Leader election on a `coordination.k8s.io/v1` Lease, so only one operator replica writes.
 //!
 //! The holder renews the lease every `renew_every`; a replica takes it over only after
-//! `duration` has passed without renewal. Updates use `replace` with the lease's
+//! `duration` has passed without renewal. A holder that cannot renew for `renew_deadline`
+//! (shorter than `duration`) stops its controllers first, so two replicas never write at
+//! the same time (the margin covers clock skew and the standby's polling). Updates use `replace` with the lease's
 //! resourceVersion (optimistic concurrency), the one write not made by server-side apply:
 //! two replicas must not both succeed, and SSA with a shared field manager would let them.
 
@@ -22,11 +24,19 @@ pub struct LeaseConfig {
     pub name: String,
     /// This replica's identity (the pod name, usually).
     pub identity: String,
+    /// How long a lease is valid after its last renewal (others may take it over then).
     pub duration: Duration,
+    /// How often the holder renews, and how often a standby tries to acquire.
     pub renew_every: Duration,
+    /// How long the holder keeps trying to renew before it gives leadership up.
+    pub renew_deadline: Duration,
+    /// Pause between renewal attempts after a failed one.
+    pub retry_every: Duration,
 }
 
 impl LeaseConfig {
+    /// The timings of client-go's defaults, scaled to renewing every 5 s: valid 15 s, give
+    /// up after 10 s of failed renewals, retry every 2 s.
     pub fn new(namespace: &str, name: &str, identity: &str) -> Self {
         LeaseConfig {
             namespace: namespace.into(),
@@ -34,6 +44,8 @@ impl LeaseConfig {
             identity: identity.into(),
             duration: Duration::from_secs(15),
             renew_every: Duration::from_secs(5),
+            renew_deadline: Duration::from_secs(10),
+            retry_every: Duration::from_secs(2),
         }
     }
 }
@@ -138,34 +150,46 @@ impl Elector {
         }
     }
 
-    /// Renews until renewal has failed for a whole lease duration (leadership lost) or `stop`
-    /// resolves. Returns `Err` on loss.
+    /// Renews until `stop` resolves, or until renewal has failed for `renew_deadline`
+    /// (leadership lost: `Err`), or another replica holds the lease (`Err`). Every attempt is
+    /// bounded by what is left of the deadline, so a hanging API call cannot keep this replica
+    /// acting as leader past it.
     pub async fn hold(&self, stop: impl std::future::Future<Output = ()>) -> Result<()> {
         tokio::pin!(stop);
         let mut last_ok = tokio::time::Instant::now();
+        let mut wait = self.cfg.renew_every;
         loop {
             tokio::select! {
                 _ = &mut stop => return Ok(()),
-                _ = tokio::time::sleep(self.cfg.renew_every) => {}
+                _ = tokio::time::sleep(wait) => {}
             }
-            match self.try_acquire_or_renew().await {
-                Ok(true) => last_ok = tokio::time::Instant::now(),
-                Ok(false) => {
+            let left = self.cfg.renew_deadline.saturating_sub(last_ok.elapsed());
+            let why = match tokio::time::timeout(left, self.try_acquire_or_renew()).await {
+                Ok(Ok(true)) => {
+                    last_ok = tokio::time::Instant::now();
+                    wait = self.cfg.renew_every;
+                    continue;
+                }
+                Ok(Ok(false)) => {
                     return Err(Error::Leadership(format!(
                         "lease {} was taken by another replica",
                         self.cfg.name
                     )));
                 }
-                Err(e) => {
-                    tracing::warn!(error = %e, "lease renewal failed");
-                    if last_ok.elapsed() >= self.cfg.duration {
-                        return Err(Error::Leadership(format!(
-                            "could not renew lease {} for {:?}",
-                            self.cfg.name, self.cfg.duration
-                        )));
-                    }
-                }
+                Ok(Err(e)) => e.to_string(),
+                Err(_) => format!("no answer within {left:?}"),
+            };
+            tracing::warn!(error = %why, "lease renewal failed");
+            if last_ok.elapsed() >= self.cfg.renew_deadline {
+                return Err(Error::Leadership(format!(
+                    "could not renew lease {} for {:?} (last error: {why})",
+                    self.cfg.name, self.cfg.renew_deadline
+                )));
             }
+            wait = self
+                .cfg
+                .retry_every
+                .min(self.cfg.renew_deadline.saturating_sub(last_ok.elapsed()));
         }
     }
 

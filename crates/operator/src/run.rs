@@ -320,3 +320,27 @@ async fn shutdown_signal() {
         let _ = tokio::signal::ctrl_c().await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn watch_namespace_is_a_comma_separated_list_and_empty_means_the_cluster() {
+        let parse = |v: Option<&str>| RunOptions::parse_namespaces(v);
+        assert_eq!(parse(Some("team-a, team-b,,")), vec!["team-a", "team-b"]);
+        assert_eq!(parse(Some(" ")), Vec::<String>::new());
+        assert_eq!(parse(None), Vec::<String>::new());
+        let opts = |namespaces: Vec<String>| RunOptions {
+            namespaces,
+            health_addr: None,
+            lease: None,
+            settings: Settings::default(),
+        };
+        assert!(matches!(opts(vec![]).scopes()[..], [Scope::All]));
+        let two = opts(parse(Some("a,b"))).scopes();
+        assert!(
+            matches!(&two[..], [Scope::Namespace(a), Scope::Namespace(b)] if a == "a" && b == "b")
+        );
+    }
+}

@@ -633,6 +633,66 @@ async fn leader_election_hands_over_the_lease() {
     assert!(!a.try_acquire_or_renew().await.unwrap());
 }
 
+/// A holder that can no longer renew (its Role lost `update` on leases) gives leadership up
+/// while its lease is still valid, so no standby can have taken over yet: never two leaders.
+#[tokio::test]
+async fn a_holder_that_cannot_renew_steps_down_before_its_lease_expires() {
+    use k8s_openapi::api::coordination::v1::Lease;
+    use vmcp_operator::leader::{Elector, LeaseConfig};
+    use vmcp_testenv::rule;
+    let env = TestEnv::shared().await.unwrap();
+    let ns = env.namespace("op-lease-lost").await.unwrap();
+    let leases = |verbs: &[&str]| vec![rule("coordination.k8s.io", &["leases"], verbs)];
+    env.bind_role(
+        &ns,
+        "holder",
+        "holder",
+        leases(&["get", "create", "update"]),
+    )
+    .await
+    .unwrap();
+    let sa = env.service_account_client(&ns, "holder").await.unwrap();
+    let mut cfg = LeaseConfig::new(&ns, "lease", "holder");
+    cfg.duration = Duration::from_secs(8);
+    cfg.renew_every = Duration::from_millis(500);
+    cfg.renew_deadline = Duration::from_secs(4);
+    cfg.retry_every = Duration::from_millis(250);
+    let holder = Elector::new(sa, cfg.clone());
+    eventually("the holder's Role in effect", WAIT, || async {
+        holder
+            .try_acquire_or_renew()
+            .await
+            .ok()
+            .filter(|held| *held)
+    })
+    .await;
+    let held = tokio::spawn(async move { holder.hold(std::future::pending()).await });
+    tokio::time::sleep(Duration::from_secs(2)).await;
+    assert!(!held.is_finished(), "renewing while allowed");
+
+    env.bind_role(&ns, "holder", "holder", leases(&["get"]))
+        .await
+        .unwrap();
+    let outcome = tokio::time::timeout(Duration::from_secs(30), held)
+        .await
+        .expect("hold gives up")
+        .unwrap();
+    let stepped_down = k8s_openapi::jiff::Timestamp::now();
+    assert!(outcome.is_err(), "leadership lost is an error: {outcome:?}");
+    let lease = Api::<Lease>::namespaced(env.client().unwrap(), &ns)
+        .get("lease")
+        .await
+        .unwrap();
+    let renewed = lease.spec.unwrap().renew_time.unwrap().0;
+    let expires = renewed
+        .checked_add(k8s_openapi::jiff::SignedDuration::try_from(cfg.duration).unwrap())
+        .unwrap();
+    assert!(
+        stepped_down < expires,
+        "stepped down at {stepped_down}, the lease (renewed {renewed}) was valid until {expires}"
+    );
+}
+
 #[tokio::test]
 async fn deleting_a_group_invalidates_its_members() {
     let h = start("op-groupdel").await;

@@ -203,7 +203,11 @@ impl Config {
 
 // ---- small checks shared by the section validators ----
 
-/// Checks an http(s) URL with a host. Empty values are reported as required when `required`.
+/// Checks an http(s) URL. Empty values are reported as required when `required`.
+///
+/// No separate host check: http and https are WHATWG "special" schemes, for which the url
+/// crate refuses an empty host at parse time (`http://`, `http://:80`, `https://?q` all fail
+/// with "empty host"), so a parsed http(s) URL always names one.
 pub(crate) fn check_http_url(ctx: &mut Ctx<'_>, path: &FieldPath<'_>, value: &str, required: bool) {
     if value.is_empty() {
         if required {
@@ -217,7 +221,6 @@ pub(crate) fn check_http_url(ctx: &mut Ctx<'_>, path: &FieldPath<'_>, value: &st
             path,
             format!("must be an http or https URL, not {}", u.scheme()),
         ),
-        Ok(u) if u.host_str().is_none_or(str::is_empty) => ctx.error(path, "must name a host"),
         Ok(_) => {}
     }
 }

@@ -115,16 +115,16 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Exit codes: 0 valid (warnings allowed), 1 invalid or unreadable.
+/// Exit codes: 0 valid (warnings allowed), 1 invalid or unreadable. Unknown keys are reported
+/// with the rule problems of the rest of the file, so one run shows everything to fix.
 fn validate(path: &std::path::Path) -> ExitCode {
-    let config = match vmcp_config::load_file(path) {
-        Ok(config) => config,
+    let (config, mut report) = match vmcp_config::check_file(path) {
+        Ok(checked) => checked,
         Err(err) => {
             eprintln!("{}: {err}", path.display());
             return ExitCode::FAILURE;
         }
     };
-    let mut report = config.validate();
     // What `vmcp serve` would refuse on top of the schema rules (client auth it cannot enforce).
     if let Err(vmcp_gateway::ServeError::Invalid(refused)) =
         vmcp_gateway::serve::refuse_unenforced_client_auth(&config)

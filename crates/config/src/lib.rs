@@ -4,7 +4,8 @@
 //! The shape follows ToolHive's vMCP `Config` so existing config files and VirtualMCPServer
 //! manifests carry over. Around the type this crate provides strict, bounded loading with
 //! path-precise errors ([`Config::from_yaml_str`], [`load_file`]), validation that reports every
-//! problem at once with its path and severity ([`Config::validate`]), ToolHive's defaults
+//! problem at once with its path and severity ([`Config::validate`]; [`check_file`] adds the
+//! unknown keys to the same report), ToolHive's defaults
 //! ([`Config::apply_defaults`]) and a one-line summary for `vmcp validate`
 //! ([`Config::summary`]).
 
@@ -37,7 +38,7 @@ pub use defaults::{
     DEFAULT_TIMEOUT, DEFAULT_UNHEALTHY_THRESHOLD,
 };
 pub use duration::{DURATION_PATTERN, DurationError, GoDuration, format_go_duration};
-pub use load::{LoadError, Location, MAX_CONFIG_BYTES, SerializeError, load_file};
+pub use load::{LoadError, Location, MAX_CONFIG_BYTES, SerializeError, check_file, load_file};
 pub use model::{Backend, BackendType, CompositeToolRef, Config, Transport, Unsupported};
 pub use nesting::MAX_FLOW_DEPTH;
 pub use operational::{
@@ -46,10 +47,8 @@ pub use operational::{
 pub use summary::Summary;
 pub use validate::{Problem, ProblemKind, Report, Severity};
 
-/// Parses `config.yaml` text strictly and validates it: the whole work of `vmcp validate`,
-/// as one function to time.
+/// Parses `config.yaml` text and validates it, unknown keys included in the report: the whole
+/// work of `vmcp validate`, as one function to time.
 pub fn parse_and_validate(text: &str) -> Result<(Config, Report), LoadError> {
-    let cfg = Config::from_yaml_str(text)?;
-    let report = cfg.validate();
-    Ok((cfg, report))
+    Config::check_yaml_str(text)
 }

@@ -4,7 +4,9 @@
 //! reading them whole, never panics, and every error names the offending key by path (and
 //! line/column where the YAML parser knows them). Unknown keys are errors in strict mode, all of
 //! them reported at once; the lenient mode returns them instead, for `spec.config` of a
-//! VirtualMCPServer, whose CRD keeps unknown fields as ToolHive's does.
+//! VirtualMCPServer, whose CRD keeps unknown fields as ToolHive's does; the check mode (for
+//! `vmcp validate`) puts them into the validation report, so they are shown together with the
+//! rule problems instead of hiding them.
 
 use std::fmt;
 use std::fs::File;
@@ -14,6 +16,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::model::Config;
+use crate::validate::{Problem, Report};
 use crate::{nesting, path};
 
 /// Largest config accepted, in bytes (16 MiB). A ConfigMap cannot exceed 1 MiB, so this only
@@ -183,6 +186,23 @@ impl Config {
         Config::from_yaml_str(&text)
     }
 
+    /// Reads config text for checking, as `vmcp validate` does: unknown keys become errors of
+    /// the report, ahead of the rule problems of everything that did parse, so that one run
+    /// shows every problem. Malformed YAML or a value of the wrong type still stops here: serde
+    /// cannot build the rest of the config around it.
+    pub fn check_yaml_str(text: &str) -> Result<(Config, Report), LoadError> {
+        let (cfg, unknown) = parse_yaml(text, Mode::Lenient)?;
+        let mut problems: Vec<Problem> = unknown.into_iter().map(Problem::unknown_field).collect();
+        problems.extend(cfg.validate().problems);
+        Ok((cfg, Report { problems }))
+    }
+
+    /// Reads a config file for checking; see [`Config::check_yaml_str`].
+    pub fn check_file(path: impl AsRef<Path>) -> Result<(Config, Report), LoadError> {
+        let text = read_bounded(path.as_ref())?;
+        Config::check_yaml_str(&text)
+    }
+
     /// Strictly converts a JSON value (for example a VirtualMCPServer's `spec.config`).
     pub fn from_json_value(value: serde_json::Value) -> Result<Config, LoadError> {
         from_value(value, Mode::Strict).map(|(cfg, _)| cfg)
@@ -204,6 +224,11 @@ impl Config {
 /// Reads and strictly parses a config file; see [`Config::load_file`].
 pub fn load_file(path: impl AsRef<Path>) -> Result<Config, LoadError> {
     Config::load_file(path)
+}
+
+/// Reads a config file for checking; see [`Config::check_yaml_str`].
+pub fn check_file(path: impl AsRef<Path>) -> Result<(Config, Report), LoadError> {
+    Config::check_file(path)
 }
 
 /// Reads a file as UTF-8 text without ever holding more than the limit plus one byte.

@@ -280,3 +280,49 @@ fn deep_nesting_is_refused_before_parsing() {
     let ok = format!("telemetry:\n  a: {}1{}\n", "[".repeat(20), "]".repeat(20));
     assert!(Config::from_yaml_str(&ok).is_ok());
 }
+
+#[test]
+fn checking_reports_unknown_keys_together_with_rule_problems() {
+    let text = "name: gw\ngroupRef: g\nbogus: 1\nincomingAuth: {type: anonymous}\noutgoingAuth: {source: inline}\n\
+                backends:\n  - {name: a, url: 'https://a', transport: sse, caBundlePath: /etc/ca.pem, colour: red}\n";
+    // Strict parsing stops at the unknown keys...
+    let LoadError::UnknownFields { paths } = err(text) else {
+        panic!()
+    };
+    assert_eq!(paths, ["bogus", "backends[0].colour"]);
+    // ...checking reports them first, then validates what parsed.
+    let (cfg, report) = Config::check_yaml_str(text).unwrap();
+    assert_eq!(cfg.backends[0].name, "a");
+    let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "bogus: unknown field",
+            "backends[0].colour: unknown field",
+            "backends[0].caBundlePath: only allowed when type is entry",
+        ]
+    );
+    assert_eq!(
+        report.problems[0].kind,
+        vmcp_config::ProblemKind::UnknownField
+    );
+    assert!(report.has_errors());
+    assert_eq!(vmcp_config::parse_and_validate(text).unwrap().1, report);
+
+    // The file reader reports the same.
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("config.yaml");
+    std::fs::write(&path, text).unwrap();
+    assert_eq!(vmcp_config::check_file(&path).unwrap().1, report);
+}
+
+#[test]
+fn checking_still_stops_at_type_errors() {
+    // serde cannot build a config around a value of the wrong type, so there is nothing to
+    // validate; the error names the key as strict parsing does.
+    let e = Config::check_yaml_str("bogus: 1\nbackends:\n  - {name: a, transport: grpc}\n")
+        .unwrap_err();
+    assert_eq!(e.path(), Some("backends[0].transport"));
+    assert!(Config::check_yaml_str("").is_err());
+    assert!(Config::check_yaml_str("a: [1,\n").is_err());
+}

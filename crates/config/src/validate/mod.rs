@@ -43,6 +43,8 @@ pub enum ProblemKind {
     Invalid,
     /// The value is valid for ToolHive, but vmcp does not implement it yet.
     NotSupported,
+    /// A key the schema does not define: a typo, or a field of a newer version.
+    UnknownField,
 }
 
 /// One finding of validation.
@@ -53,6 +55,18 @@ pub struct Problem {
     /// Path of the offending key, e.g. `backends[2].caBundlePath`.
     pub path: String,
     pub message: String,
+}
+
+impl Problem {
+    /// The error for a key the schema does not define, found while parsing.
+    pub fn unknown_field(path: impl Into<String>) -> Problem {
+        Problem {
+            severity: Severity::Error,
+            kind: ProblemKind::UnknownField,
+            path: path.into(),
+            message: "unknown field".to_owned(),
+        }
+    }
 }
 
 impl fmt::Display for Problem {

@@ -168,6 +168,25 @@ async fn valid_objects_are_accepted_with_defaults() {
         "typo"
     );
 
+    // ToolHive's `backends[].type` enum includes "" ("not an entry").
+    let static_vmcp = create(
+        &env,
+        &ns,
+        "VirtualMCPServer",
+        "static",
+        json!({
+            "groupRef": {"name": "g"},
+            "incomingAuth": {"type": "anonymous"},
+            "config": {"backends": [
+                {"name": "w", "url": "http://w:8080/mcp", "transport": "sse", "type": ""},
+                {"name": "e", "url": "https://e.example.com/mcp", "transport": "sse", "type": "entry"}
+            ]}
+        }),
+    )
+    .await
+    .unwrap();
+    assert_eq!(static_vmcp["spec"]["config"]["backends"][0]["type"], "");
+
     let auth = create(
         &env,
         &ns,

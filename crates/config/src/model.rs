@@ -128,8 +128,15 @@ pub struct Backend {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub transport: Option<Transport>,
 
-    /// `entry` for a remote server declared by an MCPServerEntry; absent for workloads.
-    #[serde(default, rename = "type", skip_serializing_if = "Option::is_none")]
+    /// `entry` for a remote server declared by an MCPServerEntry; absent (or `""`) for
+    /// workloads.
+    #[serde(
+        default,
+        rename = "type",
+        skip_serializing_if = "Option::is_none",
+        deserialize_with = "backend_type_or_empty"
+    )]
+    #[schemars(schema_with = "backend_type_schema")]
     pub backend_type: Option<BackendType>,
 
     /// Absolute path of a PEM CA bundle trusted for this backend (entries only).
@@ -165,6 +172,58 @@ pub enum BackendType {
     // A remote MCP server declared by an MCPServerEntry, reached directly.
     #[serde(rename = "entry")]
     Entry,
+}
+
+/// Reads `backends[].type`. ToolHive's enum is `entry;""`: an explicit empty string means "not
+/// an entry", the same as leaving the key out, so it is read as `None` and written back
+/// without the key (what ToolHive's own `omitempty` writes for it, too).
+fn backend_type_or_empty<'de, D>(de: D) -> Result<Option<BackendType>, D::Error>
+where
+    D: serde::Deserializer<'de>,
+{
+    struct Visitor;
+    impl<'de> serde::de::Visitor<'de> for Visitor {
+        type Value = Option<BackendType>;
+
+        fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+            f.write_str("`entry` or \"\" (not an entry)")
+        }
+
+        fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Self::Value, E> {
+            match v {
+                "entry" => Ok(Some(BackendType::Entry)),
+                "" => Ok(None),
+                other => Err(E::custom(format!(
+                    "unknown variant `{other}`, expected `entry` or \"\" (not an entry)"
+                ))),
+            }
+        }
+
+        fn visit_none<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_unit<E: serde::de::Error>(self) -> Result<Self::Value, E> {
+            Ok(None)
+        }
+
+        fn visit_some<D2: serde::Deserializer<'de>>(
+            self,
+            de: D2,
+        ) -> Result<Self::Value, D2::Error> {
+            de.deserialize_str(self)
+        }
+    }
+    de.deserialize_option(Visitor)
+}
+
+/// Schema of `backends[].type`: ToolHive's enum, with the empty string.
+fn backend_type_schema(_: &mut SchemaGenerator) -> Schema {
+    json_schema!({
+        "type": "string",
+        "enum": ["entry", ""],
+        "nullable": true,
+    })
 }
 
 /// A reference to a VirtualMCPCompositeToolDefinition in the same namespace.

@@ -326,3 +326,18 @@ fn checking_still_stops_at_type_errors() {
     assert!(Config::check_yaml_str("").is_err());
     assert!(Config::check_yaml_str("a: [1,\n").is_err());
 }
+
+#[test]
+fn a_bad_backend_type_names_both_accepted_values() {
+    let e = err("backends:\n  - {name: a, type: remote}\n");
+    assert_eq!(e.path(), Some("backends[0].type"));
+    assert!(
+        e.to_string().starts_with(
+            "backends[0].type: unknown variant `remote`, expected `entry` or \"\" (not an entry)"
+        ),
+        "{e}"
+    );
+    let e = err("backends:\n  - {name: a, type: 5}\n");
+    assert_eq!(e.path(), Some("backends[0].type"));
+    assert!(e.to_string().contains("expected `entry` or \"\""), "{e}");
+}

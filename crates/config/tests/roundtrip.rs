@@ -192,3 +192,46 @@ fn schema_describes_durations_and_preserved_sections() {
     // Required-looking strings carry no empty default into a CRD.
     assert!(!text.contains(r#""default":"""#), "{text}");
 }
+
+/// ToolHive's `backends[].type` enum is `entry;""`: an explicit empty string is "not an entry".
+#[test]
+fn an_empty_backend_type_means_not_an_entry() {
+    let text = "name: n\ngroupRef: g\nbackends:\n  - {name: w, url: 'http://w/mcp', transport: sse, type: ''}\n  - {name: n, url: 'http://n/mcp', transport: sse, type: ~}\n  - {name: e, url: 'https://e/mcp', transport: sse, type: entry}\n";
+    let cfg = Config::from_yaml_str(text).unwrap();
+    let types: Vec<_> = cfg.backends.iter().map(|b| b.backend_type).collect();
+    assert_eq!(types, [None, None, Some(vmcp_config::BackendType::Entry)]);
+    // Written back without the key, as ToolHive's `omitempty` writes it; read again, the same.
+    let written = cfg.to_yaml_string().unwrap();
+    let value = yaml_value(&written);
+    assert!(value["backends"][0].get("type").is_none(), "{written}");
+    assert!(value["backends"][1].get("type").is_none(), "{written}");
+    assert_eq!(value["backends"][2]["type"], "entry");
+    assert_eq!(Config::from_yaml_str(&written).unwrap(), cfg);
+    // JSON (spec.config) reads the same way.
+    let json = serde_json::json!({"backends": [{"name": "w", "type": ""}]});
+    assert_eq!(
+        Config::from_json_value(json).unwrap().backends[0].backend_type,
+        None
+    );
+    // A CA bundle is still only for entries.
+    let cfg = Config::from_yaml_str(
+        "name: n\ngroupRef: g\nincomingAuth: {type: anonymous}\nbackends:\n  - {name: w, url: 'http://w/mcp', transport: sse, type: '', caBundlePath: /etc/ca.pem}\n",
+    )
+    .unwrap();
+    let report = cfg.validate();
+    assert_eq!(
+        report.to_string(),
+        "error: backends[0].caBundlePath: only allowed when type is entry\n"
+    );
+}
+
+#[test]
+fn the_schema_lists_toolhives_backend_types() {
+    let v = serde_json::to_value(schemars::schema_for!(Config)).unwrap();
+    let backend = &v["$defs"]["Backend"]["properties"]["type"];
+    assert_eq!(
+        backend["enum"],
+        serde_json::json!(["entry", ""]),
+        "{backend}"
+    );
+}

@@ -3,16 +3,27 @@
 //! Errors name the file, the document's position and the field path, because a user with a
 //! directory of manifests needs to know exactly which object is wrong.
 //!
+//! Manifest files are untrusted input, read with the same guards as the gateway config
+//! (`vmcp_config::input`): a size cap enforced before and during the read, and a nesting-depth
+//! scan before the YAML parser, whose cost grows quadratically with flow nesting.
+//!
 //! Manifests are read once per command or test, never on a hot path, so the objects are kept
 //! inline (no boxing) and the errors carry their context as plain strings.
 #![allow(clippy::large_enum_variant, clippy::result_large_err)]
 
+use std::path::Path;
+
 use serde::Deserialize;
+use vmcp_config::input::{self, InputError};
 
 use crate::{
     MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
     VirtualMCPServer, crd::GROUP,
 };
+
+/// Largest manifest file or text read, in bytes (16 MiB). The API server stores no object over
+/// 1.5 MiB (etcd's default request limit), so only accidents and hostile files reach this.
+pub const MAX_MANIFEST_BYTES: u64 = 16 * 1024 * 1024;
 
 /// One object from a manifest file.
 #[derive(Clone, Debug)]
@@ -31,6 +42,13 @@ pub enum Manifest {
 /// Why a manifest could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
+    /// The file could not be read, or its text was refused before parsing. (`error` is in the
+    /// message and not a `source()`, so printed error chains do not repeat it.)
+    #[error("{source_name}: {error}")]
+    Input {
+        source_name: String,
+        error: InputError,
+    },
     #[error("{source_name}: document {index}: invalid YAML: {message}")]
     Yaml {
         source_name: String,
@@ -48,9 +66,22 @@ pub enum ManifestError {
     },
 }
 
+/// Reads and parses a manifest file of at most [`MAX_MANIFEST_BYTES`]; errors name the file.
+pub fn read_manifest_file(path: &Path) -> Result<Vec<Manifest>, ManifestError> {
+    let source_name = path.display().to_string();
+    match input::read_text(path, MAX_MANIFEST_BYTES) {
+        Ok(text) => parse_manifests(&text, &source_name),
+        Err(error) => Err(ManifestError::Input { source_name, error }),
+    }
+}
+
 /// Parses every document of `text`. `source_name` (usually the file path) is used in errors.
 /// Empty documents are skipped; documents are numbered from 1.
 pub fn parse_manifests(text: &str, source_name: &str) -> Result<Vec<Manifest>, ManifestError> {
+    input::check_text(text, MAX_MANIFEST_BYTES).map_err(|error| ManifestError::Input {
+        source_name: source_name.to_string(),
+        error,
+    })?;
     let mut out = Vec::new();
     for (i, document) in serde_yaml::Deserializer::from_str(text).enumerate() {
         let index = i + 1;

@@ -13,6 +13,7 @@ mod aggregation;
 mod auth;
 mod defaults;
 mod duration;
+pub mod input;
 mod load;
 pub mod metadata;
 mod model;
@@ -38,7 +39,8 @@ pub use defaults::{
     DEFAULT_TIMEOUT, DEFAULT_UNHEALTHY_THRESHOLD,
 };
 pub use duration::{DURATION_PATTERN, DurationError, GoDuration, format_go_duration};
-pub use load::{LoadError, Location, MAX_CONFIG_BYTES, SerializeError, check_file, load_file};
+pub use input::{InputError, Location};
+pub use load::{LoadError, MAX_CONFIG_BYTES, SerializeError, check_file, load_file};
 pub use model::{Backend, BackendType, CompositeToolRef, Config, Transport, Unsupported};
 pub use nesting::MAX_FLOW_DEPTH;
 pub use operational::{

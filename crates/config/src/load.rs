@@ -8,16 +8,14 @@
 //! `vmcp validate`) puts them into the validation report, so they are shown together with the
 //! rule problems instead of hiding them.
 
-use std::fmt;
-use std::fs::File;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::input::{self, InputError, Location, too_large_message};
 use crate::model::Config;
+use crate::path;
 use crate::validate::{Problem, Report};
-use crate::{nesting, path};
 
 /// Largest config accepted, in bytes (16 MiB). A ConfigMap cannot exceed 1 MiB, so this only
 /// guards the gateway against accidents and hostile files, without limiting real use.
@@ -25,19 +23,6 @@ pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How many unknown keys an error message lists before summarising the rest.
 const MAX_LISTED_UNKNOWN: usize = 20;
-
-/// A 1-based position in the YAML text.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct Location {
-    pub line: usize,
-    pub column: usize,
-}
-
-impl fmt::Display for Location {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "line {}, column {}", self.line, self.column)
-    }
-}
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -49,7 +34,7 @@ pub enum LoadError {
         source: std::io::Error,
     },
 
-    #[error("{}", too_large_message(*size, *limit))]
+    #[error("{}", too_large_message("config file", *size, *limit))]
     TooLarge {
         /// Size in bytes, when known (a pipe or device has none).
         size: Option<u64>,
@@ -85,16 +70,6 @@ pub enum LoadError {
         /// Paths of every unknown key, in document order.
         paths: Vec<String>,
     },
-}
-
-fn too_large_message(size: Option<u64>, limit: u64) -> String {
-    let limit_mib = limit / (1024 * 1024);
-    match size {
-        Some(size) => format!(
-            "config file is {size} bytes, larger than the limit of {limit} bytes ({limit_mib} MiB)"
-        ),
-        None => format!("config file is larger than the limit of {limit} bytes ({limit_mib} MiB)"),
-    }
 }
 
 /// The parser's syntax messages usually name the position already.
@@ -138,6 +113,20 @@ fn unknown_message(paths: &[String]) -> String {
 }
 
 impl LoadError {
+    /// The loader's error for a refused text; `path` is the file read (only reading fails
+    /// with [`InputError::Read`]).
+    fn from_input(err: InputError, path: Option<&Path>) -> LoadError {
+        match err {
+            InputError::Read(source) => LoadError::Read {
+                path: path.map(Path::to_owned).unwrap_or_default(),
+                source,
+            },
+            InputError::TooLarge { size, limit } => LoadError::TooLarge { size, limit },
+            InputError::NotUtf8 { offset } => LoadError::NotUtf8 { offset },
+            InputError::TooDeep { location, limit } => LoadError::TooDeep { location, limit },
+        }
+    }
+
     /// Path of the offending key, when the error is about one.
     pub fn path(&self) -> Option<&str> {
         match self {
@@ -231,37 +220,9 @@ pub fn check_file(path: impl AsRef<Path>) -> Result<(Config, Report), LoadError>
     Config::check_file(path)
 }
 
-/// Reads a file as UTF-8 text without ever holding more than the limit plus one byte.
+/// Reads a config file as UTF-8 text within [`MAX_CONFIG_BYTES`].
 fn read_bounded(path: &Path) -> Result<String, LoadError> {
-    let read_err = |source| LoadError::Read {
-        path: path.to_owned(),
-        source,
-    };
-    let file = File::open(path).map_err(read_err)?;
-    let meta = file.metadata().map_err(read_err)?;
-    if meta.is_dir() {
-        return Err(read_err(std::io::Error::other("it is a directory")));
-    }
-    if meta.len() > MAX_CONFIG_BYTES {
-        return Err(LoadError::TooLarge {
-            size: Some(meta.len()),
-            limit: MAX_CONFIG_BYTES,
-        });
-    }
-    // The size may be 0 for pipes and devices, or grow while we read: cap the read itself.
-    let mut bytes = Vec::with_capacity(meta.len() as usize);
-    file.take(MAX_CONFIG_BYTES + 1)
-        .read_to_end(&mut bytes)
-        .map_err(read_err)?;
-    if bytes.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(LoadError::TooLarge {
-            size: None,
-            limit: MAX_CONFIG_BYTES,
-        });
-    }
-    String::from_utf8(bytes).map_err(|e| LoadError::NotUtf8 {
-        offset: e.utf8_error().valid_up_to(),
-    })
+    input::read_text(path, MAX_CONFIG_BYTES).map_err(|e| LoadError::from_input(e, Some(path)))
 }
 
 /// True when the text holds no YAML content: only whitespace, comments and document markers.
@@ -278,20 +239,9 @@ fn is_blank(text: &str) -> bool {
 }
 
 fn parse_yaml(text: &str, mode: Mode) -> Result<(Config, Vec<String>), LoadError> {
-    if text.len() as u64 > MAX_CONFIG_BYTES {
-        return Err(LoadError::TooLarge {
-            size: Some(text.len() as u64),
-            limit: MAX_CONFIG_BYTES,
-        });
-    }
+    input::check_text(text, MAX_CONFIG_BYTES).map_err(|e| LoadError::from_input(e, None))?;
     if is_blank(text) {
         return Err(LoadError::Empty);
-    }
-    if let Some((line, column)) = nesting::too_deep(text) {
-        return Err(LoadError::TooDeep {
-            location: Location { line, column },
-            limit: nesting::MAX_FLOW_DEPTH,
-        });
     }
     let de = serde_yaml::Deserializer::from_str(text);
     match deserialize_tracked(de) {

@@ -1,4 +1,5 @@
-//! A cheap pre-parse guard against deeply nested flow collections (`[[[[...` or `{a: {b: ...`).
+//! A cheap pre-parse guard against deeply nested flow collections (`[[[[...` or `{a: {b: ...`),
+//! used for config files and manifests alike (through `crate::input`).
 //!
 //! The YAML scanner underneath serde_norway (libyaml) does work proportional to the current
 //! flow nesting depth for every token, so a document of nothing but `[` costs time quadratic in

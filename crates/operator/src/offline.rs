@@ -6,7 +6,7 @@
 use std::path::{Path, PathBuf};
 
 use vmcp_api::entry::MCPServerEntryStatus;
-use vmcp_api::manifest::{Manifest, parse_manifests};
+use vmcp_api::manifest::{Manifest, read_manifest_file};
 
 use crate::controllers::group::desired_status;
 use crate::discovery::group_members;
@@ -42,8 +42,7 @@ pub fn read_manifests(path: &Path) -> Result<Vec<Manifest>> {
     };
     let mut out = Vec::new();
     for f in files {
-        let text = std::fs::read_to_string(&f).map_err(io(&f))?;
-        out.extend(parse_manifests(&text, &f.display().to_string())?);
+        out.extend(read_manifest_file(&f)?);
     }
     Ok(out)
 }

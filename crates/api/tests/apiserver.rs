@@ -150,7 +150,7 @@ async fn valid_objects_are_accepted_with_defaults() {
             "groupRef": {"name": "g"},
             "incomingAuth": {"type": "anonymous"},
             "outgoingAuth": {},
-            "config": {"aggregation": {"conflictResolution": "prefix", "conflictResoluton": "typo"}, "someFutureKey": {"x": 1}}
+            "config": {"aggregation": {"conflictResolution": "priority", "conflictResolutionConfig": {"priorityOrder": ["a"]}, "conflictResoluton": "typo"}, "someFutureKey": {"x": 1}}
         }),
     )
     .await
@@ -166,6 +166,11 @@ async fn valid_objects_are_accepted_with_defaults() {
     assert_eq!(
         vmcp["spec"]["config"]["aggregation"]["conflictResoluton"],
         "typo"
+    );
+    // ToolHive's default inside spec.config (the gateway's default is the same).
+    assert_eq!(
+        vmcp["spec"]["config"]["aggregation"]["conflictResolutionConfig"]["prefixFormat"],
+        "{workload}_"
     );
 
     // ToolHive's `backends[].type` enum includes "" ("not an entry").
@@ -263,6 +268,37 @@ async fn invalid_objects_are_rejected_with_clear_messages() {
             json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"},
                    "config": {"aggregation": {"conflictResolution": "alphabetical"}}}),
             "spec.config.aggregation.conflictResolution: Unsupported value",
+        ),
+        // ToolHive's schema rules inside spec.config.
+        (
+            "VirtualMCPServer",
+            json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"},
+                   "config": {"operational": {"failureHandling": {"circuitBreaker": {"failureThreshold": 0}}}}}),
+            "spec.config.operational.failureHandling.circuitBreaker.failureThreshold: Invalid value: 0",
+        ),
+        (
+            "VirtualMCPServer",
+            json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"},
+                   "config": {"operational": {"failureHandling": {"circuitBreaker": {"timeout": "500ms"}}}}}),
+            "circuitBreaker.timeout must be at least 1s",
+        ),
+        (
+            "VirtualMCPServer",
+            json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"},
+                   "config": {"backends": [{"name": "a", "url": "ftp://a", "transport": "sse"}]}}),
+            "spec.config.backends[0].url: Invalid value",
+        ),
+        (
+            "VirtualMCPServer",
+            json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"},
+                   "config": {"backends": [{"name": "a", "url": "http://a"}]}}),
+            "spec.config.backends[0].transport: Required value",
+        ),
+        (
+            "VirtualMCPServer",
+            json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"},
+                   "config": {"aggregation": {"tools": [{"filter": ["t"]}]}}}),
+            "spec.config.aggregation.tools[0].workload: Required value",
         ),
         (
             "MCPServer",

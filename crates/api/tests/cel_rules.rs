@@ -190,3 +190,22 @@ fn embedding_server_excludes_openai_provider() {
     );
     assert!(cel_failures("VirtualMCPServer", &tei).is_empty());
 }
+
+#[test]
+fn circuit_breaker_timeout_is_at_least_a_second() {
+    let with_timeout = |t: &str| {
+        vmcp(&format!(
+            "  incomingAuth: {{type: anonymous}}\n  config: {{operational: {{failureHandling: {{circuitBreaker: {{enabled: true, timeout: {t}}}}}}}}}\n"
+        ))
+    };
+    assert_eq!(
+        cel_failures("VirtualMCPServer", &with_timeout("500ms")),
+        ["circuitBreaker.timeout must be at least 1s"]
+    );
+    for ok in ["1s", "1m0s", "1h30m", "1.5s"] {
+        assert!(
+            cel_failures("VirtualMCPServer", &with_timeout(ok)).is_empty(),
+            "{ok}"
+        );
+    }
+}

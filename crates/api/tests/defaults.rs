@@ -96,3 +96,60 @@ fn status_phase_defaults_to_pending() {
         serde_json::from_value(serde_json::json!({})).unwrap();
     assert_eq!(entry.phase, vmcp_api::entry::MCPServerEntryPhase::Pending);
 }
+
+/// The API server's defaults inside `spec.config` (ToolHive's CRD defaults) never change the
+/// configuration the gateway runs with: the gateway's own defaults are the same values.
+#[test]
+fn spec_config_defaults_change_nothing_the_gateway_runs_with() {
+    let mut configs = vec![
+        serde_json::json!({
+            "aggregation": {"conflictResolution": "priority", "conflictResolutionConfig": {"priorityOrder": ["a"]}},
+            "operational": {"failureHandling": {"circuitBreaker": {"enabled": true}}, "timeouts": {}},
+        }),
+        serde_json::json!({"aggregation": {"conflictResolutionConfig": {}}}),
+        serde_json::json!({"backends": [{"name": "a", "url": "http://a", "transport": "sse"}]}),
+    ];
+    let dir = vmcp_testenv::workspace_root().join("../shared/compat/toolhive/virtual-mcps");
+    for file in std::fs::read_dir(&dir).unwrap() {
+        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+            if v["kind"] == "VirtualMCPServer" && v["spec"]["config"].is_object() {
+                configs.push(v["spec"]["config"].clone());
+            }
+        }
+    }
+    assert!(configs.len() > 10);
+    for config in configs {
+        let object = serde_json::json!({
+            "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
+            "metadata": {"name": "v"},
+            "spec": {"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"}, "config": config},
+        });
+        let served = defaulted("VirtualMCPServer", &object)["spec"]["config"].clone();
+        let effective = |v: serde_json::Value| {
+            vmcp_config::Config::from_json_value_lenient(v)
+                .unwrap()
+                .0
+                .with_defaults()
+        };
+        assert_eq!(effective(served), effective(config.clone()), "{config}");
+    }
+}
+
+/// ToolHive's CRD defaults `healthCheckTimeout` to 10s, but its Go defaults (and the gateway's)
+/// leave it unset, which here means the backend's call timeout. A CRD default would change what
+/// the operator renders, and turn every `healthCheckInterval` of 10s or less into a validation
+/// error (the timeout must be shorter than the interval), so vmcp's CRD has none.
+#[test]
+fn health_check_timeout_has_no_crd_default() {
+    let schema = common::schema("VirtualMCPServer");
+    let fh = schema
+        .pointer("/properties/spec/properties/config/properties/operational/properties/failureHandling/properties")
+        .unwrap();
+    assert!(
+        fh["healthCheckTimeout"].get("default").is_none(),
+        "{}",
+        fh["healthCheckTimeout"]
+    );
+}

@@ -31,12 +31,20 @@ fn yaml_files(dir: &Path) -> Vec<PathBuf> {
 
 /// Serialising a typed object and comparing it to the input as the API server would store it
 /// (schema defaults applied), ignoring `null`s that YAML writes for empty keys.
+///
+/// A VirtualMCPServer's `spec.config` is the exception: Rust keeps it as written (an opaque
+/// value the gateway parses and defaults itself), so it is compared without the server's
+/// defaults.
 fn assert_round_trip<T>(input: &Value, typed: &T, what: &str)
 where
     T: serde::Serialize + serde::de::DeserializeOwned + PartialEq + std::fmt::Debug,
 {
     let kind = input["kind"].as_str().unwrap();
-    let input = &common::defaulted(kind, input);
+    let mut defaulted = common::defaulted(kind, input);
+    if let Some(config) = input.pointer("/spec/config") {
+        defaulted["spec"]["config"] = config.clone();
+    }
+    let input = &defaulted;
     let back = serde_json::to_value(typed).unwrap();
     assert_eq!(
         strip_nulls(input.clone()),

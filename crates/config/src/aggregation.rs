@@ -71,7 +71,10 @@ impl ConflictResolution {
 #[serde(rename_all = "camelCase")]
 pub struct ConflictResolutionConfig {
     /// Prefix template for `prefix`; must contain `{workload}`.
+    // ToolHive's CRD default; the gateway's default is the same, so the API server filling it
+    // in changes nothing.
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(extend("default" = DEFAULT_PREFIX_FORMAT))]
     pub prefix_format: String,
     /// Backend names, highest priority first, for `priority`.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -79,7 +82,10 @@ pub struct ConflictResolutionConfig {
 }
 
 /// Filters and overrides for one backend's tools.
+// `workload` is required by the CRD schema (as in ToolHive); the file reader leaves it to the
+// validator, which names the entry.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[schemars(extend("required" = ["workload"]))]
 #[serde(rename_all = "camelCase")]
 pub struct WorkloadTools {
     /// Backend name.

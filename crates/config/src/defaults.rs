@@ -57,15 +57,18 @@ impl Config {
             .get_or_insert(DEFAULT_CIRCUIT_BREAKER_FAILURE_THRESHOLD);
         cb.timeout.get_or_insert(DEFAULT_CIRCUIT_BREAKER_TIMEOUT);
 
-        // conflictResolution itself defaults to prefix when read.
+        // conflictResolution itself defaults to prefix when read. The prefix format is filled
+        // into every conflictResolutionConfig, as the CRD's default does on the API server, so
+        // a config defaulted there and one defaulted here are the same.
         let agg = self.aggregation.get_or_insert_with(Aggregation::default);
         if agg.conflict_resolution == crate::aggregation::ConflictResolution::Prefix {
-            let crc = agg
-                .conflict_resolution_config
+            agg.conflict_resolution_config
                 .get_or_insert_with(ConflictResolutionConfig::default);
-            if crc.prefix_format.is_empty() {
-                crc.prefix_format = DEFAULT_PREFIX_FORMAT.to_owned();
-            }
+        }
+        if let Some(crc) = &mut agg.conflict_resolution_config
+            && crc.prefix_format.is_empty()
+        {
+            crc.prefix_format = DEFAULT_PREFIX_FORMAT.to_owned();
         }
     }
 

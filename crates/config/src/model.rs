@@ -112,7 +112,10 @@ pub struct Config {
 }
 
 /// One backend of static mode.
+// `name`, `url` and `transport` are required by the CRD schema (as in ToolHive); the file
+// reader leaves them to the validator, which reports every missing one with its path.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
+#[schemars(extend("required" = ["name", "url", "transport"]))]
 #[serde(rename_all = "camelCase")]
 pub struct Backend {
     /// Backend identifier; the key used by `outgoingAuth.backends`, `aggregation.tools[].workload`
@@ -122,6 +125,7 @@ pub struct Backend {
 
     /// The MCP endpoint, used verbatim (for example `https://host/mcp` or `http://host/sse`).
     #[serde(default, skip_serializing_if = "String::is_empty")]
+    #[schemars(regex(pattern = r"^https?://"))]
     pub url: String,
 
     /// MCP transport of the endpoint.

@@ -72,6 +72,8 @@ pub enum PartialFailureMode {
     BestEffort,
 }
 
+// The schema bounds (ToolHive's CRD rules) restate the validator's, so the API server refuses
+// what the gateway would.
 #[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
 #[serde(rename_all = "camelCase")]
 pub struct CircuitBreaker {
@@ -79,8 +81,13 @@ pub struct CircuitBreaker {
     pub enabled: bool,
     /// Failures before the circuit opens.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(range(min = 1))]
     pub failure_threshold: Option<i64>,
     /// How long the circuit stays open before a trial request.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("x-kubernetes-validations" = [{
+        "rule": "duration(self) >= duration('1s')",
+        "message": "circuitBreaker.timeout must be at least 1s"
+    }]))]
     pub timeout: Option<GoDuration>,
 }

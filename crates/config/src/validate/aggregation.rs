@@ -5,7 +5,8 @@ use std::collections::{HashMap, HashSet};
 
 use super::{Ctx, Severity, is_tool_name};
 use crate::aggregation::{
-    Aggregation, ConflictResolution, ToolVisibility, WORKLOAD_PLACEHOLDER, WorkloadTools,
+    Aggregation, ConflictResolution, DEFAULT_PREFIX_FORMAT, ToolVisibility, WORKLOAD_PLACEHOLDER,
+    WorkloadTools,
 };
 use crate::path::FieldPath;
 
@@ -44,8 +45,10 @@ pub(super) fn check(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, a: &Aggregation) {
             }
         }
     }
+    // The CRD defaults prefixFormat (as ToolHive's does), so the API server writes the default
+    // into every conflictResolutionConfig: only a format someone chose is worth a warning.
     if a.conflict_resolution != ConflictResolution::Prefix
-        && prefix_format.is_some_and(|f| !f.is_empty())
+        && prefix_format.is_some_and(|f| !f.is_empty() && f != DEFAULT_PREFIX_FORMAT)
     {
         ctx.warn(
             &crc_path.key("prefixFormat"),

@@ -158,6 +158,15 @@ fn prefix_format_is_ignored_by_other_strategies() {
 }
 
 #[test]
+fn the_default_prefix_format_is_not_worth_a_warning() {
+    // The API server writes the CRD default into every conflictResolutionConfig.
+    let ps = with(
+        "aggregation:\n  conflictResolution: priority\n  conflictResolutionConfig: {prefixFormat: '{workload}_', priorityOrder: [alpha]}\n",
+    );
+    assert_only(&ps, &[]);
+}
+
+#[test]
 fn tool_config_ref_names_its_config() {
     let ps = with("aggregation:\n  tools: [{workload: alpha, toolConfigRef: {}}]\n");
     assert_has(

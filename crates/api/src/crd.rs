@@ -21,7 +21,14 @@ pub const STORAGE_VERSION: &str = "v1beta1";
 /// The older version, still served with the same schema so existing manifests keep applying.
 pub const DEPRECATED_VERSION: &str = "v1alpha1";
 
-/// The warning clients get for v1alpha1 objects.
+/// Label ToolHive puts on every CRD: its operator migrates stored objects to the storage version
+/// of CRDs carrying it, so vmcp's CRDs opt in the same way.
+pub const AUTO_MIGRATE_LABEL: (&str, &str) =
+    ("toolhive.stacklok.dev/auto-migrate-storage-version", "true");
+
+/// The warning clients get for v1alpha1 objects. ToolHive's says only
+/// "toolhive.stacklok.dev/v1alpha1 is deprecated; use v1beta1"; ours names the kind and the
+/// full replacement apiVersion (docs/CRDS.md).
 pub fn deprecation_warning(kind: &str) -> String {
     format!(
         "{GROUP}/{DEPRECATED_VERSION} {kind} is deprecated; use {GROUP}/{STORAGE_VERSION} {kind}"
@@ -175,6 +182,11 @@ pub const OPTIONAL_SPEC_KINDS: [&str; 1] = ["MCPGroup"];
 
 fn finish(mut crd: CustomResourceDefinition) -> CustomResourceDefinition {
     let kind = crd.spec.names.kind.clone();
+    let (label, value) = AUTO_MIGRATE_LABEL;
+    crd.metadata
+        .labels
+        .get_or_insert_with(Default::default)
+        .insert(label.to_string(), value.to_string());
     for version in &mut crd.spec.versions {
         if let Some(schema) = version
             .schema

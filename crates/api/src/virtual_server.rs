@@ -322,7 +322,9 @@ pub struct VirtualMCPServerStatus {
     pub conditions: Vec<Condition>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub observed_generation: Option<i64>,
+    // `Pending` until a field manager writes it, as in ToolHive.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("default" = "Pending"))]
     pub phase: Option<VirtualMCPServerPhase>,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub message: Option<String>,

@@ -172,6 +172,17 @@ async fn valid_objects_are_accepted_with_defaults() {
         vmcp["spec"]["config"]["aggregation"]["conflictResolutionConfig"]["prefixFormat"],
         "{workload}_"
     );
+    // Status phases start as Pending, as in ToolHive.
+    let vmcps = api(&env, &ns, "VirtualMCPServer");
+    let status = vmcps
+        .patch_status(
+            "v",
+            &PatchParams::default(),
+            &Patch::Merge(&json!({"status": {"url": "http://vmcp-v:4483"}})),
+        )
+        .await
+        .unwrap();
+    assert_eq!(status.data["status"]["phase"], "Pending");
 
     // ToolHive's `backends[].type` enum includes "" ("not an entry").
     let static_vmcp = create(

@@ -57,6 +57,15 @@ fn every_kind_has_storage_v1beta1_and_deprecated_v1alpha1() {
     assert_eq!(kinds, want);
     for crd in &crds {
         assert_eq!(crd.spec.group, "toolhive.stacklok.dev");
+        let labels = crd.metadata.labels.clone().unwrap_or_default();
+        assert_eq!(
+            labels
+                .get("toolhive.stacklok.dev/auto-migrate-storage-version")
+                .map(String::as_str),
+            Some("true"),
+            "{}",
+            crd.spec.names.kind
+        );
         assert_eq!(
             crd.spec.names.categories.as_deref(),
             Some(&["toolhive".to_string()][..])

@@ -95,6 +95,14 @@ fn status_phase_defaults_to_pending() {
     let entry: vmcp_api::MCPServerEntryStatus =
         serde_json::from_value(serde_json::json!({})).unwrap();
     assert_eq!(entry.phase, vmcp_api::entry::MCPServerEntryPhase::Pending);
+    // ...and the API server says so too, for these and for VirtualMCPServer.
+    for kind in ["MCPGroup", "MCPServerEntry", "VirtualMCPServer"] {
+        let schema = common::schema(kind);
+        assert_eq!(
+            schema["properties"]["status"]["properties"]["phase"]["default"], "Pending",
+            "{kind}"
+        );
+    }
 }
 
 /// The API server's defaults inside `spec.config` (ToolHive's CRD defaults) never change the

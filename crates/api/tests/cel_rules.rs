@@ -209,3 +209,42 @@ fn circuit_breaker_timeout_is_at_least_a_second() {
         );
     }
 }
+
+/// The opaque sub-objects (vmcp keeps them as written) still follow ToolHive's rule: set if
+/// and only if their type is selected.
+#[test]
+fn opaque_subobjects_are_set_iff_their_type_is() {
+    let cases = [
+        (
+            "embeddedAuthServer",
+            "{issuer: 'https://auth.example.com', upstreamProviders: [{name: up, type: oidc}]}",
+        ),
+        ("upstreamInject", "{providerName: github}"),
+        ("obo", "{tokenUrl: 'https://login.example.com/token'}"),
+        (
+            "xaa",
+            "{idpTokenUrl: 'https://idp/token', targetTokenUrl: 'https://target/token', targetAudience: a}",
+        ),
+    ];
+    for (ty, body) in cases {
+        let message = format!("{ty} configuration must be set if and only if type is '{ty}'");
+        let ok = ext_auth(&format!("  type: {ty}\n  {ty}: {body}\n"));
+        assert_eq!(
+            cel_failures("MCPExternalAuthConfig", &ok),
+            Vec::<String>::new(),
+            "{ty}"
+        );
+        let missing = ext_auth(&format!("  type: {ty}\n"));
+        assert_eq!(
+            cel_failures("MCPExternalAuthConfig", &missing),
+            std::slice::from_ref(&message),
+            "{ty} without its sub-object"
+        );
+        let stray = ext_auth(&format!("  type: unauthenticated\n  {ty}: {body}\n"));
+        assert_eq!(
+            cel_failures("MCPExternalAuthConfig", &stray),
+            [message],
+            "{ty} sub-object with another type"
+        );
+    }
+}

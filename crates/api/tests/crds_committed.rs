@@ -106,20 +106,116 @@ fn every_kind_has_storage_v1beta1_and_deprecated_v1alpha1() {
     }
 }
 
+/// Short names and printer columns (name, type, JSONPath) as ToolHive declares them, so
+/// `kubectl get` works and looks the same against either operator.
 #[test]
-fn short_names_match_toolhive() {
+fn short_names_and_printer_columns_match_toolhive() {
+    const READY: &str = ".status.conditions[?(@.type=='Ready')].status";
+    const VALID: &str = ".status.conditions[?(@.type=='Valid')].status";
+    const AGE: (&str, &str, &str) = ("Age", "date", ".metadata.creationTimestamp");
+    type Column = (&'static str, &'static str, &'static str);
+    let want: [(&str, &[&str], Vec<Column>); 7] = [
+        (
+            "VirtualMCPServer",
+            &["vmcp", "virtualmcp"],
+            vec![
+                ("Phase", "string", ".status.phase"),
+                ("URL", "string", ".status.url"),
+                ("Backends", "integer", ".status.backendCount"),
+                AGE,
+                ("Ready", "string", READY),
+            ],
+        ),
+        (
+            "MCPGroup",
+            &["mcpg", "mcpgroup"],
+            vec![
+                ("Servers", "integer", ".status.serverCount"),
+                ("Proxies", "integer", ".status.remoteProxyCount"),
+                ("Phase", "string", ".status.phase"),
+                (
+                    "Checked",
+                    "string",
+                    ".status.conditions[?(@.type=='MCPServersChecked')].status",
+                ),
+                AGE,
+            ],
+        ),
+        (
+            "MCPServer",
+            &["mcpserver", "mcpservers"],
+            vec![
+                ("Status", "string", ".status.phase"),
+                ("Ready", "string", READY),
+                ("Replicas", "integer", ".status.readyReplicas"),
+                ("URL", "string", ".status.url"),
+                AGE,
+            ],
+        ),
+        (
+            "MCPRemoteProxy",
+            &["rp", "mcprp"],
+            vec![
+                ("Phase", "string", ".status.phase"),
+                ("Remote URL", "string", ".spec.remoteUrl"),
+                ("URL", "string", ".status.url"),
+                ("Ready", "string", READY),
+                AGE,
+            ],
+        ),
+        (
+            "MCPServerEntry",
+            &["mcpentry"],
+            vec![
+                ("Phase", "string", ".status.phase"),
+                ("Transport", "string", ".spec.transport"),
+                ("Remote URL", "string", ".spec.remoteUrl"),
+                ("Group", "string", ".spec.groupRef.name"),
+                AGE,
+            ],
+        ),
+        (
+            "MCPExternalAuthConfig",
+            &["extauth", "mcpextauth"],
+            vec![
+                ("Type", "string", ".spec.type"),
+                ("Valid", "string", VALID),
+                AGE,
+            ],
+        ),
+        (
+            "MCPToolConfig",
+            &["tc", "toolconfig"],
+            vec![("Valid", "string", VALID), AGE],
+        ),
+    ];
     let crds = vmcp_api::crd::all_crds();
-    let short = |kind: &str| {
-        crds.iter()
+    assert_eq!(crds.len(), want.len());
+    for (kind, short, columns) in want {
+        let crd = crds
+            .iter()
             .find(|c| c.spec.names.kind == kind)
-            .and_then(|c| c.spec.names.short_names.clone())
-            .unwrap_or_default()
-    };
-    assert_eq!(short("VirtualMCPServer"), ["vmcp", "virtualmcp"]);
-    assert_eq!(short("MCPGroup"), ["mcpg", "mcpgroup"]);
-    assert_eq!(short("MCPServerEntry"), ["mcpentry"]);
-    assert_eq!(short("MCPServer"), ["mcpserver", "mcpservers"]);
-    assert_eq!(short("MCPRemoteProxy"), ["rp", "mcprp"]);
-    assert_eq!(short("MCPExternalAuthConfig"), ["extauth", "mcpextauth"]);
-    assert_eq!(short("MCPToolConfig"), ["tc", "toolconfig"]);
+            .unwrap_or_else(|| panic!("no CRD for {kind}"));
+        assert_eq!(
+            crd.spec.names.short_names.as_deref().unwrap_or_default(),
+            short,
+            "{kind} short names"
+        );
+        for version in &crd.spec.versions {
+            let got: Vec<(&str, &str, &str)> = version
+                .additional_printer_columns
+                .iter()
+                .flatten()
+                .map(|c| (c.name.as_str(), c.type_.as_str(), c.json_path.as_str()))
+                .collect();
+            assert_eq!(got, columns, "{kind} {} printer columns", version.name);
+        }
+    }
+    let backends = crds
+        .iter()
+        .find(|c| c.spec.names.kind == "VirtualMCPServer")
+        .and_then(|c| c.spec.versions[0].additional_printer_columns.as_ref())
+        .and_then(|cols| cols.iter().find(|c| c.name == "Backends"))
+        .and_then(|c| c.description.clone());
+    assert_eq!(backends.as_deref(), Some("Discovered backends count"));
 }

@@ -217,3 +217,93 @@ spec:
         "{err}"
     );
 }
+
+/// Every status field of the kinds vmcp writes status for, read into Rust and written back.
+#[test]
+fn statuses_round_trip() {
+    let condition = "{type: Ready, status: 'True', reason: DeploymentReady, message: ok, lastTransitionTime: '2026-01-02T03:04:05Z', observedGeneration: 3}";
+    let documents = [
+        format!(
+            r#"
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: VirtualMCPServer
+metadata: {{name: v, namespace: ns}}
+spec: {{groupRef: {{name: g}}, incomingAuth: {{type: anonymous}}}}
+status:
+  conditions: [{condition}]
+  observedGeneration: 3
+  phase: Degraded
+  message: 1 of 2 backends unhealthy
+  url: http://vmcp-v.ns.svc.cluster.local:4483
+  backendCount: 1
+  authzConfigHash: a1
+  oidcConfigHash: o1
+  telemetryConfigHash: t1
+  discoveredBackends:
+    - name: fetch
+      url: http://mcp-fetch-proxy.ns.svc.cluster.local:8080/mcp
+      transport: streamable-http
+      type: MCPServer
+      status: ready
+      authConfigRef: auth
+      authType: token_exchange
+      lastHealthCheck: '2026-01-02T03:04:06Z'
+      message: healthy
+      circuitBreakerState: half-open
+      circuitLastChanged: '2026-01-02T03:00:00Z'
+      consecutiveFailures: 2
+      mcpRevision: '2025-11-25'
+    - {{name: remote, status: unavailable, circuitBreakerState: open}}
+"#
+        ),
+        format!(
+            r#"
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPServerEntry
+metadata: {{name: e, namespace: ns}}
+spec: {{remoteUrl: 'https://mcp.example.com/mcp', transport: sse, groupRef: {{name: g}}}}
+status:
+  observedGeneration: 2
+  phase: Failed
+  conditions: [{condition}]
+"#
+        ),
+        format!(
+            r#"
+apiVersion: toolhive.stacklok.dev/v1beta1
+kind: MCPGroup
+metadata: {{name: g, namespace: ns}}
+spec: {{description: team}}
+status:
+  observedGeneration: 1
+  phase: Ready
+  servers: [a, b]
+  serverCount: 2
+  remoteProxies: [p]
+  remoteProxyCount: 1
+  entries: [e]
+  entryCount: 1
+  conditions: [{condition}]
+"#
+        ),
+    ];
+    for text in &documents {
+        let input = common::yaml(text);
+        let what = format!("{} status", input["kind"]);
+        match parse_manifests(text, "status.yaml").unwrap().as_slice() {
+            [Manifest::VirtualServer(o)] => {
+                assert!(o.status.is_some());
+                assert_round_trip(&input, o, &what)
+            }
+            [Manifest::Entry(o)] => {
+                assert!(o.status.is_some());
+                assert_round_trip(&input, o, &what)
+            }
+            [Manifest::Group(o)] => {
+                assert!(o.status.is_some());
+                assert_round_trip(&input, o, &what)
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}

@@ -10,9 +10,11 @@
 
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
-/// Hostnames that are never allowed, with their subdomains.
+/// Hostnames that are never allowed, with their subdomains. `kubernetes` alone is the API
+/// server's Service for a gateway in namespace `default` (the search path completes it).
 const ALWAYS_BLOCKED_HOSTS: &[&str] = &[
     "localhost",
+    "kubernetes",
     "kubernetes.default.svc.cluster.local",
     "kubernetes.default.svc",
     "kubernetes.default",
@@ -21,8 +23,19 @@ const ALWAYS_BLOCKED_HOSTS: &[&str] = &[
     "instance-data.ec2.internal",
 ];
 
-/// Host suffixes that are private cluster names, allowed only with `allowPrivateEndpoint`.
-const PRIVATE_HOST_SUFFIXES: &[&str] = &["cluster.local"];
+/// Host suffixes that are private names, allowed only with `allowPrivateEndpoint`: the
+/// cluster domain, a Service's `<name>.<ns>.svc` short form, and the reserved or customary
+/// private suffixes (`.internal` is where cloud providers put private DNS, `.local` is mDNS,
+/// `.home.arpa` RFC 8375, `.lan` and `.localdomain` common on private networks).
+const PRIVATE_HOST_SUFFIXES: &[(&str, &str)] = &[
+    ("cluster.local", "an in-cluster service name"),
+    ("svc", "an in-cluster service name"),
+    ("internal", "a private DNS name"),
+    ("local", "a private (mDNS) name"),
+    ("home.arpa", "a private DNS name"),
+    ("lan", "a private DNS name"),
+    ("localdomain", "a private DNS name"),
+];
 
 /// Cloud metadata addresses outside the link-local range (Alibaba, AWS IPv6).
 const METADATA_V4: &[Ipv4Addr] = &[Ipv4Addr::new(100, 100, 100, 200)];
@@ -119,8 +132,13 @@ fn classify_host(domain: &str) -> Class {
         }
         return Class::Blocked("a cloud metadata service");
     }
-    if PRIVATE_HOST_SUFFIXES.iter().any(|s| matches(s)) {
-        return Class::Private("an in-cluster service name");
+    if let Some((_, what)) = PRIVATE_HOST_SUFFIXES.iter().find(|(s, _)| matches(s)) {
+        return Class::Private(what);
+    }
+    // No dot: resolved through the pod's search path, i.e. a Service of the gateway's own
+    // namespace (or of a search domain), never a public name.
+    if !d.contains('.') {
+        return Class::Private("a single-label name, which resolves to an in-cluster service");
     }
     Class::Public
 }
@@ -145,6 +163,9 @@ fn classify_v4(ip: Ipv4Addr) -> Class {
         Class::Blocked("a link-local or cloud metadata address")
     } else if ip.is_private() {
         Class::Private("a private address")
+    } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
+        // 100.64.0.0/10, shared address space: pod and service ranges on some clouds.
+        Class::Private("a shared (carrier-grade NAT) address")
     } else {
         Class::Public
     }
@@ -176,6 +197,11 @@ mod tests {
     #[test]
     fn public_urls_pass() {
         assert!(check("https://mcp.context7.com/mcp", false).is_ok());
+        // Names that merely contain a private-looking word are public.
+        assert!(check("https://kubernetes.io/mcp", false).is_ok());
+        assert!(check("https://internal.example.com/mcp", false).is_ok());
+        assert!(check("https://svc.example.com/mcp", false).is_ok());
+        assert!(check("http://100.128.0.1/mcp", false).is_ok());
         assert!(check("http://8.8.8.8/sse", false).is_ok());
         assert!(check("https://[2001:db8::1]/mcp", false).is_ok());
     }
@@ -188,6 +214,8 @@ mod tests {
             "http://[fe80::1]/mcp",
             "http://metadata.google.internal/computeMetadata",
             "https://kubernetes.default.svc/api",
+            "https://kubernetes/api",
+            "https://kubernetes:443/api",
             "http://100.100.100.200/",
         ] {
             let err = check(url, true).expect_err(url);
@@ -231,7 +259,14 @@ mod tests {
             "http://172.16.5.4/mcp",
             "http://192.168.1.1/mcp",
             "http://[fd12::1]/mcp",
+            "http://100.64.3.4/mcp",
             "http://mcp.tools.svc.cluster.local:8080/mcp",
+            "http://mcp.tools.svc:8080/mcp",
+            "http://mcp-server:8080/mcp",
+            "http://MCP-SERVER./mcp",
+            "http://db.corp.internal/mcp",
+            "http://printer.local/mcp",
+            "http://nas.home.arpa/mcp",
         ] {
             let err = check(url, false).expect_err(url);
             assert!(err.contains("allowPrivateEndpoint"), "{url}: {err}");

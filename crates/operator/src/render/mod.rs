@@ -22,6 +22,7 @@ pub mod headers;
 pub mod pod_template;
 pub mod rbac;
 pub mod service;
+pub mod sessions;
 
 use std::collections::{BTreeMap, BTreeSet};
 
@@ -367,6 +368,7 @@ pub fn render_virtual_server(
         )
     };
     conds.push(Cond::ok(t::VALID, r::VALIDATION_SUCCEEDED, valid_msg));
+    conds.push(sessions::session_storage_warning(vmcp));
 
     // 2. Group.
     let group = vmcp.spec.group_ref.name.clone();

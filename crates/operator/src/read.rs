@@ -20,11 +20,13 @@ use crate::world::{DeploymentState, World};
 
 /// How much of the world a reconcile needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Need {
+pub enum Need<'a> {
     /// Group members only (the MCPGroup controller).
     Members,
-    /// Everything, including referenced ConfigMaps and Secrets.
-    All,
+    /// Everything a VirtualMCPServer on group `.0` reads: the namespace's lists, and the
+    /// ConfigMaps and Secrets referenced by that group's entries and by the auth configs.
+    /// Entries of other groups cost no reads.
+    ForGroup(&'a str),
 }
 
 async fn list<K>(client: &Client, ns: &str) -> Result<BTreeMap<String, K>>
@@ -57,7 +59,7 @@ where
 pub async fn load_world(
     client: &Client,
     ns: &str,
-    need: Need,
+    need: Need<'_>,
     deployments: &[String],
 ) -> Result<World> {
     let mut world = World::new(ns);
@@ -65,14 +67,15 @@ pub async fn load_world(
     world.servers = list::<MCPServer>(client, ns).await?;
     world.proxies = list::<MCPRemoteProxy>(client, ns).await?;
     world.entries = list::<MCPServerEntry>(client, ns).await?;
-    if need == Need::Members {
-        return Ok(world);
-    }
+    let group = match need {
+        Need::Members => return Ok(world),
+        Need::ForGroup(group) => group,
+    };
     world.groups = list::<MCPGroup>(client, ns).await?;
     world.auth_configs = list::<MCPExternalAuthConfig>(client, ns).await?;
     world.tool_configs = list::<MCPToolConfig>(client, ns).await?;
 
-    read_referenced(client, ns, &mut world).await?;
+    read_referenced(client, ns, &mut world, Some(group)).await?;
     let dep_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
     for name in deployments {
         let got = dep_api
@@ -99,12 +102,18 @@ pub async fn load_world(
     Ok(world)
 }
 
-/// Reads the ConfigMaps and Secrets that the world's entries and auth configs reference
-/// (Secrets reduced to their key names).
-async fn read_referenced(client: &Client, ns: &str, world: &mut World) -> Result<()> {
+/// Reads the ConfigMaps and Secrets that the world's entries (of `group`, when given) and
+/// auth configs reference (Secrets reduced to their key names).
+async fn read_referenced(
+    client: &Client,
+    ns: &str,
+    world: &mut World,
+    group: Option<&str>,
+) -> Result<()> {
     let mut cms = BTreeSet::new();
     let mut secrets = BTreeSet::new();
-    for e in world.entries.values() {
+    let in_scope = |e: &&MCPServerEntry| group.is_none_or(|g| e.spec.group_ref.name == g);
+    for e in world.entries.values().filter(in_scope) {
         if let Some(cm) = e
             .spec
             .ca_bundle_ref
@@ -189,7 +198,7 @@ pub async fn load_entry_world(client: &Client, entry: &MCPServerEntry) -> Result
     if let Some(name) = &entry.metadata.name {
         world.entries.insert(name.clone(), entry.clone());
     }
-    read_referenced(client, &ns, &mut world).await?;
+    read_referenced(client, &ns, &mut world, None).await?;
     Ok(world)
 }
 

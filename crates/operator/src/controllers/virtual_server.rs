@@ -60,7 +60,13 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
         tracing::debug!(%ns, %name, "being deleted; nothing to reconcile");
         return Ok(Action::await_change());
     }
-    let world = load_world(&ctx.client, &ns, Need::All, &[deployment_name(&name)]).await?;
+    let world = load_world(
+        &ctx.client,
+        &ns,
+        Need::ForGroup(&vmcp.spec.group_ref.name),
+        &[deployment_name(&name)],
+    )
+    .await?;
     let rendered = render_virtual_server(&vmcp, &world, &ctx.settings);
     ctx.vmcp_deps.record(
         ObjectRef::from_obj(vmcp.as_ref()),

@@ -977,3 +977,99 @@ async fn only_what_a_reconcile_reads_triggers_one() {
     .await;
     h.stop().await;
 }
+
+/// Watches on what a render reads, end to end: an MCPServer becomes a backend when its
+/// controller publishes `status.url`; an entry whose auth config's Secret is missing is left
+/// out and comes in once the Secret is created (the entry controller never looks at that
+/// Secret: only the VirtualMCPServer's dependency on it reacts); a changed auth config is
+/// re-rendered into the config.
+#[tokio::test]
+async fn members_status_urls_and_auth_secrets_are_followed() {
+    let h = start("op-follow").await;
+    let auth = "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPExternalAuthConfig\nmetadata: {name: key}\nspec:\n  type: headerInjection\n  headerInjection: {headerName: X-Key, valueSecretRef: {name: api-key, key: value}}\n";
+    let server = "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServer\nmetadata: {name: fetch}\nspec: {image: fetch, transport: streamable-http, groupRef: {name: team}}\n";
+    h.apply(&format!(
+        "{GROUP}{auth}{server}{}{}",
+        entry(
+            "alpha",
+            "https://alpha.example.com/mcp",
+            "team",
+            "  externalAuthConfigRef: {name: key}\n"
+        ),
+        vmcp("gw", "inline"),
+    ))
+    .await;
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    let auth_message = eventually("alpha left out for the missing Secret", WAIT, || async {
+        let st = vmcps.get("gw").await.ok()?.status?;
+        let c = condition(&st.conditions, "AuthConfigured")?;
+        (c.status == "False").then(|| c.message.clone())
+    })
+    .await;
+    assert!(
+        auth_message.contains("backend alpha excluded") && auth_message.contains("api-key"),
+        "{auth_message}"
+    );
+
+    // The Secret appears: alpha is served (no other event touches the entry or the server).
+    h.apply(
+        "apiVersion: v1\nkind: Secret\nmetadata: {name: api-key}\nstringData: {value: s3cr3t}\n",
+    )
+    .await;
+    let cms: Api<ConfigMap> = h.api();
+    let yaml = eventually(
+        "alpha in the config once its Secret exists",
+        WAIT,
+        || async {
+            config_yaml(&cms, "gw-vmcp-config")
+                .await
+                .filter(|y| y.contains("name: alpha"))
+        },
+    )
+    .await;
+    assert!(
+        !yaml.contains("s3cr3t"),
+        "secret values never reach the ConfigMap"
+    );
+    assert!(
+        !yaml.contains("name: fetch"),
+        "no status.url yet: not a backend"
+    );
+
+    // The MCPServer's own controller (ToolHive's) publishes its URL.
+    let servers: Api<vmcp_api::MCPServer> = h.api();
+    servers
+        .patch_status(
+            "fetch",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(serde_json::json!({"status": {"url": "http://mcp-fetch-proxy.ns.svc.cluster.local:8080/mcp", "phase": "Ready"}})),
+        )
+        .await
+        .unwrap();
+    eventually("fetch in the config once it has a URL", WAIT, || async {
+        config_yaml(&cms, "gw-vmcp-config")
+            .await
+            .filter(|y| y.contains("name: fetch") && y.contains("mcp-fetch-proxy"))
+    })
+    .await;
+
+    // The auth config changes: the new header name is rendered.
+    let auths: Api<vmcp_api::MCPExternalAuthConfig> = h.api();
+    auths
+        .patch(
+            "key",
+            &kube::api::PatchParams::default(),
+            &kube::api::Patch::Merge(
+                serde_json::json!({"spec": {"headerInjection": {"headerName": "X-Other-Key"}}}),
+            ),
+        )
+        .await
+        .unwrap();
+    eventually("the changed auth config rendered", WAIT, || async {
+        config_yaml(&cms, "gw-vmcp-config")
+            .await
+            .filter(|y| y.contains("headerName: X-Other-Key"))
+    })
+    .await;
+    h.stop().await;
+}

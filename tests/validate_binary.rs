@@ -215,7 +215,7 @@ fn toolhive_gateway_sample_fails_only_on_unsupported_features() {
     assert!(errors >= 1, "{}", run.stderr);
     assert!(
         run.stderr
-            .contains("error: incomingAuth.type: OIDC client authentication is not enforced"),
+            .contains("error: incomingAuth.type: OIDC client authentication is not supported"),
         "{}",
         run.stderr
     );

@@ -11,6 +11,7 @@
 
 mod aggregation;
 mod auth;
+mod cedar;
 mod defaults;
 mod duration;
 pub mod input;
@@ -33,6 +34,7 @@ pub use auth::{
     IncomingAuthType, Obo, OidcConfig, OutgoingAuth, RoleMapping, StrategyType, TokenExchange,
     UpstreamInject, Xaa,
 };
+pub use cedar::{CedarError, CedarSet, MAX_POLICY_NESTING};
 pub use defaults::{
     DEFAULT_CIRCUIT_BREAKER_FAILURE_THRESHOLD, DEFAULT_CIRCUIT_BREAKER_TIMEOUT,
     DEFAULT_HEALTH_CHECK_INTERVAL, DEFAULT_PARTIAL_FAILURE_MODE, DEFAULT_STATUS_REPORTING_INTERVAL,

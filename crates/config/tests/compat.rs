@@ -9,6 +9,9 @@ fn compat_dir() -> PathBuf {
     PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat/toolhive")
 }
 
+/// ToolHive's gateway sample asks for OIDC client authentication (which vmcp does not check
+/// yet) with a Cedar policy (which it enforces): only the OIDC part is refused, and the policy
+/// parses, even with its `Action::"tools/call"` that matches nothing.
 #[test]
 fn toolhive_gateway_sample_parses_and_fails_only_on_unsupported_sections() {
     let path = compat_dir().join("gateway-config/vmcp-config.yaml");
@@ -23,10 +26,30 @@ fn toolhive_gateway_sample_parses_and_fails_only_on_unsupported_sections() {
         .collect();
     assert_eq!(
         found,
-        [(Severity::Warning, ProblemKind::NotSupported, "telemetry")],
+        [
+            (
+                Severity::Error,
+                ProblemKind::NotSupported,
+                "incomingAuth.type"
+            ),
+            (Severity::Warning, ProblemKind::NotSupported, "telemetry"),
+        ],
         "{report}"
     );
-    assert!(report.is_ok());
+    assert!(
+        report.problems[0]
+            .message
+            .starts_with("OIDC client authentication")
+    );
+    let authz = cfg.incoming_auth.as_ref().unwrap().authz.as_ref().unwrap();
+    let cedar = authz.parse_cedar().expect("the sample's policies parse");
+    assert_eq!(cedar.policies.policies().count(), authz.policies.len());
+    // With anonymous clients instead, the sample is a config the gateway serves.
+    let mut anonymous = cfg.clone();
+    let incoming = anonymous.incoming_auth.as_mut().unwrap();
+    incoming.auth_type = Some(IncomingAuthType::Anonymous);
+    incoming.oidc = None;
+    assert!(anonymous.validate().is_ok(), "{}", anonymous.validate());
     assert_eq!(
         cfg.summary().to_string(),
         "engineering-vmcp (group engineering-team): backends discovered from the group, conflict \

@@ -17,6 +17,9 @@ use crate::path::FieldPath;
 const NO_AUTH_SERVER: &str =
     "is not supported yet: it needs an embedded authorization server, which vmcp does not have";
 
+const NOT_ENFORCED: &str = "is not supported by this vmcp version yet: the gateway does not check \
+     client credentials and will not serve every client unauthenticated instead (use type: anonymous)";
+
 pub(super) fn check_incoming(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, a: &IncomingAuth) {
     match a.auth_type {
         None => ctx.error(&at.key("type"), "required (oidc, local or anonymous)"),
@@ -28,6 +31,21 @@ pub(super) fn check_incoming(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, a: &Incoming
             format!("only allowed when type is oidc (type is {})", t.as_str()),
         ),
         Some(_) => {}
+    }
+    // The gateway checks no client credentials yet. Serving a config that asks for them
+    // would let every client in, so it is refused by name (fail closed).
+    match a.auth_type {
+        Some(IncomingAuthType::Oidc) => ctx.not_supported(
+            Severity::Error,
+            &at.key("type"),
+            format!("OIDC client authentication {NOT_ENFORCED}"),
+        ),
+        Some(IncomingAuthType::Local) => ctx.not_supported(
+            Severity::Error,
+            &at.key("type"),
+            format!("local client authentication {NOT_ENFORCED}"),
+        ),
+        Some(IncomingAuthType::Anonymous) | None => {}
     }
     if let Some(oidc) = &a.oidc {
         check_oidc(ctx, &at.key("oidc"), oidc);
@@ -65,14 +83,17 @@ fn check_oidc(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, o: &OidcConfig) {
 fn check_authz(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, a: &AuthzConfig) {
     match a.authz_type {
         None => ctx.error(&at.key("type"), "required (cedar or none)"),
+        // The same parse the gateway starts from, so a policy the gateway would refuse is
+        // refused here, with its index, for `vmcp validate` and the operator alike.
         Some(AuthzType::Cedar) => {
-            if a.policies.is_empty() {
-                ctx.error(&at.key("policies"), "at least one Cedar policy is required");
-            }
-            let list = at.key("policies");
-            for (i, p) in a.policies.iter().enumerate() {
-                if p.trim().is_empty() {
-                    ctx.error(&list.index(i), "empty policy");
+            if let Err(errors) = a.parse_cedar() {
+                for e in errors {
+                    let (key, index) = e.field();
+                    let field = at.key(key);
+                    match index {
+                        Some(i) => ctx.error(&field.index(i), e.message()),
+                        None => ctx.error(&field, e.message()),
+                    }
                 }
             }
         }
@@ -80,13 +101,9 @@ fn check_authz(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, a: &AuthzConfig) {
             if !a.policies.is_empty() {
                 ctx.warn(&at.key("policies"), "ignored because type is none");
             }
-        }
-    }
-    if !a.entities_json.is_empty() {
-        match serde_json::from_str::<serde_json::Value>(&a.entities_json) {
-            Ok(serde_json::Value::Array(_)) => {}
-            Ok(_) => ctx.error(&at.key("entitiesJson"), "must be a JSON array"),
-            Err(e) => ctx.error(&at.key("entitiesJson"), format!("is not valid JSON: {e}")),
+            if !a.entities_json.is_empty() {
+                ctx.warn(&at.key("entitiesJson"), "ignored because type is none");
+            }
         }
     }
     if !a.group_entity_type.is_empty() {

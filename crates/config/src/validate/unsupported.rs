@@ -15,6 +15,9 @@
 //! | `telemetry`        | present                               | warning  |
 //! | `sessionStorage`   | a provider other than `memory`        | warning  |
 //!
+//! `incomingAuth.type` `oidc` and `local` are not-supported errors too (the gateway checks no
+//! client credentials yet; see the auth rules).
+//!
 //! Strategy features that need an embedded authorization server (`upstream_inject`,
 //! `subjectProviderName`, `authz.primaryUpstreamProvider`), the enterprise-only `obo` strategy
 //! and `aggregation.tools[].toolConfigRef` are reported as not-supported errors where they

@@ -9,6 +9,7 @@ fn incoming_auth_rules() {
     assert_only(
         &ps,
         &[
+            (Severity::Error, OIDC_REFUSED),
             (
                 Severity::Error,
                 "incomingAuth.oidc.issuer: must use https (set insecureAllowHttp: true for development only)",
@@ -47,10 +48,24 @@ fn incoming_auth_rules() {
     let ps = problems(&format!("{base}incomingAuth:\n  type: oidc\n"));
     assert_only(
         &ps,
-        &[(
-            Severity::Error,
-            "incomingAuth.oidc: required when type is oidc",
-        )],
+        &[
+            (
+                Severity::Error,
+                "incomingAuth.oidc: required when type is oidc",
+            ),
+            (Severity::Error, OIDC_REFUSED),
+        ],
+    );
+    let ps = problems(&format!("{base}incomingAuth:\n  type: local\n"));
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(
+        (ps[0].kind, ps[0].path.as_str()),
+        (ProblemKind::NotSupported, "incomingAuth.type")
+    );
+    assert!(
+        ps[0]
+            .message
+            .starts_with("local client authentication is not supported")
     );
     let ps = problems(&format!(
         "{base}incomingAuth:\n  type: anonymous\n  oidc: {{issuer: \"https://i\", audience: a}}\n"
@@ -78,7 +93,14 @@ const PERMIT_ALL: &str = "permit(principal, action, resource);";
 #[test]
 fn oidc_issuer_is_required() {
     let ps = incoming("  type: oidc\n  oidc: {audience: a}\n");
-    assert_single(&ps, Severity::Error, "incomingAuth.oidc.issuer", "required");
+    assert_has(&ps, Severity::Error, "incomingAuth.oidc.issuer", "required");
+    assert_has(
+        &ps,
+        Severity::Error,
+        "incomingAuth.type",
+        "OIDC client authentication is not supported",
+    );
+    assert_eq!(ps.len(), 2, "{ps:?}");
 }
 
 #[test]
@@ -86,12 +108,13 @@ fn oidc_introspection_url_must_be_http() {
     let ps = incoming(
         "  type: oidc\n  oidc: {issuer: \"https://idp\", audience: a, introspectionUrl: \"ftp://idp/introspect\"}\n",
     );
-    assert_single(
+    assert_has(
         &ps,
         Severity::Error,
         "incomingAuth.oidc.introspectionUrl",
         "must be an http or https URL, not ftp",
     );
+    assert_eq!(ps.len(), 2, "the URL and the OIDC refusal: {ps:?}");
 }
 
 #[test]
@@ -141,5 +164,73 @@ fn entities_json_must_parse() {
         Severity::Error,
         "incomingAuth.authz.entitiesJson",
         "is not valid JSON",
+    );
+}
+
+const OIDC_REFUSED: &str = "incomingAuth.type: OIDC client authentication is not supported by this vmcp version yet: the gateway does not check client credentials and will not serve every client unauthenticated instead (use type: anonymous)";
+
+/// Cedar policies and entities are parsed by the validator: each bad one is reported at its
+/// own index, with Cedar's message and position; a good section has no problem at all.
+#[test]
+fn cedar_policies_are_parsed_with_their_index() {
+    let base = BASE.replace("incomingAuth:\n  type: anonymous\n", "");
+    let authz = |body: &str| {
+        problems(&format!(
+            "{base}incomingAuth:\n  type: anonymous\n  authz:\n    type: cedar\n{body}"
+        ))
+    };
+    assert_only(
+        &authz("    policies: ['permit(principal, action, resource);']\n    entitiesJson: '[]'\n"),
+        &[],
+    );
+    let ps = authz(
+        "    policies:\n      - 'permit(principal, action, resource);'\n      - 'permit(principal, action resource);'\n      - 'forbid(principal, action, resource) when { context.arg_x == };'\n",
+    );
+    let paths: Vec<&str> = ps.iter().map(|p| p.path.as_str()).collect();
+    assert_eq!(
+        paths,
+        [
+            "incomingAuth.authz.policies[1]",
+            "incomingAuth.authz.policies[2]"
+        ],
+        "{ps:?}"
+    );
+    assert!(
+        ps.iter()
+            .all(|p| p.severity == Severity::Error && p.kind == ProblemKind::Invalid)
+    );
+    assert!(ps[0].message.contains("(line 1, column"), "{}", ps[0]);
+    assert_only(
+        &authz("    policies: []\n"),
+        &[(
+            Severity::Error,
+            "incomingAuth.authz.policies: at least one Cedar policy is required",
+        )],
+    );
+    let ps =
+        authz("    policies: ['permit(principal, action, resource);']\n    entitiesJson: 'nope'\n");
+    assert_eq!(ps.len(), 1);
+    assert!(
+        ps[0]
+            .to_string()
+            .starts_with("incomingAuth.authz.entitiesJson: is not valid JSON"),
+        "{}",
+        ps[0]
+    );
+    let ps = authz(
+        "    policies: ['permit(principal, action, resource);']\n    entitiesJson: '[{\"uid\": {\"type\": \"THVGroup\", \"id\": \"eng\"}, \"parents\": [{\"type\": \"THVGroup\"}]}]'\n",
+    );
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    assert_eq!(ps[0].path, "incomingAuth.authz.entitiesJson");
+    // type none ignores what it carries, loudly.
+    let ps = problems(&format!(
+        "{base}incomingAuth:\n  type: anonymous\n  authz: {{type: none, policies: ['garbage'], entitiesJson: 'x'}}\n"
+    ));
+    assert_eq!(
+        rendered(&ps),
+        [
+            "warning: incomingAuth.authz.policies: ignored because type is none",
+            "warning: incomingAuth.authz.entitiesJson: ignored because type is none"
+        ]
     );
 }

@@ -59,6 +59,14 @@ impl CedarError {
         }
     }
 
+    /// The field as a path relative to the section: `policies[1]`, `entitiesJson`.
+    pub fn path(&self) -> String {
+        match self.field() {
+            (key, Some(i)) => format!("{key}[{i}]"),
+            (key, None) => key.to_string(),
+        }
+    }
+
     /// The message without the field.
     pub fn message(&self) -> String {
         let full = self.to_string();

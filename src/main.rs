@@ -118,19 +118,14 @@ fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {
 /// Exit codes: 0 valid (warnings allowed), 1 invalid or unreadable. Unknown keys are reported
 /// with the rule problems of the rest of the file, so one run shows everything to fix.
 fn validate(path: &std::path::Path) -> ExitCode {
-    let (config, mut report) = match vmcp_config::check_file(path) {
+    let (config, report) = match vmcp_config::check_file(path) {
         Ok(checked) => checked,
         Err(err) => {
             eprintln!("{}: {err}", path.display());
             return ExitCode::FAILURE;
         }
     };
-    // What `vmcp serve` would refuse on top of the schema rules (client auth it cannot enforce).
-    if let Err(vmcp_gateway::ServeError::Invalid(refused)) =
-        vmcp_gateway::serve::refuse_unenforced_client_auth(&config)
-    {
-        report.problems.extend(refused);
-    }
+    // `check_file` ran the same rules `vmcp serve` starts from, Cedar policies parsed included.
     for problem in &report.problems {
         eprintln!("{}: {}: {problem}", path.display(), problem.severity);
     }

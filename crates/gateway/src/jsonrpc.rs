@@ -21,6 +21,8 @@ pub mod code {
     pub const BACKEND_UNAVAILABLE: i64 = -32001;
     pub const BACKEND_TIMEOUT: i64 = -32003;
     pub const BACKEND_ERROR: i64 = -32004;
+    /// Refused by the authorization policy; sent with HTTP 403, as ToolHive does.
+    pub const DENIED: i64 = 403;
 }
 
 /// Why an incoming message could not be accepted, with the JSON-RPC code to answer with.

@@ -6,7 +6,10 @@
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Mutex, PoisonError, RwLock};
+
+use crate::authz::Kind;
 
 const BUCKETS: [f64; 14] = [
     0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0, 60.0, 300.0,
@@ -31,7 +34,12 @@ type Tree = BTreeMap<String, BTreeMap<String, BTreeMap<String, Mutex<Series>>>>;
 #[derive(Default)]
 pub struct Metrics {
     series: RwLock<Tree>,
+    /// Requests refused by the authorization policy, per Cedar action.
+    denied: [AtomicU64; 3],
 }
+
+/// The Cedar actions whose denials are counted, in `Metrics::denied` order.
+const DENIED_ACTIONS: [Kind; 3] = [Kind::Tool, Kind::Prompt, Kind::Resource];
 
 impl Series {
     fn add(&mut self, ok: bool, seconds: f64) {
@@ -76,6 +84,13 @@ impl Metrics {
             .get_mut()
             .unwrap_or_else(PoisonError::into_inner)
             .add(ok, seconds);
+    }
+
+    /// Records a request the authorization policy refused.
+    pub fn denied(&self, kind: Kind) {
+        if let Some(i) = DENIED_ACTIONS.iter().position(|k| *k == kind) {
+            self.denied[i].fetch_add(1, Ordering::Relaxed);
+        }
     }
 
     /// Renders everything; `backends` gives (name, state, is_healthy).
@@ -188,6 +203,19 @@ impl Metrics {
                 "vmcp_backend_client_sessions{{backend=\"{}\"}} {}",
                 esc(&b.name),
                 b.client_sessions
+            );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP vmcp_authz_denied_total Requests refused by the authorization policy (HTTP 403), by Cedar action."
+        );
+        let _ = writeln!(s, "# TYPE vmcp_authz_denied_total counter");
+        for (kind, n) in DENIED_ACTIONS.iter().zip(&self.denied) {
+            let _ = writeln!(
+                s,
+                "vmcp_authz_denied_total{{action=\"{}\"}} {}",
+                kind.action(),
+                n.load(Ordering::Relaxed)
             );
         }
         let _ = writeln!(s, "# HELP vmcp_client_sessions Open client sessions.");

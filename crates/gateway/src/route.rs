@@ -6,9 +6,12 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 use vmcp_config::PartialFailureMode;
 
 use crate::aggregate::Aggregator;
+use crate::aggregate::view::{Listing, View};
+use crate::authz::{Authorizer, Kind, Target, ToolHints};
 use crate::backend::auth::Identity;
 use crate::backend::pool::Caller;
 use crate::backend::{BackendError, RelatedTx};
@@ -24,10 +27,16 @@ pub struct Router {
     pub partial_failure: PartialFailureMode,
     /// How long a list call may wait for backends still being tried for the first time.
     pub first_fetch_wait: Duration,
+    /// The Cedar policies, when `incomingAuth.authz` is `cedar`; `None` costs nothing.
+    pub authz: Option<Arc<Authorizer>>,
 }
 
 /// The outcome of one request: a full JSON-RPC response text.
 pub type Reply = String;
+
+/// A request refused by the authorization policy: the JSON-RPC error to send with HTTP 403.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Denied(pub Reply);
 
 /// A reply with its metric labels: the tool name (empty if none), the backend (if any) and
 /// whether it succeeded.
@@ -41,17 +50,40 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Reply {
+    ) -> Result<Reply, Denied> {
         let started = Instant::now();
-        let (reply, tool, backend, ok) = self.dispatch(session, id, method, params, related).await;
-        self.metrics.observe(
-            method,
-            &tool,
-            backend.as_deref().unwrap_or(""),
-            ok,
-            started.elapsed().as_secs_f64(),
-        );
-        reply
+        let outcome = self.dispatch(session, id, method, params, related).await;
+        let elapsed = started.elapsed().as_secs_f64();
+        match outcome {
+            Ok((reply, tool, backend, ok)) => {
+                let backend = backend.as_deref().unwrap_or("");
+                self.metrics.observe(method, &tool, backend, ok, elapsed);
+                Ok(reply)
+            }
+            Err(kind) => {
+                self.metrics.observe(method, "", "", false, elapsed);
+                self.metrics.denied(kind);
+                Err(Denied(jsonrpc::response_error(
+                    Some(id),
+                    code::DENIED,
+                    kind.denial(),
+                )))
+            }
+        }
+    }
+
+    /// Whether the caller may do what `target` describes; always true without policies.
+    /// `target` is only built when there are policies (arguments are parsed for it).
+    fn admits<'t>(&self, target: impl FnOnce() -> Target<'t>) -> Result<(), Kind> {
+        let Some(a) = &self.authz else {
+            return Ok(());
+        };
+        let target = target();
+        if a.allows(a.anonymous(), &target) {
+            Ok(())
+        } else {
+            Err(target.kind)
+        }
     }
 
     async fn dispatch(
@@ -61,14 +93,14 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Outcome {
+    ) -> Result<Outcome, Kind> {
         let none = || (String::new(), None);
         let list = |r: Result<Reply, Reply>| match r {
             Ok(s) => (s, String::new(), None, true),
             Err(s) => (s, String::new(), None, false),
         };
         let caller = caller(session);
-        match method {
+        Ok(match method {
             "logging/setLevel" => self.set_level(session, id, params).await,
             "ping" => {
                 let (t, b) = none();
@@ -79,18 +111,20 @@ impl Router {
                     true,
                 )
             }
-            "tools/list" => list(self.list(id, |v| &v.tools_list).await),
-            "resources/list" => list(self.list(id, |v| &v.resources_list).await),
-            "resources/templates/list" => list(self.list(id, |v| &v.templates_list).await),
-            "prompts/list" => list(self.list(id, |v| &v.prompts_list).await),
+            "tools/list" => list(self.list(id, Kind::Tool, |v| &v.tools_list).await),
+            "resources/list" => list(self.list(id, Kind::Resource, |v| &v.resources_list).await),
+            "resources/templates/list" => {
+                list(self.list(id, Kind::Resource, |v| &v.templates_list).await)
+            }
+            "prompts/list" => list(self.list(id, Kind::Prompt, |v| &v.prompts_list).await),
             "tools/call" | "prompts/get" => {
-                self.by_name(&caller, id, method, params, related).await
+                self.by_name(&caller, id, method, params, related).await?
             }
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
                 self.by_uri(&caller, session, id, method, params, related)
-                    .await
+                    .await?
             }
-            "completion/complete" => self.completion(&caller, id, params).await,
+            "completion/complete" => self.completion(&caller, id, params).await?,
             _ => {
                 let msg = format!("method {method:?} is not supported");
                 (
@@ -100,13 +134,17 @@ impl Router {
                     false,
                 )
             }
-        }
+        })
     }
 
+    /// A list from the view. With policies, only the entries the caller may use are listed,
+    /// by the same decision that gates the call (an entry whose decision fails is left
+    /// out); templates are decided on their template string.
     async fn list(
         &self,
         id: &RawValue,
-        pick: impl Fn(&crate::aggregate::view::View) -> &Box<RawValue>,
+        kind: Kind,
+        pick: impl Fn(&View) -> &Listing,
     ) -> Result<Reply, Reply> {
         self.first_fetch().await;
         let view = self.agg.view();
@@ -121,7 +159,25 @@ impl Router {
                 &msg,
             ));
         }
-        Ok(jsonrpc::response_ok(id, pick(&view)))
+        let listing = pick(&view);
+        let Some(a) = &self.authz else {
+            return Ok(jsonrpc::response_ok(id, &listing.json));
+        };
+        let who = a.anonymous();
+        let filtered = listing.filtered(|name| {
+            let hints = match kind {
+                Kind::Tool => view.tools.get(name).map(|r| r.hints).unwrap_or_default(),
+                Kind::Prompt | Kind::Resource => ToolHints::default(),
+            };
+            let target = Target {
+                kind,
+                name,
+                hints,
+                args: None,
+            };
+            a.allows(who, &target)
+        });
+        Ok(jsonrpc::response_ok(id, &filtered))
     }
 
     /// Waits (bounded) until every backend was fetched once: a request right after initialize
@@ -139,14 +195,14 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Outcome {
+    ) -> Result<Outcome, Kind> {
         let Keyed {
             members,
             value: name,
             ..
         } = match keyed(id, params, "name") {
             Ok(k) => k,
-            Err(reply) => return reply,
+            Err(reply) => return Ok(reply),
         };
         self.first_fetch().await;
         let view = self.agg.view();
@@ -155,13 +211,27 @@ impl Router {
         } else {
             view.prompts.get(&name)
         };
+        // Decided before the name is looked up, so a denial reads the same for a tool that
+        // exists and one that does not.
+        if self.authz.is_some() {
+            let tool = method == "tools/call";
+            let args = if tool { arguments(&members) } else { None };
+            self.admits(|| {
+                if tool {
+                    let hints = route.map(|r| r.hints).unwrap_or_default();
+                    Target::tool(&name, hints, args.as_ref())
+                } else {
+                    Target::prompt(&name)
+                }
+            })?;
+        }
         let Some(route) = route else {
             let what = if method == "tools/call" {
                 "tool"
             } else {
                 "prompt"
             };
-            return invalid(id, &format!("unknown {what} {name:?}"));
+            return Ok(invalid(id, &format!("unknown {what} {name:?}")));
         };
         let backend = route.backend.clone();
         let params =
@@ -175,7 +245,7 @@ impl Router {
         } else {
             String::new()
         };
-        (reply, label, Some(backend), ok)
+        Ok((reply, label, Some(backend), ok))
     }
 
     async fn by_uri(
@@ -186,22 +256,27 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Outcome {
+    ) -> Result<Outcome, Kind> {
         let Keyed {
             params, value: uri, ..
         } = match keyed(id, params, "uri") {
             Ok(k) => k,
-            Err(reply) => return reply,
+            Err(reply) => return Ok(reply),
         };
+        // Reading and subscribing are decided on the URI asked for (a template's expansion),
+        // before it is looked up; unsubscribing only ever takes something away.
+        if method != "resources/unsubscribe" {
+            self.admits(|| Target::resource(&uri))?;
+        }
         self.first_fetch().await;
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
             let msg = format!("resource {uri:?} not found");
-            return (
+            return Ok((
                 jsonrpc::response_error(Some(id), code::RESOURCE_NOT_FOUND, &msg),
                 String::new(),
                 None,
                 false,
-            );
+            ));
         };
         // Subscriptions are tracked per client session here: the shared backend session fans
         // `resources/updated` out to exactly the clients subscribed through it, and stays
@@ -213,12 +288,12 @@ impl Router {
         let mut caller = caller.clone();
         match method {
             "resources/subscribe" if !session.subscribe(&uri, caller.client.is_some()) => {
-                return ok_here(backend);
+                return Ok(ok_here(backend));
             }
             "resources/unsubscribe" => match session.unsubscribe(&uri) {
-                None => return ok_here(backend),
+                None => return Ok(ok_here(backend)),
                 Some(false) if self.sessions.shared_subscribers(&uri) > 0 => {
-                    return ok_here(backend);
+                    return Ok(ok_here(backend));
                 }
                 // Undo it where it was made, even if the client has its own sessions by now.
                 Some(false) => caller.client = None,
@@ -232,7 +307,7 @@ impl Router {
         if method == "resources/subscribe" && !ok {
             session.unsubscribe(&uri);
         }
-        (reply, String::new(), Some(backend), ok)
+        Ok((reply, String::new(), Some(backend), ok))
     }
 
     async fn completion(
@@ -240,29 +315,32 @@ impl Router {
         caller: &Caller,
         id: &RawValue,
         params: Option<&RawValue>,
-    ) -> Outcome {
+    ) -> Result<Outcome, Kind> {
         let Some(params) = params else {
-            return invalid(id, "params are required");
+            return Ok(invalid(id, "params are required"));
         };
         let members = match jsonrpc::object_members(params) {
             Ok(m) => m,
-            Err(e) => return invalid(id, &e.to_string()),
+            Err(e) => return Ok(invalid(id, &e.to_string())),
         };
         let Some((_, r)) = members.iter().find(|(k, _)| k == "ref") else {
-            return invalid(id, "params.ref is required");
+            return Ok(invalid(id, "params.ref is required"));
         };
         let ref_members = match jsonrpc::object_members(r) {
             Ok(m) => m,
-            Err(e) => return invalid(id, &e.to_string()),
+            Err(e) => return Ok(invalid(id, &e.to_string())),
         };
         let kind = jsonrpc::string_member(&ref_members, "type").unwrap_or_default();
         self.first_fetch().await;
         let view = self.agg.view();
+        // Completing a prompt's or resource's arguments is using it: the same decision as
+        // getting the prompt or reading the resource.
         let (backend, params) = match kind.as_str() {
             "ref/prompt" => {
                 let name = jsonrpc::string_member(&ref_members, "name").unwrap_or_default();
+                self.admits(|| Target::prompt(&name))?;
                 let Some(route) = view.prompts.get(&name) else {
-                    return invalid(id, &format!("unknown prompt {name:?}"));
+                    return Ok(invalid(id, &format!("unknown prompt {name:?}")));
                 };
                 let new_ref = jsonrpc::with_member(
                     &ref_members,
@@ -276,18 +354,24 @@ impl Router {
             }
             "ref/resource" => {
                 let uri = jsonrpc::string_member(&ref_members, "uri").unwrap_or_default();
+                self.admits(|| Target::resource(&uri))?;
                 let Some(b) = view.resource_backend(&uri) else {
-                    return invalid(id, &format!("unknown resource {uri:?}"));
+                    return Ok(invalid(id, &format!("unknown resource {uri:?}")));
                 };
                 (b, jsonrpc::raw(params.get().to_owned()))
             }
-            _ => return invalid(id, "params.ref.type must be ref/prompt or ref/resource"),
+            _ => {
+                return Ok(invalid(
+                    id,
+                    "params.ref.type must be ref/prompt or ref/resource",
+                ));
+            }
         };
         drop(view);
         let (reply, ok) = self
             .forward(caller, id, &backend, "completion/complete", &params, None)
             .await;
-        (reply, String::new(), Some(backend), ok)
+        Ok((reply, String::new(), Some(backend), ok))
     }
 
     /// Sends to a backend and maps its answer back onto the client's id.
@@ -399,6 +483,13 @@ fn keyed<'p>(id: &RawValue, params: Option<&'p RawValue>, key: &str) -> Result<K
         members,
         value,
     })
+}
+
+/// A `tools/call`'s `arguments` object, for policies that read `context.arg_<name>`; none
+/// when absent or not an object (the backend answers for a malformed one).
+fn arguments(members: &[(String, &RawValue)]) -> Option<Map<String, Value>> {
+    let (_, raw) = members.iter().find(|(k, _)| k == "arguments")?;
+    serde_json::from_str(raw.get()).ok()
 }
 
 fn invalid(id: &RawValue, msg: &str) -> Outcome {

@@ -12,6 +12,7 @@ use tokio::task::JoinHandle;
 use vmcp_config::{Config, PartialFailureMode, Problem};
 
 use crate::aggregate::Aggregator;
+use crate::authz::{Authorizer, AuthzError};
 use crate::backend::Inbound;
 use crate::backend::auth::AuthError;
 use crate::backend::build::{Builder, specs_from_config};
@@ -37,6 +38,8 @@ pub enum ServeError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error("incomingAuth.authz: {0}")]
+    Authz(#[from] AuthzError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -132,28 +135,41 @@ pub fn load_config(path: &std::path::Path) -> Result<Config, ServeError> {
     if report.has_errors() {
         return Err(ServeError::Invalid(report.errors().cloned().collect()));
     }
-    refuse_unenforced_client_auth(&cfg)?;
     Ok(cfg)
 }
 
-/// The gateway does not enforce authorization policies yet. Serving a config that asks for
-/// them would silently let every client call everything, so such a config is refused (fail
-/// closed) with a message that names the field. (Client authentication it cannot check is
-/// refused by the config validator itself.)
-pub fn refuse_unenforced_client_auth(cfg: &Config) -> Result<(), ServeError> {
-    use vmcp_config::{ProblemKind, Severity};
-    match cfg.incoming_auth.as_ref().and_then(|a| a.authz.as_ref()) {
-        Some(_) => Err(ServeError::Invalid(vec![Problem {
-            severity: Severity::Error,
-            kind: ProblemKind::NotSupported,
-            path: "incomingAuth.authz".into(),
-            message: "authorization policy is not enforced by this vmcp version; refusing to \
-                      serve every client unauthenticated (use incomingAuth.type: anonymous \
-                      without authz)"
-                .into(),
-        }])),
-        None => Ok(()),
+/// The Cedar authorizer of a config with `incomingAuth.authz.type: cedar`, built once from
+/// policies parsed once; `None` without authorization (and then no request pays for it).
+/// A policy that does not parse is a startup error naming `incomingAuth.authz.policies[i]`.
+pub fn authorizer(cfg: &Config) -> Result<Option<Arc<Authorizer>>, ServeError> {
+    use vmcp_config::{AuthzType, ProblemKind, Severity};
+    let Some(authz) = cfg.incoming_auth.as_ref().and_then(|a| a.authz.as_ref()) else {
+        return Ok(None);
+    };
+    if authz.authz_type != Some(AuthzType::Cedar) {
+        return Ok(None);
     }
+    let set = authz.parse_cedar().map_err(|errors| {
+        ServeError::Invalid(
+            errors
+                .iter()
+                .map(|e| Problem {
+                    severity: Severity::Error,
+                    kind: ProblemKind::Invalid,
+                    path: format!("incomingAuth.authz.{}", e.path()),
+                    message: e.message(),
+                })
+                .collect(),
+        )
+    })?;
+    let (policies, entities) = (set.policies.policies().count(), set.entities.iter().count());
+    let a = Authorizer::new(set, authz, &cfg.name)?;
+    tracing::info!(
+        policies,
+        entities,
+        "authorization: Cedar policies enforced on calls and lists"
+    );
+    Ok(Some(Arc::new(a)))
 }
 
 /// Entry point of `vmcp serve`: logging, runtime, config, serve until SIGINT/SIGTERM.
@@ -255,6 +271,7 @@ pub async fn start(
         addr: "listener".into(),
         source,
     })?;
+    let authz = authorizer(&cfg)?;
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
     // The aggregator is created after the backends, which need the transition callback;
     // a once-cell bridges the two.
@@ -329,6 +346,7 @@ pub async fn start(
             metrics: metrics.clone(),
             partial_failure: partial,
             first_fetch_wait: max_timeout,
+            authz,
         },
         sessions: sessions.clone(),
         metrics,
@@ -418,22 +436,32 @@ pub async fn start(
 }
 
 #[cfg(test)]
-mod ca_root_tests {
+mod authz_tests {
     use super::*;
 
+    fn cfg(authz: &str) -> Config {
+        Config::from_yaml_str(&format!(
+            "name: g\ngroupRef: g\nincomingAuth: {{type: anonymous, authz: {authz}}}\n"
+        ))
+        .unwrap()
+    }
+
     #[test]
-    fn client_auth_the_gateway_cannot_enforce_is_refused() {
-        let cfg = |incoming: &str| {
-            Config::from_yaml_str(&format!("name: g\ngroupRef: g\nincomingAuth: {incoming}\n"))
-                .unwrap()
-        };
-        assert!(refuse_unenforced_client_auth(&cfg("{type: anonymous}")).is_ok());
-        let authz = cfg(
-            "{type: anonymous, authz: {type: cedar, policies: ['permit(principal, action, resource);']}}",
+    fn cedar_sections_build_an_authorizer_and_bad_policies_name_their_index() {
+        let ok = cfg("{type: cedar, policies: ['permit(principal, action, resource);']}");
+        assert!(authorizer(&ok).unwrap().is_some());
+        assert!(authorizer(&cfg("{type: none}")).unwrap().is_none());
+        let bad =
+            cfg("{type: cedar, policies: ['permit(principal, action, resource);', 'permit(']}");
+        let err = authorizer(&bad).unwrap_err().to_string();
+        assert!(err.contains("incomingAuth.authz.policies[1]: "), "{err}");
+        let no_entities = cfg(
+            "{type: cedar, policies: ['permit(principal, action, resource);'], entitiesJson: '{}'}",
         );
-        let err = refuse_unenforced_client_auth(&authz)
-            .unwrap_err()
-            .to_string();
-        assert!(err.contains("incomingAuth.authz"), "{err}");
+        let err = authorizer(&no_entities).unwrap_err().to_string();
+        assert!(
+            err.contains("incomingAuth.authz.entitiesJson: must be a JSON array"),
+            "{err}"
+        );
     }
 }

@@ -373,15 +373,15 @@ impl Aggregator {
         self.built.send_replace(including);
         let new = self.view.load();
         let mut changed = Vec::new();
-        if old.tools_list.get() != new.tools_list.get() {
+        if old.tools_list.json.get() != new.tools_list.json.get() {
             changed.push("notifications/tools/list_changed");
         }
-        if old.resources_list.get() != new.resources_list.get()
-            || old.templates_list.get() != new.templates_list.get()
+        if old.resources_list.json.get() != new.resources_list.json.get()
+            || old.templates_list.json.get() != new.templates_list.json.get()
         {
             changed.push("notifications/resources/list_changed");
         }
-        if old.prompts_list.get() != new.prompts_list.get() {
+        if old.prompts_list.json.get() != new.prompts_list.json.get() {
             changed.push("notifications/prompts/list_changed");
         }
         for c in changed {

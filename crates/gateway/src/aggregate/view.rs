@@ -4,14 +4,16 @@
 //! prepared bytes. The view is swapped atomically by the aggregator; readers never lock.
 
 use std::collections::HashMap;
+use std::ops::Range;
 use std::sync::Arc;
 
+use serde_json::Value;
 use serde_json::value::RawValue;
-use serde_json::{Map, Value};
 use vmcp_config::{Aggregation, ConflictResolution};
 
 use super::conflict::{self, Candidate, Strategy};
 use super::filter::{Object, ToolPolicy};
+use crate::authz::ToolHints;
 use crate::jsonrpc;
 
 /// Everything one backend offers.
@@ -28,6 +30,63 @@ pub struct Caps {
 pub struct Route {
     pub backend: Arc<str>,
     pub original: String,
+    /// The advertised tool's annotation hints, which authorization policies can read
+    /// (default for prompts).
+    pub hints: ToolHints,
+}
+
+/// A list result prepared once per view, and where each entry lies in it: a list filtered
+/// per caller (authorization) is a concatenation of slices, not a re-serialisation, and the
+/// unfiltered list is the prepared text as it is.
+#[derive(Debug)]
+pub struct Listing {
+    pub json: Box<RawValue>,
+    /// Per entry, in list order: what authorization decides on (tool or prompt name,
+    /// resource URI, template string) and the entry's bytes in `json`.
+    pub entries: Vec<(String, Range<usize>)>,
+    /// Bytes of `json` before the first entry (`{"tools":[`).
+    prefix: usize,
+}
+
+impl Listing {
+    fn build(key: &str, items: Vec<(String, Value)>) -> Listing {
+        let mut json = format!("{{{}:[", Value::from(key));
+        let prefix = json.len();
+        let mut entries = Vec::with_capacity(items.len());
+        for (i, (k, v)) in items.into_iter().enumerate() {
+            if i > 0 {
+                json.push(',');
+            }
+            let start = json.len();
+            json.push_str(&v.to_string());
+            entries.push((k, start..json.len()));
+        }
+        json.push_str("]}");
+        Listing {
+            json: jsonrpc::raw(json),
+            entries,
+            prefix,
+        }
+    }
+
+    /// The list with only the entries `keep` accepts, in the same order.
+    pub fn filtered(&self, mut keep: impl FnMut(&str) -> bool) -> Box<RawValue> {
+        let text = self.json.get();
+        let mut out = String::with_capacity(text.len());
+        out.push_str(&text[..self.prefix]);
+        let mut first = true;
+        for (k, span) in &self.entries {
+            if keep(k) {
+                if !first {
+                    out.push(',');
+                }
+                out.push_str(&text[span.clone()]);
+                first = false;
+            }
+        }
+        out.push_str("]}");
+        jsonrpc::raw(out)
+    }
 }
 
 /// One backend as seen by the builder.
@@ -46,10 +105,10 @@ pub struct Input<'a> {
 
 #[derive(Debug)]
 pub struct View {
-    pub tools_list: Box<RawValue>,
-    pub resources_list: Box<RawValue>,
-    pub templates_list: Box<RawValue>,
-    pub prompts_list: Box<RawValue>,
+    pub tools_list: Listing,
+    pub resources_list: Listing,
+    pub templates_list: Listing,
+    pub prompts_list: Listing,
     pub tools: HashMap<String, Route>,
     pub prompts: HashMap<String, Route>,
     pub resources: HashMap<String, Arc<str>>,
@@ -63,12 +122,6 @@ impl Default for View {
     fn default() -> Self {
         build(&[], &Aggregation::default())
     }
-}
-
-fn list(key: &str, items: &[Value]) -> Box<RawValue> {
-    let mut m = Map::new();
-    m.insert(key.to_owned(), Value::Array(items.to_vec()));
-    jsonrpc::raw(serde_json::to_string(&m).unwrap_or_else(|_| "{}".into()))
 }
 
 /// Builds a view from backends given in name order.
@@ -129,6 +182,7 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
             Route {
                 backend: b,
                 original: p.original,
+                hints: ToolHints::of_tool(&t),
             },
         );
         tool_items.push((n, Value::Object(t)));
@@ -171,6 +225,7 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
             Route {
                 backend: b,
                 original,
+                hints: ToolHints::default(),
             },
         );
         prompt_items.push((n, Value::Object(p)));
@@ -213,12 +268,11 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
     tmpl_items.sort_by(|a, b| a.0.cmp(&b.0));
     templates.sort_by(|a, b| a.0.source.cmp(&b.0.source));
 
-    let values = |v: Vec<(String, Value)>| v.into_iter().map(|(_, v)| v).collect::<Vec<_>>();
     View {
-        tools_list: list("tools", &values(tool_items)),
-        resources_list: list("resources", &values(res_items)),
-        templates_list: list("resourceTemplates", &values(tmpl_items)),
-        prompts_list: list("prompts", &values(prompt_items)),
+        tools_list: Listing::build("tools", tool_items),
+        resources_list: Listing::build("resources", res_items),
+        templates_list: Listing::build("resourceTemplates", tmpl_items),
+        prompts_list: Listing::build("prompts", prompt_items),
         tools,
         prompts,
         resources,
@@ -377,7 +431,7 @@ mod tests {
             ],
             &agg,
         );
-        let listed: Value = serde_json::from_str(v.tools_list.get()).unwrap();
+        let listed: Value = serde_json::from_str(v.tools_list.json.get()).unwrap();
         let names: Vec<&str> = listed["tools"]
             .as_array()
             .unwrap()
@@ -389,7 +443,8 @@ mod tests {
             v.tools["beta_echo"],
             Route {
                 backend: "beta".into(),
-                original: "echo".into()
+                original: "echo".into(),
+                hints: ToolHints::default(),
             }
         );
         assert_eq!(v.prompts["beta_greet"].original, "greet");
@@ -437,7 +492,7 @@ mod tests {
         ];
         let v1 = build(&inputs, &agg);
         let v2 = build(&inputs, &agg);
-        assert_eq!(v1.tools_list.get(), v2.tools_list.get());
+        assert_eq!(v1.tools_list.json.get(), v2.tools_list.json.get());
         assert_eq!(
             v1.missing,
             vec!["b".to_owned()],
@@ -445,6 +500,60 @@ mod tests {
         );
         assert!(v1.tools.contains_key("x") && !v1.tools.contains_key("y"));
         assert_eq!(v1.prompts["greet"].backend.as_ref(), "a");
+    }
+
+    #[test]
+    fn listings_are_serde_text_and_filter_by_slices() {
+        let mut a = caps(&["echo", "add"]);
+        a.tools[0].insert(
+            "annotations".into(),
+            json!({"readOnlyHint": true, "title": "E"}),
+        );
+        let v = build(
+            &[Input {
+                name: "alpha",
+                caps: Some(&a),
+                available: true,
+                pending: false,
+            }],
+            &Aggregation::default(),
+        );
+        let listed: Value = serde_json::from_str(v.tools_list.json.get()).unwrap();
+        // The prepared text is exactly what serde writes for the same list.
+        assert_eq!(v.tools_list.json.get(), listed.to_string());
+        let keys: Vec<&str> = v
+            .tools_list
+            .entries
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(keys, ["alpha_add", "alpha_echo"]);
+        assert_eq!(v.tools["alpha_echo"].hints.read_only, Some(true));
+        assert_eq!(v.tools["alpha_add"].hints, ToolHints::default());
+        let only_echo: Value =
+            serde_json::from_str(v.tools_list.filtered(|k| k == "alpha_echo").get()).unwrap();
+        assert_eq!(only_echo["tools"].as_array().unwrap().len(), 1);
+        assert_eq!(only_echo["tools"][0], listed["tools"][1]);
+        assert_eq!(v.tools_list.filtered(|_| false).get(), r#"{"tools":[]}"#);
+        assert_eq!(
+            v.tools_list.filtered(|_| true).get(),
+            v.tools_list.json.get()
+        );
+        let res: Vec<&str> = v
+            .resources_list
+            .entries
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(res, ["demo://one"]);
+        let tpl: Vec<&str> = v
+            .templates_list
+            .entries
+            .iter()
+            .map(|(k, _)| k.as_str())
+            .collect();
+        assert_eq!(tpl, ["demo://r/{id}"]);
+        assert_eq!(View::default().prompts_list.json.get(), r#"{"prompts":[]}"#);
     }
 
     #[test]

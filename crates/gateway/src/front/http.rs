@@ -373,7 +373,7 @@ async fn request(
         async move {
             let r = tokio::select! {
                 r = front.router.handle(&session, &id, &method, params.as_deref(), related) => r,
-                _ = cancel.notified() => jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled"),
+                _ = cancel.notified() => Ok(jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled")),
             };
             session.finish(id.get());
             r
@@ -382,11 +382,11 @@ async fn request(
     let mut fut = Box::pin(fut);
     let first = tokio::select! {
         biased;
-        reply = &mut fut => return json(StatusCode::OK, reply),
+        reply = &mut fut => return answer(reply),
         m = rx.recv() => m,
     };
     let Some(first) = first else {
-        return json(StatusCode::OK, fut.await);
+        return answer(fut.await);
     };
     let stream = async_stream::stream! {
         yield sse::event(first.get());
@@ -398,13 +398,24 @@ async fn request(
                     while let Ok(m) = rx.try_recv() {
                         yield sse::event(m.get());
                     }
-                    yield sse::event(&reply);
+                    // A denial is decided before anything is forwarded, so it never comes
+                    // after a related message; were it to, the stream's status is sent.
+                    let (Ok(text) | Err(route::Denied(text))) = reply;
+                    yield sse::event(&text);
                     break;
                 }
             }
         }
     };
     sse::response(stream, None)
+}
+
+/// A reply as JSON: HTTP 200, or 403 for a request the authorization policy refused.
+fn answer(reply: Result<route::Reply, route::Denied>) -> Response {
+    match reply {
+        Ok(text) => json(StatusCode::OK, text),
+        Err(route::Denied(text)) => json(StatusCode::FORBIDDEN, text),
+    }
 }
 
 async fn mcp_get(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {

@@ -144,20 +144,7 @@ async fn read_referenced(
             secrets.insert(r.name.clone());
         }
     }
-    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
-    for name in cms {
-        let got = cm_api
-            .get_opt(&name)
-            .await
-            .map_err(Error::kube(format!("reading ConfigMap {ns}/{name}")))?;
-        if let Some(cm) = got {
-            let mut data = cm.data.unwrap_or_default();
-            for k in cm.binary_data.unwrap_or_default().into_keys() {
-                data.entry(k).or_default();
-            }
-            world.config_maps.insert(name, data);
-        }
-    }
+    read_config_maps(client, ns, cms, world).await?;
     let secret_api: Api<Secret> = Api::namespaced(client.clone(), ns);
     for name in secrets {
         let got = secret_api
@@ -173,6 +160,34 @@ async fn read_referenced(
                 .chain(s.string_data.unwrap_or_default().into_keys())
                 .collect();
             world.secrets.insert(name, keys);
+        }
+    }
+    Ok(())
+}
+
+/// Reads ConfigMaps by name into the world (binaryData keys with an empty value); one that
+/// does not exist is left out, which validation reports.
+pub async fn read_config_maps(
+    client: &Client,
+    ns: &str,
+    names: impl IntoIterator<Item = String>,
+    world: &mut World,
+) -> Result<()> {
+    let cm_api: Api<ConfigMap> = Api::namespaced(client.clone(), ns);
+    for name in names {
+        if world.config_maps.contains_key(&name) {
+            continue;
+        }
+        let got = cm_api
+            .get_opt(&name)
+            .await
+            .map_err(Error::kube(format!("reading ConfigMap {ns}/{name}")))?;
+        if let Some(cm) = got {
+            let mut data = cm.data.unwrap_or_default();
+            for k in cm.binary_data.unwrap_or_default().into_keys() {
+                data.entry(k).or_default();
+            }
+            world.config_maps.insert(name, data);
         }
     }
     Ok(())

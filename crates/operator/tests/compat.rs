@@ -13,26 +13,31 @@ fn compat_dir(sub: &str) -> PathBuf {
         .join(sub)
 }
 
-/// Field names that may legitimately stop a ToolHive example.
+/// Fields that may legitimately stop a ToolHive example: the features the compatibility rule
+/// names as unsupported (optimizer, composite tools, code mode, embedded auth server,
+/// telemetry and OIDC config references). Authorization is not among them.
 const UNSUPPORTED: &[&str] = &[
     "spec.config.compositeToolRefs",
     "spec.config.codeMode",
     "spec.config.optimizer",
     "spec.embeddingServerRef",
     "spec.telemetryConfigRef",
-    "spec.incomingAuth",
+    "spec.authServerConfig",
+    "spec.incomingAuth.oidcConfigRef",
 ];
 
-fn check_dir(sub: &str) -> (usize, usize) {
+/// Per VirtualMCPServer of a directory: `file name: outcome`, where the outcome is
+/// `rendered` (with the policies it carries) or the unsupported fields it names.
+fn check_dir(sub: &str) -> Vec<String> {
     let dir = compat_dir(sub);
-    let mut rendered = 0;
-    let mut refused = 0;
+    let mut outcomes = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
     for f in files {
+        let file = f.file_name().unwrap().to_string_lossy().into_owned();
         let manifests = read_manifests(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for o in render_manifests(manifests, &Settings::default()) {
             let yaml = to_yaml(&o.documents());
@@ -54,43 +59,123 @@ fn check_dir(sub: &str) -> (usize, usize) {
                         cfg.validate().problems
                     );
                     assert!(yaml.contains("kind: Deployment") && yaml.contains("kind: Service"));
-                    rendered += 1;
+                    let policies = cfg
+                        .incoming_auth
+                        .as_ref()
+                        .and_then(|a| a.authz.as_ref())
+                        .map_or(0, |a| a.policies.len());
+                    outcomes.push(format!("{file} {}: rendered, {policies} policies", o.name));
                 }
                 None => {
                     let msg = &o.rendered.status.message;
+                    let named: Vec<&str> = UNSUPPORTED
+                        .iter()
+                        .copied()
+                        .filter(|u| {
+                            msg.contains(&format!("{u}:")) || msg.contains(&format!("{u}."))
+                        })
+                        .collect();
                     assert!(
-                        UNSUPPORTED.iter().any(|u| msg.contains(u)),
-                        "{} {}: stopped without naming an unsupported field: {msg}",
-                        f.display(),
+                        !named.is_empty() && msg.contains("not supported"),
+                        "{file} {}: stopped without naming an unsupported field: {msg}",
                         o.name
                     );
-                    assert!(msg.contains("not supported"), "{msg}");
-                    refused += 1;
+                    // Nothing else stops it: every problem in the message is one of these.
+                    for problem in msg.split("; spec.") {
+                        let problem = problem.strip_prefix("spec.").unwrap_or(problem);
+                        assert!(
+                            UNSUPPORTED
+                                .iter()
+                                .any(|u| problem.starts_with(&u["spec.".len()..])),
+                            "{file} {}: {problem}",
+                            o.name
+                        );
+                    }
+                    outcomes.push(format!("{file} {}: refused ({})", o.name, named.join(", ")));
                 }
             }
         }
     }
-    (rendered, refused)
+    outcomes
 }
 
 #[test]
 fn toolhive_virtual_mcp_examples_render_or_name_the_unsupported_field() {
-    let (rendered, refused) = check_dir("virtual-mcps");
-    // Every ToolHive sample declares something vmcp cannot honour yet (Cedar authz, OIDC,
-    // optimizer, composite tools, ...): each must end in a condition naming it. Authorization
-    // the gateway cannot enforce is refused rather than served as allow-all.
-    assert_eq!(
-        rendered + refused,
-        15,
-        "every VirtualMCPServer sample is handled"
-    );
-    assert!(refused >= 6, "refused {refused}");
+    let outcomes = check_dir("virtual-mcps");
+    // Cedar authorization is enforced, so the samples whose only extra is a policy render,
+    // policies included; the others name exactly the features vmcp lacks.
+    let expected = [
+        "composite_tool_complex.yaml vmcp-data-processor: refused (spec.config.compositeToolRefs)",
+        "composite_tool_simple.yaml vmcp-simple-composite: refused (spec.config.compositeToolRefs)",
+        "composite_tool_with_elicitations.yaml vmcp-interactive-deploy: refused (spec.config.compositeToolRefs)",
+        "vmcp_codemode.yaml codemode-vmcp: refused (spec.config.codeMode)",
+        "vmcp_conflict_resolution.yaml vmcp-prefix-strategy: rendered, 1 policies",
+        "vmcp_conflict_resolution.yaml vmcp-priority-strategy: rendered, 1 policies",
+        "vmcp_conflict_resolution.yaml vmcp-manual-strategy: rendered, 1 policies",
+        "vmcp_inline_incoming_auth.yaml inline-auth-vmcp: refused (spec.incomingAuth.oidcConfigRef)",
+        "vmcp_optimizer_all_options.yaml optimizer-vmcp: refused (spec.config.optimizer, spec.embeddingServerRef)",
+        "vmcp_optimizer_openai.yaml optimizer-vmcp: refused (spec.config.optimizer)",
+        "vmcp_optimizer_quickstart.yaml optimizer-vmcp: refused (spec.embeddingServerRef)",
+        "vmcp_production_full.yaml production-vmcp: refused (spec.incomingAuth.oidcConfigRef)",
+        "vmcp_simple_discovered.yaml simple-vmcp: rendered, 1 policies",
+        "vmcp_with_oidcconfig_ref.yaml shared-auth-vmcp: refused (spec.incomingAuth.oidcConfigRef)",
+        "vmcp_with_telemetry_ref.yaml telemetry-demo-vmcp: refused (spec.telemetryConfigRef)",
+    ];
+    assert_eq!(outcomes, expected);
+    let rendered = outcomes.iter().filter(|o| o.contains(": rendered")).count();
+    assert_eq!((rendered, outcomes.len() - rendered), (4, 11));
+}
+
+/// The two samples the brief names: their gateway config carries ToolHive's policy as
+/// written and passes the gateway's validator (which parses the policy as the gateway does
+/// at startup).
+#[test]
+fn toolhive_authz_samples_render_their_policies() {
+    for (file, count) in [
+        ("vmcp_simple_discovered.yaml", 1),
+        ("vmcp_conflict_resolution.yaml", 3),
+    ] {
+        let outcomes = render_manifests(
+            read_manifests(&compat_dir("virtual-mcps").join(file)).unwrap(),
+            &Settings::default(),
+        );
+        assert_eq!(outcomes.len(), count, "{file}");
+        for o in outcomes {
+            let text = &o
+                .rendered
+                .objects
+                .as_ref()
+                .expect("rendered")
+                .config_map
+                .data
+                .as_ref()
+                .unwrap()["config.yaml"];
+            let cfg = vmcp_config::Config::from_yaml_str(text).unwrap();
+            assert!(cfg.validate().is_ok(), "{file} {}", o.name);
+            let authz = cfg.incoming_auth.as_ref().unwrap().authz.as_ref().unwrap();
+            assert_eq!(authz.authz_type, Some(vmcp_config::AuthzType::Cedar));
+            assert_eq!(
+                authz.policies,
+                ["permit(principal, action, resource);"],
+                "{file} {}",
+                o.name
+            );
+            assert_eq!(authz.parse_cedar().unwrap().policies.policies().count(), 1);
+            assert!(
+                text.contains("permit(principal, action, resource);"),
+                "{text}"
+            );
+        }
+    }
 }
 
 #[test]
 fn toolhive_entry_examples_render() {
-    let (rendered, _) = check_dir("mcp-server-entries");
-    assert!(rendered >= 1);
+    let outcomes = check_dir("mcp-server-entries");
+    assert!(
+        outcomes.iter().any(|o| o.contains(": rendered")),
+        "{outcomes:?}"
+    );
     // The mixed group: static mode with the entry (the MCPServer has no status.url offline).
     let outcomes = render_manifests(
         read_manifests(&compat_dir(

@@ -862,6 +862,77 @@ async fn an_undecodable_object_does_not_stall_the_controllers() {
     h.stop().await;
 }
 
+/// The authorization policies' ConfigMap is watched: a VirtualMCPServer that names a missing
+/// one waits with `AuthzConfigMapNotFound`, garbage in it is `AuthzConfigMapInvalid`, and
+/// each fix or change re-renders the gateway config with the policies, without a resync.
+#[tokio::test]
+async fn authz_config_map_is_watched_and_each_change_re_renders() {
+    let h = start("op-authz").await;
+    let gw = vmcp("gw", "discovered").replace(
+        "incomingAuth: {type: anonymous}",
+        "incomingAuth: {type: anonymous, authzConfig: {type: configMap, configMap: {name: policies}}}",
+    );
+    h.apply(&format!("{GROUP}{gw}")).await;
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    let auth_condition = |reason: &'static str| {
+        let vmcps = vmcps.clone();
+        async move {
+            eventually(reason, WAIT, || async {
+                let st = vmcps.get("gw").await.ok()?.status?;
+                let c = condition(&st.conditions, "AuthConfigured")?;
+                (c.reason == reason).then(|| c.message.clone())
+            })
+            .await
+        }
+    };
+    let m = auth_condition("AuthzConfigMapNotFound").await;
+    assert!(
+        m.starts_with("spec.incomingAuth.authzConfig.configMap: ConfigMap ")
+            && m.contains("/policies not found"),
+        "{m}"
+    );
+    let cms: Api<ConfigMap> = h.api();
+    assert!(
+        config_yaml(&cms, "gw-vmcp-config").await.is_none(),
+        "fail closed"
+    );
+    // Let the reconciles that writing the status caused die down, so what follows can only
+    // be triggered by the ConfigMap watch (the resync is ten minutes away).
+    for _ in 0..10 {
+        let before = h.ctx.metrics.reconciles[2].load(Ordering::Relaxed);
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        if h.ctx.metrics.reconciles[2].load(Ordering::Relaxed) == before {
+            break;
+        }
+    }
+
+    let cm = |policy: &str| {
+        format!(
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {{name: policies}}\ndata:\n  authz.json: '{{\"version\": \"1.0\", \"type\": \"cedarv1\", \"cedar\": {{\"policies\": [\"{policy}\"]}}}}'\n"
+        )
+    };
+    h.apply(&cm("permit(principal, action, resource")).await;
+    let m = auth_condition("AuthzConfigMapInvalid").await;
+    assert!(m.contains("cedar.policies[0]: "), "{m}");
+
+    h.apply(&cm("permit(principal, action, resource);")).await;
+    eventually("the policy is rendered", WAIT, || async {
+        config_yaml(&cms, "gw-vmcp-config")
+            .await
+            .filter(|y| y.contains("permit(principal, action, resource);"))
+    })
+    .await;
+    auth_condition("AuthValid").await;
+    h.apply(&cm("forbid(principal, action, resource);")).await;
+    eventually("the changed policy is rendered", WAIT, || async {
+        config_yaml(&cms, "gw-vmcp-config").await.filter(|y| {
+            y.contains("forbid(principal, action, resource);") && !y.contains("permit(")
+        })
+    })
+    .await;
+    h.stop().await;
+}
+
 /// Which changes reconcile a VirtualMCPServer: a gateway's periodic health report that only
 /// moves `lastHealthCheck` does not (every 30 s per replica it would be a full reconcile),
 /// a change of reported health does (the phase depends on it), a member of another group

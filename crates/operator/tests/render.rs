@@ -708,7 +708,191 @@ fn unsupported_features_name_the_field() {
         "incomingAuth: {type: oidc, oidcConfigRef: {name: o, audience: a}}",
     );
     let (r, _) = render_yaml(&yaml);
-    assert!(cond(&r, "Valid").message.contains("spec.incomingAuth"));
+    assert!(
+        cond(&r, "Valid")
+            .message
+            .contains("spec.incomingAuth.oidcConfigRef: OIDC client authentication (MCPOIDCConfig o) is not supported"),
+        "{}",
+        cond(&r, "Valid").message
+    );
+    let yaml = mixed_world("inline").replace(
+        "incomingAuth: {type: anonymous}",
+        "incomingAuth: {type: anonymous, authzConfigRef: {name: shared}}",
+    );
+    let (r, _) = render_yaml(&yaml);
+    assert!(r.objects.is_none());
+    assert!(
+        cond(&r, "Valid").message.starts_with(
+            "spec.incomingAuth.authzConfigRef: MCPAuthzConfig references are not supported"
+        ),
+        "{}",
+        cond(&r, "Valid").message
+    );
+}
+
+const PERMIT_ECHO: &str =
+    r#"permit(principal, action == Action::"call_tool", resource == Tool::"echo");"#;
+
+/// The world with `incomingAuth` replaced (and extra manifests appended).
+fn with_incoming(source: &str, incoming: &str, extra: &str) -> String {
+    format!(
+        "{}{extra}",
+        mixed_world(source).replace("incomingAuth: {type: anonymous}", incoming)
+    )
+}
+
+fn authz_of(cfg: &vmcp_config::Config) -> &vmcp_config::AuthzConfig {
+    cfg.incoming_auth
+        .as_ref()
+        .unwrap()
+        .authz
+        .as_ref()
+        .expect("authz in the gateway config")
+}
+
+#[test]
+fn inline_policies_reach_the_gateway_config_in_both_modes() {
+    for source in ["inline", "discovered"] {
+        let yaml = with_incoming(
+            source,
+            &format!(
+                "incomingAuth:\n    type: anonymous\n    authzConfig:\n      type: inline\n      groupClaimName: team\n      inline:\n        policies: ['{PERMIT_ECHO}']\n        entitiesJson: '[{{\"uid\": {{\"type\": \"THVGroup\", \"id\": \"eng\"}}, \"attrs\": {{}}, \"parents\": []}}]'"
+            ),
+            "",
+        );
+        let (r, _) = render_yaml(&yaml);
+        let cfg = config_roundtrip(&r);
+        let a = authz_of(&cfg);
+        assert_eq!(a.authz_type, Some(vmcp_config::AuthzType::Cedar));
+        assert_eq!(a.policies, [PERMIT_ECHO], "{source}");
+        assert!(a.entities_json.contains("THVGroup"));
+        assert_eq!(a.group_claim_name, "team");
+        assert_eq!(cond(&r, "AuthConfigured").reason, "AuthValid");
+    }
+}
+
+#[test]
+fn bad_inline_policies_are_spec_problems_naming_the_index() {
+    let yaml = with_incoming(
+        "inline",
+        &format!(
+            "incomingAuth:\n    type: anonymous\n    authzConfig:\n      type: inline\n      inline:\n        policies: ['{PERMIT_ECHO}', 'permit(principal, action resource);']\n        entitiesJson: 'not json'"
+        ),
+        "",
+    );
+    let (r, _) = render_yaml(&yaml);
+    assert!(r.objects.is_none());
+    let valid = cond(&r, "Valid");
+    assert!(!valid.ok);
+    assert!(
+        valid
+            .message
+            .contains("spec.incomingAuth.authzConfig.inline.policies[1]: ")
+            && valid
+                .message
+                .contains("spec.incomingAuth.authzConfig.inline.entitiesJson: is not valid JSON"),
+        "{}",
+        valid.message
+    );
+}
+
+const AUTHZ_CM: &str = r#"
+---
+apiVersion: v1
+kind: ConfigMap
+metadata: {name: policies, namespace: default}
+data:
+  authz.json: |
+    {"version": "1.0", "type": "cedarv1",
+     "cedar": {"policies": ["permit(principal, action == Action::\"call_tool\", resource == Tool::\"echo\");"],
+               "entities_json": "[]", "group_claim_name": "from-file", "role_claim_name": "roles"}}
+"#;
+
+fn config_map_incoming(extra: &str) -> String {
+    format!(
+        "incomingAuth:\n    type: anonymous\n    authzConfig:\n      type: configMap\n      groupClaimName: from-spec\n      configMap: {{name: policies{extra}}}"
+    )
+}
+
+#[test]
+fn config_map_policies_reach_the_gateway_config_and_are_a_dependency() {
+    for source in ["inline", "discovered"] {
+        let (r, world) = render_yaml(&with_incoming(source, &config_map_incoming(""), AUTHZ_CM));
+        let cfg = config_roundtrip(&r);
+        let a = authz_of(&cfg);
+        assert_eq!(a.policies, [PERMIT_ECHO], "{source}");
+        // The spec's claim name wins over the file's; the file's role claim stays.
+        assert_eq!(
+            (a.group_claim_name.as_str(), a.role_claim_name.as_str()),
+            ("from-spec", "roles")
+        );
+        assert_eq!(cond(&r, "AuthConfigured").reason, "AuthValid");
+        assert!(
+            r.dependencies.contains(&world.key("ConfigMap", "policies")),
+            "{:?}",
+            r.dependencies
+        );
+    }
+    // A custom key.
+    let cm = AUTHZ_CM.replace("authz.json:", "custom.json:");
+    let (r, _) = render_yaml(&with_incoming(
+        "inline",
+        &config_map_incoming(", key: custom.json"),
+        &cm,
+    ));
+    assert_eq!(authz_of(&config_roundtrip(&r)).policies, [PERMIT_ECHO]);
+}
+
+#[test]
+fn missing_or_bad_config_maps_are_auth_configured_conditions() {
+    let check = |yaml: String, reason: &str, text: &str| {
+        let (r, _) = render_yaml(&yaml);
+        assert!(r.objects.is_none(), "fail closed: nothing is deployed");
+        let c = cond(&r, "AuthConfigured");
+        assert!(!c.ok && c.reason == reason, "{c:?}");
+        assert!(
+            c.message
+                .starts_with("spec.incomingAuth.authzConfig.configMap: ")
+                && c.message.contains(text),
+            "{}",
+            c.message
+        );
+        assert_eq!(cond(&r, "Ready").reason, reason);
+        assert!(
+            r.dependencies
+                .iter()
+                .any(|d| d.kind == "ConfigMap" && d.name == "policies")
+        );
+    };
+    check(
+        with_incoming("inline", &config_map_incoming(""), ""),
+        "AuthzConfigMapNotFound",
+        "ConfigMap default/policies not found",
+    );
+    check(
+        with_incoming(
+            "discovered",
+            &config_map_incoming(", key: other.json"),
+            AUTHZ_CM,
+        ),
+        "AuthzConfigMapNotFound",
+        "has no key \"other.json\"",
+    );
+    let garbage = AUTHZ_CM.replace(
+        r#"{"version": "1.0", "type": "cedarv1","#,
+        r#"{"version": "1.0", "type": "cedarv1", "garbage" "#,
+    );
+    check(
+        with_incoming("inline", &config_map_incoming(""), &garbage),
+        "AuthzConfigMapInvalid",
+        "is not an authorization config",
+    );
+    let bad_policy = AUTHZ_CM.replace(r#"resource == Tool::\"echo\");"#, r#"resource == );"#);
+    check(
+        with_incoming("inline", &config_map_incoming(""), &bad_policy),
+        "AuthzConfigMapInvalid",
+        "cedar.policies[0]: ",
+    );
 }
 
 #[test]

@@ -5,8 +5,8 @@
 //! Watches: the VirtualMCPServer, its children (Deployment, Service, ServiceAccount, Role,
 //! RoleBinding by label; ConfigMaps by owner), group members (re-reconciling only the
 //! servers whose group names the member, or that listed it last time), and everything the
-//! last render read (auth configs, their Secrets, CA ConfigMaps, header Secrets) through the
-//! dependency index.
+//! last render read (auth configs, their Secrets, CA ConfigMaps, header Secrets, the
+//! authorization policies' ConfigMap) through the dependency index.
 
 use std::sync::Arc;
 
@@ -28,9 +28,10 @@ use vmcp_api::{
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
 use crate::error::{Result, name_and_namespace};
 use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
-use crate::read::{Need, load_world};
+use crate::read::{Need, load_world, read_config_maps};
 use crate::render::render_virtual_server;
 use crate::status::{now, virtual_server_status};
+use crate::validate::authz;
 use crate::world::{ObjKey, kinds};
 
 async fn reconcile(
@@ -60,13 +61,23 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
         tracing::debug!(%ns, %name, "being deleted; nothing to reconcile");
         return Ok(Action::await_change());
     }
-    let world = load_world(
+    let mut world = load_world(
         &ctx.client,
         &ns,
         Need::ForGroup(&vmcp.spec.group_ref.name),
         &[deployment_name(&name)],
     )
     .await?;
+    // The authorization policies' ConfigMap, if that is their source (watched through the
+    // dependency index like the entries' CA ConfigMaps).
+    let authz_cm = vmcp
+        .spec
+        .incoming_auth
+        .authz_config
+        .as_ref()
+        .and_then(authz::config_map_ref)
+        .map(|(cm, _)| cm.to_owned());
+    read_config_maps(&ctx.client, &ns, authz_cm, &mut world).await?;
     let rendered = render_virtual_server(&vmcp, &world, &ctx.settings);
     ctx.vmcp_deps.record(
         ObjectRef::from_obj(vmcp.as_ref()),

@@ -6,9 +6,10 @@
 //! half-updated infrastructure is worse than stale infrastructure):
 //! 1. spec validation (`Valid`), including the podTemplateSpec patch and unsupported features;
 //! 2. the group must exist and be Ready (`GroupRefValidated`);
-//! 3. discovery and outgoing auth (`BackendsResolved`, `AuthConfigured`); a broken default
-//!    auth stops here, and so does a broken per-backend override in dynamic mode; otherwise
-//!    a broken per-backend auth only excludes that backend;
+//! 3. authorization policies from a ConfigMap (`AuthConfigured`: `AuthzConfigMapNotFound`,
+//!    `AuthzConfigMapInvalid`), discovery and outgoing auth (`BackendsResolved`,
+//!    `AuthConfigured`); a broken default auth stops here, and so does a broken per-backend
+//!    override in dynamic mode; otherwise a broken per-backend auth only excludes that backend;
 //! 4. static mode needs at least one usable backend;
 //! 5. objects: ServiceAccount, Role, RoleBinding, ConfigMap, Deployment, Service; a ConfigMap
 //!    over the size limit stops here.
@@ -39,6 +40,7 @@ use vmcp_config::{Config, LogLevel, Transport};
 use crate::discovery::{self, BackendKind};
 use crate::names;
 use crate::status::Cond;
+use crate::validate::authz;
 use crate::validate::virtual_server::{check_spec, describe};
 use crate::world::{DeploymentState, ObjKey, World, kinds};
 use checksum::Checksum;
@@ -295,6 +297,15 @@ pub fn dependencies(vmcp: &VirtualMCPServer, world: &World) -> Vec<ObjKey> {
             }
         }
     }
+    if let Some((name, _)) = vmcp
+        .spec
+        .incoming_auth
+        .authz_config
+        .as_ref()
+        .and_then(authz::config_map_ref)
+    {
+        deps.insert(world.key(kinds::CONFIG_MAP, name));
+    }
     let tool_refs = vmcp
         .spec
         .config
@@ -396,7 +407,24 @@ pub fn render_virtual_server(
         )),
     }
 
-    // 3. Discovery and auth.
+    // 3. Authorization policies held in a ConfigMap (fail closed: no gateway without
+    //    them), then discovery and outgoing auth.
+    let mut spec = spec;
+    if let Some(a) = vmcp.spec.incoming_auth.authz_config.as_ref()
+        && authz::config_map_ref(a).is_some()
+    {
+        match authz::from_config_map(a, world) {
+            Ok(cfg) => {
+                if let Some(incoming) = spec.config.incoming_auth.as_mut() {
+                    incoming.authz = Some(cfg);
+                }
+            }
+            Err(p) => {
+                let c = Cond::fail(AUTH_CONFIGURED, p.reason, p.message);
+                return stop(conds, c, P::Failed, url, deps);
+            }
+        }
+    }
     let disc = discovery::discover(world, &group);
     let auth = auth::plan(
         vmcp.spec.outgoing_auth.as_ref(),

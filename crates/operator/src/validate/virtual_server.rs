@@ -10,10 +10,10 @@ use vmcp_api::virtual_server::{
     AuthzConfigType, BackendAuthType, IncomingAuthType, SessionStorageProvider,
 };
 use vmcp_config::{
-    AuthzConfig, AuthzType, Config, IncomingAuth, LoadError, Problem, Severity, ToolAnnotations,
-    ToolOverride,
+    Config, IncomingAuth, LoadError, Problem, Severity, ToolAnnotations, ToolOverride,
 };
 
+use super::authz;
 use crate::world::World;
 
 /// The spec checked, with the gateway config it implies (before backends and outgoing auth).
@@ -81,43 +81,31 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
         );
     }
     let incoming = &spec.incoming_auth;
-    if incoming.auth_type == IncomingAuthType::Oidc || incoming.oidc_config_ref.is_some() {
+    if let Some(r) = &incoming.oidc_config_ref {
+        problems.push(format!(
+            "spec.incomingAuth.oidcConfigRef: OIDC client authentication (MCPOIDCConfig {}) is not supported by vmcp yet; use type anonymous",
+            r.name
+        ));
+    } else if incoming.auth_type == IncomingAuthType::Oidc {
         problems.push(
-            "spec.incomingAuth: type oidc (oidcConfigRef to an MCPOIDCConfig) is not supported by vmcp yet; use type anonymous"
-                .into(),
+            "spec.incomingAuth.type: oidc is not supported by vmcp yet; use type anonymous".into(),
         );
     }
     if incoming.authz_config_ref.is_some() {
-        problems.push("spec.incomingAuth.authzConfigRef: MCPAuthzConfig references are not supported by vmcp yet; use authzConfig.type inline".into());
+        problems.push("spec.incomingAuth.authzConfigRef: MCPAuthzConfig references are not supported by vmcp yet (vmcp does not define that kind); use authzConfig with type inline or configMap".into());
     }
-    let mut authz = None;
-    if let Some(a) = &incoming.authz_config {
-        match (a.authz_type, &a.inline) {
-            (AuthzConfigType::Inline, Some(inline)) => {
-                authz = Some(AuthzConfig {
-                    authz_type: Some(AuthzType::Cedar),
-                    policies: inline.policies.clone(),
-                    entities_json: inline.entities_json.clone(),
-                    primary_upstream_provider: String::new(),
-                    group_claim_name: a.group_claim_name.clone().unwrap_or_default(),
-                    role_claim_name: a.role_claim_name.clone().unwrap_or_default(),
-                    group_entity_type: a.group_entity_type.clone().unwrap_or_default(),
-                });
-                // The gateway refuses configs whose policies it cannot enforce (it would
-                // otherwise let every client in), so say so here instead of a crash loop.
-                problems.push("spec.incomingAuth.authzConfig: authorization policies are not supported by the vmcp gateway yet (it cannot enforce them, and will not serve as if they allowed everything); remove authzConfig to serve without authorization".into());
-                if inline.primary_upstream_provider.as_deref().is_some_and(|p| !p.is_empty()) {
-                    problems.push("spec.incomingAuth.authzConfig.inline.primaryUpstreamProvider: not supported (it needs an embedded authorization server)".into());
-                }
+    // Inline policies are part of the spec; a ConfigMap's are read when rendering (a
+    // missing or broken ConfigMap is an AuthConfigured condition, not a spec problem).
+    let authz = match &incoming.authz_config {
+        Some(a) if a.authz_type == AuthzConfigType::Inline => match authz::inline(a) {
+            Ok(cfg) => Some(cfg),
+            Err(ps) => {
+                problems.extend(ps);
+                None
             }
-            (AuthzConfigType::Inline, None) => {
-                problems.push("spec.incomingAuth.authzConfig.inline is required when type is inline".into())
-            }
-            (AuthzConfigType::ConfigMap, _) => problems.push(
-                "spec.incomingAuth.authzConfig: type configMap is not supported by vmcp yet; use type inline".into(),
-            ),
-        }
-    }
+        },
+        _ => None,
+    };
     if let Some(out) = &spec.outgoing_auth {
         let mut check = |path: String, c: &vmcp_api::virtual_server::BackendAuthConfig| {
             if c.auth_type == BackendAuthType::ExternalAuthConfigRef
@@ -181,6 +169,8 @@ pub fn describe(p: &Problem) -> String {
     let path = &p.path;
     let spec_path = if path.is_empty() {
         "spec.config".to_string()
+    } else if let Some(rest) = path.strip_prefix("incomingAuth.authz") {
+        format!("spec.incomingAuth.authzConfig{rest}")
     } else if path.starts_with("incomingAuth") {
         format!("spec.{path}")
     } else if path.starts_with("backends") {

@@ -3,10 +3,15 @@
 //! tables. Every loop is bounded in count and in time.
 //!
 //! ```text
-//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|all] [--vmcp PATH] [--n N]
-//!     [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S] [--clients K]
+//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|all] [--vmcp PATH]
+//!     [--n N] [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S]
+//!     [--clients K]
 //! ```
+//!
+//! `authz` is not part of `all`: it runs the throughput and list scenarios against gateways
+//! with and without Cedar policies, side by side (see `authz.rs`).
 
+mod authz;
 mod backend;
 
 use std::net::SocketAddr;
@@ -82,6 +87,9 @@ fn main() -> anyhow::Result<()> {
         if all || what == "clients" {
             clients(&o).await?;
         }
+        if what == "authz" {
+            authz::run(&o).await?;
+        }
         Ok(())
     })
 }
@@ -118,8 +126,18 @@ impl Drop for Gateway {
 
 impl Gateway {
     async fn start(o: &Opts, backends: &[(String, SocketAddr)]) -> anyhow::Result<Gateway> {
-        let mut yaml = String::from(
-            "name: bench\ngroupRef: g\nincomingAuth: {type: anonymous}\noutgoingAuth: {source: inline, default: {type: unauthenticated}}\nbackends:\n",
+        Self::start_with(o, backends, "incomingAuth: {type: anonymous}\n").await
+    }
+
+    /// A gateway whose config has `incoming` (YAML, the whole `incomingAuth` key) as its
+    /// client authentication and authorization.
+    async fn start_with(
+        o: &Opts,
+        backends: &[(String, SocketAddr)],
+        incoming: &str,
+    ) -> anyhow::Result<Gateway> {
+        let mut yaml = format!(
+            "name: bench\ngroupRef: g\n{incoming}outgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\nbackends:\n",
         );
         for (name, addr) in backends {
             yaml.push_str(&format!(
@@ -416,48 +434,80 @@ async fn throughput(o: &Opts) -> anyhow::Result<()> {
         ("client → backend", be, "b0_t0".to_owned()),
         ("client → gateway → backend", gw.addr, gname),
     ] {
-        let mut c = Mcp::new(addr, o.concurrency);
-        c.initialize().await?;
-        let (g0, b0) = (cpu_seconds(&gpid), cpu_seconds("self"));
-        let t0 = Instant::now();
-        let deadline = t0 + Duration::from_secs_f64(o.seconds);
-        let mut tasks = Vec::new();
-        for _ in 0..o.concurrency {
-            let c = c.clone();
-            let body = call_body(1, &tool);
-            tasks.push(tokio::spawn(async move {
-                let mut n = 0u64;
-                while Instant::now() < deadline && n < 1_000_000 {
-                    c.call(&body).await?;
-                    n += 1;
-                }
-                anyhow::Ok(n)
-            }));
-        }
-        let mut total = 0;
-        for t in tasks {
-            total += t.await??;
-        }
-        let wall = t0.elapsed().as_secs_f64();
-        let (g1, b1) = (cpu_seconds(&gpid), cpu_seconds("self"));
-        let gcpu = g1 - g0;
+        let r = calls(o, addr, &tool, &gpid).await?;
+        let gcpu = r.gateway_cpu;
         let per_core = if name.contains("gateway") {
-            format!("{:.0}", total as f64 / gcpu)
+            format!("{:.0}", r.per_gateway_cpu_second())
         } else {
             "—".into()
         };
         println!(
-            "| {name} | {total} | {:.0} | {} | {per_core} | {:.2} |",
-            total as f64 / wall,
+            "| {name} | {} | {:.0} | {} | {per_core} | {:.2} |",
+            r.total,
+            r.per_second(),
             if name.contains("gateway") {
                 format!("{gcpu:.2}")
             } else {
                 format!("{gcpu:.2} (idle)")
             },
-            b1 - b0
+            r.bench_cpu
         );
     }
     Ok(())
+}
+
+/// One bounded run of concurrent tools/call.
+struct CallRun {
+    total: u64,
+    wall: f64,
+    /// CPU seconds the gateway process used during the run.
+    gateway_cpu: f64,
+    /// CPU seconds of this process (clients and in-process backend).
+    bench_cpu: f64,
+}
+
+impl CallRun {
+    fn per_second(&self) -> f64 {
+        self.total as f64 / self.wall
+    }
+
+    fn per_gateway_cpu_second(&self) -> f64 {
+        self.total as f64 / self.gateway_cpu
+    }
+}
+
+/// `o.concurrency` clients calling `tool` at `addr` for `o.seconds`; `gpid` is the gateway's
+/// pid (for its CPU time).
+async fn calls(o: &Opts, addr: SocketAddr, tool: &str, gpid: &str) -> anyhow::Result<CallRun> {
+    let mut c = Mcp::new(addr, o.concurrency);
+    c.initialize().await?;
+    let (g0, b0) = (cpu_seconds(gpid), cpu_seconds("self"));
+    let t0 = Instant::now();
+    let deadline = t0 + Duration::from_secs_f64(o.seconds);
+    let mut tasks = Vec::new();
+    for _ in 0..o.concurrency {
+        let c = c.clone();
+        let body = call_body(1, tool);
+        tasks.push(tokio::spawn(async move {
+            let mut n = 0u64;
+            while Instant::now() < deadline && n < 1_000_000 {
+                c.call(&body).await?;
+                n += 1;
+            }
+            anyhow::Ok(n)
+        }));
+    }
+    let mut total = 0;
+    for t in tasks {
+        total += t.await??;
+    }
+    let wall = t0.elapsed().as_secs_f64();
+    Ok(CallRun {
+        total,
+        wall,
+        gateway_cpu: cpu_seconds(gpid) - g0,
+        bench_cpu: cpu_seconds("self") - b0,
+    })
 }
 
 /// tools/list over many backends, answered from the cached aggregated view.

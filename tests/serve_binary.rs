@@ -108,3 +108,44 @@ fn serve_binary_refuses_an_invalid_config_listing_every_problem() {
     assert!(err.contains("backends[0].url"), "{err}");
     assert!(err.contains("backends[1].transport"), "{err}");
 }
+
+/// `vmcp validate` parses Cedar policies like `vmcp serve` does: a bad one is named by its
+/// index, and ToolHive's gateway sample (OIDC plus a Cedar policy) fails only on OIDC.
+#[test]
+fn validate_names_bad_policies_and_fails_the_toolhive_sample_only_on_oidc() {
+    let dir = scratch("validate-authz");
+    let cfg = dir.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        "name: gw\ngroupRef: g\nincomingAuth:\n  type: anonymous\n  authz:\n    type: cedar\n    policies:\n      - 'permit(principal, action, resource);'\n      - 'permit(principal, action == Action::call_tool, resource);'\n",
+    )
+    .unwrap();
+    let validate = |path: &std::path::Path| {
+        let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+            .args(["validate", "--config"])
+            .arg(path)
+            .output()
+            .unwrap();
+        (
+            out.status.success(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (ok, err) = validate(&cfg);
+    assert!(!ok);
+    assert!(
+        err.contains("error: incomingAuth.authz.policies[1]: expected an entity uid")
+            && err.contains("invalid (1 error)"),
+        "{err}"
+    );
+    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../shared/compat/toolhive/gateway-config/vmcp-config.yaml");
+    let (ok, err) = validate(&sample);
+    assert!(!ok);
+    let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
+    assert_eq!(errors.len(), 1, "{err}");
+    assert!(
+        errors[0].contains("incomingAuth.type: OIDC client authentication is not supported"),
+        "{err}"
+    );
+}

@@ -10,14 +10,15 @@
 //! One decision both filters list results (an item is listed when the caller may use it)
 //! and gates the call, so a client never sees a tool it may not call or the reverse. The
 //! policies and `entitiesJson` are parsed once (by `vmcp_config`); a decision builds only the
-//! three request entities and evaluates. Any evaluation error denies (fail closed), as in
-//! ToolHive.
+//! resource and request entities and evaluates, and is remembered where it cannot change
+//! (see [`Authorizer`]). Any evaluation error denies (fail closed), as in ToolHive.
 
 pub mod principal;
 pub mod value;
 
 use std::collections::{HashMap, HashSet};
 use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{PoisonError, RwLock};
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use cedar_policy::{
@@ -35,6 +36,10 @@ const SERVER_ENTITY_TYPE: &str = "MCP";
 /// At most one warning per this many seconds for failing decisions (a list of 500 tools
 /// against a policy that errors would otherwise log 500 lines per list call).
 const WARN_EVERY_SECS: u64 = 30;
+
+/// Most remembered decisions; past it the memo starts again (call names come from clients,
+/// so the memo must not grow with whatever they send).
+const MEMO_MAX: usize = 16_384;
 
 /// The kinds of request a policy decides on.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
@@ -94,7 +99,7 @@ impl Kind {
 
 /// The MCP tool annotation hints a policy can read as `resource.readOnlyHint` and so on;
 /// only hints the tool sets become attributes (`resource has readOnlyHint` tells them apart).
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
 pub struct ToolHints {
     pub read_only: Option<bool>,
     pub destructive: Option<bool>,
@@ -189,6 +194,11 @@ pub enum AuthzError {
 
 /// The authorizer of one gateway: policies, `entitiesJson` entities, and what every request
 /// shares (action entities, the server entity), all built once.
+///
+/// A decision is a pure function of the policies, the entities, the principal and the
+/// target, so the anonymous principal's decisions are remembered: one Cedar evaluation per
+/// listed item and called name, not per request. Arguments are the exception: a call's
+/// decision is remembered only when no policy can read arguments (see [`reads_arguments`]).
 pub struct Authorizer {
     policies: PolicySet,
     entities: Entities,
@@ -197,6 +207,11 @@ pub struct Authorizer {
     server: Option<EntityUid>,
     anonymous: Principal,
     cedar: cedar_policy::Authorizer,
+    /// Whether some policy may read call arguments (then calls with arguments are decided
+    /// every time).
+    reads_arguments: bool,
+    /// The anonymous principal's decisions without arguments.
+    memo: RwLock<Memo>,
     /// Unix second of the last warning about a failed decision.
     last_warning: AtomicU64,
 }
@@ -249,6 +264,8 @@ impl Authorizer {
             server,
             anonymous: Principal::anonymous(&mapping)?,
             cedar: cedar_policy::Authorizer::new(),
+            reads_arguments: cfg.policies.iter().any(|p| reads_arguments(p)),
+            memo: RwLock::new(Memo::default()),
             last_warning: AtomicU64::new(0),
         })
     }
@@ -261,13 +278,34 @@ impl Authorizer {
 
     /// Whether `who` may do `target`. Errors deny, and are logged (rate-limited).
     pub fn allows(&self, who: &Principal, target: &Target<'_>) -> bool {
-        match self.decide(who, target) {
+        // Other principals (there are none until tokens are checked) are not remembered:
+        // the memo is keyed by target only.
+        let remember = std::ptr::eq(who, &self.anonymous)
+            && (target.args.is_none_or(Map::is_empty) || !self.reads_arguments);
+        if remember && let Some(allowed) = self.remembered(target) {
+            return allowed;
+        }
+        let allowed = match self.decide(who, target) {
             Ok(allowed) => allowed,
             Err(e) => {
                 self.warn(&e, target);
                 false
             }
+        };
+        if remember {
+            self.memo
+                .write()
+                .unwrap_or_else(PoisonError::into_inner)
+                .insert(target, allowed);
         }
+        allowed
+    }
+
+    fn remembered(&self, target: &Target<'_>) -> Option<bool> {
+        self.memo
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .get(target)
     }
 
     /// The decision, or why none could be made.
@@ -275,15 +313,7 @@ impl Authorizer {
         let kind = target.kind;
         let args = target.args.map(value::arguments).unwrap_or_default();
         let resource_uid = principal::uid(kind.resource_type(), &resource_id(target))?;
-        let principal = Entity::new(
-            who.uid.clone(),
-            who.claims.iter().cloned().collect(),
-            who.parents.clone(),
-        )
-        .map_err(|e| AuthzError::Entity {
-            what: "principal",
-            message: e.to_string(),
-        })?;
+        let principal = who.entity.clone();
         let resource = Entity::new(
             resource_uid.clone(),
             resource_attributes(target, &args),
@@ -309,8 +339,12 @@ impl Authorizer {
                 what: "request",
                 message: e.to_string(),
             })?;
-        let context = Context::from_pairs(who.claims.iter().cloned().chain(args))
-            .map_err(|e| AuthzError::Context(e.to_string()))?;
+        let context = if args.is_empty() {
+            who.context.clone()
+        } else {
+            Context::from_pairs(who.claims.iter().cloned().chain(args))
+                .map_err(|e| AuthzError::Context(e.to_string()))?
+        };
         let request = Request::new(who.uid.clone(), action_uid, resource_uid, context, None)
             .map_err(|e| AuthzError::Request(e.to_string()))?;
         let response = self
@@ -345,6 +379,55 @@ impl Authorizer {
                 "authorization decision failed; denied");
         }
     }
+}
+
+/// Remembered decisions, by (kind, hints) and then name, so a lookup by `&str` allocates
+/// nothing (a filtered list looks up every entry).
+#[derive(Default)]
+struct Memo {
+    by_kind: HashMap<(Kind, ToolHints), HashMap<String, bool>>,
+    len: usize,
+}
+
+impl Memo {
+    fn get(&self, t: &Target<'_>) -> Option<bool> {
+        self.by_kind.get(&(t.kind, t.hints))?.get(t.name).copied()
+    }
+
+    fn insert(&mut self, t: &Target<'_>, allowed: bool) {
+        if self.len >= MEMO_MAX {
+            self.by_kind.clear();
+            self.len = 0;
+        }
+        let names = self.by_kind.entry((t.kind, t.hints)).or_default();
+        if names.insert(t.name.to_owned(), allowed).is_none() {
+            self.len += 1;
+        }
+    }
+}
+
+/// Whether a policy may read call arguments: it names an `arg_` attribute, or uses the
+/// context other than through `context.<claim>` / `context has <claim>` (a whole-record
+/// comparison would see the arguments). Errs towards yes, which only costs memoization.
+pub fn reads_arguments(policy: &str) -> bool {
+    if policy.contains("arg_") {
+        return true;
+    }
+    let mut rest = policy;
+    while let Some(i) = rest.find("context") {
+        let before = rest[..i].chars().next_back();
+        let after = rest[i + "context".len()..].trim_start();
+        let word_start = before.is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        let word_end = after
+            .chars()
+            .next()
+            .is_none_or(|c| !(c.is_alphanumeric() || c == '_'));
+        if word_start && word_end && !(after.starts_with('.') || after.starts_with("has ")) {
+            return true;
+        }
+        rest = &rest[i + "context".len()..];
+    }
+    false
 }
 
 /// The resource entity's id: the name, or for resources the URI with the characters

@@ -9,7 +9,7 @@
 
 use std::collections::HashSet;
 
-use cedar_policy::{EntityId, EntityTypeName, EntityUid, RestrictedExpression};
+use cedar_policy::{Context, Entity, EntityId, EntityTypeName, EntityUid, RestrictedExpression};
 use serde_json::{Map, Value};
 
 use super::{AuthzError, value};
@@ -31,14 +31,17 @@ pub struct ClaimMapping {
 }
 
 /// A principal ready for decisions: built once per identity, used for every call and list
-/// item of that identity.
+/// item of that identity. Its entity and its claims-only context are evaluated here once,
+/// not per decision.
 #[derive(Clone, Debug)]
 pub struct Principal {
     pub(super) uid: EntityUid,
     /// `claim_<name>` pairs: the principal's attributes and part of every request context.
     pub(super) claims: Vec<(String, RestrictedExpression)>,
-    /// Group and role memberships, as entities of the group entity type.
-    pub(super) parents: HashSet<EntityUid>,
+    /// The `Client::"<sub>"` entity: the claims as attributes, the groups as parents.
+    pub(super) entity: Entity,
+    /// The request context of a decision without arguments (list items, prompts, reads).
+    pub(super) context: Context,
 }
 
 impl Principal {
@@ -59,17 +62,29 @@ impl Principal {
             &map.group_entity_type
         };
         let group_type = type_name(group_type)?;
-        let parents = groups(claims, map)
+        let parents: HashSet<EntityUid> = groups(claims, map)
             .into_iter()
             .map(|g| EntityUid::from_type_name_and_id(group_type.clone(), EntityId::new(g)))
             .collect();
+        let uid = uid("Client", sub)?;
+        let claims: Vec<(String, RestrictedExpression)> = claims
+            .iter()
+            .filter_map(|(k, v)| value::to_cedar(v).map(|e| (format!("claim_{k}"), e)))
+            .collect();
+        let entity =
+            Entity::new(uid.clone(), claims.iter().cloned().collect(), parents).map_err(|e| {
+                AuthzError::Entity {
+                    what: "principal",
+                    message: e.to_string(),
+                }
+            })?;
+        let context = Context::from_pairs(claims.iter().cloned())
+            .map_err(|e| AuthzError::Context(e.to_string()))?;
         Ok(Principal {
-            uid: uid("Client", sub)?,
-            claims: claims
-                .iter()
-                .filter_map(|(k, v)| value::to_cedar(v).map(|e| (format!("claim_{k}"), e)))
-                .collect(),
-            parents,
+            uid,
+            claims,
+            entity,
+            context,
         })
     }
 
@@ -198,7 +213,14 @@ mod tests {
         let p = Principal::from_claims(&claims(json!({"sub": "alice", "groups": ["eng"]})), &map)
             .unwrap();
         assert_eq!(p.uid().to_string(), "Client::\"alice\"");
-        let parents: Vec<String> = p.parents.iter().map(ToString::to_string).collect();
+        let parents: Vec<String> = p
+            .entity
+            .clone()
+            .into_inner()
+            .2
+            .iter()
+            .map(ToString::to_string)
+            .collect();
         assert_eq!(parents, ["Team::\"eng\""]);
         assert!(p.claims.iter().any(|(k, _)| k == "claim_groups"));
         assert!(matches!(
@@ -207,7 +229,7 @@ mod tests {
         ));
         let anon = Principal::anonymous(&ClaimMapping::default()).unwrap();
         assert_eq!(anon.uid().to_string(), "Client::\"anonymous\"");
-        assert!(anon.parents.is_empty());
+        assert!(anon.entity.clone().into_inner().2.is_empty());
         assert_eq!(anon.claims.len(), 5);
     }
 }

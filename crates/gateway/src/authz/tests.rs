@@ -216,3 +216,93 @@ fn standard_attributes_cannot_be_overridden_by_arguments() {
     assert!(!allows(&a, &spoof));
     assert!(allows(&a, &tool("safe")));
 }
+
+#[test]
+fn argument_readers_are_recognised_conservatively() {
+    for (policy, reads) in [
+        ("permit(principal, action, resource);", false),
+        (
+            "permit(principal, action, resource) when { context.claim_sub == \"a\" };",
+            false,
+        ),
+        (
+            "permit(principal, action, resource) when { context has claim_groups };",
+            false,
+        ),
+        (
+            "permit(principal, action, resource) when { context .claim_sub == \"a\" };",
+            false,
+        ),
+        (
+            "permit(principal, action, resource) when { context.arg_a > 1 };",
+            true,
+        ),
+        (
+            "permit(principal, action, resource) when { resource has arg_path };",
+            true,
+        ),
+        (
+            "permit(principal, action, resource) when { context == {} };",
+            true,
+        ),
+        (
+            "permit(principal, action, resource) when { context[\"claim_sub\"] == \"a\" };",
+            true,
+        ),
+        (
+            "permit(principal, action, resource) when { resource.name == \"contextual\" };",
+            false,
+        ),
+        (
+            "permit(principal, action, resource) when { resource.name == \"context\" };",
+            true,
+        ),
+    ] {
+        assert_eq!(reads_arguments(policy), reads, "{policy}");
+    }
+}
+
+#[test]
+fn remembered_decisions_are_the_decisions() {
+    let a = authz(&[
+        "permit(principal, action == Action::\"call_tool\", resource) when { resource has readOnlyHint && resource.readOnlyHint };",
+        "forbid(principal, action == Action::\"call_tool\", resource == Tool::\"rm\");",
+    ]);
+    let ro = ToolHints {
+        read_only: Some(true),
+        ..ToolHints::default()
+    };
+    let args = json!({"x": 1});
+    for _ in 0..2 {
+        // Same name, other hints: another decision, not a remembered one.
+        assert!(allows(&a, &Target::tool("get", ro, None)));
+        assert!(!allows(
+            &a,
+            &Target::tool("get", ToolHints::default(), None)
+        ));
+        assert!(!allows(&a, &Target::tool("rm", ro, None)));
+        // No policy reads arguments, so a call with them is the same decision.
+        assert!(allows(&a, &Target::tool("get", ro, args.as_object())));
+    }
+    // Another principal is decided, not looked up.
+    let claims = json!({"sub": "alice"});
+    let alice =
+        Principal::from_claims(claims.as_object().unwrap(), &ClaimMapping::default()).unwrap();
+    assert!(a.allows(&alice, &Target::tool("get", ro, None)));
+    assert!(!a.allows(&alice, &Target::tool("rm", ro, None)));
+}
+
+#[test]
+fn the_memo_is_bounded() {
+    let mut memo = Memo::default();
+    let names: Vec<String> = (0..=MEMO_MAX).map(|i| format!("t{i}")).collect();
+    for n in &names {
+        memo.insert(&tool(n), true);
+    }
+    // The entry past the bound started it afresh.
+    assert_eq!(memo.len, 1);
+    assert_eq!(memo.get(&tool(&names[MEMO_MAX])), Some(true));
+    assert_eq!(memo.get(&tool("t0")), None);
+    memo.insert(&tool(&names[MEMO_MAX]), false);
+    assert_eq!((memo.len, memo.get(&tool(&names[MEMO_MAX]))), (1, Some(false)));
+}

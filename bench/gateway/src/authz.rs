@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use crate::{Gateway, Mcp, Opts, backend, calls, list_body, pct};
+use crate::{Gateway, Mcp, Opts, backend, calls, list_body, many_backends, pct};
 
 /// Interleaved rounds per configuration; the median round is reported.
 const ROUNDS: usize = 3;
@@ -119,13 +119,7 @@ async fn throughput(o: &Opts) -> anyhow::Result<()> {
 }
 
 async fn list(o: &Opts) -> anyhow::Result<()> {
-    let mut bes = Vec::new();
-    for i in 0..o.backends {
-        bes.push((
-            format!("b{i}"),
-            backend::start(format!("b{i}_"), o.tools).await?,
-        ));
-    }
+    let bes = many_backends(o).await?;
     let want = o.backends * o.tools;
     let gws = start_all(o, &bes).await?;
     let mut clients = Vec::new();

@@ -511,7 +511,8 @@ async fn calls(o: &Opts, addr: SocketAddr, tool: &str, gpid: &str) -> anyhow::Re
 }
 
 /// tools/list over many backends, answered from the cached aggregated view.
-async fn list(o: &Opts) -> anyhow::Result<()> {
+/// `o.backends` backends named `b<i>` with `o.tools` tools each (`b<i>_t<j>`).
+async fn many_backends(o: &Opts) -> anyhow::Result<Vec<(String, SocketAddr)>> {
     let mut bes = Vec::new();
     for i in 0..o.backends {
         bes.push((
@@ -519,6 +520,11 @@ async fn list(o: &Opts) -> anyhow::Result<()> {
             backend::start(format!("b{i}_"), o.tools).await?,
         ));
     }
+    Ok(bes)
+}
+
+async fn list(o: &Opts) -> anyhow::Result<()> {
+    let bes = many_backends(o).await?;
     // A single backend serving a list of the same size: the HTTP + transfer floor.
     let floor = backend::start("all_".into(), o.backends * o.tools).await?;
     let gw = Gateway::start(o, &bes).await?;

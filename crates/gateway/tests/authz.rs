@@ -41,25 +41,7 @@ fn authz_config(backend: &Everything, policies: &[&str]) -> String {
 
 /// Sends a request and returns the HTTP status with the JSON-RPC message.
 async fn call(c: &Client, id: u64, method: &str, params: Value) -> (u16, Value) {
-    let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
-    let r = c.post().body(body.to_string()).send().await.unwrap();
-    let status = r.status().as_u16();
-    let sse = r
-        .headers()
-        .get("content-type")
-        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
-    let text = r.text().await.unwrap();
-    let msg = if sse {
-        let last = text
-            .lines()
-            .filter_map(|l| l.strip_prefix("data: "))
-            .next_back()
-            .expect("an SSE data line");
-        serde_json::from_str(last).unwrap()
-    } else {
-        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-    };
-    (status, msg)
+    c.rpc_status(id, method, params).await
 }
 
 /// Asserts ToolHive's denial: HTTP 403, the request's id, JSON-RPC code 403 and a message

@@ -304,5 +304,8 @@ fn the_memo_is_bounded() {
     assert_eq!(memo.get(&tool(&names[MEMO_MAX])), Some(true));
     assert_eq!(memo.get(&tool("t0")), None);
     memo.insert(&tool(&names[MEMO_MAX]), false);
-    assert_eq!((memo.len, memo.get(&tool(&names[MEMO_MAX]))), (1, Some(false)));
+    assert_eq!(
+        (memo.len, memo.get(&tool(&names[MEMO_MAX]))),
+        (1, Some(false))
+    );
 }

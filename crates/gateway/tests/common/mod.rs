@@ -387,21 +387,14 @@ impl Client {
         if let Some(s) = r.headers().get("mcp-session-id") {
             self.session = Some(s.to_str().unwrap().to_owned());
         }
-        let sse = r
-            .headers()
-            .get("content-type")
-            .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
-        let text = r.text().await.unwrap();
-        if sse {
-            let last = text
-                .lines()
-                .filter_map(|l| l.strip_prefix("data: "))
-                .next_back()
-                .expect("an SSE data line");
-            serde_json::from_str(last).unwrap()
-        } else {
-            serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
-        }
+        reply_message(r).await
+    }
+
+    /// Sends a request with the given id; returns the HTTP status and the response message.
+    pub async fn rpc_status(&self, id: u64, method: &str, params: Value) -> (u16, Value) {
+        let body = json!({"jsonrpc": "2.0", "id": id, "method": method, "params": params});
+        let r = self.post().body(body.to_string()).send().await.unwrap();
+        (r.status().as_u16(), reply_message(r).await)
     }
 
     /// Opens the session's GET stream; every SSE `data:` payload arrives on the receiver.
@@ -459,6 +452,25 @@ impl Client {
             .iter()
             .map(|t| t["name"].as_str().unwrap().to_owned())
             .collect()
+    }
+}
+
+/// The final JSON-RPC message of a JSON or SSE reply.
+async fn reply_message(r: reqwest::Response) -> Value {
+    let sse = r
+        .headers()
+        .get("content-type")
+        .is_some_and(|v| v.to_str().unwrap().starts_with("text/event-stream"));
+    let text = r.text().await.unwrap();
+    if sse {
+        let last = text
+            .lines()
+            .filter_map(|l| l.strip_prefix("data: "))
+            .next_back()
+            .expect("an SSE data line");
+        serde_json::from_str(last).unwrap()
+    } else {
+        serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"))
     }
 }
 

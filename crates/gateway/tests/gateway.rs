@@ -259,14 +259,7 @@ async fn garbage_backend_is_an_error_and_marked() {
             .contains("invalid reply"),
         "{r}"
     );
-    let s = c.get_json("/status").await;
-    let bad_status = s["backends"]
-        .as_array()
-        .unwrap()
-        .iter()
-        .find(|b| b["name"] == "bad")
-        .unwrap()
-        .clone();
+    let bad_status = status_of(&c, "bad").await.expect("bad in /status");
     assert_eq!(bad_status["health"], "degraded", "{bad_status}");
     assert_eq!(bad_status["consecutiveFailures"], 1);
     let r = c
@@ -806,5 +799,98 @@ async fn lists_of_backends_that_never_notify_are_refreshed_in_the_background() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
+    gw.stop().await;
+}
+
+/// Polls the tool list until `want` holds (bounded; no timing assertion).
+async fn wait_tool_names(c: &mut Client, what: &str, want: impl Fn(&[String]) -> bool) {
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let tools = c.tool_names().await;
+        if want(&tools) {
+            return;
+        }
+        assert!(std::time::Instant::now() < deadline, "{what}: {tools:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+/// A capability fetch still in flight when its backend is removed (dynamic mode: the
+/// entry was deleted) writes nothing when it lands: neither the removed backend's tools,
+/// nor its failure. A failure left behind was inherited by the next backend of that name,
+/// which then counted as failed instead of pending until its own first fetch, so tools/list
+/// (partialFailureMode fail) answered "backends unavailable" meanwhile.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_fetch_that_lands_after_its_backend_was_removed_writes_nothing() {
+    let stable = rust_backend(Behaviour::Normal).await;
+    let (gated, gate) = gated_backend().await;
+    let stable_line =
+        format!("- {{name: stable, url: \"http://{stable}/mcp\", transport: streamable-http}}\n");
+    let x_line =
+        format!("- {{name: x, url: \"http://{gated}/mcp\", transport: streamable-http}}\n");
+    let tail = "aggregation: {conflictResolution: prefix, conflictResolutionConfig: {prefixFormat: \"{workload}_\"}}\n";
+    let gw = gateway(&config(&format!("backends:\n{stable_line}{tail}"))).await;
+    let both = vmcp_config::Config::from_yaml_str(&config(&format!(
+        "backends:\n{stable_line}{x_line}{tail}"
+    )))
+    .unwrap()
+    .with_defaults();
+    let with_x = vmcp_gateway::backend::build::specs_from_config(&both);
+    let without_x: Vec<_> = with_x
+        .iter()
+        .filter(|s| s.backend.name != "x")
+        .cloned()
+        .collect();
+    let mut c = Client::connect(gw.addr).await;
+    let has_x = |t: &[String]| t.iter().any(|n| n.starts_with("x_"));
+    // Adds x (its first fetch finds the usual tools), starts a re-fetch of x and removes x
+    // while that re-fetch is held; returns the re-fetch and its held tools/list.
+    let remove_during_refetch = async |c: &mut Client| {
+        assert!(gw.members.apply(with_x.clone()).is_empty());
+        gate.next().await.answer(Answer::Tools(vec![]));
+        wait_tool_names(c, "x added", |t| has_x(t)).await;
+        let agg = gw.aggregator.clone();
+        let refresh = tokio::spawn(async move { agg.refresh("x").await });
+        let held = gate.next().await;
+        assert!(gw.members.apply(without_x.clone()).is_empty());
+        let tools = c.tool_names().await;
+        assert!(!has_x(&tools), "removed at once: {tools:?}");
+        (refresh, held)
+    };
+
+    // The re-fetch lands with new tools.
+    let (refresh, held) = remove_during_refetch(&mut c).await;
+    held.answer(Answer::Tools(vec!["late"]));
+    refresh.await.unwrap();
+    let tools = c.tool_names().await;
+    assert!(
+        !has_x(&tools),
+        "a removed backend's tools came back: {tools:?}"
+    );
+    assert!(!gw.aggregator.has_part("x"));
+
+    // The re-fetch fails.
+    let (refresh, held) = remove_during_refetch(&mut c).await;
+    held.answer(Answer::Error);
+    refresh.await.unwrap();
+    assert_eq!(
+        gw.aggregator.fetch_error("x"),
+        None,
+        "the failure of a removed backend was kept"
+    );
+
+    // x comes back (the entry is created again); while its first fetch is held it is
+    // pending, not failed: tools/list answers with what is there.
+    assert!(gw.members.apply(with_x).is_empty());
+    let held = gate.next().await;
+    let r = c.rpc("tools/list", json!({})).await;
+    assert!(
+        r["error"].is_null(),
+        "x counted as failed while pending: {r}"
+    );
+    let x = status_of(&c, "x").await.expect("x in /status");
+    assert!(x["capabilityError"].is_null(), "{x}");
+    held.answer(Answer::Tools(vec![]));
+    wait_tool_names(&mut c, "x back", |t| has_x(t)).await;
     gw.stop().await;
 }

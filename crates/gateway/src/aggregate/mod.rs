@@ -29,6 +29,22 @@ use crate::health::State;
 use crate::jsonrpc;
 use view::{Caps, Input, View};
 
+/// What [`Aggregator::record_fetch`] did with the outcome of a fetch.
+enum Recorded {
+    /// The backend was removed or replaced while it was fetched: nothing was written.
+    Discarded,
+    /// The same capabilities as before, from a backend already tried: nothing to rebuild.
+    Unchanged,
+    /// New capabilities were stored (counts for the log line).
+    Fetched {
+        tools: usize,
+        resources: usize,
+        prompts: usize,
+    },
+    /// The fetch failed; the error was stored and the previous capabilities kept.
+    Failed(String),
+}
+
 /// Largest number of pages followed for one list.
 const MAX_PAGES: usize = 100;
 
@@ -122,21 +138,26 @@ impl Aggregator {
     /// its previous capabilities until the new fetch lands (stale while revalidate), so a
     /// reconnect does not make its tools blink. Returns the names that were fetched.
     pub fn replace_backends(self: &Arc<Self>, next: BTreeMap<String, Arc<Backend>>) -> Vec<String> {
-        let prev = self.backends.swap(Arc::new(next.clone()));
-        let removed: Vec<&String> = prev.keys().filter(|k| !next.contains_key(*k)).collect();
-        let changed: Vec<String> = next
-            .iter()
-            .filter(|(k, b)| prev.get(*k).is_none_or(|p| !Arc::ptr_eq(p, b)))
-            .map(|(k, _)| k.clone())
-            .collect();
+        let prev;
+        let changed: Vec<String>;
         {
+            // The swap and the forgetting happen under the parts lock, the lock under which a
+            // fetch checks that its backend is still current before writing (see
+            // `record_fetch`): a fetch of a removed or replaced backend either lands before
+            // this and is forgotten here, or finds the new set and is discarded.
             let mut parts = self.lock_parts();
             let mut tried = self.tried.lock().unwrap_or_else(|p| p.into_inner());
             let mut errs = self.fetch_errors.lock().unwrap_or_else(|p| p.into_inner());
-            for name in &removed {
-                parts.remove(*name);
-                tried.remove(*name);
-                errs.remove(*name);
+            prev = self.backends.swap(Arc::new(next.clone()));
+            changed = next
+                .iter()
+                .filter(|(k, b)| prev.get(*k).is_none_or(|p| !Arc::ptr_eq(p, b)))
+                .map(|(k, _)| k.clone())
+                .collect();
+            for name in prev.keys().filter(|k| !next.contains_key(*k)) {
+                parts.remove(name);
+                tried.remove(name);
+                errs.remove(name);
             }
             for name in &changed {
                 parts.entry(name.clone()).or_insert(None);
@@ -241,58 +262,109 @@ impl Aggregator {
             return;
         };
         let r = fetch(&b).await;
-        // Background refreshes mostly find nothing new: no log line and no rebuild for those.
-        // A replaced backend's first fetch always counts (readiness waits for it), even when
-        // it finds what the previous one had.
-        let unchanged = matches!(&r, Ok(c)
-            if self.lock_parts().get(name).and_then(|p| p.as_deref()) == Some(c))
-            && self
-                .tried
-                .lock()
-                .unwrap_or_else(|p| p.into_inner())
-                .contains(name);
-        match &r {
-            Ok(_) if unchanged => tracing::debug!(backend = name, "capabilities unchanged"),
-            Ok(c) => tracing::info!(
+        match self.record_fetch(name, &b, r) {
+            Recorded::Discarded => {
+                tracing::debug!(
+                    backend = name,
+                    "capability fetch discarded: the backend was removed or replaced meanwhile"
+                );
+                return;
+            }
+            // Background refreshes mostly find nothing new: no log line and no rebuild.
+            Recorded::Unchanged => {
+                tracing::debug!(backend = name, "capabilities unchanged");
+                return;
+            }
+            Recorded::Fetched {
+                tools,
+                resources,
+                prompts,
+            } => tracing::info!(
                 backend = name,
-                tools = c.tools.len(),
-                resources = c.resources.len(),
-                prompts = c.prompts.len(),
+                tools,
+                resources,
+                prompts,
                 "capabilities fetched"
             ),
-            Err(e) => tracing::warn!(backend = name, error = %e, "capability fetch failed"),
-        }
-        {
-            let mut errs = self.fetch_errors.lock().unwrap_or_else(|p| p.into_inner());
-            match &r {
-                Ok(_) => errs.remove(name),
-                Err(BackendError::Remote(e)) => {
-                    errs.insert(name.to_owned(), format!("backend error: {}", e.get()))
-                }
-                Err(e) => errs.insert(name.to_owned(), e.to_string()),
-            };
-        }
-        // The backend may have been removed or replaced while we fetched: only the current
-        // one may write its part.
-        if !self.backend(name).is_some_and(|cur| Arc::ptr_eq(&cur, &b)) {
-            return;
-        }
-        if unchanged {
-            return;
-        }
-        // Stale while revalidate: a failed re-fetch keeps what we had. Whether the backend is
-        // shown at all is decided by its health (an open circuit hides it).
-        if let Ok(c) = r {
-            self.lock_parts().insert(name.to_owned(), Some(Arc::new(c)));
+            Recorded::Failed(error) => {
+                tracing::warn!(backend = name, %error, "capability fetch failed")
+            }
         }
         // Rebuild first: readiness promises the view already holds this backend's part.
         let want = self.mark_changed();
         self.rebuild_coalesced(want).await;
-        self.tried
+        {
+            // The set may have changed during the rebuild: a removed backend must not be
+            // remembered, and a replacement counts as tried only after its own first fetch.
+            let _parts = self.lock_parts();
+            if self.is_current(name, &b) {
+                self.tried
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .insert(name.to_owned());
+            }
+        }
+        self.update_ready();
+    }
+
+    /// Whether `b` is the backend currently called `name`.
+    fn is_current(&self, name: &str, b: &Arc<Backend>) -> bool {
+        self.backends
+            .load()
+            .get(name)
+            .is_some_and(|cur| Arc::ptr_eq(cur, b))
+    }
+
+    /// Writes the outcome of a fetch of `b` (its part, its fetch error), unless `b` is no
+    /// longer the backend called `name`: then nothing is written. The check and the writes
+    /// happen under the parts lock, which `replace_backends` holds while it swaps the set
+    /// and forgets removed backends, so a fetch that was in flight when its backend was
+    /// removed can neither bring its tools back nor leave its error behind (an error that a
+    /// backend added later under the same name would inherit, showing as failed instead of
+    /// pending until its own first fetch).
+    fn record_fetch(
+        &self,
+        name: &str,
+        b: &Arc<Backend>,
+        r: Result<Caps, BackendError>,
+    ) -> Recorded {
+        let mut parts = self.lock_parts();
+        if !self.is_current(name, b) {
+            return Recorded::Discarded;
+        }
+        let tried = self
+            .tried
             .lock()
             .unwrap_or_else(|p| p.into_inner())
-            .insert(name.to_owned());
-        self.update_ready();
+            .contains(name);
+        let mut errs = self.fetch_errors.lock().unwrap_or_else(|p| p.into_inner());
+        match r {
+            Ok(c) => {
+                errs.remove(name);
+                // A replaced backend's first fetch always counts (readiness waits for it),
+                // even when it finds what the previous one had.
+                if tried && parts.get(name).and_then(|p| p.as_deref()) == Some(&c) {
+                    return Recorded::Unchanged;
+                }
+                let fetched = Recorded::Fetched {
+                    tools: c.tools.len(),
+                    resources: c.resources.len(),
+                    prompts: c.prompts.len(),
+                };
+                parts.insert(name.to_owned(), Some(Arc::new(c)));
+                fetched
+            }
+            // Stale while revalidate: a failed re-fetch keeps what we had. Whether the
+            // backend is shown at all is decided by its health (an open circuit hides it).
+            Err(e) => {
+                let error = match e {
+                    BackendError::Remote(e) => format!("backend error: {}", e.get()),
+                    e => e.to_string(),
+                };
+                errs.insert(name.to_owned(), error.clone());
+                Recorded::Failed(error)
+            }
+        }
     }
 
     /// Called on a backend state transition.

@@ -152,6 +152,88 @@ pub async fn rust_backend(behaviour: Behaviour) -> SocketAddr {
     addr
 }
 
+/// How the test answers a `tools/list` held by a [`gated_backend`].
+pub enum Answer {
+    /// The usual tools (`sleep`, `add`) plus these.
+    Tools(Vec<&'static str>),
+    /// A JSON-RPC error: the fetch fails.
+    Error,
+}
+
+/// A `tools/list` request held by a [`gated_backend`] until the test answers it.
+pub struct Held(tokio::sync::oneshot::Sender<Answer>);
+
+impl Held {
+    pub fn answer(self, a: Answer) {
+        // The gateway may have given up on the request; then nobody waits for the answer.
+        let _ = self.0.send(a);
+    }
+}
+
+/// The `tools/list` requests a [`gated_backend`] holds, in arrival order.
+pub struct Gate(tokio::sync::Mutex<tokio::sync::mpsc::UnboundedReceiver<Held>>);
+
+impl Gate {
+    /// The next held `tools/list` (bounded: fails the test if none arrives).
+    pub async fn next(&self) -> Held {
+        let mut rx = self.0.lock().await;
+        tokio::time::timeout(Duration::from_secs(30), rx.recv())
+            .await
+            .expect("a tools/list within 30s")
+            .expect("the backend is running")
+    }
+}
+
+/// [`rust_backend`] whose every `tools/list` waits until the test answers it through the
+/// returned [`Gate`]: lets a test act while a capability fetch is in flight, and decide
+/// what that fetch finds.
+pub async fn gated_backend() -> (SocketAddr, Arc<Gate>) {
+    let (tx, rx) = tokio::sync::mpsc::unbounded_channel::<Held>();
+    let started = std::time::Instant::now();
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |body: Bytes| {
+            let tx = tx.clone();
+            async move {
+                let msg: Value = serde_json::from_slice(&body).unwrap_or_default();
+                if msg["method"] != "tools/list" || msg.get("id").is_none() {
+                    return handle(Behaviour::Normal, started, body).await;
+                }
+                let (answer, held) = tokio::sync::oneshot::channel();
+                if tx.send(Held(answer)).is_err() {
+                    return http::StatusCode::SERVICE_UNAVAILABLE.into_response();
+                }
+                let reply = match held.await {
+                    Ok(Answer::Tools(extra)) => {
+                        let mut tools = usual_tools();
+                        for name in extra {
+                            tools.as_array_mut().unwrap().push(
+                                json!({"name": name, "description": "Extra", "inputSchema": {"type": "object"}}),
+                            );
+                        }
+                        json!({"jsonrpc": "2.0", "id": msg["id"], "result": {"tools": tools}})
+                    }
+                    Ok(Answer::Error) | Err(_) => {
+                        json!({"jsonrpc": "2.0", "id": msg["id"], "error": {"code": -32603, "message": "held list failed"}})
+                    }
+                };
+                json_response(reply)
+            }
+        }),
+    );
+    let l = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (addr, Arc::new(Gate(tokio::sync::Mutex::new(rx))))
+}
+
+fn usual_tools() -> Value {
+    json!([
+        {"name": "sleep", "description": "Sleeps", "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}}},
+        {"name": "add", "description": "Adds", "inputSchema": {"type": "object"}}
+    ])
+}
+
 fn json_response(v: Value) -> Response {
     (
         [(http::header::CONTENT_TYPE, "application/json")],
@@ -176,10 +258,7 @@ async fn handle(behaviour: Behaviour, started: std::time::Instant, body: Bytes) 
         }),
         "ping" => json!({}),
         "tools/list" => {
-            let mut tools = json!([
-                {"name": "sleep", "description": "Sleeps", "inputSchema": {"type": "object", "properties": {"seconds": {"type": "number"}}}},
-                {"name": "add", "description": "Adds", "inputSchema": {"type": "object"}}
-            ]);
+            let mut tools = usual_tools();
             if let Behaviour::AddsToolAfterMs(ms) = behaviour
                 && started.elapsed() >= Duration::from_millis(ms)
             {
@@ -491,6 +570,16 @@ pub async fn wait_health(c: &Client, backend: &str, health: &str) -> Value {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     panic!("{backend} never became {health}: {last}");
+}
+
+/// `backend`'s entry in the gateway's `/status`, if it is listed there.
+pub async fn status_of(c: &Client, backend: &str) -> Option<Value> {
+    let s = c.get_json("/status").await;
+    s["backends"]
+        .as_array()?
+        .iter()
+        .find(|b| b["name"] == backend)
+        .cloned()
 }
 
 pub fn text_of(r: &Value) -> String {

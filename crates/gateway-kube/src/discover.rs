@@ -28,11 +28,11 @@ use kube::{Api, Client, Resource};
 use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use vmcp_api::{MCPExternalAuthConfig, MCPRemoteProxy, MCPServer, MCPServerEntry};
-use vmcp_config::Config;
+use vmcp_config::{BackendType, Config};
 use vmcp_gateway::backend::build::{BackendSpec, CaSource};
 use vmcp_gateway::members::Members;
 use vmcp_operator::controllers::WatchBackoff;
-use vmcp_operator::discovery::{self, Backend};
+use vmcp_operator::discovery::{self, Backend, BackendKind};
 use vmcp_operator::render::{auth, ca_bundles, config, headers};
 use vmcp_operator::world::World;
 
@@ -48,16 +48,28 @@ pub type SecretValues = BTreeMap<String, BTreeMap<String, String>>;
 pub struct Discovered {
     pub specs: Vec<BackendSpec>,
     pub left_out: Vec<String>,
+    /// Entries whose changed spec awaits validation, served with their previous spec.
+    pub kept: Vec<String>,
 }
 
 /// Pure: the backends of `cfg.groupRef` in `world`, described for the gateway.
-pub fn discovered(world: &World, secrets: &SecretValues, cfg: &Config) -> Discovered {
+///
+/// `serving` is what the gateway serves now, by name. An entry whose spec was changed and
+/// not validated yet keeps the backend it had until the operator has validated the new
+/// spec (docs/DYNAMIC.md, "Only validated specs are routed to"): the new URL is not routed
+/// to before its checks passed, and the entry does not drop out meanwhile. Dropping it would
+/// make every edit of an entry a removal and a re-adding: its tools gone for clients until
+/// the operator catches up (for good while the operator is down), and the edit's
+/// list_changed spent on a removal the client never asked for.
+pub fn discovered(
+    world: &World,
+    secrets: &SecretValues,
+    cfg: &Config,
+    serving: &BTreeMap<String, BackendSpec>,
+) -> Discovered {
     let group = cfg.group_ref.as_str();
     let disc = discovery::discover(world, group);
-    let mut out = Discovered {
-        left_out: disc.skipped.iter().map(ToString::to_string).collect(),
-        ..Discovered::default()
-    };
+    let mut out = Discovered::default();
     let mut used_env = BTreeSet::new();
     for b in &disc.backends {
         match spec_for(b, group, world, secrets, cfg, &mut used_env) {
@@ -67,6 +79,28 @@ pub fn discovered(world: &World, secrets: &SecretValues, cfg: &Config) -> Discov
                 .push(format!("{} {}: {why}", b.kind.kind(), b.name)),
         }
     }
+    for skipped in &disc.skipped {
+        let awaiting = skipped.kind == BackendKind::Entry
+            && world
+                .entries
+                .get(&skipped.name)
+                .is_some_and(|e| world.entry_awaiting_validation(e));
+        // Only an entry's own previous backend, and never a second backend of that name.
+        let previous = serving.get(&skipped.name).filter(|spec| {
+            awaiting
+                && spec.backend.backend_type == Some(BackendType::Entry)
+                && !out.specs.iter().any(|s| s.backend.name == skipped.name)
+        });
+        match previous {
+            Some(spec) => {
+                out.specs.push(spec.clone());
+                out.kept.push(skipped.name.clone());
+            }
+            None => out.left_out.push(skipped.to_string()),
+        }
+    }
+    out.specs
+        .sort_by(|a, b| a.backend.name.cmp(&b.backend.name));
     out
 }
 
@@ -307,16 +341,27 @@ pub async fn run(client: Client, namespace: String, cfg: Config, members: Arc<Me
     tracing::info!(namespace = %stores.namespace, group = %cfg.group_ref,
         "dynamic discovery synced");
     let mut last_left_out: BTreeSet<String> = BTreeSet::new();
+    // What the gateway serves, by name: the previous backend of an entry awaiting validation.
+    let mut serving: BTreeMap<String, BackendSpec> = BTreeMap::new();
     loop {
         let (world, secrets) = stores.snapshot();
-        let found = discovered(&world, &secrets, &cfg);
+        let found = discovered(&world, &secrets, &cfg, &serving);
         let names: Vec<&str> = found
             .specs
             .iter()
             .map(|s| s.backend.name.as_str())
             .collect();
         tracing::debug!(backends = ?names, "applying discovered backends");
+        for entry in &found.kept {
+            tracing::debug!(%entry, "changed entry not validated yet; serving its previous spec");
+        }
+        let applied = found.specs.clone();
         let failed = members.apply(found.specs);
+        serving = applied
+            .into_iter()
+            .filter(|s| !failed.contains_key(&s.backend.name))
+            .map(|s| (s.backend.name.clone(), s))
+            .collect();
         let mut left_out = found.left_out;
         left_out.extend(failed.into_iter().map(|(b, why)| format!("{b}: {why}")));
         // Each reason once, when it first appears; an entry the operator has not validated
@@ -414,7 +459,7 @@ status: {phase: Valid, observedGeneration: 2}
 
     #[test]
     fn entries_become_specs_with_ca_headers_and_auth_from_the_api() {
-        let found = discovered(&world(""), &secrets(), &config());
+        let found = discovered(&world(""), &secrets(), &config(), &BTreeMap::new());
         let names: Vec<&str> = found
             .specs
             .iter()
@@ -453,11 +498,102 @@ status: {phase: Valid, observedGeneration: 2}
         );
     }
 
+    /// What the gateway serves, by name, after applying `world` (as `run` keeps it).
+    fn serving(world: &World) -> BTreeMap<String, BackendSpec> {
+        discovered(world, &secrets(), &config(), &BTreeMap::new())
+            .specs
+            .into_iter()
+            .map(|s| (s.backend.name.clone(), s))
+            .collect()
+    }
+
+    fn url_of<'a>(found: &'a Discovered, name: &str) -> Option<&'a str> {
+        found
+            .specs
+            .iter()
+            .find(|s| s.backend.name == name)
+            .map(|s| s.backend.url.as_str())
+    }
+
+    /// An edit of a served entry must not take it away: until the operator has validated
+    /// the new generation, the previous backend (old URL) stays; once validated, the new one
+    /// is served; a rejected one is dropped. (Dropping it at once made e2e_dynamic flaky:
+    /// the edit's removal used up the list_changed, and deleting the entry right after
+    /// changed nothing a client could be told about.)
+    #[test]
+    fn a_changed_entry_keeps_its_previous_backend_until_validated() {
+        // Generation 2 of `stale`, validated and served, pointed elsewhere.
+        let mut before = world("");
+        let e = before.entries.get_mut("stale").unwrap();
+        e.spec.remote_url = "https://before.example.com/mcp".into();
+        e.metadata.generation = Some(2);
+        let served = serving(&before);
+        assert_eq!(
+            served["stale"].backend.url,
+            "https://before.example.com/mcp"
+        );
+
+        // Generation 3 (the new URL) is not validated yet: the previous backend stays.
+        let edited = world("");
+        let found = discovered(&edited, &secrets(), &config(), &served);
+        assert_eq!(
+            url_of(&found, "stale"),
+            Some("https://before.example.com/mcp")
+        );
+        assert_eq!(found.kept, ["stale"]);
+        assert!(
+            !found.left_out.iter().any(|w| w.contains("stale")),
+            "{:?}",
+            found.left_out
+        );
+        let names: Vec<&str> = found
+            .specs
+            .iter()
+            .map(|s| s.backend.name.as_str())
+            .collect();
+        assert_eq!(names, ["partner", "plain", "stale"], "sorted, one per name");
+
+        // Without a previous backend there is nothing to keep.
+        let found = discovered(&edited, &secrets(), &config(), &BTreeMap::new());
+        assert_eq!(url_of(&found, "stale"), None);
+
+        // Validated: the new URL.
+        let mut validated = world("");
+        let st = validated.entries.get_mut("stale").unwrap();
+        st.status.as_mut().unwrap().observed_generation = Some(3);
+        let found = discovered(&validated, &secrets(), &config(), &served);
+        assert_eq!(
+            url_of(&found, "stale"),
+            Some("https://changed.example.com/mcp")
+        );
+        assert!(found.kept.is_empty());
+
+        // Rejected: gone, and the reason is reported.
+        let mut rejected = world("");
+        let st = rejected.entries.get_mut("stale").unwrap();
+        let status = st.status.as_mut().unwrap();
+        status.observed_generation = Some(3);
+        status.phase = vmcp_api::entry::MCPServerEntryPhase::Failed;
+        let found = discovered(&rejected, &secrets(), &config(), &served);
+        assert_eq!(url_of(&found, "stale"), None);
+        assert!(
+            found.left_out.iter().any(|w| w.contains("stale")),
+            "{:?}",
+            found.left_out
+        );
+
+        // A previous backend of that name that was not this entry is not revived for it.
+        let mut other = served.clone();
+        other.get_mut("stale").unwrap().backend.backend_type = None;
+        let found = discovered(&edited, &secrets(), &config(), &other);
+        assert_eq!(url_of(&found, "stale"), None);
+    }
+
     #[test]
     fn missing_secret_or_ca_key_leaves_only_that_entry_out() {
         let mut no_secret = secrets();
         no_secret.clear();
-        let found = discovered(&world(""), &no_secret, &config());
+        let found = discovered(&world(""), &no_secret, &config(), &BTreeMap::new());
         let names: Vec<&str> = found
             .specs
             .iter()
@@ -475,7 +611,7 @@ status: {phase: Valid, observedGeneration: 2}
 
         let mut w = world("");
         w.config_maps.get_mut("corp-ca").unwrap().clear();
-        let found = discovered(&w, &secrets(), &config());
+        let found = discovered(&w, &secrets(), &config(), &BTreeMap::new());
         assert!(
             found
                 .left_out
@@ -492,7 +628,7 @@ status: {phase: Valid, observedGeneration: 2}
             "name: gw\ngroupRef: team\noutgoingAuth:\n  source: discovered\n  backends:\n    partner: {type: unauthenticated}\n  default: {type: unauthenticated}\n",
         )
         .unwrap();
-        let found = discovered(&world(""), &secrets(), &cfg);
+        let found = discovered(&world(""), &secrets(), &cfg, &BTreeMap::new());
         let partner = found
             .specs
             .iter()

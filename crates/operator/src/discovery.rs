@@ -189,10 +189,7 @@ pub fn discover(world: &World, group: &str) -> Discovery {
             continue;
         };
         if !world.entry_valid(e) {
-            let stale = e.status.as_ref().is_some_and(|s| {
-                s.observed_generation.is_some() && s.observed_generation != e.metadata.generation
-            });
-            let detail = if stale {
+            let detail = if world.entry_awaiting_validation(e) {
                 "its current spec is not validated yet".to_string()
             } else {
                 e.status

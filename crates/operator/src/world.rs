@@ -108,6 +108,15 @@ impl World {
         })
     }
 
+    /// True when the entry's status was written for an older generation: its current spec
+    /// was changed and the operator has not validated it yet. A gateway that serves the
+    /// entry keeps its previous backend meanwhile (see `vmcp-gateway-kube`'s discovery).
+    pub fn entry_awaiting_validation(&self, entry: &MCPServerEntry) -> bool {
+        entry.status.as_ref().is_some_and(|s| {
+            s.observed_generation.is_some() && s.observed_generation != entry.metadata.generation
+        })
+    }
+
     pub fn secret_has_key(&self, name: &str, key: &str) -> Option<bool> {
         self.secrets.get(name).map(|keys| keys.contains(key))
     }

@@ -71,16 +71,32 @@ fn has_backend(tools: &BTreeSet<String>, backend: &str) -> bool {
     tools.contains(&format!("{backend}_echo"))
 }
 
-/// Waits for a `notifications/tools/list_changed` on the client's stream.
-fn wait_list_changed(stream: &Receiver<String>, what: &str, log: &std::path::Path) {
+/// Waits for a `notifications/tools/list_changed` on the client's stream after which the
+/// tool list satisfies `want`. The gateway swaps its view before it notifies, so the
+/// announcement of this change is followed by a matching list; a notification of an earlier
+/// change that reached the stream only after [`drain`] is not taken for it.
+fn wait_announced(
+    stream: &Receiver<String>,
+    (port, sid): (u16, &str),
+    what: &str,
+    log: &std::path::Path,
+    want: impl Fn(&BTreeSet<String>) -> bool,
+) -> BTreeSet<String> {
     let deadline = std::time::Instant::now() + WAIT;
     loop {
         let left = deadline.saturating_duration_since(std::time::Instant::now());
         match stream.recv_timeout(left) {
-            Ok(data) if data.contains("notifications/tools/list_changed") => return,
+            Ok(data) if data.contains("notifications/tools/list_changed") => {
+                let tools: BTreeSet<String> = tool_names(port, sid).into_iter().collect();
+                if want(&tools) {
+                    return tools;
+                }
+            }
             Ok(_) => continue,
             Err(e) => panic!(
-                "{what}: no tools/list_changed on the client's stream ({e}); gateway log:\n{}",
+                "{what}: no tools/list_changed announcing it on the client's stream ({e}); \
+                 tools now {:?}; gateway log:\n{}",
+                tool_names(port, sid),
                 std::fs::read_to_string(log).unwrap_or_default()
             ),
         }
@@ -211,11 +227,9 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     drain(&stream);
     let (_gamma, gamma_port) = server_everything();
     apply(&client, &ns, entry("gamma", &url(gamma_port))).await;
-    wait_list_changed(&stream, "add gamma", &gw_log);
-    wait_tools(port, &sid, "add gamma", &gw_log, |t| {
+    wait_announced(&stream, (port, &sid), "add gamma", &gw_log, |t| {
         has_backend(t, "gamma")
-    })
-    .await;
+    });
     assert_eq!(echo(port, &sid, "gamma_echo", "g"), "Echo: g");
     wait_status(
         &vmcps,
@@ -233,8 +247,10 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     drop(_alpha);
     wait_echo(port, &sid, "alpha_echo", "moved", &gw_log).await;
 
-    // Change a CA: beta's server now presents a certificate of another CA. Until the
-    // ConfigMap says so, the gateway cannot reach it; after, it can.
+    // Change a CA: beta moves to a server that presents a certificate of another CA. Until
+    // the ConfigMap says so, the gateway cannot reach it; after, it can. The old server is
+    // stopped, so an answer proves the new URL and CA are in use (with the old one running,
+    // the first call passed before the gateway had even seen the change).
     let (_beta2_server, beta2_target) = server_everything();
     let (ca2_pem, tls2_server) = common::tls::pki("e2e CA two").unwrap();
     let tls2_port = common::tls::tls_forwarder(tls2_server, beta2_target)
@@ -247,6 +263,7 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         tls_entry("beta", &tls_url(tls2_port), "beta-ca"),
     )
     .await;
+    drop(_behind_tls);
     wait_echo(port, &sid, "beta_echo", "new CA", &gw_log).await;
 
     // Delete: beta's tools disappear, the client is told, status follows.
@@ -256,11 +273,9 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         .delete("beta", &DeleteParams::default())
         .await
         .expect("delete beta");
-    wait_list_changed(&stream, "delete beta", &gw_log);
-    wait_tools(port, &sid, "delete beta", &gw_log, |t| {
+    wait_announced(&stream, (port, &sid), "delete beta", &gw_log, |t| {
         !has_backend(t, "beta") && has_backend(t, "alpha") && has_backend(t, "gamma")
-    })
-    .await;
+    });
     wait_status(&vmcps, WAIT, "delete beta", &gw_log, &["alpha", "gamma"]).await;
 
     // A CA bundle that does not parse: the operator finds the ConfigMap and its key, so the

@@ -93,20 +93,10 @@ impl Applier {
             + Clone
             + std::fmt::Debug,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
-        let body = serde_json::json!({
-            "apiVersion": K::api_version(&()),
-            "kind": K::kind(&()),
-            "metadata": { "name": name, "namespace": ns, "finalizers": finalizers },
-        });
-        api.patch(name, &self.params, &Patch::Apply(&body))
+        let mut body = partial::<K>(ns, name);
+        body["metadata"]["finalizers"] = serde_json::json!(finalizers);
+        self.apply_partial::<K>(ns, name, &body, Part::Object, "the finalizers")
             .await
-            .map_err(Error::kube(format!(
-                "applying the finalizers of {} {ns}/{name}",
-                K::kind(&())
-            )))?;
-        self.stats.applies.fetch_add(1, Ordering::Relaxed);
-        Ok(())
     }
 
     /// Applies `status` to the status subresource of `K` `ns/name`.
@@ -122,24 +112,55 @@ impl Applier {
             + Clone
             + std::fmt::Debug,
     {
-        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
-        let body = serde_json::json!({
-            "apiVersion": K::api_version(&()),
-            "kind": K::kind(&()),
-            "metadata": { "name": name, "namespace": ns },
-            "status": status,
-        });
-        let applied = api
-            .patch_status(name, &self.params, &Patch::Apply(&body))
+        let mut body = partial::<K>(ns, name);
+        body["status"] = status;
+        self.apply_partial::<K>(ns, name, &body, Part::Status, "status")
             .await
-            .map_err(Error::kube(format!(
-                "applying status of {} {ns}/{name}",
-                K::kind(&())
-            )))?;
-        // The status apply is compared against the object we reconciled from by the caller;
-        // here only the count is kept.
-        let _ = applied;
+    }
+
+    /// Sends a partial object (only the fields this manager owns) as a server-side apply.
+    /// Only the count is kept: whether it changed is the caller's comparison to make.
+    async fn apply_partial<K>(
+        &self,
+        ns: &str,
+        name: &str,
+        body: &serde_json::Value,
+        part: Part,
+        what: &str,
+    ) -> Result<()>
+    where
+        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+            + DeserializeOwned
+            + Clone
+            + std::fmt::Debug,
+    {
+        let api: Api<K> = Api::namespaced(self.client.clone(), ns);
+        let patch = Patch::Apply(body);
+        let sent = match part {
+            Part::Object => api.patch(name, &self.params, &patch).await,
+            Part::Status => api.patch_status(name, &self.params, &patch).await,
+        };
+        sent.map_err(Error::kube(format!(
+            "applying {what} of {} {ns}/{name}",
+            K::kind(&())
+        )))?;
         self.stats.applies.fetch_add(1, Ordering::Relaxed);
         Ok(())
     }
+}
+
+/// Which part of an object a partial apply goes to.
+#[derive(Clone, Copy)]
+enum Part {
+    Object,
+    Status,
+}
+
+/// The identifying skeleton of an apply body for `K` `ns/name`.
+fn partial<K: Resource<DynamicType = ()>>(ns: &str, name: &str) -> serde_json::Value {
+    serde_json::json!({
+        "apiVersion": K::api_version(&()),
+        "kind": K::kind(&()),
+        "metadata": { "name": name, "namespace": ns },
+    })
 }

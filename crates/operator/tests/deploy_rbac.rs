@@ -14,7 +14,9 @@ use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
 use vmcp_operator::controllers::Scope;
 use vmcp_operator::leader::{Elector, LeaseConfig};
 use vmcp_operator::run::Controllers;
-use vmcp_testenv::{TestEnv, apply_object, apply_yaml, can_list, eventually, wait_for_list_access};
+use vmcp_testenv::{
+    TestEnv, apply_object, apply_yaml, can_list, eventually, eventually_gone, wait_for_list_access,
+};
 
 const WAIT: Duration = Duration::from_secs(30);
 
@@ -204,14 +206,12 @@ spec:
         .delete("team", &DeleteParams::default())
         .await
         .unwrap();
-    eventually("the group deleted through its finalizer", WAIT, || async {
-        groups
-            .get_opt("team")
-            .await
-            .unwrap()
-            .is_none()
-            .then_some(())
-    })
+    eventually_gone(
+        "the group deleted through its finalizer",
+        WAIT,
+        &groups,
+        "team",
+    )
     .await;
     let servers: Api<vmcp_api::MCPServer> = Api::namespaced(admin.clone(), &ns);
     let marked = servers

@@ -32,6 +32,22 @@ where
     }
 }
 
+/// Waits until `name` no longer exists in `api` (finalizers released, deletion complete);
+/// panics naming `what` after `timeout`.
+pub async fn eventually_gone<K>(what: &str, timeout: Duration, api: &Api<K>, name: &str)
+where
+    K: Clone + serde::de::DeserializeOwned + std::fmt::Debug,
+{
+    eventually(what, timeout, || async {
+        api.get_opt(name)
+            .await
+            .unwrap_or_else(|e| panic!("get {name}: {e}"))
+            .is_none()
+            .then_some(())
+    })
+    .await;
+}
+
 /// Server-side applies one object of any kind the server knows (found by discovery). With
 /// `namespace`, a namespaced object is put there; without, its own `metadata.namespace` is
 /// used. A `status` in the object is applied through the status subresource afterwards, as a

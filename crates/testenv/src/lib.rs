@@ -39,6 +39,6 @@ mod server;
 pub use binaries::{BIN_ENV, workspace_root};
 pub use env::{FIELD_MANAGER, TestEnv};
 pub use error::{Error, Result};
-pub use helpers::{USER_FIELD_MANAGER, apply_object, apply_yaml, eventually};
+pub use helpers::{USER_FIELD_MANAGER, apply_object, apply_yaml, eventually, eventually_gone};
 pub use process::free_ports;
 pub use rbac::{can_list, rule, wait_for_list_access};

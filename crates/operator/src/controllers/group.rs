@@ -15,7 +15,7 @@ use vmcp_api::group::{MCPGroupPhase, MCPGroupStatus};
 use vmcp_api::{MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry};
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
-use crate::discovery::{Members, group_members};
+use crate::discovery::{BackendKind, Members, group_members};
 use crate::error::{Error, Result, name_and_namespace};
 use crate::read::{Need, load_world};
 use crate::status::{Cond, now, to_k8s_conditions};
@@ -204,40 +204,43 @@ async fn mark_members(ctx: &Context, world: &World, group: &str, mark: MemberMar
             })
         };
     let ns = &world.namespace;
-    for name in &members.servers {
-        let conds = world
+    let conditions = |kind: BackendKind, name: &str| match kind {
+        BackendKind::Server => world
             .servers
             .get(name)
             .and_then(|s| s.status.as_ref())
-            .map(|s| &s.conditions);
-        if mark == MemberMark::GroupBack && !marked_by_us(conds) {
-            continue;
-        }
-        let status = condition(mark == MemberMark::GroupBack);
-        if let Err(e) = ctx
-            .applier
-            .apply_status::<MCPServer>(ns, name, status)
-            .await
-        {
-            tracing::warn!(%ns, server = %name, error = %e, "could not mark the MCPServer's group reference");
-        }
-    }
-    for name in &members.proxies {
-        let conds = world
+            .map(|s| &s.conditions),
+        _ => world
             .proxies
             .get(name)
             .and_then(|p| p.status.as_ref())
-            .map(|p| &p.conditions);
-        if mark == MemberMark::GroupBack && !marked_by_us(conds) {
+            .map(|p| &p.conditions),
+    };
+    let targets = (members.servers.iter().map(|n| (BackendKind::Server, n))).chain(
+        members
+            .proxies
+            .iter()
+            .map(|n| (BackendKind::RemoteProxy, n)),
+    );
+    for (kind, name) in targets {
+        if mark == MemberMark::GroupBack && !marked_by_us(conditions(kind, name)) {
             continue;
         }
         let status = condition(mark == MemberMark::GroupBack);
-        if let Err(e) = ctx
-            .applier
-            .apply_status::<MCPRemoteProxy>(ns, name, status)
-            .await
-        {
-            tracing::warn!(%ns, proxy = %name, error = %e, "could not mark the MCPRemoteProxy's group reference");
+        let applied = match kind {
+            BackendKind::Server => {
+                ctx.applier
+                    .apply_status::<MCPServer>(ns, name, status)
+                    .await
+            }
+            _ => {
+                ctx.applier
+                    .apply_status::<MCPRemoteProxy>(ns, name, status)
+                    .await
+            }
+        };
+        if let Err(e) = applied {
+            tracing::warn!(%ns, kind = kind.kind(), %name, error = %e, "could not mark the member's group reference");
         }
     }
 }

@@ -97,6 +97,18 @@ pub fn group_members(world: &World, group: &str) -> Members {
     }
 }
 
+/// The group's entries whose spec changed since the operator last validated them, as
+/// `(name, generation)`. Until validated they are not backends (`discover`), so a
+/// VirtualMCPServer rendered now would drop them and roll its pods twice for one edit.
+pub fn entries_awaiting_validation(world: &World, group: &str) -> Vec<(String, i64)> {
+    world
+        .entries
+        .iter()
+        .filter(|(_, e)| e.spec.group_ref.name == group && world.entry_awaiting_validation(e))
+        .map(|(n, e)| (n.clone(), e.metadata.generation.unwrap_or_default()))
+        .collect()
+}
+
 /// The transport the MCPServer's proxy speaks: SSE servers stay SSE; stdio servers are
 /// exposed per `proxyMode`; streamable-http stays streamable-http. (ToolHive's static path
 /// used `proxyMode` alone, turning SSE servers into streamable-http: its quirk Q6.)

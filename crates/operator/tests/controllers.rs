@@ -313,6 +313,90 @@ async fn entries_become_backends_and_follow_changes() {
     h.stop().await;
 }
 
+/// One edit of an entry is one rollout: the gateway keeps the entry's validated backend
+/// until the new spec is validated, instead of dropping it and adding it back a moment later.
+/// The reconciles are driven by hand so the VirtualMCPServer's certainly runs first.
+#[tokio::test]
+async fn an_edited_entry_rolls_the_gateway_once() {
+    let h = start("op-edit-once").await;
+    h.apply(&format!(
+        "{GROUP}{}{}{}",
+        entry("alpha", "https://alpha.example.com/mcp", "team", ""),
+        entry("beta", "https://beta.example.com/mcp", "team", ""),
+        vmcp("gw", "inline"),
+    ))
+    .await;
+    let vmcps: Api<VirtualMCPServer> = h.api();
+    eventually("settled status", WAIT, || async {
+        vmcps
+            .get("gw")
+            .await
+            .ok()
+            .filter(|v| backend_names(v) == ["alpha", "beta"])
+    })
+    .await;
+    let (client, ns, ctx, _env) = h.stop().await;
+    let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
+    let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
+    let entries: Api<MCPServerEntry> = Api::namespaced(client.clone(), &ns);
+    let reconcile_gateway = || async {
+        let v = vmcps.get("gw").await.unwrap();
+        controllers::virtual_server::reconcile_inner(Arc::new(v), ctx.clone())
+            .await
+            .unwrap()
+    };
+    let cm_rv = || async {
+        cms.get("gw-vmcp-config")
+            .await
+            .unwrap()
+            .metadata
+            .resource_version
+    };
+    let generation = || async { deployments.get("gw").await.unwrap().metadata.generation };
+    let (rv0, gen0) = (cm_rv().await, generation().await);
+
+    apply_yaml(
+        &client,
+        Some(&ns),
+        &entry("alpha", "https://alpha2.example.com/mcp", "team", ""),
+    )
+    .await;
+    // Before validation: nothing written, and a requeue bounds the wait.
+    let next = reconcile_gateway().await;
+    assert_eq!(
+        cm_rv().await,
+        rv0,
+        "the config changed before alpha was validated"
+    );
+    assert_eq!(
+        generation().await,
+        gen0,
+        "the pods rolled before alpha was validated"
+    );
+    assert!(
+        next != kube::runtime::controller::Action::await_change()
+            && next != kube::runtime::controller::Action::requeue(controllers::RESYNC),
+        "a held render is retried within the hold: {next:?}"
+    );
+
+    // Validation, then the render: the new URL in one change, one rollout.
+    let alpha = entries.get("alpha").await.unwrap();
+    controllers::entry::reconcile_inner(Arc::new(alpha), ctx.clone())
+        .await
+        .unwrap();
+    reconcile_gateway().await;
+    let yaml = config_yaml(&cms, "gw-vmcp-config").await.unwrap();
+    assert!(
+        yaml.contains("alpha2.example.com") && yaml.contains("beta.example.com"),
+        "{yaml}"
+    );
+    assert_eq!(
+        generation().await,
+        gen0.map(|g| g + 1),
+        "one edit, one rollout"
+    );
+}
+
 #[tokio::test]
 async fn invalid_entries_are_excluded_with_clear_conditions() {
     let h = start("op-invalid").await;

@@ -7,6 +7,7 @@
 
 pub mod entry;
 pub mod group;
+pub mod validation_hold;
 pub mod virtual_server;
 
 use std::collections::HashMap;
@@ -116,6 +117,8 @@ pub struct Context {
     pub group_deps: DependencyIndex<MCPGroup>,
     pub entry_deps: DependencyIndex<MCPServerEntry>,
     pub vmcp_deps: DependencyIndex<VirtualMCPServer>,
+    /// Renders waiting for an edited entry's validation (`validation_hold`).
+    pub validation_hold: validation_hold::ValidationHold,
     failures: Mutex<HashMap<String, u32>>,
 }
 
@@ -129,6 +132,7 @@ impl Context {
             group_deps: DependencyIndex::default(),
             entry_deps: DependencyIndex::default(),
             vmcp_deps: DependencyIndex::default(),
+            validation_hold: Default::default(),
             failures: Mutex::new(HashMap::new()),
         })
     }

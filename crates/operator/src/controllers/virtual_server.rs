@@ -26,6 +26,7 @@ use vmcp_api::{
 };
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
+use crate::discovery::entries_awaiting_validation;
 use crate::error::{Result, name_and_namespace};
 use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
 use crate::read::{Need, load_world, read_config_maps};
@@ -68,6 +69,19 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
         &[deployment_name(&name)],
     )
     .await?;
+    let group = &vmcp.spec.group_ref.name;
+    let pending: Vec<_> = entries_awaiting_validation(&world, group)
+        .into_iter()
+        .map(|(entry, generation)| (world.key(kinds::ENTRY, &entry), generation))
+        .collect();
+    if let Some(left) = ctx
+        .validation_hold
+        .wait_for(&pending, std::time::Instant::now())
+    {
+        // The entry's status write re-triggers this reconcile; the requeue is the bound.
+        tracing::debug!(%ns, %name, ?pending, "waiting for edited entries to be validated");
+        return Ok(Action::requeue(left));
+    }
     // The authorization policies' ConfigMap, if that is their source (watched through the
     // dependency index like the entries' CA ConfigMaps).
     let authz_cm = vmcp

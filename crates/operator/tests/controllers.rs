@@ -65,6 +65,20 @@ impl Harness {
         Api::namespaced(self.client.clone(), &self.ns)
     }
 
+    /// Waits until VirtualMCPServer `name` lists exactly `backends`; returns the API for more.
+    async fn settled(&self, name: &str, backends: &[&str]) -> Api<VirtualMCPServer> {
+        let vmcps: Api<VirtualMCPServer> = self.api();
+        eventually("settled status", WAIT, || async {
+            vmcps
+                .get(name)
+                .await
+                .ok()
+                .filter(|v| backend_names(v) == backends)
+        })
+        .await;
+        vmcps
+    }
+
     async fn stop(self) -> (Client, String, Arc<Context>, TestEnv) {
         let ctx = self.controllers.stop().await;
         (self.client, self.ns, ctx, self.env)
@@ -326,15 +340,7 @@ async fn an_edited_entry_rolls_the_gateway_once() {
         vmcp("gw", "inline"),
     ))
     .await;
-    let vmcps: Api<VirtualMCPServer> = h.api();
-    eventually("settled status", WAIT, || async {
-        vmcps
-            .get("gw")
-            .await
-            .ok()
-            .filter(|v| backend_names(v) == ["alpha", "beta"])
-    })
-    .await;
+    let vmcps = h.settled("gw", &["alpha", "beta"]).await;
     let (client, ns, ctx, _env) = h.stop().await;
     let cms: Api<ConfigMap> = Api::namespaced(client.clone(), &ns);
     let deployments: Api<Deployment> = Api::namespaced(client.clone(), &ns);
@@ -516,15 +522,7 @@ async fn reconcile_of_an_unchanged_world_writes_nothing() {
         vmcp("gw", "inline"),
     ))
     .await;
-    let vmcps: Api<VirtualMCPServer> = h.api();
-    eventually("settled status", WAIT, || async {
-        vmcps
-            .get("gw")
-            .await
-            .ok()
-            .filter(|v| backend_names(v) == ["alpha", "beta"])
-    })
-    .await;
+    h.settled("gw", &["alpha", "beta"]).await;
     let (client, ns, ctx, _env) = h.stop().await;
 
     // Drive every reconcile by hand, twice: the first may still catch up, the second must not write.
@@ -1016,15 +1014,7 @@ async fn only_what_a_reconcile_reads_triggers_one() {
         vmcp("gw", "inline"),
     ))
     .await;
-    let vmcps: Api<VirtualMCPServer> = h.api();
-    eventually("settled status", WAIT, || async {
-        vmcps
-            .get("gw")
-            .await
-            .ok()
-            .filter(|v| backend_names(v) == ["alpha"])
-    })
-    .await;
+    let vmcps = h.settled("gw", &["alpha"]).await;
     let reconciles = || h.ctx.metrics.reconciles[2].load(Ordering::Relaxed);
     let settle = || tokio::time::sleep(Duration::from_secs(2));
     settle().await;

@@ -18,7 +18,8 @@ use vmcp_config::input::{self, InputError};
 
 use crate::{
     MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
-    VirtualMCPServer, crd::GROUP,
+    VirtualMCPServer,
+    crd::{DEPRECATED_VERSION, GROUP, STORAGE_VERSION},
 };
 
 /// Largest manifest file or text read, in bytes (16 MiB). The API server stores no object over
@@ -51,6 +52,14 @@ pub enum ManifestError {
     },
     #[error("{source_name}: document {index}: invalid YAML: {message}")]
     Yaml {
+        source_name: String,
+        index: usize,
+        message: String,
+    },
+    /// The document is not a Kubernetes object: not a mapping, no apiVersion or kind, or a
+    /// version of vmcp's API group that is not served.
+    #[error("{source_name}: document {index}: {message}")]
+    Object {
         source_name: String,
         index: usize,
         message: String,
@@ -103,17 +112,41 @@ fn classify(
     source_name: &str,
     index: usize,
 ) -> Result<Manifest, ManifestError> {
-    let api_version = value
-        .get("apiVersion")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default();
-    let kind = value
-        .get("kind")
-        .and_then(|v| v.as_str())
-        .unwrap_or_default()
-        .to_string();
-    if api_version.split('/').next() != Some(GROUP) {
+    let object_error = |message: String| ManifestError::Object {
+        source_name: source_name.to_string(),
+        index,
+        message,
+    };
+    if !value.is_object() {
+        // `kubectl apply` refuses these too; a list or a scalar here is a mistake in the file.
+        return Err(object_error(
+            "not a Kubernetes object: expected a mapping with apiVersion, kind and metadata".into(),
+        ));
+    }
+    let text_field = |field: &str| match value.get(field) {
+        Some(serde_json::Value::String(s)) if !s.trim().is_empty() => Ok(s.clone()),
+        Some(serde_json::Value::String(_)) | None => {
+            Err(object_error(format!("{field} is not set")))
+        }
+        Some(other) => Err(object_error(format!(
+            "{field}: expected a string, got {other}"
+        ))),
+    };
+    let api_version = text_field("apiVersion")?;
+    let kind = text_field("kind")?;
+    let (group, version) = match api_version.split_once('/') {
+        Some(gv) => gv,
+        None if api_version == GROUP => (GROUP, ""),
+        None => ("", api_version.as_str()),
+    };
+    if group != GROUP {
         return Ok(Manifest::Other(value));
+    }
+    if version != STORAGE_VERSION && version != DEPRECATED_VERSION {
+        return Err(object_error(format!(
+            "apiVersion {api_version}: version {version:?} of {GROUP} is not served \
+             (served: {STORAGE_VERSION}, {DEPRECATED_VERSION})"
+        )));
     }
     // The API server defaults an omitted spec to `{}` for these kinds; do the same offline.
     if crate::crd::OPTIONAL_SPEC_KINDS.contains(&kind.as_str())

@@ -307,3 +307,62 @@ status:
         }
     }
 }
+
+/// A document that is not a Kubernetes object, or names a version vmcp does not serve, is an
+/// error naming the file and document: dropping it silently would hide a typo (`vmcp render`
+/// would print nothing for a VirtualMCPServer whose apiVersion was forgotten).
+#[test]
+fn documents_that_are_not_objects_are_errors_naming_them() {
+    let cases = [
+        (
+            "kind: VirtualMCPServer\nmetadata: {name: gw}\n",
+            "m.yaml: document 1: apiVersion is not set",
+        ),
+        (
+            "apiVersion: toolhive.stacklok.dev/v1beta1\nmetadata: {name: gw}\n",
+            "m.yaml: document 1: kind is not set",
+        ),
+        (
+            "apiVersion: '  '\nkind: MCPGroup\n",
+            "m.yaml: document 1: apiVersion is not set",
+        ),
+        (
+            "apiVersion: 1\nkind: MCPGroup\n",
+            "m.yaml: document 1: apiVersion: expected a string, got 1",
+        ),
+        (
+            "- apiVersion: v1\n  kind: ConfigMap\n",
+            "m.yaml: document 1: not a Kubernetes object",
+        ),
+        ("just text\n", "m.yaml: document 1: not a Kubernetes object"),
+        (
+            "apiVersion: toolhive.stacklok.dev/v2\nkind: MCPGroup\nmetadata: {name: g}\n",
+            "m.yaml: document 1: apiVersion toolhive.stacklok.dev/v2: version \"v2\" of toolhive.stacklok.dev is not served (served: v1beta1, v1alpha1)",
+        ),
+        (
+            "apiVersion: toolhive.stacklok.dev\nkind: MCPGroup\nmetadata: {name: g}\n",
+            "m.yaml: document 1: apiVersion toolhive.stacklok.dev: version \"\" of",
+        ),
+        (
+            "apiVersion: v1\nkind: ConfigMap\nmetadata: {name: a}\n---\n42\n",
+            "m.yaml: document 2: not a Kubernetes object",
+        ),
+    ];
+    for (text, want) in cases {
+        let err = parse_manifests(text, "m.yaml").unwrap_err().to_string();
+        assert!(err.starts_with(want), "{text:?}: {err}");
+    }
+    // Objects of other API groups, and kinds of ToolHive's that vmcp does not define, pass.
+    let parsed = parse_manifests(
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: toolhive.stacklok.dev/v1alpha1\nkind: MCPOIDCConfig\nmetadata: {name: o}\n---\napiVersion: toolhive.stacklok.dev/v1alpha1\nkind: MCPGroup\nmetadata: {name: g}\n",
+        "m.yaml",
+    )
+    .unwrap();
+    assert!(
+        matches!(
+            parsed.as_slice(),
+            [Manifest::Other(_), Manifest::Other(_), Manifest::Group(_)]
+        ),
+        "{parsed:?}"
+    );
+}

@@ -4,6 +4,7 @@
 //! existing manifests apply unchanged; where vmcp adds a field it says so in its doc comment.
 //! `crd::all_crds()` turns the types into the CRDs committed under `deploy/crds/`.
 
+pub mod admission;
 pub mod conditions;
 pub mod crd;
 pub mod entry;

@@ -64,6 +64,15 @@ pub enum ManifestError {
         index: usize,
         message: String,
     },
+    /// The API server would refuse the object (`admission`): one entry per problem.
+    #[error("{source_name}: document {index} ({kind} {name}): {}", problems.join("; "))]
+    Refused {
+        source_name: String,
+        index: usize,
+        kind: String,
+        name: String,
+        problems: Vec<String>,
+    },
     #[error("{source_name}: document {index} ({kind} {name}): {path}: {message}")]
     Field {
         source_name: String,
@@ -167,6 +176,16 @@ fn classify(
         path,
         message,
     };
+    let problems = crate::admission::problems(&kind, &value);
+    if !problems.is_empty() {
+        return Err(ManifestError::Refused {
+            source_name: source_name.to_string(),
+            index,
+            kind,
+            name,
+            problems,
+        });
+    }
     fn typed<T: serde::de::DeserializeOwned>(
         value: serde_json::Value,
     ) -> Result<T, (String, String)> {

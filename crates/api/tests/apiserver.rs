@@ -321,6 +321,16 @@ async fn invalid_objects_are_rejected_with_clear_messages() {
             json!({"transport": "sse"}),
             "spec.remoteUrl: Required value",
         ),
+        (
+            "VirtualMCPServer",
+            json!({"groupRef": {"name": "g"}, "incomingAuth": {"type": "anonymous"}, "replicas": -1}),
+            "spec.replicas: Invalid value: -1: spec.replicas in body should be greater than or equal to 0",
+        ),
+        (
+            "MCPServerEntry",
+            json!({"remoteUrl": 7, "transport": "sse", "groupRef": {"name": "g"}}),
+            "spec.remoteUrl: Invalid value: \"integer\": spec.remoteUrl in body must be of type string",
+        ),
     ];
     for (i, (kind, spec, expected)) in cases.into_iter().enumerate() {
         let err = create(&env, &ns, kind, &format!("bad-{i}"), spec.clone())
@@ -329,6 +339,12 @@ async fn invalid_objects_are_rejected_with_clear_messages() {
         assert!(
             err.contains(expected),
             "{kind} {spec}: expected {expected:?} in {err:?}"
+        );
+        // `vmcp render`'s offline admission refuses it too, in the server's words.
+        let offline = vmcp_api::admission::problems(kind, &json!({ "spec": spec }));
+        assert!(
+            offline.iter().any(|p| p.contains(expected)),
+            "{kind} {spec}: offline admission missed {expected:?}: {offline:?} (server: {err})"
         );
     }
 }
@@ -561,6 +577,13 @@ async fn toolhive_samples_apply_unchanged() {
                 .rsplit('/')
                 .next()
                 .unwrap();
+            // What the server accepts, offline admission accepts (no false refusals).
+            assert_eq!(
+                vmcp_api::admission::problems(kind, &value),
+                Vec::<String>::new(),
+                "{} {kind}: offline admission refuses a sample the server accepts",
+                file.display()
+            );
             let mut obj: DynamicObject = serde_json::from_value(value.clone()).unwrap();
             obj.metadata.namespace = None;
             let name = obj.metadata.name.clone().unwrap();

@@ -220,18 +220,32 @@ fn malformed_manifests_are_errors_not_panics() {
     );
     std::fs::write(&bad, "a: [1, 2\n").unwrap();
     assert!(read_manifests(&bad).is_err());
-    // Contradictions parse, then end in conditions.
+    // What the API server's schema refuses is refused on reading, every field named...
     std::fs::write(
         &bad,
-        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {name: v}\nspec: {groupRef: {name: ''}, incomingAuth: {type: anonymous}, outgoingAuth: {source: inline, default: {type: externalAuthConfigRef}}, config: [1, 2]}\n",
+        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {name: v}\nspec: {groupRef: {name: ''}, incomingAuth: {type: anonymous}, replicas: -1, config: [1, 2]}\n",
+    )
+    .unwrap();
+    let err = read_manifests(&bad).unwrap_err().to_string();
+    assert!(
+        err.contains("(VirtualMCPServer v)")
+            && err.contains("spec.groupRef.name: Invalid value: \"\"")
+            && err.contains("spec.replicas: Invalid value: -1")
+            && err.contains("spec.config: Invalid value: \"array\""),
+        "{err}"
+    );
+    // ...while contradictions the schema allows parse, then end in conditions.
+    std::fs::write(
+        &bad,
+        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {name: v}\nspec: {groupRef: {name: g}, incomingAuth: {type: anonymous}, outgoingAuth: {source: inline, default: {type: externalAuthConfigRef}}, config: {aggregation: {conflictResolution: priority}, surprise: 1}}\n",
     )
     .unwrap();
     let o = render_manifests(read_manifests(&bad).unwrap(), &Settings::default());
     let msg = &o[0].rendered.status.message;
     assert!(
-        msg.contains("spec.groupRef.name")
-            && msg.contains("spec.outgoingAuth.default")
-            && msg.contains("spec.config"),
+        msg.contains("spec.outgoingAuth.default")
+            && msg.contains("spec.config.surprise")
+            && msg.contains("conflictResolution"),
         "{msg}"
     );
 }

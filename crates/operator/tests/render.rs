@@ -676,7 +676,8 @@ fn unsupported_features_name_the_field() {
             "spec.config.codeMode",
         ),
         (
-            "config: {rateLimiting: {shared: {maxTokens: 1}}}",
+            // (The CRD's CEL rule wants redis session storage beside rate limiting.)
+            "sessionStorage: {provider: redis, address: 'redis:6379'}\n  config: {rateLimiting: {shared: {maxTokens: 1}}}",
             "spec.config.rateLimiting",
         ),
         (

@@ -40,6 +40,39 @@ pub enum Manifest {
     Other(serde_json::Value),
 }
 
+impl Manifest {
+    /// `(kind, namespace, name)` as written (namespace `None` when the manifest leaves it to
+    /// the reader), to find an object defined twice.
+    pub fn identity(&self) -> (String, Option<String>, Option<String>) {
+        use kube::Resource;
+        fn of<K: Resource<DynamicType = ()>>(o: &K) -> (String, Option<String>, Option<String>) {
+            let m = o.meta();
+            (
+                K::kind(&()).into_owned(),
+                m.namespace.clone(),
+                m.name.clone(),
+            )
+        }
+        match self {
+            Manifest::Group(o) => of(o),
+            Manifest::Entry(o) => of(o),
+            Manifest::Server(o) => of(o),
+            Manifest::RemoteProxy(o) => of(o),
+            Manifest::VirtualServer(o) => of(o),
+            Manifest::ExternalAuth(o) => of(o),
+            Manifest::ToolConfig(o) => of(o),
+            Manifest::Other(v) => {
+                let text = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_owned);
+                (
+                    text("/kind").unwrap_or_default(),
+                    text("/metadata/namespace"),
+                    text("/metadata/name"),
+                )
+            }
+        }
+    }
+}
+
 /// Why a manifest could not be read.
 #[derive(Debug, thiserror::Error)]
 pub enum ManifestError {
@@ -163,11 +196,15 @@ fn classify(
     {
         map.entry("spec").or_insert_with(|| serde_json::json!({}));
     }
-    let name = value
-        .pointer("/metadata/name")
-        .and_then(|v| v.as_str())
-        .unwrap_or("<unnamed>")
-        .to_string();
+    let name = match value.pointer("/metadata/name") {
+        Some(serde_json::Value::String(n)) if !n.trim().is_empty() => n.clone(),
+        // The API server refuses these; offline, an unnamed object would be dropped unseen.
+        _ => {
+            return Err(object_error(format!(
+                "{kind}: metadata.name: Required value (generateName is not supported)"
+            )));
+        }
+    };
     let field_error = |path: String, message: String| ManifestError::Field {
         source_name: source_name.to_string(),
         index,

@@ -380,3 +380,21 @@ fn documents_that_are_not_objects_are_errors_naming_them() {
         "{parsed:?}"
     );
 }
+
+#[test]
+fn an_object_of_ours_without_a_name_is_an_error() {
+    for meta in [
+        "metadata: {}\n",
+        "",
+        "metadata: {name: ''}\n",
+        "metadata: {generateName: g-}\n",
+    ] {
+        let text = format!("apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\n{meta}");
+        let err = parse_manifests(&text, "g.yaml").unwrap_err().to_string();
+        assert_eq!(
+            err,
+            "g.yaml: document 1: MCPGroup: metadata.name: Required value (generateName is not supported)",
+            "{meta:?}"
+        );
+    }
+}

@@ -28,6 +28,13 @@ pub enum Error {
     /// Boxed: the manifest error carries several strings and would bloat every `Result`.
     #[error(transparent)]
     Manifest(Box<vmcp_api::manifest::ManifestError>),
+    /// `vmcp render` input defining one object twice (the cluster would keep only the last).
+    #[error("{object} is defined twice: in {first} and again in {second}")]
+    Duplicate {
+        object: String,
+        first: String,
+        second: String,
+    },
     #[error("leader election: {0}")]
     Leadership(String),
     #[error("health server on {addr}: {source}")]
@@ -78,7 +85,7 @@ impl Error {
             Error::MissingField { .. } => "missing_field",
             Error::Serialize { .. } => "serialize",
             Error::Io { .. } => "io",
-            Error::Manifest(_) => "manifest",
+            Error::Manifest(_) | Error::Duplicate { .. } => "manifest",
             Error::Leadership(_) => "leadership",
             Error::Serve { .. } => "serve",
         }

@@ -41,8 +41,23 @@ pub fn read_manifests(path: &Path) -> Result<Vec<Manifest>> {
         vec![path.to_path_buf()]
     };
     let mut out = Vec::new();
+    // Where each object was first defined: a second definition would silently replace it.
+    let mut seen: std::collections::BTreeMap<(String, String, String), String> = Default::default();
     for f in files {
-        out.extend(read_manifest_file(&f)?);
+        for m in read_manifest_file(&f)? {
+            if let (kind, ns, Some(name)) = m.identity() {
+                let ns = ns.unwrap_or_else(|| "default".into());
+                let here = f.display().to_string();
+                if let Some(first) = seen.insert((kind.clone(), ns.clone(), name.clone()), here) {
+                    return Err(Error::Duplicate {
+                        object: format!("{kind} {ns}/{name}"),
+                        first,
+                        second: f.display().to_string(),
+                    });
+                }
+            }
+            out.push(m);
+        }
     }
     Ok(out)
 }

@@ -249,3 +249,40 @@ fn malformed_manifests_are_errors_not_panics() {
         "{msg}"
     );
 }
+
+/// An object defined twice would silently replace the first in `vmcp render` (and in the
+/// cluster only the last apply would stick): an error naming both places. The same name in
+/// another namespace, or of another kind, is a different object.
+#[test]
+fn an_object_defined_twice_is_an_error_naming_both_files() {
+    let dir = tempfile::tempdir().unwrap();
+    let entry = |name: &str, ns: &str| {
+        format!(
+            "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServerEntry\nmetadata: {{name: {name}{ns}}}\nspec: {{remoteUrl: 'https://a.example.com', transport: sse, groupRef: {{name: team}}}}\n"
+        )
+    };
+    let group =
+        "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\nmetadata: {name: a}\n";
+    std::fs::write(
+        dir.path().join("a.yaml"),
+        format!(
+            "{group}{}{}",
+            entry("a", ""),
+            entry("a", ", namespace: other")
+        ),
+    )
+    .unwrap();
+    assert!(read_manifests(dir.path()).is_ok());
+    std::fs::write(
+        dir.path().join("b.yaml"),
+        entry("a", ", namespace: default"),
+    )
+    .unwrap();
+    let err = read_manifests(dir.path()).unwrap_err().to_string();
+    assert!(
+        err.starts_with("MCPServerEntry default/a is defined twice: in ")
+            && err.contains("a.yaml and again in ")
+            && err.ends_with("b.yaml"),
+        "{err}"
+    );
+}

@@ -31,13 +31,9 @@ fn schemas() -> &'static BTreeMap<String, Value> {
     })
 }
 
-/// Runs `f` with `kind`'s CEL rules compiled once per thread (compiling them is most of the
-/// cost of a check; the compiled form is not `Sync`, so it cannot be shared like `schemas`).
-fn compiled<T>(
-    kind: &str,
-    schema: &Value,
-    f: impl FnOnce(&kube::core::cel::CompiledSchema) -> T,
-) -> T {
+/// `kind`'s CEL rules, compiled once per thread rather than once per object checked (the
+/// compiled form is not `Sync`, so it cannot be shared like `schemas`).
+fn compiled(kind: &str, schema: &Value) -> std::rc::Rc<kube::core::cel::CompiledSchema> {
     use std::cell::RefCell;
     use std::collections::HashMap;
     use std::rc::Rc;
@@ -45,13 +41,12 @@ fn compiled<T>(
         static COMPILED: RefCell<HashMap<String, Rc<kube::core::cel::CompiledSchema>>> =
             RefCell::new(HashMap::new());
     }
-    let c = COMPILED.with(|m| {
+    COMPILED.with(|m| {
         m.borrow_mut()
             .entry(kind.to_string())
             .or_insert_with(|| Rc::new(kube::core::cel::compile_schema(schema)))
             .clone()
-    });
-    f(&c)
+    })
 }
 
 /// Why the API server would refuse `object` of `kind`, one line per problem, each starting with
@@ -74,9 +69,10 @@ pub fn problems(kind: &str, object: &Value) -> Vec<String> {
     }
     if out.is_empty() {
         // CEL rules assume a structurally valid object; the server also evaluates them only then.
-        if let Err(errors) = compiled(kind, schema, |c| {
-            kube::core::cel::Validator::new().validate_compiled(c, &defaulted, None)
-        }) {
+        let rules = compiled(kind, schema);
+        if let Err(errors) =
+            kube::core::cel::Validator::new().validate_compiled(&rules, &defaulted, None)
+        {
             out.extend(errors.as_slice().iter().map(|e| {
                 let path = if e.field_path.is_empty() {
                     "<object>"
@@ -196,31 +192,25 @@ fn check(schema: &Value, value: &Value, path: &str, out: &mut Vec<String>) {
 
 fn check_number(schema: &Value, n: &serde_json::Number, path: &str, out: &mut Vec<String>) {
     let Some(x) = n.as_f64() else { return };
-    if let Some(min) = schema.get("minimum").and_then(Value::as_f64) {
-        let exclusive = flag(schema, "exclusiveMinimum");
-        if x < min || (exclusive && x == min) {
-            let rel = if exclusive {
-                "greater than"
-            } else {
-                "greater than or equal to"
+    for (bound, exclusive_key, is_min) in [
+        ("minimum", "exclusiveMinimum", true),
+        ("maximum", "exclusiveMaximum", false),
+    ] {
+        let Some(b) = schema.get(bound).and_then(Value::as_f64) else {
+            continue;
+        };
+        let exclusive = flag(schema, exclusive_key);
+        let beyond = if is_min { x < b } else { x > b };
+        if beyond || (exclusive && x == b) {
+            let rel = match (is_min, exclusive) {
+                (true, true) => "greater than",
+                (true, false) => "greater than or equal to",
+                (false, true) => "less than",
+                (false, false) => "less than or equal to",
             };
             out.push(format!(
                 "{path}: Invalid value: {n}: {path} in body should be {rel} {}",
-                plain(min)
-            ));
-        }
-    }
-    if let Some(max) = schema.get("maximum").and_then(Value::as_f64) {
-        let exclusive = flag(schema, "exclusiveMaximum");
-        if x > max || (exclusive && x == max) {
-            let rel = if exclusive {
-                "less than"
-            } else {
-                "less than or equal to"
-            };
-            out.push(format!(
-                "{path}: Invalid value: {n}: {path} in body should be {rel} {}",
-                plain(max)
+                plain(b)
             ));
         }
     }

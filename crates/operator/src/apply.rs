@@ -18,6 +18,23 @@ use serde::de::DeserializeOwned;
 use crate::error::{Error, Result, name_and_namespace};
 use crate::names::FIELD_MANAGER;
 
+/// A namespaced kind the applier can read and write (`kube::Api` needs these bounds).
+pub trait Namespaced:
+    Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+    + DeserializeOwned
+    + Clone
+    + std::fmt::Debug
+{
+}
+
+impl<K> Namespaced for K where
+    K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
+        + DeserializeOwned
+        + Clone
+        + std::fmt::Debug
+{
+}
+
 /// Counts applies, and applies that changed the object (resourceVersion moved).
 #[derive(Debug, Default)]
 pub struct ApplyStats {
@@ -56,11 +73,7 @@ impl Applier {
     /// Applies a namespaced object (its metadata must carry name and namespace).
     pub async fn apply<K>(&self, obj: &K) -> Result<K>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + Serialize
-            + DeserializeOwned
-            + Clone
-            + std::fmt::Debug,
+        K: Namespaced + Serialize,
     {
         let (name, ns) = name_and_namespace(obj)?;
         let api: Api<K> = Api::namespaced(self.client.clone(), &ns);
@@ -88,10 +101,7 @@ impl Applier {
     /// releases ours).
     pub async fn apply_finalizers<K>(&self, ns: &str, name: &str, finalizers: &[&str]) -> Result<()>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + DeserializeOwned
-            + Clone
-            + std::fmt::Debug,
+        K: Namespaced,
     {
         let mut body = partial::<K>(ns, name);
         body["metadata"]["finalizers"] = serde_json::json!(finalizers);
@@ -107,10 +117,7 @@ impl Applier {
         status: serde_json::Value,
     ) -> Result<()>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + DeserializeOwned
-            + Clone
-            + std::fmt::Debug,
+        K: Namespaced,
     {
         let mut body = partial::<K>(ns, name);
         body["status"] = status;
@@ -129,10 +136,7 @@ impl Applier {
         what: &str,
     ) -> Result<()>
     where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>
-            + DeserializeOwned
-            + Clone
-            + std::fmt::Debug,
+        K: Namespaced,
     {
         let api: Api<K> = Api::namespaced(self.client.clone(), ns);
         let patch = Patch::Apply(body);

@@ -10,7 +10,7 @@ use vmcp_api::server::{ProxyMode, ServerTransport};
 use vmcp_api::{MCPServerEntry, RemoteTransport};
 use vmcp_config::Transport;
 
-use crate::world::{World, kinds};
+use crate::world::{ObjKey, World, kinds};
 
 /// The kind of workload behind a backend.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
@@ -97,15 +97,20 @@ pub fn group_members(world: &World, group: &str) -> Members {
     }
 }
 
-/// The group's entries whose spec changed since the operator last validated them, as
-/// `(name, generation)`. Until validated they are not backends (`discover`), so a
+/// The group's entries whose spec changed since the operator last validated them, with the
+/// generation awaiting validation. Until validated they are not backends (`discover`), so a
 /// VirtualMCPServer rendered now would drop them and roll its pods twice for one edit.
-pub fn entries_awaiting_validation(world: &World, group: &str) -> Vec<(String, i64)> {
+pub fn entries_awaiting_validation(world: &World, group: &str) -> Vec<(ObjKey, i64)> {
     world
         .entries
         .iter()
         .filter(|(_, e)| e.spec.group_ref.name == group && world.entry_awaiting_validation(e))
-        .map(|(n, e)| (n.clone(), e.metadata.generation.unwrap_or_default()))
+        .map(|(n, e)| {
+            (
+                world.key(kinds::ENTRY, n),
+                e.metadata.generation.unwrap_or_default(),
+            )
+        })
         .collect()
 }
 

@@ -14,7 +14,7 @@ use crate::error::{Error, Result};
 use crate::render::{Rendered, Settings, render_virtual_server};
 use crate::status::{now, to_k8s_conditions, virtual_server_status};
 use crate::validate::entry::validate_entry;
-use crate::world::{ManifestWorlds, World};
+use crate::world::{ManifestWorlds, World, namespace_or_default};
 
 /// Reads every manifest in `path`: one file, or every `*.yaml`/`*.yml`/`*.json` file of a
 /// directory (not recursive), in name order.
@@ -44,15 +44,16 @@ pub fn read_manifests(path: &Path) -> Result<Vec<Manifest>> {
     // Where each object was first defined: a second definition would silently replace it.
     let mut seen: std::collections::BTreeMap<(String, String, String), String> = Default::default();
     for f in files {
+        let here = f.display().to_string();
         for m in read_manifest_file(&f)? {
             if let (kind, ns, Some(name)) = m.identity() {
-                let ns = ns.unwrap_or_else(|| "default".into());
-                let here = f.display().to_string();
-                if let Some(first) = seen.insert((kind.clone(), ns.clone(), name.clone()), here) {
+                let ns = namespace_or_default(ns.as_deref());
+                let key = (kind.clone(), ns.clone(), name.clone());
+                if let Some(first) = seen.insert(key, here.clone()) {
                     return Err(Error::Duplicate {
                         object: format!("{kind} {ns}/{name}"),
                         first,
-                        second: f.display().to_string(),
+                        second: here,
                     });
                 }
             }

@@ -136,11 +136,17 @@ pub struct ManifestWorlds {
 /// Namespace used for manifests that name none, as `kubectl apply` would.
 pub const DEFAULT_NAMESPACE: &str = "default";
 
-fn ns_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
-    meta.namespace
-        .clone()
+/// The namespace a manifest's object lands in: its own, or [`DEFAULT_NAMESPACE`] when it names
+/// none (or an empty one).
+pub fn namespace_or_default(namespace: Option<&str>) -> String {
+    namespace
         .filter(|n| !n.is_empty())
-        .unwrap_or_else(|| DEFAULT_NAMESPACE.into())
+        .unwrap_or(DEFAULT_NAMESPACE)
+        .to_string()
+}
+
+fn ns_of(meta: &k8s_openapi::apimachinery::pkg::apis::meta::v1::ObjectMeta) -> String {
+    namespace_or_default(meta.namespace.as_deref())
 }
 
 impl ManifestWorlds {

@@ -69,11 +69,7 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
         &[deployment_name(&name)],
     )
     .await?;
-    let group = &vmcp.spec.group_ref.name;
-    let pending: Vec<_> = entries_awaiting_validation(&world, group)
-        .into_iter()
-        .map(|(entry, generation)| (world.key(kinds::ENTRY, &entry), generation))
-        .collect();
+    let pending = entries_awaiting_validation(&world, &vmcp.spec.group_ref.name);
     if let Some(left) = ctx
         .validation_hold
         .wait_for(&pending, std::time::Instant::now())

@@ -1,4 +1,7 @@
-//! One state machine per backend, fed by real calls and by ping health checks alike.
+//! One state machine per backend, fed by real calls and by ping health checks alike, but only
+//! with outcomes that say something about the backend: a client's call that times out or that
+//! the backend refuses (4xx) is neither a success nor a failure (see
+//! `backend::BackendError::verdict`), so no client can open the circuit for everyone.
 //!
 //! States: `connecting` (never answered yet), `healthy`, `degraded` (recent failures below the
 //! threshold) and `open` (circuit open: requests fail fast until a trial is due). The circuit

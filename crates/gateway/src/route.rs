@@ -440,10 +440,14 @@ impl Router {
         match b.call(caller, method, Some(params), related.as_ref()).await {
             Ok(result) => (jsonrpc::response_ok(id, &result), true),
             Err(BackendError::Remote(e)) => (jsonrpc::response_raw_error(id, &e), false),
+            // An open circuit included: the name still routes to its backend (see `view`).
             Err(e) => {
                 let c = match e {
-                    BackendError::Timeout(..) => code::BACKEND_TIMEOUT,
+                    BackendError::Timeout(..) | BackendError::ConnectTimeout(..) => {
+                        code::BACKEND_TIMEOUT
+                    }
                     BackendError::Protocol(..) => code::BACKEND_ERROR,
+                    ref e if e.is_refusal() => code::BACKEND_ERROR,
                     _ => code::BACKEND_UNAVAILABLE,
                 };
                 (jsonrpc::response_error(Some(id), c, &e.to_string()), false)

@@ -216,7 +216,7 @@ impl Aggregator {
         let _ = rx.wait_for(|r| *r).await;
     }
 
-    /// Whether a backend currently contributes nothing (failed fetch or open circuit).
+    /// Whether a backend has capabilities from a successful fetch (possibly stale).
     pub fn has_part(&self, name: &str) -> bool {
         self.lock_parts().get(name).is_some_and(Option::is_some)
     }
@@ -355,7 +355,8 @@ impl Aggregator {
                 fetched
             }
             // Stale while revalidate: a failed re-fetch keeps what we had. Whether the
-            // backend is shown at all is decided by its health (an open circuit hides it).
+            // backend is listed is decided by its health (an open circuit leaves it out of
+            // lists, but its names still route, so calls get "unavailable", see `view`).
             Err(e) => {
                 let error = match e {
                     BackendError::Remote(e) => format!("backend error: {}", e.get()),
@@ -512,7 +513,7 @@ async fn list_if(
         let params = cursor
             .as_ref()
             .map(|c| jsonrpc::raw(serde_json::json!({ "cursor": c }).to_string()));
-        let r = match b.call(id, method, params.as_deref(), None).await {
+        let r = match b.own_call(id, method, params.as_deref()).await {
             Ok(r) => r,
             // The backend does not implement this list after all.
             Err(BackendError::Remote(e)) if e.get().contains("-32601") => return Ok(out),

@@ -33,13 +33,20 @@ pub const MAX_BACKEND_MESSAGE: usize = 64 * 1024 * 1024;
 /// What went wrong talking to a backend, classified by whose fault it is.
 #[derive(Debug, thiserror::Error, Clone)]
 pub enum BackendError {
+    /// The request itself was not answered in time (the session was open).
     #[error("backend {0:?} did not answer within {1:?}")]
     Timeout(String, Duration),
+    /// No session could be opened in time: the backend did not answer its initialize.
+    #[error("backend {0:?} did not open a session within {1:?}")]
+    ConnectTimeout(String, Duration),
     #[error("backend {0:?} is unavailable: {1}")]
     Unavailable(String, String),
+    /// The backend answered a request with an HTTP error status instead of a JSON-RPC reply.
+    #[error("backend {0:?} answered {1} with HTTP {2}")]
+    Status(String, String, http::StatusCode),
     #[error("backend {0:?} sent an invalid reply: {1}")]
     Protocol(String, String),
-    #[error("backend {0:?} circuit is open after repeated failures")]
+    #[error("backend {0:?} is unavailable (circuit open after repeated failures)")]
     CircuitOpen(String),
     #[error(transparent)]
     Auth(#[from] auth::AuthError),
@@ -51,10 +58,56 @@ pub enum BackendError {
     Remote(Arc<RawValue>),
 }
 
+/// Who a request to a backend is for, which decides what its failure says about the backend.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Origin {
+    /// A client's own request (`tools/call`, `resources/read`, ...) passed on. Its timing and
+    /// its content are the client's: a call that takes longer than the timeout, or arguments
+    /// the backend refuses, must not take the backend away from every other client.
+    Client,
+    /// The gateway's own requests (ping, capability lists, session opening): short, fixed
+    /// and the same for everyone, so any failure of theirs is the backend's.
+    Gateway,
+}
+
+/// What the outcome of one request tells the health state machine.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Verdict {
+    /// The backend answered.
+    Up,
+    /// The backend is failing: counts towards unhealthy and the open circuit.
+    Down,
+    /// Says nothing about the backend (a client's call timed out or was refused).
+    Neutral,
+}
+
 impl BackendError {
-    /// Whether the failure says something about the backend's health.
-    pub fn is_health_failure(&self) -> bool {
-        !matches!(self, BackendError::Remote(_) | BackendError::CircuitOpen(_))
+    /// What this failure of a request made for `origin` says about the backend's health.
+    ///
+    /// Transport and TLS failures, 5xx (and any other non-2xx that is not a 4xx, redirects
+    /// included), malformed replies and sessions that cannot be opened in time are the
+    /// backend's, whoever asked. A timeout, a 4xx (413 for oversized arguments, 400, a lost
+    /// session after its one retry) or an outgoing-credential failure of a client's request
+    /// is that request's: the backend stays as it was, and the gateway's own pings and
+    /// lists still catch a backend that refuses or ignores everyone.
+    pub fn verdict(&self, origin: Origin) -> Verdict {
+        use BackendError as E;
+        match self {
+            E::Remote(_) => Verdict::Up,
+            E::CircuitOpen(_) => Verdict::Neutral,
+            E::Unavailable(..) | E::Protocol(..) | E::ConnectTimeout(..) => Verdict::Down,
+            E::Status(_, _, s) if !s.is_client_error() => Verdict::Down,
+            E::Status(..) | E::Timeout(..) | E::SessionExpired(_) | E::Auth(_) => match origin {
+                Origin::Client => Verdict::Neutral,
+                Origin::Gateway => Verdict::Down,
+            },
+        }
+    }
+
+    /// Whether the backend refused the request itself with a 4xx (the JSON-RPC error a
+    /// client gets differs from an unavailable backend's).
+    pub fn is_refusal(&self) -> bool {
+        matches!(self, BackendError::Status(_, _, s) if s.is_client_error())
     }
 }
 
@@ -105,6 +158,11 @@ impl Http {
             src = s.source();
         }
         BackendError::Unavailable(self.name.to_string(), msg)
+    }
+
+    /// A non-2xx answer to `what` (a method, or the stream it was sent on).
+    fn status(&self, what: &str, status: http::StatusCode) -> BackendError {
+        BackendError::Status(self.name.to_string(), what.to_owned(), status)
     }
 
     fn protocol(&self, e: impl std::fmt::Display) -> BackendError {
@@ -510,4 +568,98 @@ fn cancelled_params(id: u64) -> Box<RawValue> {
     jsonrpc::raw(format!(
         r#"{{"requestId":{id},"reason":"cancelled by the vmcp gateway"}}"#
     ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use http::StatusCode;
+
+    fn status(code: u16) -> BackendError {
+        BackendError::Status(
+            "b".into(),
+            "tools/call".into(),
+            StatusCode::from_u16(code).unwrap(),
+        )
+    }
+
+    #[test]
+    fn what_a_client_call_says_about_its_backend() {
+        use Verdict::*;
+        let d = Duration::from_secs(1);
+        let cases = [
+            // The backend answered: alive, whatever it answered.
+            (
+                BackendError::Remote(Arc::from(jsonrpc::raw("{}".into()))),
+                Up,
+            ),
+            // The client's own call: its duration and its content are the client's.
+            (BackendError::Timeout("b".into(), d), Neutral),
+            (status(413), Neutral),
+            (status(400), Neutral),
+            (status(404), Neutral),
+            (status(401), Neutral),
+            (BackendError::SessionExpired("b".into()), Neutral),
+            (
+                BackendError::Auth(auth::AuthError::Config {
+                    backend: "b".into(),
+                    what: "token exchange failed".into(),
+                }),
+                Neutral,
+            ),
+            (BackendError::CircuitOpen("b".into()), Neutral),
+            // The backend's: transport, TLS, server errors, redirects, malformed replies,
+            // a session it does not open in time.
+            (
+                BackendError::Unavailable("b".into(), "connection refused".into()),
+                Down,
+            ),
+            (
+                BackendError::Unavailable("b".into(), "invalid peer certificate".into()),
+                Down,
+            ),
+            (status(500), Down),
+            (status(503), Down),
+            (status(302), Down),
+            (BackendError::Protocol("b".into(), "not JSON".into()), Down),
+            (BackendError::ConnectTimeout("b".into(), d), Down),
+        ];
+        for (e, want) in cases {
+            assert_eq!(e.verdict(Origin::Client), want, "{e}");
+        }
+    }
+
+    #[test]
+    fn every_failure_of_the_gateways_own_requests_is_the_backends() {
+        let d = Duration::from_secs(1);
+        for e in [
+            BackendError::Timeout("b".into(), d),
+            BackendError::ConnectTimeout("b".into(), d),
+            status(404),
+            status(413),
+            status(500),
+            BackendError::SessionExpired("b".into()),
+            BackendError::Unavailable("b".into(), "connection reset".into()),
+            BackendError::Protocol("b".into(), "not JSON".into()),
+        ] {
+            assert_eq!(e.verdict(Origin::Gateway), Verdict::Down, "{e}");
+        }
+        let answered = BackendError::Remote(Arc::from(jsonrpc::raw("{}".into())));
+        assert_eq!(answered.verdict(Origin::Gateway), Verdict::Up);
+    }
+
+    #[test]
+    fn refusals_and_open_circuits_read_as_such() {
+        assert!(status(413).is_refusal());
+        assert!(!status(502).is_refusal());
+        assert!(!BackendError::Unavailable("b".into(), "x".into()).is_refusal());
+        assert_eq!(
+            status(413).to_string(),
+            r#"backend "b" answered tools/call with HTTP 413 Payload Too Large"#
+        );
+        assert_eq!(
+            BackendError::CircuitOpen("b".into()).to_string(),
+            r#"backend "b" is unavailable (circuit open after repeated failures)"#
+        );
+    }
 }

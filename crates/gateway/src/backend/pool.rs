@@ -18,7 +18,9 @@ use arc_swap::ArcSwapOption;
 use serde_json::value::RawValue;
 
 use super::auth::Identity;
-use super::{BackendError, Connection, Http, InboundTx, RelatedTx, sse, streamable};
+use super::{
+    BackendError, Connection, Http, InboundTx, Origin, RelatedTx, Verdict, sse, streamable,
+};
 use crate::health::{Admission, State, Tracker};
 use crate::relay::Downstream;
 use vmcp_config::Transport;
@@ -203,14 +205,18 @@ impl Backend {
 
     /// The backend's advertised capabilities (opening the session if needed).
     pub async fn capabilities(&self, caller: &Caller) -> Result<serde_json::Value, BackendError> {
-        let conn = tokio::time::timeout(self.timeout, self.connection(caller))
-            .await
-            .map_err(|_| BackendError::Timeout(self.name.to_string(), self.timeout))??;
-        Ok(conn.capabilities().clone())
+        let deadline = tokio::time::Instant::now() + self.timeout;
+        let conn = self.connection_by(caller, deadline).await;
+        if let Err(e) = &conn {
+            self.record::<()>(&Err(e.clone()), Origin::Gateway);
+        }
+        Ok(conn?.capabilities().clone())
     }
 
-    /// One request to the backend, bounded by the backend's timeout end to end (session
-    /// opening included), through the circuit breaker.
+    /// A client's request, bounded by the backend's timeout end to end (session opening
+    /// included), through the circuit breaker. Only what says something about the backend
+    /// is recorded (see [`BackendError::verdict`]): the call timing out or being refused is
+    /// the caller's alone.
     pub async fn call(
         &self,
         caller: &Caller,
@@ -218,13 +224,42 @@ impl Backend {
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
     ) -> Result<Box<RawValue>, BackendError> {
-        if self.health.admit() == Admission::Rejected {
-            return Err(BackendError::CircuitOpen(self.name.to_string()));
-        }
+        self.call_as(Origin::Client, caller, method, params, related)
+            .await
+    }
+
+    /// One of the gateway's own requests (capability lists): through the breaker like a
+    /// client's, but every failure of it counts against the backend.
+    pub async fn own_call(
+        &self,
+        caller: &Caller,
+        method: &str,
+        params: Option<&RawValue>,
+    ) -> Result<Box<RawValue>, BackendError> {
+        self.call_as(Origin::Gateway, caller, method, params, None)
+            .await
+    }
+
+    async fn call_as(
+        &self,
+        origin: Origin,
+        caller: &Caller,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<&RelatedTx>,
+    ) -> Result<Box<RawValue>, BackendError> {
+        let mut trial = match self.health.admit() {
+            Admission::Rejected => return Err(BackendError::CircuitOpen(self.name.to_string())),
+            Admission::Trial => TrialSlot(Some(&self.health)),
+            Admission::Go => TrialSlot(None),
+        };
         let r = self
             .call_unchecked(caller, method, params, related, self.timeout)
             .await;
-        self.record(&r);
+        if self.record(&r, origin) != Verdict::Neutral {
+            // The verdict settled the trial; releasing it later could free another one's.
+            trial.0 = None;
+        }
         r
     }
 
@@ -245,28 +280,27 @@ impl Backend {
             Err(BackendError::Remote(_)) => Ok(()),
             other => other,
         };
-        self.record(&r);
+        self.record(&r, Origin::Gateway);
         r
     }
 
-    fn record<T>(&self, r: &Result<T, BackendError>) {
-        let change = match r {
-            Ok(_) => self.health.success(),
-            Err(e) if e.is_health_failure() => self.health.failure(&e.to_string()),
-            Err(BackendError::Remote(_)) => {
-                // The backend answered: it is reachable.
-                self.health.success()
-            }
-            Err(_) => {
-                self.health.neutral();
-                None
-            }
+    /// Feeds the outcome of one request to the health state; returns what it said.
+    fn record<T>(&self, r: &Result<T, BackendError>, origin: Origin) -> Verdict {
+        let verdict = match r {
+            Ok(_) => Verdict::Up,
+            Err(e) => e.verdict(origin),
+        };
+        let change = match (verdict, r) {
+            (Verdict::Up, _) => self.health.success(),
+            (Verdict::Down, Err(e)) => self.health.failure(&e.to_string()),
+            _ => None,
         };
         if let Some(prev) = change {
             let now = self.health.state();
             tracing::info!(backend = %self.name, from = prev.as_str(), to = now.as_str(), "backend state changed");
             (self.on_transition)(&self.name, prev, now);
         }
+        verdict
     }
 
     async fn call_unchecked(
@@ -277,33 +311,45 @@ impl Backend {
         related: Option<&RelatedTx>,
         timeout: Duration,
     ) -> Result<Box<RawValue>, BackendError> {
+        // Opening the session and the request share one deadline, but a session that cannot
+        // be opened in time is told apart from a request that takes long (see `verdict`).
+        let deadline = tokio::time::Instant::now() + timeout;
         let work = async {
-            let conn = self.connection(caller).await?;
+            let conn = self.connection_by(caller, deadline).await?;
             match conn.call(method, params, related).await {
                 Err(BackendError::SessionExpired(_)) => {
                     // The backend restarted or dropped us: one fresh session, one retry.
                     self.discard(caller, &conn);
-                    let conn = self.connection(caller).await?;
+                    let conn = self.connection_by(caller, deadline).await?;
                     let r = conn.call(method, params, related).await;
-                    if matches!(
-                        r,
-                        Err(BackendError::Protocol(..) | BackendError::Unavailable(..))
-                    ) {
+                    if r.as_ref().is_err_and(session_is_suspect) {
                         self.discard(caller, &conn);
                     }
                     r
                 }
-                Err(e @ (BackendError::Protocol(..) | BackendError::Unavailable(..))) => {
+                Err(e) if session_is_suspect(&e) => {
                     self.discard(caller, &conn);
                     Err(e)
                 }
                 r => r,
             }
         };
-        match tokio::time::timeout(timeout, work).await {
+        match tokio::time::timeout_at(deadline, work).await {
             Ok(r) => r,
             Err(_) => Err(BackendError::Timeout(self.name.to_string(), timeout)),
         }
+    }
+
+    /// [`Backend::connection`], bounded by `deadline`.
+    async fn connection_by(
+        &self,
+        caller: &Caller,
+        deadline: tokio::time::Instant,
+    ) -> Result<Arc<Connection>, BackendError> {
+        let timeout = self.timeout;
+        tokio::time::timeout_at(deadline, self.connection(caller))
+            .await
+            .map_err(|_| BackendError::ConnectTimeout(self.name.to_string(), timeout))?
     }
 
     /// Closes every session (shutdown).
@@ -314,6 +360,30 @@ impl Backend {
             if let Some(c) = s.current.swap(None) {
                 c.close();
             }
+        }
+    }
+}
+
+/// Whether a session that failed a request this way should be dropped and a fresh one
+/// opened: after transport trouble, a malformed reply or a server error, not after the
+/// backend refused one request (4xx), which leaves the session as good as it was.
+fn session_is_suspect(e: &BackendError) -> bool {
+    match e {
+        BackendError::Protocol(..) | BackendError::Unavailable(..) => true,
+        BackendError::Status(_, _, s) => !s.is_client_error(),
+        _ => false,
+    }
+}
+
+/// Releases the trial slot of an open circuit if the trial request is dropped before it
+/// finished (the client went away): otherwise no other request would be let through until a
+/// health check closes the circuit.
+struct TrialSlot<'a>(Option<&'a Tracker>);
+
+impl Drop for TrialSlot<'_> {
+    fn drop(&mut self) {
+        if let Some(t) = self.0 {
+            t.neutral();
         }
     }
 }
@@ -339,5 +409,52 @@ async fn set_level(backend: &str, conn: &Connection, level: &str) {
             level,
             "backend did not take the client's log level"
         );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::health::Policy;
+
+    #[test]
+    fn a_trial_dropped_unfinished_frees_the_slot_and_a_settled_one_does_not() {
+        let t = Tracker::new(Policy {
+            unhealthy_threshold: 1,
+            open_after: 1,
+            open_for: Duration::ZERO,
+        });
+        t.failure("down");
+        assert_eq!(t.admit(), Admission::Trial);
+        // The trial's caller went away before an answer: the next request may try.
+        drop(TrialSlot(Some(&t)));
+        assert_eq!(t.admit(), Admission::Trial);
+        assert_eq!(t.admit(), Admission::Rejected, "one trial at a time");
+        // Settled by a verdict (the slot was disarmed): dropping it frees nothing.
+        t.failure("still down");
+        assert_eq!(t.admit(), Admission::Trial);
+        drop(TrialSlot(None));
+        assert_eq!(t.admit(), Admission::Rejected);
+    }
+
+    #[test]
+    fn only_transport_trouble_and_server_errors_cost_the_session() {
+        let status = |c: u16| {
+            BackendError::Status(
+                "b".into(),
+                "tools/call".into(),
+                http::StatusCode::from_u16(c).unwrap(),
+            )
+        };
+        assert!(session_is_suspect(&status(502)));
+        assert!(!session_is_suspect(&status(413)));
+        assert!(session_is_suspect(&BackendError::Protocol(
+            "b".into(),
+            "x".into()
+        )));
+        assert!(!session_is_suspect(&BackendError::Timeout(
+            "b".into(),
+            Duration::from_secs(1)
+        )));
     }
 }

@@ -55,7 +55,7 @@ impl Session {
             .await
             .map_err(|e| http.send_failed(e))?;
         if !resp.status().is_success() {
-            return Err(http.unavailable(format!("GET stream: HTTP {}", resp.status())));
+            return Err(http.status("the GET stream", resp.status()));
         }
         if !content_type_is(resp.headers(), "text/event-stream") {
             return Err(http.protocol("GET stream is not text/event-stream"));
@@ -163,7 +163,7 @@ impl Session {
             return Err(BackendError::SessionExpired(http.name.to_string()));
         }
         if !status.is_success() {
-            return Err(http.unavailable(format!("POST: HTTP {status}")));
+            return Err(http.status("a POST", status));
         }
         Ok(())
     }

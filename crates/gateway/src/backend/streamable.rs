@@ -125,9 +125,7 @@ pub(super) async fn notify(
         return Err(BackendError::SessionExpired(c.http.name.to_string()));
     }
     if !resp.status().is_success() {
-        return Err(c
-            .http
-            .unavailable(format!("{method}: HTTP {}", resp.status())));
+        return Err(c.http.status(method, resp.status()));
     }
     Ok(())
 }
@@ -178,7 +176,7 @@ async fn post(
     }
     if !status.is_success() {
         guard.done = true;
-        return Err(http.unavailable(format!("{method}: HTTP {status}")));
+        return Err(http.status(method, status));
     }
     let session = if want_session {
         resp.headers().get(SESSION_HEADER).cloned()

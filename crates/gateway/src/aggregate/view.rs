@@ -94,7 +94,10 @@ pub struct Input<'a> {
     pub name: &'a str,
     /// `None`: never fetched or last fetch failed.
     pub caps: Option<&'a Caps>,
-    /// False while the backend's circuit is open.
+    /// False while the backend's circuit is open: its entries are left out of the lists,
+    /// but its names keep routing to it (calls answer "unavailable", not "unknown tool"), and
+    /// it still takes part in conflict resolution so no name moves to another backend
+    /// while it is away.
     pub available: bool,
     /// Not fetched even once yet (just added): left out of the view without counting as
     /// missing, so `partialFailureMode: fail` does not fail every list while a new member
@@ -113,7 +116,8 @@ pub struct View {
     pub prompts: HashMap<String, Route>,
     pub resources: HashMap<String, Arc<str>>,
     pub templates: Vec<(UriTemplate, Arc<str>)>,
-    /// Backends whose capabilities are missing from this view.
+    /// Backends whose capabilities are missing from the lists of this view (never fetched
+    /// successfully, or circuit open).
     pub missing: Vec<String>,
     pub warnings: Vec<String>,
 }
@@ -139,17 +143,22 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
     };
     let mut warnings = Vec::new();
     let mut missing = Vec::new();
+    // Every backend with capabilities routes; only the available ones are listed.
     let live: Vec<(Arc<str>, &Caps)> = inputs
         .iter()
-        .filter_map(|i| match i.caps {
-            Some(c) if i.available => Some((Arc::from(i.name), c)),
-            None if i.pending => None,
-            _ => {
+        .filter_map(|i| {
+            if !((i.available && i.caps.is_some()) || (i.pending && i.caps.is_none())) {
                 missing.push(i.name.to_owned());
-                None
             }
+            i.caps.map(|c| (Arc::from(i.name), c))
         })
         .collect();
+    let unlisted: std::collections::HashSet<&str> = inputs
+        .iter()
+        .filter(|i| !i.available)
+        .map(|i| i.name)
+        .collect();
+    let listed = |b: &str| !unlisted.contains(b);
 
     // Tools: filter/override, then resolve conflicts in (backend, name) order.
     let mut presented = Vec::new();
@@ -177,15 +186,18 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
         let Some(n) = n else { continue };
         let mut t = p.tool;
         t.insert("name".into(), Value::String(n.clone()));
+        let hints = ToolHints::of_tool(&t);
+        if listed(&b) {
+            tool_items.push((n.clone(), Value::Object(t)));
+        }
         tools.insert(
-            n.clone(),
+            n,
             Route {
                 backend: b,
                 original: p.original,
-                hints: ToolHints::of_tool(&t),
+                hints,
             },
         );
-        tool_items.push((n, Value::Object(t)));
     }
     tool_items.sort_by(|a, b| a.0.cmp(&b.0));
 
@@ -220,15 +232,17 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
         let mut p = p.clone();
         let original = name_of(&p).to_owned();
         p.insert("name".into(), Value::String(n.clone()));
+        if listed(&b) {
+            prompt_items.push((n.clone(), Value::Object(p)));
+        }
         prompts.insert(
-            n.clone(),
+            n,
             Route {
                 backend: b,
                 original,
                 hints: ToolHints::default(),
             },
         );
-        prompt_items.push((n, Value::Object(p)));
     }
     prompt_items.sort_by(|a, b| a.0.cmp(&b.0));
 
@@ -248,7 +262,9 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
                 continue;
             }
             resources.insert(uri.to_owned(), b.clone());
-            res_items.push((uri.to_owned(), Value::Object(r.clone())));
+            if listed(b) {
+                res_items.push((uri.to_owned(), Value::Object(r.clone())));
+            }
         }
         for t in &caps.templates {
             let Some(tpl) = t.get("uriTemplate").and_then(Value::as_str) else {
@@ -261,7 +277,9 @@ pub fn build(inputs: &[Input<'_>], agg: &Aggregation) -> View {
                 continue;
             }
             templates.push((UriTemplate::parse(tpl), b.clone()));
-            tmpl_items.push((tpl.to_owned(), Value::Object(t.clone())));
+            if listed(b) {
+                tmpl_items.push((tpl.to_owned(), Value::Object(t.clone())));
+            }
         }
     }
     res_items.sort_by(|a, b| a.0.cmp(&b.0));
@@ -498,8 +516,50 @@ mod tests {
             vec!["b".to_owned()],
             "a pending backend is not missing"
         );
-        assert!(v1.tools.contains_key("x") && !v1.tools.contains_key("y"));
-        assert_eq!(v1.prompts["greet"].backend.as_ref(), "a");
+        let keys =
+            |l: &Listing| -> Vec<String> { l.entries.iter().map(|(k, _)| k.clone()).collect() };
+        assert_eq!(
+            keys(&v1.tools_list),
+            ["x"],
+            "an open backend's tools are not listed"
+        );
+        // ...but still route to it, so a call answers "unavailable", not "unknown tool";
+        // and its `greet` keeps winning the conflict (priority b): no name moves to `a`
+        // while `b` is away, so it is listed by nobody.
+        assert_eq!(v1.tools["y"].backend.as_ref(), "b");
+        assert_eq!(v1.prompts["greet"].backend.as_ref(), "b");
+        assert!(keys(&v1.prompts_list).is_empty());
+        // Resources: the first backend by name (`a`) wins and is listed.
+        assert_eq!(v1.resource_backend("demo://one").as_deref(), Some("a"));
+        assert_eq!(keys(&v1.resources_list), ["demo://one"]);
+        assert_eq!(keys(&v1.templates_list), ["demo://r/{id}"]);
+    }
+
+    #[test]
+    fn an_open_backend_keeps_routing_and_returns_to_the_lists_unchanged() {
+        let (a, b) = (caps(&["echo"]), caps(&["echo"]));
+        let agg = Aggregation::default();
+        let input = |name, caps, available| Input {
+            name,
+            caps: Some(caps),
+            available,
+            pending: false,
+        };
+        let up = build(&[input("a", &a, true), input("b", &b, true)], &agg);
+        let b_open = build(&[input("a", &a, true), input("b", &b, false)], &agg);
+        assert_eq!(
+            b_open.tools, up.tools,
+            "the same names route to the same backends"
+        );
+        assert_eq!(b_open.missing, ["b"]);
+        let listed: Value = serde_json::from_str(b_open.tools_list.json.get()).unwrap();
+        assert_eq!(listed["tools"].as_array().unwrap().len(), 1);
+        assert_eq!(listed["tools"][0]["name"], "a_echo");
+        let resources: Value = serde_json::from_str(b_open.resources_list.json.get()).unwrap();
+        assert_eq!(resources["resources"].as_array().unwrap().len(), 1);
+        let back = build(&[input("a", &a, true), input("b", &b, true)], &agg);
+        assert_eq!(back.tools_list.json.get(), up.tools_list.json.get());
+        assert!(back.missing.is_empty());
     }
 
     #[test]

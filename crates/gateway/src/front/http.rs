@@ -514,6 +514,9 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
                 "lastError": snap.last_error,
                 "lastCheckUnix": snap.last_check_unix,
                 "tools": tools,
+                // Open circuit: `tools` are kept from the last good fetch and still route
+                // (calls answer -32001), but lists leave them out.
+                "stale": snap.state == "open" && tools > 0,
                 // Sessions held for clients that need their own (sampling, roots, log level).
                 "clientSessions": b.dedicated_sessions(),
                 "capabilityError": front.agg.fetch_error(&b.name),

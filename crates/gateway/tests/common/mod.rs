@@ -242,7 +242,9 @@ fn json_response(v: Value) -> Response {
         .into_response()
 }
 
-async fn handle(behaviour: Behaviour, started: std::time::Instant, body: Bytes) -> Response {
+/// How [`rust_backend`] answers one POST: for test servers of their own that misbehave only
+/// in one respect.
+pub async fn handle(behaviour: Behaviour, started: std::time::Instant, body: Bytes) -> Response {
     let Ok(msg) = serde_json::from_slice::<Value>(&body) else {
         return (http::StatusCode::BAD_REQUEST, "bad json").into_response();
     };

@@ -45,9 +45,7 @@ fn the_gateway_config_shape_covers_every_field_of_the_sample() {
     };
     let ours = paths(&toolhive_shapes().join("gateway-config/vmcp-config.yaml"));
     let theirs = paths(&dir.join("gateway-config/vmcp-config.yaml"));
-    let missing: Vec<&String> = theirs
-        .difference(&ours)
-        .collect();
+    let missing: Vec<&String> = theirs.difference(&ours).collect();
     assert!(
         missing.is_empty(),
         "fields of the sample our gateway config lacks: {missing:#?}"

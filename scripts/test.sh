@@ -15,6 +15,21 @@ for tool in cargo go; do
     command -v "$tool" >/dev/null || { echo "error: '$tool' is required (see README: Requirements)" >&2; exit 1; }
 done
 
+# ToolHive's own example manifests are not part of the repository; where a checkout has them
+# beside it (../shared/compat/toolhive), the compatibility tests read them as well as our own
+# manifests in their shapes (tests/fixtures/toolhive-shapes), which they always read.
+if [[ -z "${VMCP_TOOLHIVE_SAMPLES:-}" && -d ../shared/compat/toolhive ]]; then
+    VMCP_TOOLHIVE_SAMPLES="$(cd ../shared/compat/toolhive && pwd)"
+    export VMCP_TOOLHIVE_SAMPLES
+fi
+if [[ -z "${VMCP_TOOLHIVE_SAMPLES:-}" ]]; then
+    echo "toolhive samples: skipped (VMCP_TOOLHIVE_SAMPLES not set; the check reads ToolHive's example manifests when they are beside the checkout)" >&2
+elif [[ -d "$VMCP_TOOLHIVE_SAMPLES" ]]; then
+    echo "toolhive samples: reading $VMCP_TOOLHIVE_SAMPLES" >&2
+else
+    echo "toolhive samples: skipped (VMCP_TOOLHIVE_SAMPLES=$VMCP_TOOLHIVE_SAMPLES is not a directory)" >&2
+fi
+
 step "kube-apiserver, kube-controller-manager and etcd for integration tests (cold build ~10 min on 2 cores, then cached)"
 VMCP_TESTENV_BIN="$(scripts/testenv-build.sh)"
 export VMCP_TESTENV_BIN

@@ -110,9 +110,10 @@ fn serve_binary_refuses_an_invalid_config_listing_every_problem() {
 }
 
 /// `vmcp validate` parses Cedar policies like `vmcp serve` does: a bad one is named by its
-/// index, and ToolHive's gateway sample (OIDC plus a Cedar policy) fails only on OIDC.
+/// index, and a gateway config in the shape of ToolHive's sample (OIDC plus Cedar policies) —
+/// ours always, ToolHive's own when it is beside the checkout — fails only on OIDC.
 #[test]
-fn validate_names_bad_policies_and_fails_the_toolhive_sample_only_on_oidc() {
+fn validate_names_bad_policies_and_fails_the_toolhive_shape_only_on_oidc() {
     let dir = scratch("validate-authz");
     let cfg = dir.join("config.yaml");
     std::fs::write(
@@ -120,27 +121,39 @@ fn validate_names_bad_policies_and_fails_the_toolhive_sample_only_on_oidc() {
         "name: gw\ngroupRef: g\nincomingAuth:\n  type: anonymous\n  authz:\n    type: cedar\n    policies:\n      - 'permit(principal, action, resource);'\n      - 'permit(principal, action == Action::call_tool, resource);'\n",
     )
     .unwrap();
-    let validate = |path: &std::path::Path| {
-        let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
-            .args(["validate", "--config"])
-            .arg(path)
-            .output()
-            .unwrap();
-        (
-            out.status.success(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        )
-    };
-    let (ok, err) = validate(&cfg);
+    let (ok, err) = validate_config(&cfg);
     assert!(!ok);
     assert!(
         err.contains("error: incomingAuth.authz.policies[1]: expected an entity uid")
             && err.contains("invalid (1 error)"),
         "{err}"
     );
-    let sample = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/compat/toolhive/gateway-config/vmcp-config.yaml");
-    let (ok, err) = validate(&sample);
+    fails_only_on_oidc(&vmcp_testenv::toolhive_shapes().join("gateway-config/vmcp-config.yaml"));
+}
+
+#[test]
+fn validate_fails_the_toolhive_sample_only_on_oidc() {
+    let Some(samples) = vmcp_testenv::toolhive_samples() else {
+        return;
+    };
+    fails_only_on_oidc(&samples.join("gateway-config/vmcp-config.yaml"));
+}
+
+/// `vmcp validate --config path`: success, and stderr.
+fn validate_config(path: &std::path::Path) -> (bool, String) {
+    let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+        .args(["validate", "--config"])
+        .arg(path)
+        .output()
+        .unwrap();
+    (
+        out.status.success(),
+        String::from_utf8_lossy(&out.stderr).into_owned(),
+    )
+}
+
+fn fails_only_on_oidc(config: &std::path::Path) {
+    let (ok, err) = validate_config(config);
     assert!(!ok);
     let errors: Vec<&str> = err.lines().filter(|l| l.contains(": error: ")).collect();
     assert_eq!(errors.len(), 1, "{err}");

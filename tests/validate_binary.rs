@@ -179,13 +179,26 @@ fn unreadable_files_get_one_clear_line() {
     }
 }
 
-/// ToolHive's own gateway config parses and follows every rule; what fails is only what this
-/// vmcp states it does not support (client authentication, and authorization until it lands).
+/// A gateway config in the shape of ToolHive's own parses and follows every rule; what fails is
+/// only what this vmcp states it does not support (client authentication).
+#[test]
+fn toolhive_gateway_shape_fails_only_on_unsupported_features() {
+    fails_only_on_unsupported_features(
+        &vmcp_testenv::toolhive_shapes().join("gateway-config/vmcp-config.yaml"),
+    );
+}
+
+/// The same for ToolHive's own gateway config, when it is beside the checkout.
 #[test]
 fn toolhive_gateway_sample_fails_only_on_unsupported_features() {
-    let sample = Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join("../shared/compat/toolhive/gateway-config/vmcp-config.yaml");
-    let run = validate(&sample);
+    let Some(samples) = vmcp_testenv::toolhive_samples() else {
+        return;
+    };
+    fails_only_on_unsupported_features(&samples.join("gateway-config/vmcp-config.yaml"));
+}
+
+fn fails_only_on_unsupported_features(sample: &Path) {
+    let run = validate(sample);
     assert!(
         !run.ok,
         "the sample asks for OIDC, which vmcp does not enforce"

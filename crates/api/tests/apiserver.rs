@@ -513,22 +513,58 @@ const KINDS_NOT_DEFINED: &[&str] = &[
 /// How many objects of our kinds ToolHive's samples hold (the samples are fixed data).
 const SAMPLE_OBJECTS: usize = 94;
 
-/// Every object of a kind vmcp defines in ToolHive's samples applies as it is, with strict
-/// field validation (as `kubectl apply` does: a field our schema lacks is an error, not
-/// silently pruned). Each file gets a namespace of its own, as a user applying one example
-/// would, so same-named objects of different files do not overwrite each other.
+/// How many objects of our kinds our own manifests in ToolHive's shapes hold.
+const SHAPE_OBJECTS: usize = 42;
+
+/// Every object of a kind vmcp defines in our manifests of ToolHive's shapes applies as it is,
+/// with strict field validation (as `kubectl apply` does: a field our schema lacks is an error,
+/// not silently pruned).
+#[tokio::test]
+async fn toolhive_shapes_apply_unchanged() {
+    let env = env().await;
+    let applied = apply_unchanged(&env, &vmcp_testenv::toolhive_shapes(), "shape").await;
+    assert_eq!(applied, SHAPE_OBJECTS, "objects of our kinds applied");
+
+    // A field our schema lacks is an error, never a silent prune (server-side apply refuses
+    // fields a structural schema does not declare; strict validation also refuses duplicates).
+    let ns = env.namespace("compat-strict").await.unwrap();
+    let mut typo = object("MCPServerEntry", "typo", minimal_spec("MCPServerEntry"));
+    typo.data["spec"]["remoteURL"] = json!("https://wrong-case.example.com");
+    let err = api(&env, &ns, "MCPServerEntry")
+        .patch("typo", &strict_apply(), &Patch::Apply(&typo))
+        .await
+        .expect_err("an undeclared field is rejected");
+    assert!(
+        err.to_string()
+            .contains(".spec.remoteURL: field not declared in schema"),
+        "{err}"
+    );
+}
+
+/// The same for ToolHive's own samples, when they are beside the checkout.
 #[tokio::test]
 async fn toolhive_samples_apply_unchanged() {
-    let env = env().await;
-    let dir = vmcp_testenv::workspace_root().join("../shared/compat/toolhive");
+    let Some(dir) = vmcp_testenv::toolhive_samples() else {
+        return;
+    };
+    let applied = apply_unchanged(&env().await, &dir, "compat").await;
+    assert_eq!(applied, SAMPLE_OBJECTS, "objects of our kinds applied");
+}
+
+fn strict_apply() -> PatchParams {
+    PatchParams::apply("compat-test")
+        .force()
+        .validation_strict()
+}
+
+/// Applies every object of our kinds in the `*.yaml` files of `dir`'s subdirectories, checks
+/// that offline admission agrees and that nothing of a spec is lost, and returns how many were
+/// applied. Each file gets a namespace of its own, as a user applying one example would, so
+/// same-named objects of different files do not overwrite each other.
+async fn apply_unchanged(env: &TestEnv, dir: &std::path::Path, prefix: &str) -> usize {
     let kinds = all_kinds();
     let mut files = Vec::new();
-    for sub in std::fs::read_dir(&dir).unwrap_or_else(|e| {
-        panic!(
-            "{}: {e} (the compat samples live beside the repo)",
-            dir.display()
-        )
-    }) {
+    for sub in std::fs::read_dir(dir).unwrap_or_else(|e| panic!("{}: {e}", dir.display())) {
         let sub = sub.unwrap().path();
         if sub.is_dir() {
             for f in std::fs::read_dir(&sub).unwrap() {
@@ -537,9 +573,7 @@ async fn toolhive_samples_apply_unchanged() {
         }
     }
     files.sort();
-    let params = PatchParams::apply("compat-test")
-        .force()
-        .validation_strict();
+    let params = strict_apply();
     let mut applied = 0;
     for file in files
         .iter()
@@ -550,7 +584,7 @@ async fn toolhive_samples_apply_unchanged() {
             .unwrap()
             .to_string_lossy()
             .replace('_', "-");
-        let ns = env.namespace(&format!("compat-{stem}")).await.unwrap();
+        let ns = env.namespace(&format!("{prefix}-{stem}")).await.unwrap();
         let text = std::fs::read_to_string(file).unwrap();
         for doc in serde_yaml::Deserializer::from_str(&text) {
             let value: Value = serde::Deserialize::deserialize(doc).unwrap();
@@ -561,7 +595,7 @@ async fn toolhive_samples_apply_unchanged() {
                 .as_str()
                 .is_some_and(|v| v.starts_with("toolhive.stacklok.dev/"));
             if !ours {
-                continue; // Secrets, ConfigMaps and other core objects beside the samples.
+                continue; // Secrets, ConfigMaps and other core objects beside the manifests.
             }
             if !kinds.iter().any(|k| k == kind) {
                 assert!(
@@ -581,7 +615,7 @@ async fn toolhive_samples_apply_unchanged() {
             assert_eq!(
                 vmcp_api::admission::problems(kind, &value),
                 Vec::<String>::new(),
-                "{} {kind}: offline admission refuses a sample the server accepts",
+                "{} {kind}: offline admission refuses an object the server accepts",
                 file.display()
             );
             let mut obj: DynamicObject = serde_json::from_value(value.clone()).unwrap();
@@ -602,22 +636,7 @@ async fn toolhive_samples_apply_unchanged() {
             applied += 1;
         }
     }
-    assert_eq!(applied, SAMPLE_OBJECTS, "objects of our kinds applied");
-
-    // A field our schema lacks is an error, never a silent prune (server-side apply refuses
-    // fields a structural schema does not declare; strict validation also refuses duplicates).
-    let ns = env.namespace("compat-strict").await.unwrap();
-    let mut typo = object("MCPServerEntry", "typo", minimal_spec("MCPServerEntry"));
-    typo.data["spec"]["remoteURL"] = json!("https://wrong-case.example.com");
-    let err = api(&env, &ns, "MCPServerEntry")
-        .patch("typo", &params, &Patch::Apply(&typo))
-        .await
-        .expect_err("an undeclared field is rejected");
-    assert!(
-        err.to_string()
-            .contains(".spec.remoteURL: field not declared in schema"),
-        "{err}"
-    );
+    applied
 }
 
 /// Every field of `sent` is in `stored` with the same value (defaults may add more).

@@ -117,17 +117,17 @@ fn spec_config_defaults_change_nothing_the_gateway_runs_with() {
         serde_json::json!({"aggregation": {"conflictResolutionConfig": {}}}),
         serde_json::json!({"backends": [{"name": "a", "url": "http://a", "transport": "sse"}]}),
     ];
-    let dir = vmcp_testenv::workspace_root().join("../shared/compat/toolhive/virtual-mcps");
-    for file in std::fs::read_dir(&dir).unwrap() {
-        let text = std::fs::read_to_string(file.unwrap().path()).unwrap();
-        for doc in serde_yaml::Deserializer::from_str(&text) {
-            let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
-            if v["kind"] == "VirtualMCPServer" && v["spec"]["config"].is_object() {
-                configs.push(v["spec"]["config"].clone());
-            }
-        }
+    // Every `spec.config` of our manifests in ToolHive's shapes, and of ToolHive's samples
+    // when they are beside the checkout.
+    let shapes = vmcp_testenv::toolhive_shapes().join("virtual-mcps");
+    let from_shapes = spec_configs(&shapes);
+    assert_eq!(from_shapes.len(), 11, "{}", shapes.display());
+    configs.extend(from_shapes);
+    if let Some(samples) = vmcp_testenv::toolhive_samples() {
+        let from_samples = spec_configs(&samples.join("virtual-mcps"));
+        assert!(from_samples.len() > 10, "{}", samples.display());
+        configs.extend(from_samples);
     }
-    assert!(configs.len() > 10);
     for config in configs {
         let object = serde_json::json!({
             "apiVersion": "toolhive.stacklok.dev/v1beta1", "kind": "VirtualMCPServer",
@@ -143,6 +143,26 @@ fn spec_config_defaults_change_nothing_the_gateway_runs_with() {
         };
         assert_eq!(effective(served), effective(config.clone()), "{config}");
     }
+}
+
+/// The `spec.config` of every VirtualMCPServer in the manifests of `dir`.
+fn spec_configs(dir: &std::path::Path) -> Vec<serde_json::Value> {
+    let mut configs = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|f| f.unwrap().path())
+        .collect();
+    files.sort();
+    for file in files {
+        let text = std::fs::read_to_string(&file).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+            if v["kind"] == "VirtualMCPServer" && v["spec"]["config"].is_object() {
+                configs.push(v["spec"]["config"].clone());
+            }
+        }
+    }
+    configs
 }
 
 /// ToolHive's CRD defaults `healthCheckTimeout` to 10s, but its Go defaults (and the gateway's)

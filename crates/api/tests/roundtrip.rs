@@ -1,8 +1,10 @@
-//! Every kind reads from YAML into Rust and back without losing or inventing anything, and the
-//! ToolHive sample manifests (shared/compat) and our own examples/ all parse.
+//! Every kind reads from YAML into Rust and back without losing or inventing anything, and our
+//! examples/, our manifests in ToolHive's shapes (tests/fixtures/toolhive-shapes) and, when
+//! `VMCP_TOOLHIVE_SAMPLES` names them, ToolHive's own sample manifests all parse.
 
 mod common;
 
+use std::collections::{BTreeMap, BTreeSet};
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -120,16 +122,84 @@ fn our_examples_round_trip() {
     assert!(checked >= 10, "only {checked} objects checked");
 }
 
-#[test]
-fn toolhive_samples_round_trip() {
-    let dir = repo_root().join("../shared/compat/toolhive");
-    let files: Vec<_> = yaml_files(&dir)
+/// The manifests under `dir`, without the gateway config (not a Kubernetes object).
+fn manifest_files(dir: &Path) -> Vec<PathBuf> {
+    yaml_files(dir)
         .into_iter()
         .filter(|p| !p.ends_with("gateway-config/vmcp-config.yaml"))
-        .collect();
-    let checked = check_files(&files);
+        .collect()
+}
+
+#[test]
+fn toolhive_shapes_round_trip() {
+    let checked = check_files(&manifest_files(&vmcp_testenv::toolhive_shapes()));
+    // 13 MCPServers, 11 VirtualMCPServers, 8 groups, 4 entries, 4 auth configs, ...
+    assert_eq!(checked, 42, "objects of our kinds checked");
+}
+
+#[test]
+fn toolhive_samples_round_trip() {
+    let Some(dir) = vmcp_testenv::toolhive_samples() else {
+        return;
+    };
+    let checked = check_files(&manifest_files(&dir));
     // 48 MCPServers, 16 VirtualMCPServers, 15 groups, 5 entries, 5 auth configs, ...
     assert!(checked >= 90, "only {checked} ToolHive objects checked");
+}
+
+/// Per kind of ours, every field path (see `vmcp_testenv::field_paths`) of the objects in
+/// `files`, with their apiVersion.
+fn paths_by_kind(files: &[PathBuf]) -> BTreeMap<String, BTreeSet<String>> {
+    let kinds: Vec<String> = vmcp_api::crd::all_crds()
+        .into_iter()
+        .map(|c| c.spec.names.kind)
+        .collect();
+    let mut out: BTreeMap<String, BTreeSet<String>> = BTreeMap::new();
+    for file in files {
+        let text = std::fs::read_to_string(file).unwrap();
+        for doc in serde_yaml::Deserializer::from_str(&text) {
+            let v: Value = serde::Deserialize::deserialize(doc).unwrap();
+            let Some(kind) = v["kind"].as_str().filter(|k| kinds.iter().any(|o| o == k)) else {
+                continue;
+            };
+            let paths = out.entry(kind.to_owned()).or_default();
+            paths.insert(format!(
+                "apiVersion={}",
+                v["apiVersion"].as_str().unwrap_or("")
+            ));
+            let object = serde_json::json!({"metadata": v["metadata"], "spec": v["spec"]});
+            paths.extend(vmcp_testenv::field_paths(&object));
+        }
+    }
+    out
+}
+
+/// Our manifests in ToolHive's shapes have every kind and every field of ours that ToolHive's
+/// samples use (user-named map keys aside, enum values included), so that the tests run on
+/// them fail wherever the same tests on the samples would. When this fails, add the missing
+/// field to a manifest of ours under tests/fixtures/toolhive-shapes — with our own values.
+#[test]
+fn toolhive_shapes_cover_every_field_of_the_samples() {
+    let Some(dir) = vmcp_testenv::toolhive_samples() else {
+        return;
+    };
+    let ours = paths_by_kind(&manifest_files(&vmcp_testenv::toolhive_shapes()));
+    let theirs = paths_by_kind(&manifest_files(&dir));
+    assert_eq!(
+        theirs.keys().collect::<Vec<_>>(),
+        ours.keys().collect::<Vec<_>>(),
+        "kinds"
+    );
+    let mut missing = Vec::new();
+    for (kind, paths) in &theirs {
+        for path in paths.difference(&ours[kind]) {
+            missing.push(format!("{kind} {path}"));
+        }
+    }
+    assert!(
+        missing.is_empty(),
+        "fields of the samples our shapes lack: {missing:#?}"
+    );
 }
 
 #[test]

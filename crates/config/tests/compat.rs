@@ -1,23 +1,62 @@
-//! ToolHive's own samples read as they are: the gateway config example and the `spec.config`
-//! of every VirtualMCPServer manifest.
+//! ToolHive's gateway config and the `spec.config` of every VirtualMCPServer manifest, read as
+//! they are: our own manifests in ToolHive's shapes (`tests/fixtures/toolhive-shapes`) always,
+//! and ToolHive's samples too when `VMCP_TOOLHIVE_SAMPLES` names them.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use vmcp_config::{Config, IncomingAuth, IncomingAuthType, ProblemKind, Severity};
+use vmcp_testenv::{field_paths, toolhive_samples, toolhive_shapes};
 
-fn compat_dir() -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../../shared/compat/toolhive")
+/// ToolHive's gateway config shape asks for OIDC client authentication (which vmcp does not
+/// check yet) with Cedar policies (which it enforces): only the OIDC part is refused, and the
+/// policies parse (the sample's `Action::"tools/call"` matches nothing, but parses).
+#[test]
+fn gateway_config_shape_parses_and_fails_only_on_unsupported_sections() {
+    check_gateway_config(
+        &toolhive_shapes().join("gateway-config/vmcp-config.yaml"),
+        ("support-desk", "support-tools"),
+        2,
+    );
 }
 
-/// ToolHive's gateway sample asks for OIDC client authentication (which vmcp does not check
-/// yet) with a Cedar policy (which it enforces): only the OIDC part is refused, and the policy
-/// parses, even with its `Action::"tools/call"` that matches nothing.
 #[test]
 fn toolhive_gateway_sample_parses_and_fails_only_on_unsupported_sections() {
-    let path = compat_dir().join("gateway-config/vmcp-config.yaml");
-    let cfg = Config::load_file(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    assert_eq!(cfg.name, "engineering-vmcp");
-    assert_eq!(cfg.group_ref, "engineering-team");
+    let Some(dir) = toolhive_samples() else {
+        return;
+    };
+    check_gateway_config(
+        &dir.join("gateway-config/vmcp-config.yaml"),
+        ("engineering-vmcp", "engineering-team"),
+        1,
+    );
+}
+
+/// Our gateway config has every field ToolHive's gateway sample sets (the keys of user-named
+/// maps aside), so that the test of our config fails wherever the sample's would.
+#[test]
+fn the_gateway_config_shape_covers_every_field_of_the_sample() {
+    let Some(dir) = toolhive_samples() else {
+        return;
+    };
+    let paths = |path: &Path| {
+        let text =
+            std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+        field_paths(&serde_yaml::from_str::<serde_json::Value>(&text).unwrap())
+    };
+    let ours = paths(&toolhive_shapes().join("gateway-config/vmcp-config.yaml"));
+    let theirs = paths(&dir.join("gateway-config/vmcp-config.yaml"));
+    let missing: Vec<&String> = theirs.difference(&ours).collect();
+    assert!(
+        missing.is_empty(),
+        "fields of the sample our gateway config lacks: {missing:#?}"
+    );
+}
+
+/// `name`/`groupRef` as expected, `policies` Cedar policies.
+fn check_gateway_config(path: &Path, (name, group): (&str, &str), policies: usize) {
+    let cfg = Config::load_file(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    assert_eq!(cfg.name, name);
+    assert_eq!(cfg.group_ref, group);
     let report = cfg.validate();
     let found: Vec<(Severity, ProblemKind, &str)> = report
         .problems
@@ -42,7 +81,8 @@ fn toolhive_gateway_sample_parses_and_fails_only_on_unsupported_sections() {
             .starts_with("OIDC client authentication")
     );
     let authz = cfg.incoming_auth.as_ref().unwrap().authz.as_ref().unwrap();
-    let cedar = authz.parse_cedar().expect("the sample's policies parse");
+    let cedar = authz.parse_cedar().expect("the policies parse");
+    assert_eq!(authz.policies.len(), policies);
     assert_eq!(cedar.policies.policies().count(), authz.policies.len());
     // With anonymous clients instead, the sample is a config the gateway serves.
     let mut anonymous = cfg.clone();
@@ -52,8 +92,10 @@ fn toolhive_gateway_sample_parses_and_fails_only_on_unsupported_sections() {
     assert!(anonymous.validate().is_ok(), "{}", anonymous.validate());
     assert_eq!(
         cfg.summary().to_string(),
-        "engineering-vmcp (group engineering-team): backends discovered from the group, conflict \
-         resolution prefix, incoming auth oidc, outgoing auth inline"
+        format!(
+            "{name} (group {group}): backends discovered from the group, conflict resolution \
+             prefix, incoming auth oidc, outgoing auth inline"
+        )
     );
     // Written back and read again, nothing changes.
     let again = Config::from_yaml_str(&cfg.to_yaml_string().unwrap()).unwrap();
@@ -83,9 +125,48 @@ fn virtual_mcp_configs(file: &std::path::Path) -> Vec<(String, String, serde_jso
 
 use serde::Deserialize;
 
+/// The composite-tool, code-mode and optimizer shapes use sections vmcp lacks; every other
+/// one is clean.
 #[test]
-fn every_virtual_mcp_server_spec_config_parses_strictly() {
-    let dir = compat_dir().join("virtual-mcps");
+fn every_virtual_mcp_server_spec_config_of_the_shapes_parses_strictly() {
+    let (seen, outcomes) = check_virtual_mcp_dir(&toolhive_shapes().join("virtual-mcps"));
+    assert_eq!(seen, 11);
+    assert_eq!(
+        outcomes,
+        [
+            "vmcp_code_mode.yaml scripted-gateway: codeMode.enabled",
+            "vmcp_composite_refs.yaml helpdesk-workflows: compositeToolRefs",
+            "vmcp_optimizer_settings.yaml tuned-search-gateway: optimizer",
+        ]
+    );
+}
+
+#[test]
+fn every_virtual_mcp_server_spec_config_of_the_samples_parses_strictly() {
+    let Some(dir) = toolhive_samples() else {
+        return;
+    };
+    let (seen, outcomes) = check_virtual_mcp_dir(&dir.join("virtual-mcps"));
+    assert!(
+        seen >= 14,
+        "only {seen} VirtualMCPServers found in {}",
+        dir.display()
+    );
+    let expected = [
+        "composite_tool_complex.yaml vmcp-data-processor: compositeToolRefs",
+        "composite_tool_simple.yaml vmcp-simple-composite: compositeToolRefs",
+        "composite_tool_with_elicitations.yaml vmcp-interactive-deploy: compositeToolRefs",
+        "vmcp_codemode.yaml codemode-vmcp: codeMode.enabled",
+        "vmcp_optimizer_all_options.yaml optimizer-vmcp: optimizer",
+        "vmcp_optimizer_openai.yaml optimizer-vmcp: optimizer",
+    ];
+    assert_eq!(outcomes, expected);
+}
+
+/// Each VirtualMCPServer's `spec.config` in `dir` parses strictly and leniently alike and, as
+/// the operator completes it, validates with nothing but not-supported problems. Returns how
+/// many were seen and `file name: problem path` per problem.
+fn check_virtual_mcp_dir(dir: &Path) -> (usize, Vec<String>) {
     let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
@@ -119,20 +200,5 @@ fn every_virtual_mcp_server_spec_config_parses_strictly() {
             }
         }
     }
-    assert!(
-        seen >= 14,
-        "only {seen} VirtualMCPServers found in {}",
-        dir.display()
-    );
-    // The composite-tool, code-mode and optimizer samples use sections vmcp lacks; every
-    // other sample is clean.
-    let expected = [
-        "composite_tool_complex.yaml vmcp-data-processor: compositeToolRefs",
-        "composite_tool_simple.yaml vmcp-simple-composite: compositeToolRefs",
-        "composite_tool_with_elicitations.yaml vmcp-interactive-deploy: compositeToolRefs",
-        "vmcp_codemode.yaml codemode-vmcp: codeMode.enabled",
-        "vmcp_optimizer_all_options.yaml optimizer-vmcp: optimizer",
-        "vmcp_optimizer_openai.yaml optimizer-vmcp: optimizer",
-    ];
-    assert_eq!(outcomes, expected);
+    (seen, outcomes)
 }

@@ -1,17 +1,13 @@
-//! `vmcp render` over ToolHive's own example manifests: every VirtualMCPServer either renders
-//! a config that passes the gateway's validator, or stops with a condition naming the field
-//! vmcp does not support. Never a panic.
+//! `vmcp render` over manifests in ToolHive's shapes — our own (`tests/fixtures/toolhive-shapes`)
+//! always, and ToolHive's own examples too when `VMCP_TOOLHIVE_SAMPLES` names them: every
+//! VirtualMCPServer either renders a config that passes the gateway's validator, or stops with a
+//! condition naming the field vmcp does not support. Never a panic.
 
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 
 use vmcp_operator::offline::{read_manifests, render_manifests, to_yaml};
 use vmcp_operator::render::Settings;
-
-fn compat_dir(sub: &str) -> PathBuf {
-    PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../../shared/compat/toolhive")
-        .join(sub)
-}
+use vmcp_testenv::{toolhive_samples, toolhive_shapes};
 
 /// Fields that may legitimately stop a ToolHive example: the features the compatibility rule
 /// names as unsupported (optimizer, composite tools, code mode, embedded auth server,
@@ -28,8 +24,7 @@ const UNSUPPORTED: &[&str] = &[
 
 /// Per VirtualMCPServer of a directory: `file name: outcome`, where the outcome is
 /// `rendered` (with the policies it carries) or the unsupported fields it names.
-fn check_dir(sub: &str) -> Vec<String> {
-    let dir = compat_dir(sub);
+fn check_dir(dir: &Path) -> Vec<String> {
     let mut outcomes = Vec::new();
     let mut files: Vec<_> = std::fs::read_dir(&dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
@@ -100,8 +95,30 @@ fn check_dir(sub: &str) -> Vec<String> {
 }
 
 #[test]
+fn virtual_mcp_shapes_render_or_name_the_unsupported_field() {
+    let outcomes = check_dir(&toolhive_shapes().join("virtual-mcps"));
+    let expected = [
+        "vmcp_code_mode.yaml scripted-gateway: refused (spec.config.codeMode)",
+        "vmcp_composite_refs.yaml helpdesk-workflows: refused (spec.config.compositeToolRefs)",
+        "vmcp_discovered_permit_all.yaml helpdesk-gateway: rendered, 1 policies",
+        "vmcp_embedding_server_ref.yaml search-gateway: refused (spec.embeddingServerRef)",
+        "vmcp_oidc_config_ref.yaml intranet-gateway: refused (spec.incomingAuth.oidcConfigRef)",
+        "vmcp_optimizer_settings.yaml tuned-search-gateway: refused (spec.config.optimizer)",
+        "vmcp_service_and_pod.yaml storefront-gateway: rendered, 3 policies",
+        "vmcp_strategies.yaml analytics-prefixed: rendered, 1 policies",
+        "vmcp_strategies.yaml analytics-ranked: rendered, 0 policies",
+        "vmcp_strategies.yaml analytics-picked: rendered, 0 policies",
+        "vmcp_telemetry_config_ref.yaml traced-gateway: refused (spec.telemetryConfigRef)",
+    ];
+    assert_eq!(outcomes, expected);
+}
+
+#[test]
 fn toolhive_virtual_mcp_examples_render_or_name_the_unsupported_field() {
-    let outcomes = check_dir("virtual-mcps");
+    let Some(samples) = toolhive_samples() else {
+        return;
+    };
+    let outcomes = check_dir(&samples.join("virtual-mcps"));
     // Cedar authorization is enforced, so the samples whose only extra is a policy render,
     // policies included; the others name exactly the features vmcp lacks.
     let expected = [
@@ -126,62 +143,101 @@ fn toolhive_virtual_mcp_examples_render_or_name_the_unsupported_field() {
     assert_eq!((rendered, outcomes.len() - rendered), (4, 11));
 }
 
+/// The inline Cedar policies a manifest's VirtualMCPServers carry, by object name, as written.
+fn written_policies(file: &Path) -> Vec<(String, Vec<String>)> {
+    let text = std::fs::read_to_string(file).unwrap();
+    let mut out = Vec::new();
+    for doc in serde_yaml::Deserializer::from_str(&text) {
+        let v: serde_json::Value = serde::Deserialize::deserialize(doc).unwrap();
+        if v["kind"] != "VirtualMCPServer" {
+            continue;
+        }
+        let policies = v["spec"]["incomingAuth"]["authzConfig"]["inline"]["policies"]
+            .as_array()
+            .map(|p| p.iter().map(|p| p.as_str().unwrap().to_owned()).collect())
+            .unwrap_or_default();
+        out.push((v["metadata"]["name"].as_str().unwrap().to_owned(), policies));
+    }
+    out
+}
+
+/// Every VirtualMCPServer of `file` renders a gateway config that carries its inline policies
+/// as written, as Cedar, and passes the gateway's validator (which parses the policies as the
+/// gateway does at startup). Returns the policies per VirtualMCPServer.
+fn assert_policies_rendered_as_written(file: &Path) -> Vec<Vec<String>> {
+    let written = written_policies(file);
+    let outcomes = render_manifests(read_manifests(file).unwrap(), &Settings::default());
+    assert_eq!(outcomes.len(), written.len(), "{}", file.display());
+    let mut out = Vec::new();
+    for (o, (name, policies)) in outcomes.into_iter().zip(written) {
+        assert_eq!(o.name, name);
+        let text = &o
+            .rendered
+            .objects
+            .as_ref()
+            .expect("rendered")
+            .config_map
+            .data
+            .as_ref()
+            .unwrap()["config.yaml"];
+        let cfg = vmcp_config::Config::from_yaml_str(text).unwrap();
+        assert!(cfg.validate().is_ok(), "{} {name}", file.display());
+        let authz = cfg.incoming_auth.as_ref().unwrap().authz.as_ref().unwrap();
+        assert_eq!(authz.authz_type, Some(vmcp_config::AuthzType::Cedar));
+        assert_eq!(authz.policies, policies, "{} {name}", file.display());
+        assert_eq!(
+            authz.parse_cedar().unwrap().policies.policies().count(),
+            policies.len()
+        );
+        out.push(policies);
+    }
+    out
+}
+
+/// Our authorization shapes: one permit-all policy, and three multi-line and conditional ones.
+#[test]
+fn authz_shapes_render_their_policies() {
+    let dir = toolhive_shapes().join("virtual-mcps");
+    assert_eq!(
+        assert_policies_rendered_as_written(&dir.join("vmcp_discovered_permit_all.yaml")),
+        [["permit(principal, action, resource);"]]
+    );
+    let policies = assert_policies_rendered_as_written(&dir.join("vmcp_service_and_pod.yaml"));
+    assert_eq!(policies.len(), 1);
+    assert_eq!(policies[0].len(), 3);
+    assert!(policies[0][0].contains("when {"), "{policies:?}");
+}
+
 /// The two samples the brief names: their gateway config carries ToolHive's policy as
-/// written and passes the gateway's validator (which parses the policy as the gateway does
-/// at startup).
+/// written and passes the gateway's validator.
 #[test]
 fn toolhive_authz_samples_render_their_policies() {
+    let Some(samples) = toolhive_samples() else {
+        return;
+    };
     for (file, count) in [
         ("vmcp_simple_discovered.yaml", 1),
         ("vmcp_conflict_resolution.yaml", 3),
     ] {
-        let outcomes = render_manifests(
-            read_manifests(&compat_dir("virtual-mcps").join(file)).unwrap(),
-            &Settings::default(),
-        );
-        assert_eq!(outcomes.len(), count, "{file}");
-        for o in outcomes {
-            let text = &o
-                .rendered
-                .objects
-                .as_ref()
-                .expect("rendered")
-                .config_map
-                .data
-                .as_ref()
-                .unwrap()["config.yaml"];
-            let cfg = vmcp_config::Config::from_yaml_str(text).unwrap();
-            assert!(cfg.validate().is_ok(), "{file} {}", o.name);
-            let authz = cfg.incoming_auth.as_ref().unwrap().authz.as_ref().unwrap();
-            assert_eq!(authz.authz_type, Some(vmcp_config::AuthzType::Cedar));
-            assert_eq!(
-                authz.policies,
-                ["permit(principal, action, resource);"],
-                "{file} {}",
-                o.name
-            );
-            assert_eq!(authz.parse_cedar().unwrap().policies.policies().count(), 1);
-            assert!(
-                text.contains("permit(principal, action, resource);"),
-                "{text}"
-            );
+        let policies =
+            assert_policies_rendered_as_written(&samples.join("virtual-mcps").join(file));
+        assert_eq!(policies.len(), count, "{file}");
+        for p in policies {
+            assert_eq!(p, ["permit(principal, action, resource);"], "{file}");
         }
     }
 }
 
-#[test]
-fn toolhive_entry_examples_render() {
-    let outcomes = check_dir("mcp-server-entries");
+/// Entries render, and in the mixed group (static mode) `entry` names an entry backend (the
+/// MCPServer has no status.url offline, so it is not a backend).
+fn check_entries(dir: &Path, mixed_group: &str, entry: &str) {
+    let outcomes = check_dir(dir);
     assert!(
         outcomes.iter().any(|o| o.contains(": rendered")),
         "{outcomes:?}"
     );
-    // The mixed group: static mode with the entry (the MCPServer has no status.url offline).
     let outcomes = render_manifests(
-        read_manifests(&compat_dir(
-            "mcp-server-entries/mcpserverentry_mixed_group.yaml",
-        ))
-        .unwrap(),
+        read_manifests(&dir.join(mixed_group)).unwrap(),
         &Settings::default(),
     );
     let cfg = outcomes[0]
@@ -189,8 +245,29 @@ fn toolhive_entry_examples_render() {
         .config
         .as_ref()
         .expect("mixed group renders");
-    let b = cfg.backend("context7").expect("entry backend");
+    let b = cfg.backend(entry).expect("entry backend");
     assert_eq!(b.backend_type, Some(vmcp_config::BackendType::Entry));
+}
+
+#[test]
+fn entry_shapes_render() {
+    check_entries(
+        &toolhive_shapes().join("mcp-server-entries"),
+        "entry_mixed_group.yaml",
+        "arxiv-search",
+    );
+}
+
+#[test]
+fn toolhive_entry_examples_render() {
+    let Some(samples) = toolhive_samples() else {
+        return;
+    };
+    check_entries(
+        &samples.join("mcp-server-entries"),
+        "mcpserverentry_mixed_group.yaml",
+        "context7",
+    );
 }
 
 #[test]

@@ -34,6 +34,7 @@ mod helpers;
 mod pki;
 mod process;
 mod rbac;
+mod samples;
 mod server;
 
 pub use binaries::{BIN_ENV, workspace_root};
@@ -42,3 +43,6 @@ pub use error::{Error, Result};
 pub use helpers::{USER_FIELD_MANAGER, apply_object, apply_yaml, eventually, eventually_gone};
 pub use process::free_ports;
 pub use rbac::{can_list, rule, wait_for_list_access};
+pub use samples::{
+    SAMPLES_ENV, SKIPPED_UNSET, field_paths, samples_dir, toolhive_samples, toolhive_shapes,
+};

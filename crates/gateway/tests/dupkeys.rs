@@ -321,14 +321,12 @@ async fn duplicate_keys_are_refused_for_every_gated_method_on_shared_and_dedicat
     let dedicated = connect_dedicated(gw.addr).await;
     refuses_duplicates_on(&dedicated, &seen, true).await;
     // Nothing the backend received holds a key twice: it only ever got what was decided on.
-    let seen = seen.lock().unwrap();
-    for (_, method, body) in &seen.messages {
+    for (_, method, body) in &seen.lock().unwrap().messages {
         assert!(
             !body.contains("forbidden") && !body.contains("unsafe") && !body.contains("/etc"),
             "{method}: {body}"
         );
     }
-    drop(seen);
     gw.stop().await;
 }
 

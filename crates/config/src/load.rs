@@ -6,7 +6,7 @@
 //! them reported at once; the lenient mode returns them instead, for `spec.config` of a
 //! VirtualMCPServer, whose CRD keeps unknown fields as ToolHive's does; the check mode (for
 //! `vmcp validate`) puts them into the validation report, so they are shown together with the
-//! rule problems instead of hiding them.
+//! rule problems instead of hiding them, and does the same with values of the wrong type.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,10 @@ pub const MAX_CONFIG_BYTES: u64 = 16 * 1024 * 1024;
 
 /// How many unknown keys an error message lists before summarising the rest.
 const MAX_LISTED_UNKNOWN: usize = 20;
+
+/// How many values of the wrong type one check reports; each costs a parse of the document,
+/// so a hostile file full of them is bounded.
+const MAX_TYPE_ERRORS: usize = 100;
 
 /// Why a config could not be loaded.
 #[derive(Debug, thiserror::Error)]
@@ -175,14 +179,28 @@ impl Config {
         Config::from_yaml_str(&text)
     }
 
-    /// Reads config text for checking, as `vmcp validate` does: unknown keys become errors of
-    /// the report, ahead of the rule problems of everything that did parse, so that one run
-    /// shows every problem. Malformed YAML or a value of the wrong type still stops here: serde
-    /// cannot build the rest of the config around it.
+    /// Reads config text for checking, as `vmcp validate` does: one run shows every problem.
+    /// Values of the wrong type (an unknown enum string, a string where a number belongs) and
+    /// unknown keys become errors of the report, ahead of the rule problems of everything
+    /// else. serde cannot build a config around a wrong value, so each one is reported and
+    /// left out of the document, which is parsed again without it, as if the key were not
+    /// there. Malformed YAML, or a document that is not a mapping at all, still stops here.
     pub fn check_yaml_str(text: &str) -> Result<(Config, Report), LoadError> {
-        let (cfg, unknown) = parse_yaml(text, Mode::Lenient)?;
-        let mut problems: Vec<Problem> = unknown.into_iter().map(Problem::unknown_field).collect();
-        problems.extend(cfg.validate().problems);
+        let (cfg, unknown, mut problems) = match parse_yaml(text, Mode::Lenient) {
+            Ok((cfg, unknown)) => (cfg, unknown, Vec::new()),
+            Err(first @ LoadError::Invalid { .. }) => without_wrong_values(text, first)?,
+            Err(e) => return Err(e),
+        };
+        // A value left out reads as absent, so the rules would report it missing as well:
+        // its type error says it already.
+        let wrong: Vec<String> = problems.iter().map(|p| p.path.clone()).collect();
+        problems.extend(unknown.into_iter().map(Problem::unknown_field));
+        problems.extend(
+            cfg.validate()
+                .problems
+                .into_iter()
+                .filter(|p| !wrong.iter().any(|w| is_within(&p.path, w))),
+        );
         Ok((cfg, Report { problems }))
     }
 
@@ -246,7 +264,12 @@ fn parse_yaml(text: &str, mode: Mode) -> Result<(Config, Vec<String>), LoadError
     let de = serde_yaml::Deserializer::from_str(text);
     match deserialize_tracked(de) {
         Ok((cfg, unknown)) => finish(cfg, unknown, mode),
-        Err((path, plain, err)) => Err(classify_yaml_error(text, path, &plain, &err)),
+        Err((path, err)) => Err(classify_yaml_error(
+            text,
+            path::from_serde_path(&path),
+            &path.to_string(),
+            &err,
+        )),
     }
 }
 
@@ -256,8 +279,8 @@ fn from_value(value: serde_json::Value, mode: Mode) -> Result<(Config, Vec<Strin
     }
     match deserialize_tracked(value) {
         Ok((cfg, unknown)) => finish(cfg, unknown, mode),
-        Err((path, _, err)) => Err(LoadError::Invalid {
-            path,
+        Err((path, err)) => Err(LoadError::Invalid {
+            path: path::from_serde_path(&path),
             message: err.to_string(),
             location: None,
         }),
@@ -276,11 +299,10 @@ fn finish(
 }
 
 /// Deserialises a [`Config`], recording the path of an error and of every ignored key.
-///
-/// On error, returns our rendering of the path and the plain dotted one the YAML parser uses in
-/// its own messages.
 #[allow(clippy::type_complexity)]
-fn deserialize_tracked<'de, D>(de: D) -> Result<(Config, Vec<String>), (String, String, D::Error)>
+fn deserialize_tracked<'de, D>(
+    de: D,
+) -> Result<(Config, Vec<String>), (serde_path_to_error::Path, D::Error)>
 where
     D: serde::Deserializer<'de>,
 {
@@ -294,10 +316,105 @@ where
     };
     match result {
         Ok(cfg) => Ok((cfg, unknown)),
-        Err(err) => {
-            let p = track.path();
-            Err((path::from_serde_path(&p), p.to_string(), err))
+        Err(err) => Err((track.path(), err)),
+    }
+}
+
+/// The check of a document with values of the wrong type (`first` is the first, as strict
+/// parsing reports it): each is reported and removed, and the rest parsed again, until it
+/// parses. Gives `first` back when that cannot go on: the document itself is not a mapping,
+/// a wrong value cannot be located or removed, or there are more than [`MAX_TYPE_ERRORS`].
+#[allow(clippy::type_complexity)]
+fn without_wrong_values(
+    text: &str,
+    first: LoadError,
+) -> Result<(Config, Vec<String>, Vec<Problem>), LoadError> {
+    let LoadError::Invalid {
+        path: first_path,
+        message: first_message,
+        location: first_location,
+    } = &first
+    else {
+        return Err(first);
+    };
+    let Ok(mut doc) = serde_yaml::from_str::<serde_yaml::Value>(text) else {
+        return Err(first);
+    };
+    let mut problems: Vec<Problem> = Vec::new();
+    // Each round removes one value; a list item of the wrong type may take two (see
+    // `remove_value`), which is then reported once.
+    for _ in 0..2 * MAX_TYPE_ERRORS {
+        let (path, err) = match deserialize_tracked(&doc) {
+            Ok((cfg, unknown)) => return Ok((cfg, unknown, problems)),
+            Err(e) => e,
+        };
+        let rendered = path::from_serde_path(&path);
+        if rendered.is_empty() {
+            break;
         }
+        if problems.last().is_none_or(|p| p.path != rendered) {
+            if problems.len() == MAX_TYPE_ERRORS {
+                break;
+            }
+            // The parse of the text knows the position; the parse of the tree does not.
+            let message = if problems.is_empty() && rendered == *first_path {
+                format!("{first_message}{}", at_suffix(first_location))
+            } else {
+                bare_message(&err, Some(&path.to_string()))
+            };
+            problems.push(Problem::invalid_value(rendered, message));
+        }
+        if !remove_value(&mut doc, &path) {
+            break;
+        }
+    }
+    Err(first)
+}
+
+/// Whether `path` is `outer` or lies inside it (`backends[0].url` inside `backends[0]`).
+fn is_within(path: &str, outer: &str) -> bool {
+    path.strip_prefix(outer)
+        .is_some_and(|rest| rest.is_empty() || rest.starts_with(['.', '[']))
+}
+
+/// Takes the value at `path` out of the document: a mapping's key is removed (the field then
+/// reads as absent, and every field of the schema may be absent). A list item that is not a
+/// mapping is replaced by an empty one, which reads as an item with every field absent, so
+/// the items after it keep their indices in later messages; a mapping where the list holds
+/// something else (strings) is removed.
+fn remove_value(doc: &mut serde_yaml::Value, path: &serde_path_to_error::Path) -> bool {
+    use serde_path_to_error::Segment;
+    use serde_yaml::Value;
+    let segments: Vec<&Segment> = path.iter().collect();
+    let Some((last, parents)) = segments.split_last() else {
+        return false;
+    };
+    let mut at = doc;
+    for seg in parents {
+        let next = match (seg, at) {
+            (Segment::Seq { index }, Value::Sequence(items)) => items.get_mut(*index),
+            (Segment::Map { key }, Value::Mapping(m)) => m.get_mut(key.as_str()),
+            _ => None,
+        };
+        match next {
+            Some(v) => at = v,
+            None => return false,
+        }
+    }
+    match (last, at) {
+        (Segment::Map { key }, Value::Mapping(m)) => m.shift_remove(key.as_str()).is_some(),
+        (Segment::Seq { index }, Value::Sequence(items)) => match items.get_mut(*index) {
+            Some(Value::Mapping(_)) => {
+                items.remove(*index);
+                true
+            }
+            Some(item) => {
+                *item = Value::Mapping(serde_yaml::Mapping::new());
+                true
+            }
+            None => false,
+        },
+        _ => false,
     }
 }
 

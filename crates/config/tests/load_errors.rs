@@ -317,14 +317,77 @@ fn checking_reports_unknown_keys_together_with_rule_problems() {
 }
 
 #[test]
-fn checking_still_stops_at_type_errors() {
-    // serde cannot build a config around a value of the wrong type, so there is nothing to
-    // validate; the error names the key as strict parsing does.
-    let e = Config::check_yaml_str("bogus: 1\nbackends:\n  - {name: a, transport: grpc}\n")
-        .unwrap_err();
-    assert_eq!(e.path(), Some("backends[0].transport"));
+fn checking_reports_type_errors_with_unknown_keys_and_rule_problems() {
+    // An unknown enum value, a bad enum in a list item, a string where a number belongs, a
+    // bad duration, unknown keys and rule problems: one check reports all of them.
+    let text = "name: gw\ngroupRef: g\nbogus: 1\nincomingAuth: {type: anonymous}\noutgoingAuth: {source: inline}\n\
+                backends:\n  - {name: a, url: 'https://a', transport: sse, caBundlePath: /etc/ca.pem, colour: red}\n\
+                \x20 - {name: b, url: 'https://b', transport: grpc}\n\
+                \x20 - {name: c, url: 'ftp://c', transport: sse, type: remote}\n\
+                operational:\n  failureHandling: {unhealthyThreshold: many, healthCheckInterval: soon}\n";
+    // Strict parsing stops at the first.
+    let e = err(text);
+    assert_eq!(e.path(), Some("backends[1].transport"));
+    let (_, report) = Config::check_yaml_str(text).unwrap();
+    let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    assert_eq!(
+        lines,
+        [
+            "backends[1].transport: unknown variant `grpc`, expected `sse` or `streamable-http` (at line 8, column 44)",
+            "backends[2].type: unknown variant `remote`, expected `entry` or \"\" (not an entry)",
+            "operational.failureHandling.unhealthyThreshold: invalid type: string \"many\", expected i64",
+            "operational.failureHandling.healthCheckInterval: invalid duration \"soon\" (expected e.g. 30s, 1m30s, 1.5h, 500ms)",
+            "bogus: unknown field",
+            "backends[0].colour: unknown field",
+            "backends[0].caBundlePath: only allowed when type is entry",
+            "backends[2].url: must be an http or https URL, not ftp",
+        ]
+    );
+    assert_eq!(report.problems[0].kind, vmcp_config::ProblemKind::Invalid);
+    assert!(report.has_errors());
+    assert_eq!(vmcp_config::parse_and_validate(text).unwrap().1, report);
+    // Documents that are not a mapping, or not YAML, still stop the check.
+    assert!(Config::check_yaml_str("- a\n- b\n").is_err());
     assert!(Config::check_yaml_str("").is_err());
     assert!(Config::check_yaml_str("a: [1,\n").is_err());
+}
+
+#[test]
+fn checking_list_items_of_the_wrong_type_keeps_later_indices() {
+    let text = "name: gw\ngroupRef: g\nincomingAuth: {type: anonymous}\noutgoingAuth: {source: inline}\n\
+                passthroughHeaders: [{a: 1}, X-Ok]\n\
+                backends:\n  - 5\n  - {name: b, url: 'https://b', transport: grpc}\n";
+    let (cfg, report) = Config::check_yaml_str(text).unwrap();
+    assert_eq!(cfg.passthrough_headers, ["X-Ok"]);
+    let lines: Vec<String> = report.problems.iter().map(|p| p.to_string()).collect();
+    // The item that is not a mapping reads as an empty backend, whose rule problems its type
+    // error already covers; the next item keeps its index.
+    assert_eq!(
+        lines,
+        [
+            "passthroughHeaders[0]: invalid type: map, expected a string (at line 5, column 22)",
+            "backends[0]: invalid type: integer `5`, expected struct Backend",
+            "backends[1].transport: unknown variant `grpc`, expected `sse` or `streamable-http`",
+        ]
+    );
+}
+
+#[test]
+fn checking_gives_up_after_a_hundred_type_errors() {
+    let mut text = String::from(
+        "name: gw\ngroupRef: g\nincomingAuth: {type: anonymous}\noutgoingAuth: {source: inline}\nbackends:\n",
+    );
+    for i in 0..150 {
+        text.push_str(&format!(
+            "  - {{name: b{i}, url: 'https://b', transport: carrier-pigeon}}\n"
+        ));
+    }
+    // Bounded work: past the limit the check stops with the first, as strict parsing does.
+    let e = Config::check_yaml_str(&text).unwrap_err();
+    assert_eq!(e.path(), Some("backends[0].transport"));
+    text.truncate(text.find("  - {name: b100,").unwrap());
+    let (_, report) = Config::check_yaml_str(&text).unwrap();
+    assert_eq!(report.errors().count(), 100, "{report}");
 }
 
 #[test]

@@ -5,8 +5,14 @@
 //! results are copied through as bytes, never re-serialised, which keeps a 1 MB tool result a
 //! memcpy rather than a tree walk.
 
-use serde::Deserialize;
+use std::cell::RefCell;
+use std::collections::HashSet;
+
+use serde::de::{DeserializeSeed, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use serde::{Deserialize, Deserializer};
+use serde_json::map::Entry;
 use serde_json::value::RawValue;
+use serde_json::{Map, Value};
 
 /// Standard JSON-RPC error codes the gateway emits.
 pub mod code {
@@ -34,32 +40,150 @@ pub enum FrameError {
     Invalid(&'static str),
     #[error("batch requests are not supported")]
     Batch,
+    /// A key appears twice in an object the gateway reads. JSON parsers disagree on which
+    /// of the two counts (serde's maps and most backends keep the last, a lookup in document
+    /// order finds the first), so a gateway that decided on one value while the backend acted
+    /// on the other would be bypassed: such a message is refused, never guessed at. Holds the
+    /// key's path, e.g. `params.arguments.mode`, already shortened for display.
+    #[error("invalid request: duplicate key {0}")]
+    Duplicate(String),
 }
 
 impl FrameError {
     pub fn code(&self) -> i64 {
         match self {
             FrameError::Parse(_) => code::PARSE_ERROR,
-            FrameError::Invalid(_) | FrameError::Batch => code::INVALID_REQUEST,
+            FrameError::Invalid(_) | FrameError::Batch | FrameError::Duplicate(_) => {
+                code::INVALID_REQUEST
+            }
+        }
+    }
+
+    /// The same error for an object found at `parent` (a duplicate's path gains the prefix).
+    pub fn under(self, parent: &str) -> FrameError {
+        match self {
+            FrameError::Duplicate(key) if key.starts_with('[') => {
+                FrameError::Duplicate(format!("{parent}{key}"))
+            }
+            FrameError::Duplicate(key) => FrameError::Duplicate(format!("{parent}.{key}")),
+            other => other,
         }
     }
 }
 
 /// The fields of any JSON-RPC message, borrowed from the input buffer.
-#[derive(Deserialize)]
+///
+/// Read by hand rather than derived for two reasons: a present `"id": null` must stay
+/// visible (a derived `Option` reads it as absent, which turned a request into a
+/// notification), and a duplicated member must be refused by name.
+#[derive(Default)]
 struct Envelope<'a> {
-    #[serde(borrow, default)]
     jsonrpc: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     id: Option<&'a RawValue>,
-    #[serde(default)]
     method: Option<String>,
-    #[serde(borrow, default)]
     params: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     result: Option<&'a RawValue>,
-    #[serde(borrow, default)]
     error: Option<&'a RawValue>,
+}
+
+/// The envelope members the gateway reads; others are skipped unread.
+enum Field {
+    Jsonrpc,
+    Id,
+    Method,
+    Params,
+    Result,
+    Error,
+    Other,
+}
+
+impl<'de> Deserialize<'de> for Field {
+    fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
+        struct V;
+        impl Visitor<'_> for V {
+            type Value = Field;
+            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+                f.write_str("a member name")
+            }
+            fn visit_str<E: serde::de::Error>(self, v: &str) -> Result<Field, E> {
+                Ok(match v {
+                    "jsonrpc" => Field::Jsonrpc,
+                    "id" => Field::Id,
+                    "method" => Field::Method,
+                    "params" => Field::Params,
+                    "result" => Field::Result,
+                    "error" => Field::Error,
+                    _ => Field::Other,
+                })
+            }
+        }
+        d.deserialize_identifier(V)
+    }
+}
+
+/// Reads an [`Envelope`]; a duplicated member's name is left in `dup`.
+struct EnvelopeSeed<'s> {
+    dup: &'s RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope<'de>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Envelope<'de>, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for EnvelopeSeed<'_> {
+    type Value = Envelope<'de>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON-RPC message")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Envelope<'de>, M::Error> {
+        let mut env = Envelope::default();
+        let mut seen = [false; 6];
+        let mut first = |field: usize, name: &str| -> Result<(), M::Error> {
+            if std::mem::replace(&mut seen[field], true) {
+                *self.dup.borrow_mut() = Some(name.to_owned());
+                Err(serde::de::Error::custom("duplicate member"))
+            } else {
+                Ok(())
+            }
+        };
+        // `null` params, result or error read as absent, as they always have; only the id
+        // keeps its null (see `check_id`).
+        while let Some(field) = m.next_key::<Field>()? {
+            match field {
+                Field::Jsonrpc => {
+                    first(0, "jsonrpc")?;
+                    env.jsonrpc = Some(m.next_value()?);
+                }
+                Field::Id => {
+                    first(1, "id")?;
+                    env.id = Some(m.next_value()?);
+                }
+                Field::Method => {
+                    first(2, "method")?;
+                    env.method = Some(m.next_value()?);
+                }
+                Field::Params => {
+                    first(3, "params")?;
+                    env.params = m.next_value()?;
+                }
+                Field::Result => {
+                    first(4, "result")?;
+                    env.result = m.next_value()?;
+                }
+                Field::Error => {
+                    first(5, "error")?;
+                    env.error = m.next_value()?;
+                }
+                Field::Other => {
+                    m.next_value::<IgnoredAny>()?;
+                }
+            }
+        }
+        Ok(env)
+    }
 }
 
 /// One classified JSON-RPC message.
@@ -107,13 +231,20 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, FrameError> {
             Err(e) => Err(FrameError::Parse(e.to_string())),
         };
     }
-    let env: Envelope<'_> = serde_json::from_slice(bytes).map_err(|e| {
-        if e.is_data() {
-            FrameError::Invalid("a field has the wrong type")
-        } else {
-            FrameError::Parse(e.to_string())
-        }
-    })?;
+    let dup = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_slice(bytes);
+    let env = EnvelopeSeed { dup: &dup }
+        .deserialize(&mut de)
+        .and_then(|env| de.end().map(|()| env))
+        .map_err(|e| {
+            if let Some(name) = dup.take() {
+                FrameError::Duplicate(name)
+            } else if e.is_data() {
+                FrameError::Invalid("a field has the wrong type")
+            } else {
+                FrameError::Parse(e.to_string())
+            }
+        })?;
     match env.jsonrpc.map(RawValue::get) {
         Some("\"2.0\"") => {}
         _ => return Err(FrameError::Invalid("jsonrpc must be \"2.0\"")),
@@ -153,7 +284,9 @@ pub fn parse(bytes: &[u8]) -> Result<Message<'_>, FrameError> {
     }
 }
 
-/// An id is a string or an integer; `null` is tolerated only in responses we build ourselves.
+/// An id is a string or an integer. `null` is refused: JSON-RPC discourages it, and a request
+/// with a null id is not a notification (that has no id at all); the gateway writes `null`
+/// only in its own error responses to messages it could not read.
 fn check_id(id: &RawValue) -> Result<(), FrameError> {
     let s = id.get();
     match s.as_bytes().first() {
@@ -224,14 +357,20 @@ pub fn empty_object() -> Box<RawValue> {
 }
 
 /// The top-level members of a params object, values left raw. Used to rewrite one member
-/// (a tool name) and copy the rest verbatim.
+/// (a tool name) and copy the rest verbatim. A key that appears twice is
+/// [`FrameError::Duplicate`]: the gateway routes and decides on these members, and must not
+/// read a different one than the backend does.
 pub fn object_members(params: &RawValue) -> Result<Vec<(String, &RawValue)>, FrameError> {
-    let map: Vec<(String, &RawValue)> = serde_json::from_str::<OrderedMembers<'_>>(params.get())
-        .map_err(|_| FrameError::Invalid("params must be an object"))?
-        .0;
-    Ok(map)
+    let dup = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(params.get());
+    MembersSeed { dup: &dup }
+        .deserialize(&mut de)
+        .and_then(|m| de.end().map(|()| m))
+        .map_err(|_| match dup.take() {
+            Some(key) => FrameError::Duplicate(key),
+            None => FrameError::Invalid("must be an object"),
+        })
 }
-
 /// Writes `{"k":v,...}` from members, replacing (or adding) `key` with `value`.
 pub fn with_member(members: &[(String, &RawValue)], key: &str, value: &RawValue) -> Box<RawValue> {
     let mut s = String::from("{");
@@ -266,29 +405,225 @@ pub fn string_value(s: &str) -> Box<RawValue> {
     raw(serde_json::to_string(s).unwrap_or_else(|_| "\"\"".to_owned()))
 }
 
-/// Deserialises an object's members in document order, without building a map.
-struct OrderedMembers<'a>(Vec<(String, &'a RawValue)>);
+/// Past this many members, duplicates are found with a set rather than by comparing with
+/// each earlier key (params objects are small; a hostile one must not cost quadratic time).
+const LINEAR_MEMBERS: usize = 16;
 
-impl<'de: 'a, 'a> Deserialize<'de> for OrderedMembers<'a> {
-    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        struct V<'a>(std::marker::PhantomData<&'a ()>);
-        impl<'de: 'a, 'a> serde::de::Visitor<'de> for V<'a> {
-            type Value = OrderedMembers<'a>;
-            fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-                f.write_str("an object")
+/// Reads an object's members in document order, without building a map; the path of a
+/// duplicated key is left in `dup`.
+struct MembersSeed<'s> {
+    dup: &'s RefCell<Option<String>>,
+}
+
+impl<'de> DeserializeSeed<'de> for MembersSeed<'_> {
+    type Value = Vec<(String, &'de RawValue)>;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> Visitor<'de> for MembersSeed<'_> {
+    type Value = Vec<(String, &'de RawValue)>;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("an object")
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Self::Value, M::Error> {
+        let mut out: Vec<(String, &'de RawValue)> = Vec::new();
+        let mut many: Option<HashSet<String>> = None;
+        while let Some(k) = m.next_key::<String>()? {
+            let repeated = match &mut many {
+                Some(set) => !set.insert(k.clone()),
+                None => out.iter().any(|(seen, _)| *seen == k),
+            };
+            if repeated {
+                *self.dup.borrow_mut() = Some(key_path(&[Seg::Key(&k)]));
+                return Err(serde::de::Error::custom("duplicate key"));
             }
-            fn visit_map<M: serde::de::MapAccess<'de>>(
-                self,
-                mut m: M,
-            ) -> Result<Self::Value, M::Error> {
-                let mut out = Vec::new();
-                while let Some((k, v)) = m.next_entry::<String, &'de RawValue>()? {
-                    out.push((k, v));
-                }
-                Ok(OrderedMembers(out))
+            if many.is_none() && out.len() >= LINEAR_MEMBERS {
+                let mut set: HashSet<String> = out.iter().map(|(k, _)| k.clone()).collect();
+                set.insert(k.clone());
+                many = Some(set);
+            }
+            let v = m.next_value::<&'de RawValue>()?;
+            out.push((k, v));
+        }
+        Ok(out)
+    }
+}
+
+/// Parses a JSON value as [`serde_json::Value`] does, but refuses an object holding a key
+/// twice at any depth. This is what the authorization decision reads (tool arguments), so it
+/// costs the one parse that decision needs anyway: each key is one map lookup, as in an
+/// ordinary parse. Other errors (too deep, a number out of range, a lone surrogate) are
+/// [`FrameError::Parse`]; the caller decides what to answer.
+pub fn unique_value(text: &str) -> Result<Value, FrameError> {
+    let dup = RefCell::new(None);
+    let mut de = serde_json::Deserializer::from_str(text);
+    UniqueSeed {
+        at: None,
+        dup: &dup,
+    }
+    .deserialize(&mut de)
+    .and_then(|v| de.end().map(|()| v))
+    .map_err(|e| match dup.take() {
+        Some(path) => FrameError::Duplicate(path),
+        None => FrameError::Parse(e.to_string()),
+    })
+}
+
+/// One step of a path into a JSON value.
+#[derive(Clone, Copy)]
+enum Seg<'a> {
+    Key(&'a str),
+    Index(usize),
+}
+
+/// A path as a borrowed chain from the innermost step outwards: nothing is allocated unless a
+/// duplicate is found.
+struct Crumb<'a> {
+    up: Option<&'a Crumb<'a>>,
+    seg: Seg<'a>,
+}
+
+struct UniqueSeed<'a> {
+    at: Option<&'a Crumb<'a>>,
+    dup: &'a RefCell<Option<String>>,
+}
+
+impl UniqueSeed<'_> {
+    fn duplicate<E: serde::de::Error>(&self, key: &str) -> E {
+        let mut segs = vec![Seg::Key(key)];
+        let mut at = self.at;
+        while let Some(c) = at {
+            segs.push(c.seg);
+            at = c.up;
+        }
+        segs.reverse();
+        *self.dup.borrow_mut() = Some(key_path(&segs));
+        E::custom("duplicate key")
+    }
+}
+
+impl<'de> DeserializeSeed<'de> for UniqueSeed<'_> {
+    type Value = Value;
+    fn deserialize<D: Deserializer<'de>>(self, d: D) -> Result<Value, D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> Visitor<'de> for UniqueSeed<'_> {
+    type Value = Value;
+    fn expecting(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("a JSON value")
+    }
+    fn visit_bool<E>(self, v: bool) -> Result<Value, E> {
+        Ok(Value::Bool(v))
+    }
+    fn visit_i64<E>(self, v: i64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_u64<E>(self, v: u64) -> Result<Value, E> {
+        Ok(Value::from(v))
+    }
+    fn visit_f64<E>(self, v: f64) -> Result<Value, E> {
+        Ok(serde_json::Number::from_f64(v).map_or(Value::Null, Value::Number))
+    }
+    fn visit_str<E>(self, v: &str) -> Result<Value, E> {
+        Ok(Value::String(v.to_owned()))
+    }
+    fn visit_string<E>(self, v: String) -> Result<Value, E> {
+        Ok(Value::String(v))
+    }
+    fn visit_unit<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_none<E>(self) -> Result<Value, E> {
+        Ok(Value::Null)
+    }
+    fn visit_seq<A: SeqAccess<'de>>(self, mut a: A) -> Result<Value, A::Error> {
+        let mut out = Vec::new();
+        loop {
+            let crumb = Crumb {
+                up: self.at,
+                seg: Seg::Index(out.len()),
+            };
+            let seed = UniqueSeed {
+                at: Some(&crumb),
+                dup: self.dup,
+            };
+            match a.next_element_seed(seed)? {
+                Some(v) => out.push(v),
+                None => return Ok(Value::Array(out)),
             }
         }
-        d.deserialize_map(V(std::marker::PhantomData))
+    }
+    fn visit_map<M: MapAccess<'de>>(self, mut m: M) -> Result<Value, M::Error> {
+        let mut out = Map::new();
+        while let Some(k) = m.next_key::<String>()? {
+            match out.entry(k) {
+                Entry::Occupied(o) => return Err(self.duplicate(o.key())),
+                Entry::Vacant(slot) => {
+                    let crumb = Crumb {
+                        up: self.at,
+                        seg: Seg::Key(slot.key()),
+                    };
+                    let v = m.next_value_seed(UniqueSeed {
+                        at: Some(&crumb),
+                        dup: self.dup,
+                    })?;
+                    slot.insert(v);
+                }
+            }
+        }
+        Ok(Value::Object(out))
+    }
+}
+
+/// Longest key shown whole in a path, and longest path shown whole: keys come from clients,
+/// and an error message must not echo a megabyte back.
+const SHOWN_KEY_CHARS: usize = 64;
+const SHOWN_PATH_CHARS: usize = 256;
+
+/// `a.b[2]["odd key"]`: plain keys dotted, others quoted, each shortened.
+fn key_path(segs: &[Seg<'_>]) -> String {
+    let mut out = String::new();
+    for seg in segs {
+        match seg {
+            Seg::Index(i) => out.push_str(&format!("[{i}]")),
+            Seg::Key(k) => {
+                let plain = !k.is_empty()
+                    && k.len() <= SHOWN_KEY_CHARS
+                    && k.bytes()
+                        .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'_' | b'-' | b'$'));
+                if plain {
+                    if !out.is_empty() {
+                        out.push('.');
+                    }
+                    out.push_str(k);
+                } else {
+                    out.push('[');
+                    out.push_str(&shown(k));
+                    out.push(']');
+                }
+            }
+        }
+    }
+    if out.chars().count() > SHOWN_PATH_CHARS {
+        let head: String = out.chars().take(SHOWN_PATH_CHARS / 2).collect();
+        let tail: Vec<char> = out.chars().rev().take(SHOWN_PATH_CHARS / 2).collect();
+        let tail: String = tail.into_iter().rev().collect();
+        out = format!("{head}…{tail}");
+    }
+    out
+}
+
+/// A client-supplied string for an error message: quoted, and cut after
+/// [`SHOWN_KEY_CHARS`] characters with its full length in bytes, so a 1 MB tool name is not
+/// sent back whole.
+pub fn shown(s: &str) -> String {
+    match s.char_indices().nth(SHOWN_KEY_CHARS) {
+        None => format!("{s:?}"),
+        Some((cut, _)) => format!("{:?}… ({} bytes)", &s[..cut], s.len()),
     }
 }
 
@@ -361,6 +696,11 @@ mod tests {
                 code::INVALID_REQUEST,
             ),
             (br#"{"jsonrpc":"2.0"}"#, code::INVALID_REQUEST),
+            // A null id is a request with a bad id, not a notification.
+            (
+                br#"{"jsonrpc":"2.0","id":null,"method":"tools/call"}"#,
+                code::INVALID_REQUEST,
+            ),
             (br#"{"jsonrpc":"2.0","id":1}"#, code::INVALID_REQUEST),
         ];
         for (input, want) in cases {
@@ -398,5 +738,136 @@ mod tests {
             r#"{"name":"echo","arguments":{"a": [1,2]},"_meta":{"progressToken":3}}"#
         );
         assert!(object_members(&RawValue::from_string("[1]".into()).unwrap()).is_err());
+    }
+
+    #[test]
+    fn a_null_id_is_refused_not_read_as_a_notification() {
+        let err = parse(br#"{"jsonrpc":"2.0","id":null,"method":"ping"}"#).unwrap_err();
+        assert_eq!(
+            err,
+            FrameError::Invalid("id must be a string or an integer")
+        );
+        // Null params still read as absent; an absent id is a notification.
+        let m = parse(br#"{"jsonrpc":"2.0","method":"notifications/x","params":null}"#).unwrap();
+        assert!(matches!(m, Message::Notification { params: None, .. }));
+    }
+
+    #[test]
+    fn duplicated_envelope_members_are_refused_by_name() {
+        for (input, key) in [
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"ping","method":"tools/call"}"#,
+                "method",
+            ),
+            (r#"{"jsonrpc":"2.0","id":1,"id":2,"method":"ping"}"#, "id"),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","params":{},"params":{"a":1}}"#,
+                "params",
+            ),
+            // A null first value is still a first value.
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","params":null,"params":{}}"#,
+                "params",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","jsonrpc":"2.0","id":1,"method":"x"}"#,
+                "jsonrpc",
+            ),
+            (
+                r#"{"jsonrpc":"2.0","id":1,"result":{},"result":{}}"#,
+                "result",
+            ),
+            // Escapes are undone before keys are compared, as every parser does.
+            (
+                r#"{"jsonrpc":"2.0","id":1,"method":"x","meth\u006fd":"y"}"#,
+                "method",
+            ),
+        ] {
+            let err = parse(input.as_bytes()).unwrap_err();
+            assert_eq!(err, FrameError::Duplicate(key.to_owned()), "{input}");
+            assert_eq!(err.code(), code::INVALID_REQUEST);
+        }
+        // Members the gateway does not read may repeat; they are not looked at.
+        assert!(parse(br#"{"jsonrpc":"2.0","id":1,"method":"ping","x":1,"x":2}"#).is_ok());
+    }
+
+    fn raw_of(s: &str) -> Box<RawValue> {
+        RawValue::from_string(s.to_owned()).unwrap()
+    }
+
+    #[test]
+    fn duplicated_params_members_are_refused_by_name() {
+        let err = object_members(&raw_of(r#"{"uri":"a","x":1,"uri":"b"}"#)).unwrap_err();
+        assert_eq!(err, FrameError::Duplicate("uri".into()));
+        assert_eq!(
+            err.under("params").to_string(),
+            "invalid request: duplicate key params.uri"
+        );
+        let err = object_members(&raw_of(r#"{"n\u0061me":"a","name":"b"}"#)).unwrap_err();
+        assert_eq!(err, FrameError::Duplicate("name".into()));
+        // Past the linear scan, the set finds them too.
+        let mut many: Vec<String> = (0..40).map(|i| format!("\"k{i}\":{i}")).collect();
+        many.push("\"k3\":0".into());
+        let text = format!("{{{}}}", many.join(","));
+        assert_eq!(
+            object_members(&raw_of(&text)).unwrap_err(),
+            FrameError::Duplicate("k3".into())
+        );
+        many.pop();
+        let text = format!("{{{}}}", many.join(","));
+        assert_eq!(object_members(&raw_of(&text)).unwrap().len(), 40);
+        // Keys that are not plain are quoted, and a long one is cut.
+        let long = "x".repeat(10_000);
+        let text = format!(r#"{{"{long}":1,"{long}":2}}"#);
+        let FrameError::Duplicate(path) = object_members(&raw_of(&text)).unwrap_err() else {
+            panic!()
+        };
+        assert!(path.len() < 200, "{path}");
+        assert!(path.contains("(10000 bytes)"), "{path}");
+        assert_eq!(
+            object_members(&raw_of(r#"{"a b":1,"a b":2}"#)).unwrap_err(),
+            FrameError::Duplicate(r#"["a b"]"#.into())
+        );
+    }
+
+    #[test]
+    fn unique_value_reads_what_serde_reads_and_refuses_duplicates_at_any_depth() {
+        let text = r#"{"a":1,"b":[true,null,{"c":"d"}],"e":{"f":-2.5,"g":18446744073709551615}}"#;
+        assert_eq!(
+            unique_value(text).unwrap(),
+            serde_json::from_str::<Value>(text).unwrap()
+        );
+        for (text, path) in [
+            (r#"{"mode":"safe","mode":"unsafe"}"#, "mode"),
+            (r#"{"a":{"b":{"c":1,"c":2}}}"#, "a.b.c"),
+            (r#"{"a":[0,{"x":1},{"x":1,"x":2}]}"#, "a[2].x"),
+            (r#"{"a b":{"x\u0079":1,"xy":2}}"#, r#"["a b"].xy"#),
+        ] {
+            assert_eq!(
+                unique_value(text).unwrap_err(),
+                FrameError::Duplicate(path.into()),
+                "{text}"
+            );
+        }
+        // What a decision cannot be made on is an error, not an empty object.
+        let deep = format!("{}1{}", "[".repeat(200), "]".repeat(200));
+        assert!(matches!(unique_value(&deep), Err(FrameError::Parse(_))));
+        assert!(matches!(
+            unique_value(r#"{"a":1e400}"#),
+            Err(FrameError::Parse(_))
+        ));
+        assert!(matches!(
+            unique_value(r#"{"a":"\ud800"}"#),
+            Err(FrameError::Parse(_))
+        ));
+    }
+
+    #[test]
+    fn shown_cuts_long_client_strings() {
+        assert_eq!(shown("echo"), "\"echo\"");
+        let long = "é".repeat(1000);
+        let s = shown(&long);
+        assert!(s.starts_with(&format!("\"{}\"…", "é".repeat(64))), "{s}");
+        assert!(s.ends_with("(2000 bytes)"), "{s}");
     }
 }

@@ -16,7 +16,7 @@ use crate::backend::auth::Identity;
 use crate::backend::pool::Caller;
 use crate::backend::{BackendError, RelatedTx};
 use crate::front::session::ClientSession;
-use crate::jsonrpc::{self, code};
+use crate::jsonrpc::{self, FrameError, code};
 use crate::metrics::Metrics;
 
 pub struct Router {
@@ -215,7 +215,14 @@ impl Router {
         // exists and one that does not.
         if self.authz.is_some() {
             let tool = method == "tools/call";
-            let args = if tool { arguments(&members) } else { None };
+            let args = if tool {
+                match arguments(&members) {
+                    Ok(args) => args,
+                    Err(e) => return Ok(refused(id, "params.arguments", e)),
+                }
+            } else {
+                None
+            };
             self.admits(|| {
                 if tool {
                     let hints = route.map(|r| r.hints).unwrap_or_default();
@@ -231,7 +238,8 @@ impl Router {
             } else {
                 "prompt"
             };
-            return Ok(invalid(id, &format!("unknown {what} {name:?}")));
+            let name = jsonrpc::shown(&name);
+            return Ok(invalid(id, &format!("unknown {what} {name}")));
         };
         let backend = route.backend.clone();
         let params =
@@ -270,7 +278,7 @@ impl Router {
         }
         self.first_fetch().await;
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
-            let msg = format!("resource {uri:?} not found");
+            let msg = format!("resource {} not found", jsonrpc::shown(&uri));
             return Ok((
                 jsonrpc::response_error(Some(id), code::RESOURCE_NOT_FOUND, &msg),
                 String::new(),
@@ -321,14 +329,14 @@ impl Router {
         };
         let members = match jsonrpc::object_members(params) {
             Ok(m) => m,
-            Err(e) => return Ok(invalid(id, &e.to_string())),
+            Err(e) => return Ok(refused(id, "params", e)),
         };
         let Some((_, r)) = members.iter().find(|(k, _)| k == "ref") else {
             return Ok(invalid(id, "params.ref is required"));
         };
         let ref_members = match jsonrpc::object_members(r) {
             Ok(m) => m,
-            Err(e) => return Ok(invalid(id, &e.to_string())),
+            Err(e) => return Ok(refused(id, "params.ref", e)),
         };
         let kind = jsonrpc::string_member(&ref_members, "type").unwrap_or_default();
         self.first_fetch().await;
@@ -340,7 +348,8 @@ impl Router {
                 let name = jsonrpc::string_member(&ref_members, "name").unwrap_or_default();
                 self.admits(|| Target::prompt(&name))?;
                 let Some(route) = view.prompts.get(&name) else {
-                    return Ok(invalid(id, &format!("unknown prompt {name:?}")));
+                    let name = jsonrpc::shown(&name);
+                    return Ok(invalid(id, &format!("unknown prompt {name}")));
                 };
                 let new_ref = jsonrpc::with_member(
                     &ref_members,
@@ -356,7 +365,8 @@ impl Router {
                 let uri = jsonrpc::string_member(&ref_members, "uri").unwrap_or_default();
                 self.admits(|| Target::resource(&uri))?;
                 let Some(b) = view.resource_backend(&uri) else {
-                    return Ok(invalid(id, &format!("unknown resource {uri:?}")));
+                    let uri = jsonrpc::shown(&uri);
+                    return Ok(invalid(id, &format!("unknown resource {uri}")));
                 };
                 (b, jsonrpc::raw(params.get().to_owned()))
             }
@@ -393,9 +403,11 @@ impl Router {
             "alert",
             "emergency",
         ];
-        let level = params
-            .and_then(|p| jsonrpc::object_members(p).ok())
-            .and_then(|m| jsonrpc::string_member(&m, "level"));
+        let members = match params.map(jsonrpc::object_members).transpose() {
+            Ok(m) => m,
+            Err(e) => return refused(id, "params", e),
+        };
+        let level = members.and_then(|m| jsonrpc::string_member(&m, "level"));
         let Some(level) = level.filter(|l| LEVELS.contains(&l.as_str())) else {
             return invalid(
                 id,
@@ -475,11 +487,11 @@ struct Keyed<'p> {
     value: String,
 }
 
-/// Reads params for routing on string member `key`, or gives the invalid-params reply naming
-/// what is wrong.
+/// Reads params for routing on string member `key`, or gives the reply naming what is wrong
+/// (a duplicated member is an invalid request, see [`jsonrpc::FrameError::Duplicate`]).
 fn keyed<'p>(id: &RawValue, params: Option<&'p RawValue>, key: &str) -> Result<Keyed<'p>, Outcome> {
     let params = params.ok_or_else(|| invalid(id, "params are required"))?;
-    let members = jsonrpc::object_members(params).map_err(|e| invalid(id, &e.to_string()))?;
+    let members = jsonrpc::object_members(params).map_err(|e| refused(id, "params", e))?;
     let value = jsonrpc::string_member(&members, key)
         .ok_or_else(|| invalid(id, &format!("params.{key} must be a string")))?;
     Ok(Keyed {
@@ -489,16 +501,45 @@ fn keyed<'p>(id: &RawValue, params: Option<&'p RawValue>, key: &str) -> Result<K
     })
 }
 
-/// A `tools/call`'s `arguments` object, for policies that read `context.arg_<name>`; none
-/// when absent or not an object (the backend answers for a malformed one).
-fn arguments(members: &[(String, &RawValue)]) -> Option<Map<String, Value>> {
-    let (_, raw) = members.iter().find(|(k, _)| k == "arguments")?;
-    serde_json::from_str(raw.get()).ok()
+/// A `tools/call`'s `arguments` object, for policies that read `context.arg_<name>`: `None`
+/// when absent or `null`. Read only when there are policies, and then strictly: what the
+/// policy decides on must be what the backend acts on, so arguments that are not an object,
+/// that this parser cannot read although a backend might (nested deeper than 128 levels, a
+/// number out of range), or that hold a key twice at any depth are refused rather than
+/// decided on as if there were none.
+fn arguments(members: &[(String, &RawValue)]) -> Result<Option<Map<String, Value>>, FrameError> {
+    let Some((_, raw)) = members.iter().find(|(k, _)| k == "arguments") else {
+        return Ok(None);
+    };
+    match jsonrpc::unique_value(raw.get())? {
+        Value::Object(m) => Ok(Some(m)),
+        Value::Null => Ok(None),
+        _ => Err(FrameError::Invalid("must be an object")),
+    }
 }
 
 fn invalid(id: &RawValue, msg: &str) -> Outcome {
     (
         jsonrpc::response_error(Some(id), code::INVALID_PARAMS, msg),
+        String::new(),
+        None,
+        false,
+    )
+}
+
+/// The reply for an object at `at` that could not be read: a duplicate key is an invalid
+/// request naming the key's path; anything else is invalid params.
+fn refused(id: &RawValue, at: &str, e: FrameError) -> Outcome {
+    let (code, msg) = match e.under(at) {
+        FrameError::Duplicate(path) => (code::INVALID_REQUEST, format!("duplicate key {path}")),
+        FrameError::Invalid(why) => (code::INVALID_PARAMS, format!("{at} {why}")),
+        other => (
+            code::INVALID_PARAMS,
+            format!("{at} could not be read: {other}"),
+        ),
+    };
+    (
+        jsonrpc::response_error(Some(id), code, &msg),
         String::new(),
         None,
         false,

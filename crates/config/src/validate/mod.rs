@@ -58,6 +58,17 @@ pub struct Problem {
 }
 
 impl Problem {
+    /// The error for a value the schema cannot read (wrong type, unknown enum string), found
+    /// while checking a file.
+    pub fn invalid_value(path: impl Into<String>, message: impl Into<String>) -> Problem {
+        Problem {
+            severity: Severity::Error,
+            kind: ProblemKind::Invalid,
+            path: path.into(),
+            message: message.into(),
+        }
+    }
+
     /// The error for a key the schema does not define, found while parsing.
     pub fn unknown_field(path: impl Into<String>) -> Problem {
         Problem {

@@ -89,11 +89,12 @@ fn accepts(h: &HeaderMap, what: &str) -> bool {
         })
 }
 
-/// ASCII case-insensitive prefix test, without lowercasing a copy.
-fn starts_with_ignore_case(s: &str, prefix: &str) -> bool {
-    s.as_bytes()
-        .get(..prefix.len())
-        .is_some_and(|p| p.eq_ignore_ascii_case(prefix.as_bytes()))
+/// Whether a Content-Type names `application/json`, with any parameters (`; charset=utf-8`).
+/// The media type itself must match whole: `application/jsonp` or `application/json-seq`
+/// are other formats, not JSON-RPC bodies.
+fn is_json_content_type(ct: &str) -> bool {
+    let media = ct.split(';').next().unwrap_or("");
+    media.trim().eq_ignore_ascii_case("application/json")
 }
 
 fn is_loopback_host(host: &str) -> bool {
@@ -217,7 +218,7 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
         return r;
     }
     if let Some(ct) = header_str(&headers, "content-type")
-        && !starts_with_ignore_case(ct, "application/json")
+        && !is_json_content_type(ct)
     {
         return rpc_error(
             StatusCode::UNSUPPORTED_MEDIA_TYPE,
@@ -590,14 +591,26 @@ mod tests {
             assert!(!is_loopback_host(h), "{h}");
         }
         assert!(is_loopback_host("LocalHost:1"));
-        assert!(starts_with_ignore_case(
+    }
+
+    #[test]
+    fn content_type_is_json_with_any_parameters() {
+        for ct in [
+            "application/json",
             "Application/JSON; charset=utf-8",
-            "application/json"
-        ));
-        assert!(!starts_with_ignore_case(
+            " application/json ;charset=UTF-8",
+        ] {
+            assert!(is_json_content_type(ct), "{ct}");
+        }
+        for ct in [
             "application/js",
-            "application/json"
-        ));
-        assert!(!starts_with_ignore_case("text/plain", "application/json"));
+            "application/jsonp",
+            "application/json-seq",
+            "application/json+evil; charset=utf-8",
+            "text/plain",
+            "",
+        ] {
+            assert!(!is_json_content_type(ct), "{ct}");
+        }
     }
 }

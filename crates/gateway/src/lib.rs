@@ -13,6 +13,7 @@ pub mod health;
 pub mod jsonrpc;
 pub mod members;
 pub mod metrics;
+pub mod outbound;
 pub mod relay;
 pub mod route;
 pub mod serve;

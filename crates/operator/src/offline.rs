@@ -125,7 +125,7 @@ impl Outcome {
 pub fn render_manifests(manifests: Vec<Manifest>, settings: &Settings) -> Vec<Outcome> {
     let mut worlds = ManifestWorlds::from_manifests(manifests);
     for w in worlds.worlds.values_mut() {
-        w.allow_loopback_endpoints = crate::validate::url::loopback_allowed_from_env();
+        w.url_policy = crate::validate::url::Policy::from_env();
         settle(w);
     }
     let t = now();

@@ -40,9 +40,10 @@ pub struct World {
     pub secrets: BTreeMap<String, BTreeSet<String>>,
     /// Deployments by name (only the ones the operator created are loaded).
     pub deployments: BTreeMap<String, DeploymentState>,
-    /// Operator policy, not cluster state: whether entries may point at loopback addresses
-    /// (see `validate::url::ALLOW_LOOPBACK_ENV`). Carried here so validation stays pure.
-    pub allow_loopback_endpoints: bool,
+    /// Operator policy, not cluster state: whether entries may point at loopback addresses,
+    /// and the API server's address (see `validate::url::Policy`). Carried here so
+    /// validation stays pure.
+    pub url_policy: crate::validate::url::Policy,
 }
 
 /// A reference from one object to another, used to know what to re-reconcile when the

@@ -211,17 +211,12 @@ fn policy_of(cfg: &Config) -> Policy {
     }
 }
 
+/// A backend's HTTP client, built by [`crate::outbound`] (no redirects, connect timeout).
 fn http_client(tls: rustls::ClientConfig, backend: &str) -> Result<reqwest::Client, ServeError> {
-    reqwest::Client::builder()
-        .tls_backend_preconfigured(tls)
-        .connect_timeout(Duration::from_secs(10))
-        .pool_idle_timeout(Duration::from_secs(90))
-        .tcp_nodelay(true)
-        .build()
-        .map_err(|e| ServeError::Backend {
-            backend: backend.to_owned(),
-            what: format!("HTTP client: {e}"),
-        })
+    crate::outbound::client(tls).map_err(|e| ServeError::Backend {
+        backend: backend.to_owned(),
+        what: format!("HTTP client: {e}"),
+    })
 }
 
 #[cfg(test)]

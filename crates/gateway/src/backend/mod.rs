@@ -169,6 +169,19 @@ impl Http {
         BackendError::Protocol(self.name.to_string(), e.to_string())
     }
 
+    /// The error for a non-success answer to `what`. A `3xx` is a misbehaving backend, not
+    /// an unreachable one: the clients follow no redirect (see [`crate::outbound`]), so the
+    /// error names the status and the `Location`, and a warning says so at once.
+    fn status_error(&self, what: &str, resp: &reqwest::Response) -> BackendError {
+        match crate::outbound::refused_redirect(resp.status(), resp.headers()) {
+            Some(refused) => {
+                tracing::warn!(backend = %self.name, request = what, "{refused}");
+                self.protocol(format!("{what}: {refused}"))
+            }
+            None => self.status(what, resp.status()),
+        }
+    }
+
     /// Reads a whole (bounded) body.
     async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, BackendError> {
         let mut out = Vec::new();

@@ -55,7 +55,7 @@ impl Session {
             .await
             .map_err(|e| http.send_failed(e))?;
         if !resp.status().is_success() {
-            return Err(http.status("the GET stream", resp.status()));
+            return Err(http.status_error("the GET stream", &resp));
         }
         if !content_type_is(resp.headers(), "text/event-stream") {
             return Err(http.protocol("GET stream is not text/event-stream"));
@@ -74,15 +74,27 @@ impl Session {
                 return Err(http.protocol("stream ended before the endpoint event"));
             }
         };
+        // The endpoint receives every request with the session's headers (secrets included),
+        // so it must be where the checked URL is: same scheme, host and port. Anything else
+        // would be a redirect by other means.
         let endpoint = match http.url.join(&raw_endpoint) {
             Ok(u) if u.origin() == http.url.origin() => u,
-            Ok(_) => {
+            Ok(u) => {
                 reader.abort();
-                return Err(http.protocol("endpoint event points at another origin"));
+                let what = format!(
+                    "endpoint event names {:?}, outside the backend's origin {}; refused",
+                    crate::outbound::shown_url(u.as_str()),
+                    http.url.origin().ascii_serialization()
+                );
+                tracing::warn!(backend = %http.name, "{what}");
+                return Err(http.protocol(what));
             }
             Err(e) => {
                 reader.abort();
-                return Err(http.protocol(format!("endpoint event: {e}")));
+                return Err(http.protocol(format!(
+                    "endpoint event {:?}: {e}",
+                    crate::outbound::shown_url(&raw_endpoint)
+                )));
             }
         };
         let _ = common.post_url.set(endpoint.clone());
@@ -163,7 +175,7 @@ impl Session {
             return Err(BackendError::SessionExpired(http.name.to_string()));
         }
         if !status.is_success() {
-            return Err(http.status("a POST", status));
+            return Err(http.status_error("a POST", &resp));
         }
         Ok(())
     }

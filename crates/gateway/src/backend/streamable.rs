@@ -125,7 +125,7 @@ pub(super) async fn notify(
         return Err(BackendError::SessionExpired(c.http.name.to_string()));
     }
     if !resp.status().is_success() {
-        return Err(c.http.status(method, resp.status()));
+        return Err(c.http.status_error(method, &resp));
     }
     Ok(())
 }
@@ -176,7 +176,7 @@ async fn post(
     }
     if !status.is_success() {
         guard.done = true;
-        return Err(http.status(method, status));
+        return Err(http.status_error(method, &resp));
     }
     let session = if want_session {
         resp.headers().get(SESSION_HEADER).cloned()
@@ -240,6 +240,11 @@ async fn listen(c: Arc<Common>) {
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             continue;
         };
+        if let Some(refused) = crate::outbound::refused_redirect(resp.status(), resp.headers()) {
+            // Not followed. Only said here: calls on the session report their own answers.
+            tracing::warn!(backend = %c.http.name, request = "GET stream", "{refused}");
+            return;
+        }
         if !resp.status().is_success() || !content_type_is(resp.headers(), "text/event-stream") {
             // 405: the backend offers no stream. Nothing to listen to.
             return;

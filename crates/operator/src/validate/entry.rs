@@ -43,7 +43,7 @@ pub fn validate_entry(entry: &MCPServerEntry, world: &World) -> EntryVerdict {
         match check_remote_url(
             &spec.remote_url,
             spec.allow_private_endpoint,
-            world.allow_loopback_endpoints,
+            &world.url_policy,
         ) {
             Ok(()) => Cond::ok(
                 t::REMOTE_URL_VALIDATED,

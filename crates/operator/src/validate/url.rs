@@ -11,17 +11,24 @@
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr};
 
 /// Hostnames that are never allowed, with their subdomains. `kubernetes` alone is the API
-/// server's Service for a gateway in namespace `default` (the search path completes it).
-const ALWAYS_BLOCKED_HOSTS: &[&str] = &[
-    "localhost",
-    "kubernetes",
-    "kubernetes.default.svc.cluster.local",
-    "kubernetes.default.svc",
-    "kubernetes.default",
+/// server's Service for a gateway in namespace `default` (the search path completes it);
+/// `kubernetes.default.svc.<cluster domain>` is matched for any cluster domain (see
+/// [`classify_host`]).
+const API_SERVER_HOSTS: &[&str] = &["kubernetes", "kubernetes.default", "kubernetes.default.svc"];
+
+/// Cloud metadata services by name, with their subdomains. The first labels of
+/// [`METADATA_LABELS`] are caught in every private form as well.
+const METADATA_HOSTS: &[&str] = &[
     "metadata.google.internal",
     "metadata.azure.internal",
     "instance-data.ec2.internal",
+    "metadata.tencentyun.com",
 ];
+
+/// Names that reach a metadata service when completed by the node's search path (GCE's
+/// `metadata`, EC2's `instance-data`), also under any `.internal` domain
+/// (`instance-data.<region>.compute.internal`).
+const METADATA_LABELS: &[&str] = &["metadata", "instance-data"];
 
 /// Host suffixes that are private names, allowed only with `allowPrivateEndpoint`: the
 /// cluster domain, a Service's `<name>.<ns>.svc` short form, and the reserved or customary
@@ -46,6 +53,47 @@ const METADATA_V6: &[Ipv6Addr] = &[Ipv6Addr::new(0xfd00, 0x0ec2, 0, 0, 0, 0, 0, 
 /// tests, where every MCP server listens on 127.0.0.1; never set it in a shared cluster.
 pub const ALLOW_LOOPBACK_ENV: &str = "VMCP_ALLOW_LOOPBACK_ENDPOINTS";
 
+/// Where a pod learns the API server's ClusterIP (set by the kubelet in every pod).
+pub const API_SERVER_HOST_ENV: &str = "KUBERNETES_SERVICE_HOST";
+
+/// The operator-wide part of the URL rules: what the cluster admin opted into, and where the
+/// API server is. Read once at the operator's edge ([`Policy::from_env`]) and carried in the
+/// world, so the check itself stays pure.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct Policy {
+    /// [`ALLOW_LOOPBACK_ENV`]: loopback hosts are private instead of blocked.
+    pub allow_loopback: bool,
+    /// The API server's addresses (its ClusterIP), never allowed whatever range they are in:
+    /// an entry naming the address instead of the `kubernetes` name is the same request.
+    pub api_server: Vec<IpAddr>,
+}
+
+impl Policy {
+    /// [`ALLOW_LOOPBACK_ENV`] (`true` or `1`) and [`API_SERVER_HOST_ENV`], from the
+    /// operator's own environment.
+    pub fn from_env() -> Policy {
+        Policy {
+            allow_loopback: loopback_allowed_from_env(),
+            api_server: std::env::var(API_SERVER_HOST_ENV)
+                .ok()
+                .and_then(|h| parse_ip(&h))
+                .into_iter()
+                .collect(),
+        }
+    }
+}
+
+/// An IP literal as Kubernetes writes it in `KUBERNETES_SERVICE_HOST` (IPv6 without
+/// brackets, but accept them).
+fn parse_ip(text: &str) -> Option<IpAddr> {
+    let t = text.trim();
+    let t = t
+        .strip_prefix('[')
+        .and_then(|t| t.strip_suffix(']'))
+        .unwrap_or(t);
+    t.parse().ok()
+}
+
 /// Reads [`ALLOW_LOOPBACK_ENV`] (`true` or `1`), at the operator's edge.
 pub fn loopback_allowed_from_env() -> bool {
     matches!(
@@ -54,14 +102,9 @@ pub fn loopback_allowed_from_env() -> bool {
     )
 }
 
-/// Checks `raw`; the error is a sentence for a condition message. `allow_loopback` is the
-/// operator-wide opt-in of [`ALLOW_LOOPBACK_ENV`]: it makes loopback hosts private instead of
-/// blocked.
-pub fn check_remote_url(
-    raw: &str,
-    allow_private: bool,
-    allow_loopback: bool,
-) -> Result<(), String> {
+/// Checks `raw`; the error is a sentence for a condition message. `policy` is the
+/// operator-wide part of the rules (loopback opt-in, the API server's address).
+pub fn check_remote_url(raw: &str, allow_private: bool, policy: &Policy) -> Result<(), String> {
     let url =
         url::Url::parse(raw).map_err(|e| format!("remoteUrl {raw:?} is not a valid URL: {e}"))?;
     if url.scheme() != "http" && url.scheme() != "https" {
@@ -78,20 +121,17 @@ pub fn check_remote_url(
         None => return Err(format!("remoteUrl {raw:?} has no host")),
     };
     let verdict = match host {
-        url::Host::Ipv4(ip) => classify_ip(IpAddr::V4(ip)),
-        url::Host::Ipv6(ip) => classify_ip(IpAddr::V6(ip)),
+        url::Host::Ipv4(ip) => classify_ip(IpAddr::V4(ip), &policy.api_server),
+        url::Host::Ipv6(ip) => classify_ip(IpAddr::V6(ip), &policy.api_server),
         url::Host::Domain(d) => classify_host(d),
     };
     let verdict = match verdict {
-        Class::Loopback(what) if allow_loopback => Class::Private(what),
+        Class::Loopback(what) if policy.allow_loopback => Class::Private(what),
         other => other,
     };
     match verdict {
         Class::Public => Ok(()),
-        Class::Private(what) if allow_private => {
-            let _ = what;
-            Ok(())
-        }
+        Class::Private(_) if allow_private => Ok(()),
         Class::Private(what) => Err(format!(
             "remoteUrl host {} is {what}; set allowPrivateEndpoint: true to allow it",
             host_display(&url)
@@ -112,60 +152,177 @@ fn host_display(url: &url::Url) -> String {
     url.host_str().unwrap_or_default().to_string()
 }
 
+/// A verdict with the sentence fragment saying what the host is.
+#[derive(Debug)]
 enum Class {
     Public,
-    Private(&'static str),
-    Blocked(&'static str),
+    Private(String),
     /// Blocked unless the operator allows loopback endpoints.
-    Loopback(&'static str),
+    Loopback(String),
+    Blocked(String),
+}
+
+impl Class {
+    /// From the most permissive to the strictest: of two readings of one address, the
+    /// stricter wins.
+    fn rank(&self) -> u8 {
+        match self {
+            Class::Public => 0,
+            Class::Private(_) => 1,
+            Class::Loopback(_) => 2,
+            Class::Blocked(_) => 3,
+        }
+    }
+
+    /// `self`, or `other` when it is stricter.
+    fn or_stricter(self, other: Class) -> Class {
+        if other.rank() > self.rank() {
+            other
+        } else {
+            self
+        }
+    }
+}
+
+fn private(what: &str) -> Class {
+    Class::Private(what.to_owned())
+}
+
+fn blocked(what: &str) -> Class {
+    Class::Blocked(what.to_owned())
 }
 
 fn classify_host(domain: &str) -> Class {
     let d = domain.trim_end_matches('.').to_ascii_lowercase();
     let matches = |base: &str| d == base || d.ends_with(&format!(".{base}"));
-    if ALWAYS_BLOCKED_HOSTS.iter().any(|b| matches(b)) {
-        if matches("localhost") {
-            return Class::Loopback("a loopback name");
-        }
-        if d.starts_with("kubernetes.") {
-            return Class::Blocked("the Kubernetes API server");
-        }
-        return Class::Blocked("a cloud metadata service");
+    if matches("localhost") {
+        return Class::Loopback("a loopback name".into());
+    }
+    if API_SERVER_HOSTS.iter().any(|b| matches(b)) || d.starts_with("kubernetes.default.svc.") {
+        return blocked("the Kubernetes API server");
+    }
+    let first = d.split('.').next().unwrap_or_default();
+    if METADATA_HOSTS.iter().any(|b| matches(b))
+        || (METADATA_LABELS.contains(&first) && (d == first || matches("internal")))
+    {
+        return blocked("a cloud metadata service");
     }
     if let Some((_, what)) = PRIVATE_HOST_SUFFIXES.iter().find(|(s, _)| matches(s)) {
-        return Class::Private(what);
+        return private(what);
     }
     // No dot: resolved through the pod's search path, i.e. a Service of the gateway's own
     // namespace (or of a search domain), never a public name.
     if !d.contains('.') {
-        return Class::Private("a single-label name, which resolves to an in-cluster service");
+        return private("a single-label name, which resolves to an in-cluster service");
     }
     Class::Public
 }
 
-fn classify_ip(ip: IpAddr) -> Class {
+fn classify_ip(ip: IpAddr, api_server: &[IpAddr]) -> Class {
+    let api_server_v4 = |v4: Ipv4Addr| {
+        api_server.iter().any(|a| match a {
+            IpAddr::V4(a) => *a == v4,
+            IpAddr::V6(a) => a.to_ipv4_mapped() == Some(v4),
+        })
+    };
     match ip {
+        IpAddr::V4(v4) if api_server_v4(v4) => blocked("the Kubernetes API server's address"),
         IpAddr::V4(v4) => classify_v4(v4),
-        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-            Some(v4) => classify_v4(v4),
-            None => classify_v6(v6),
-        },
+        IpAddr::V6(v6) if api_server.contains(&IpAddr::V6(v6)) => {
+            blocked("the Kubernetes API server's address")
+        }
+        IpAddr::V6(v6) => {
+            let embedded = embedded_v4(v6);
+            let mut class = match embedded.first() {
+                // The address is a way to reach an IPv4 address: judge that one.
+                Some(_) => Class::Public,
+                None => classify_v6(v6),
+            };
+            for (v4, form) in embedded {
+                let c = if api_server_v4(v4) {
+                    blocked("the Kubernetes API server's address")
+                } else {
+                    classify_v4(v4)
+                };
+                let c = match c {
+                    Class::Public => Class::Public,
+                    Class::Private(w) => Class::Private(format!("{w} in its {form} form")),
+                    Class::Loopback(w) => Class::Loopback(format!("{w} in its {form} form")),
+                    Class::Blocked(w) => Class::Blocked(format!("{w} in its {form} form")),
+                };
+                class = class.or_stricter(c);
+            }
+            if is_local_nat64(v6) {
+                class = class.or_stricter(private("a local-use NAT64 address (64:ff9b:1::/48)"));
+            }
+            class
+        }
     }
+}
+
+/// The IPv4 addresses an IPv6 address stands for: IPv4-mapped (`::ffff:a.b.c.d`),
+/// IPv4-translated (`::ffff:0:a.b.c.d`), IPv4-compatible (`::a.b.c.d`), NAT64 (the
+/// well-known `64:ff9b::/96`, and the local-use `64:ff9b:1::/48` read both as /96 and as
+/// /48, since the domain picks the length), 6to4 (`2002:AABB:CCDD::/48`) and Teredo (the
+/// client's address, stored inverted). Each with the form's name for the message.
+fn embedded_v4(ip: Ipv6Addr) -> Vec<(Ipv4Addr, &'static str)> {
+    let s = ip.segments();
+    let o = ip.octets();
+    let low = Ipv4Addr::new(o[12], o[13], o[14], o[15]);
+    let mut out = Vec::new();
+    if s[..5] == [0; 5] && s[5] == 0xffff {
+        out.push((low, "IPv4-mapped"));
+    } else if s[..4] == [0; 4] && s[4] == 0xffff && s[5] == 0 {
+        out.push((low, "IPv4-translated"));
+    } else if s[..6] == [0; 6] && !ip.is_unspecified() && !ip.is_loopback() {
+        out.push((low, "IPv4-compatible"));
+    } else if s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] {
+        out.push((low, "NAT64"));
+    } else if is_local_nat64(ip) {
+        // An all-zero field holds no address in that reading.
+        let as_48 = Ipv4Addr::new(o[6], o[7], o[9], o[10]);
+        out.extend(
+            [(low, "NAT64"), (as_48, "NAT64")]
+                .into_iter()
+                .filter(|(v4, _)| !v4.is_unspecified()),
+        );
+    } else if s[0] == 0x2002 {
+        out.push((Ipv4Addr::new(o[2], o[3], o[4], o[5]), "6to4"));
+    } else if s[0] == 0x2001 && s[1] == 0 {
+        out.push((Ipv4Addr::new(!o[12], !o[13], !o[14], !o[15]), "Teredo"));
+    }
+    out
+}
+
+fn is_local_nat64(ip: Ipv6Addr) -> bool {
+    ip.segments()[..3] == [0x64, 0xff9b, 1]
 }
 
 fn classify_v4(ip: Ipv4Addr) -> Class {
     let o = ip.octets();
     if o[0] == 0 {
-        Class::Blocked("an unspecified address (0.0.0.0/8)")
+        blocked("an unspecified address (0.0.0.0/8)")
     } else if ip.is_loopback() {
-        Class::Loopback("a loopback address")
+        Class::Loopback("a loopback address".into())
     } else if ip.is_link_local() || METADATA_V4.contains(&ip) {
-        Class::Blocked("a link-local or cloud metadata address")
+        blocked("a link-local or cloud metadata address")
+    } else if ip.is_broadcast() {
+        blocked("the broadcast address")
+    } else if ip.is_multicast() {
+        blocked("a multicast address (224.0.0.0/4)")
     } else if ip.is_private() {
-        Class::Private("a private address")
+        private("a private address")
     } else if o[0] == 100 && (o[1] & 0xc0) == 64 {
         // 100.64.0.0/10, shared address space: pod and service ranges on some clouds.
-        Class::Private("a shared (carrier-grade NAT) address")
+        private("a shared (carrier-grade NAT) address")
+    } else if o[0] == 192 && o[1] == 0 && o[2] == 0 {
+        // DS-Lite, NAT64 discovery and other protocol addresses of the local network.
+        private("an IETF protocol address (192.0.0.0/24)")
+    } else if o[0] == 198 && (o[1] & 0xfe) == 18 {
+        private("a benchmarking network address (198.18.0.0/15)")
+    } else if o[0] >= 240 {
+        // Reserved, and used for pod and service ranges by some clusters.
+        private("a reserved address (240.0.0.0/4)")
     } else {
         Class::Public
     }
@@ -174,13 +331,17 @@ fn classify_v4(ip: Ipv4Addr) -> Class {
 fn classify_v6(ip: Ipv6Addr) -> Class {
     let seg0 = ip.segments()[0];
     if ip.is_unspecified() {
-        Class::Blocked("an unspecified address")
+        blocked("an unspecified address")
     } else if ip.is_loopback() {
-        Class::Loopback("a loopback address")
+        Class::Loopback("a loopback address".into())
     } else if (seg0 & 0xffc0) == 0xfe80 || METADATA_V6.contains(&ip) {
-        Class::Blocked("a link-local or cloud metadata address")
+        blocked("a link-local or cloud metadata address")
+    } else if ip.is_multicast() {
+        blocked("a multicast address (ff00::/8)")
     } else if (seg0 & 0xfe00) == 0xfc00 {
-        Class::Private("a private (unique local) address")
+        private("a private (unique local) address")
+    } else if (seg0 & 0xffc0) == 0xfec0 {
+        private("a site-local address (fec0::/10)")
     } else {
         Class::Public
     }
@@ -188,10 +349,17 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
 
 #[cfg(test)]
 mod tests {
-    use super::check_remote_url;
+    use super::{Policy, check_remote_url, parse_ip};
 
     fn check(url: &str, allow_private: bool) -> Result<(), String> {
-        check_remote_url(url, allow_private, false)
+        check_remote_url(url, allow_private, &Policy::default())
+    }
+
+    fn loopback_ok() -> Policy {
+        Policy {
+            allow_loopback: true,
+            ..Policy::default()
+        }
     }
 
     #[test]
@@ -243,13 +411,15 @@ mod tests {
                 "{url}: {err}"
             );
             // The operator-wide opt-in makes loopback private: the entry must still opt in.
-            let err = check_remote_url(url, false, true).expect_err(url);
+            let err = check_remote_url(url, false, &loopback_ok()).expect_err(url);
             assert!(err.contains("allowPrivateEndpoint"), "{url}: {err}");
-            assert!(check_remote_url(url, true, true).is_ok(), "{url}");
+            assert!(check_remote_url(url, true, &loopback_ok()).is_ok(), "{url}");
         }
         // The opt-in covers loopback only.
-        assert!(check_remote_url("http://169.254.169.254/", true, true).is_err());
-        assert!(check_remote_url("https://kubernetes.default.svc/api", true, true).is_err());
+        assert!(check_remote_url("http://169.254.169.254/", true, &loopback_ok()).is_err());
+        assert!(
+            check_remote_url("https://kubernetes.default.svc/api", true, &loopback_ok()).is_err()
+        );
     }
 
     #[test]
@@ -291,5 +461,161 @@ mod tests {
                 .unwrap_err()
                 .contains("credentials")
         );
+    }
+
+    fn assert_never_allowed(url: &str, policy: &Policy, what: &str) {
+        let err = check_remote_url(url, true, policy).expect_err(url);
+        assert!(err.contains("never allowed"), "{url}: {err}");
+        assert!(err.contains(what), "{url} should be {what}: {err}");
+    }
+
+    fn assert_private(url: &str) {
+        let err = check(url, false).expect_err(url);
+        assert!(err.contains("allowPrivateEndpoint"), "{url}: {err}");
+        assert!(check(url, true).is_ok(), "{url}");
+    }
+
+    #[test]
+    fn ipv6_forms_of_ipv4_addresses_are_judged_as_the_ipv4_address() {
+        // 169.254.169.254 (the metadata service) in every form that reaches it.
+        for url in [
+            "http://[64:ff9b::a9fe:a9fe]/",       // NAT64, well-known prefix
+            "http://[64:ff9b::169.254.169.254]/", // the same, dotted
+            "http://[64:ff9b:1::a9fe:a9fe]/",     // local-use NAT64 read as /96
+            "http://[64:ff9b:1:a9fe:a9:fe00::]/", // local-use NAT64 read as /48
+            "http://[::a9fe:a9fe]/",              // IPv4-compatible
+            "http://[::ffff:0:a9fe:a9fe]/",       // IPv4-translated
+            "http://[2002:a9fe:a9fe::1]/",        // 6to4
+            "http://[2001:0:4136:e378:8000:63bf:5601:5601]/", // Teredo, client inverted
+        ] {
+            assert_never_allowed(url, &Policy::default(), "link-local");
+        }
+        for url in [
+            "http://[64:ff9b::a00:1]/mcp",
+            "http://[::10.0.0.1]/mcp",
+            "http://[2002:c0a8:101::1]/mcp",
+            "http://[64:ff9b::6440:1]/mcp",
+            "http://[2002:ac10:1::]/mcp",
+            // Local-use NAT64 is a private network's prefix whatever it embeds.
+            "http://[64:ff9b:1::808:808]/mcp",
+        ] {
+            assert_private(url);
+        }
+        for url in [
+            "http://[64:ff9b::7f00:1]/mcp",
+            "http://[::127.0.0.1]/mcp",
+            "http://[2002:7f00:1::1]/mcp",
+        ] {
+            let err = check(url, true).expect_err(url);
+            assert!(
+                err.contains("VMCP_ALLOW_LOOPBACK_ENDPOINTS"),
+                "{url}: {err}"
+            );
+        }
+        assert_never_allowed(
+            "http://[64:ff9b::0.0.0.1]/",
+            &Policy::default(),
+            "unspecified",
+        );
+        // Public IPv4 addresses stay public in these forms.
+        for url in [
+            "http://[64:ff9b::808:808]/mcp",
+            "http://[2002:808:808::1]/mcp",
+            "http://[::ffff:8.8.8.8]/mcp",
+        ] {
+            assert!(check(url, false).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn special_purpose_ipv4_ranges_are_private() {
+        for url in [
+            "http://192.0.0.8/mcp",
+            "http://192.0.0.170/mcp",
+            "http://198.18.0.1/mcp",
+            "http://198.19.255.254/mcp",
+            "http://240.0.0.1/mcp",
+            "http://254.255.255.254/mcp",
+            "http://[fec0::1]/mcp",
+        ] {
+            assert_private(url);
+        }
+        for url in [
+            "http://198.17.255.255/mcp",
+            "http://198.20.0.0/mcp",
+            "http://192.0.1.1/mcp",
+        ] {
+            assert!(check(url, false).is_ok(), "{url}");
+        }
+    }
+
+    #[test]
+    fn multicast_and_broadcast_are_never_allowed() {
+        for url in [
+            "http://224.0.0.1/",
+            "http://239.255.255.250/",
+            "http://[ff02::1]/",
+            "http://[ff05::1:3]/",
+            "http://[::ffff:224.0.0.251]/",
+        ] {
+            assert_never_allowed(url, &Policy::default(), "multicast");
+        }
+        assert_never_allowed("http://255.255.255.255/", &Policy::default(), "broadcast");
+    }
+
+    #[test]
+    fn the_api_server_is_never_allowed_by_name_or_address() {
+        let policy = Policy {
+            allow_loopback: true,
+            api_server: vec![
+                "10.96.0.1".parse().unwrap(),
+                "fd00:10:96::1".parse().unwrap(),
+            ],
+        };
+        for url in [
+            "https://10.96.0.1/api",
+            "https://10.96.0.1:443/api",
+            "https://[::ffff:10.96.0.1]/api",
+            "https://[64:ff9b::a60:1]/api",
+            "https://[fd00:10:96::1]/api",
+            "https://kubernetes/api",
+            "https://kubernetes.default.svc.cluster.local/api",
+            "https://kubernetes.default.svc.k8s.example.com/api",
+            "https://KUBERNETES.default.svc.corp./api",
+        ] {
+            assert_never_allowed(url, &policy, "Kubernetes API server");
+        }
+        // Its neighbours are ordinary private addresses.
+        assert!(check_remote_url("http://10.96.0.2/mcp", true, &policy).is_ok());
+        assert!(check_remote_url("http://[fd00:10:96::2]/mcp", true, &policy).is_ok());
+        // Without a known address, the ClusterIP is only a private address.
+        assert!(check("https://10.96.0.1/api", true).is_ok());
+    }
+
+    #[test]
+    fn metadata_names_are_never_allowed() {
+        for url in [
+            "http://metadata/computeMetadata/v1/",
+            "http://METADATA./computeMetadata/v1/",
+            "http://metadata.google.internal/computeMetadata/v1/",
+            "http://instance-data/latest/meta-data/",
+            "http://instance-data.ec2.internal/latest/",
+            "http://instance-data.us-west-2.compute.internal/latest/",
+            "http://metadata.tencentyun.com/latest/meta-data/",
+        ] {
+            assert_never_allowed(url, &Policy::default(), "metadata");
+        }
+        // A public name that merely starts with the word is public.
+        assert!(check("https://metadata.example.com/mcp", false).is_ok());
+        assert!(check("https://instance-data.example.com/mcp", false).is_ok());
+    }
+
+    #[test]
+    fn api_server_address_from_the_environment_form() {
+        assert_eq!(parse_ip(" 10.96.0.1 "), Some("10.96.0.1".parse().unwrap()));
+        assert_eq!(parse_ip("fd00::1"), Some("fd00::1".parse().unwrap()));
+        assert_eq!(parse_ip("[fd00::1]"), Some("fd00::1".parse().unwrap()));
+        assert_eq!(parse_ip("kubernetes.default.svc"), None);
+        assert_eq!(parse_ip(""), None);
     }
 }

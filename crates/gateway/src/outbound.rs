@@ -1,0 +1,191 @@
+//! The one place the gateway makes HTTP clients: backends (every transport, health checks and
+//! capability fetches ride on them) and, as they come, JWKS, token endpoints and collectors.
+//!
+//! Every client follows no redirect. The URLs the gateway calls are checked where they are
+//! declared (the operator's URL guard, the config validator); a `3xx` that the client obeyed
+//! would send the request, with whatever secret header it carries, to a URL nobody checked,
+//! and the answer would be served as the checked backend's own. So a redirect is an answer
+//! like any other, which callers turn into an error that names it ([`refused_redirect`]).
+//!
+//! TLS is the caller's `rustls` config (the trusted roots differ per backend CA bundle);
+//! everything else is fixed here so that no client can be built without it.
+
+use std::time::Duration;
+
+use http::{HeaderMap, StatusCode, header};
+
+/// How long establishing a connection (TCP and TLS) may take. Requests have no client-wide
+/// deadline on purpose: event streams stay open for hours, and each call is bounded by its
+/// backend's timeout where it is made.
+pub const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// How long an idle pooled connection is kept.
+pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
+
+/// The longest part of a `Location` value repeated in an error: it comes from the remote
+/// and ends up in logs and `/status`.
+const MAX_LOCATION_SHOWN: usize = 256;
+
+/// Builds an HTTP client with the gateway's outbound rules and the given TLS config.
+pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, reqwest::Error> {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .tls_backend_preconfigured(tls)
+        .connect_timeout(CONNECT_TIMEOUT)
+        .pool_idle_timeout(POOL_IDLE_TIMEOUT)
+        .tcp_nodelay(true)
+        .build()
+}
+
+/// For a `3xx` answer, the sentence saying what was refused: the status and where it
+/// pointed. `None` for every other status.
+///
+/// The `Location` value is the remote's: shown escaped, without a password it may embed,
+/// and cut to a bounded length.
+pub fn refused_redirect(status: StatusCode, headers: &HeaderMap) -> Option<String> {
+    if !status.is_redirection() {
+        return None;
+    }
+    let Some(location) = headers.get(header::LOCATION) else {
+        return Some(format!(
+            "HTTP {status} without a Location header: the gateway follows no redirects"
+        ));
+    };
+    Some(format!(
+        "HTTP {status} to {:?}, not followed: the gateway follows no redirects",
+        shown_url(&String::from_utf8_lossy(location.as_bytes()))
+    ))
+}
+
+/// A URL the remote named (a `Location`, an SSE `endpoint`), fit for a log line or
+/// `/status`: without a password it may embed, cut to a bounded length. Quote it with `{:?}`
+/// so control characters come out escaped.
+pub fn shown_url(text: &str) -> String {
+    let text = match url::Url::parse(text) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("redacted"));
+            u.to_string()
+        }
+        _ => text.to_owned(),
+    };
+    match text.char_indices().nth(MAX_LOCATION_SHOWN) {
+        Some((cut, _)) => format!("{}...", &text[..cut]),
+        None => text,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    fn tls() -> rustls::ClientConfig {
+        let provider = Arc::new(rustls::crypto::ring::default_provider());
+        rustls::ClientConfig::builder_with_provider(provider)
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_root_certificates(rustls::RootCertStore::empty())
+            .with_no_client_auth()
+    }
+
+    fn with_location(v: &'static str) -> HeaderMap {
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, http::HeaderValue::from_static(v));
+        h
+    }
+
+    #[test]
+    fn only_3xx_is_a_refused_redirect() {
+        let h = with_location("http://127.0.0.1:9/elsewhere");
+        for s in [200, 202, 404, 500] {
+            assert_eq!(refused_redirect(StatusCode::from_u16(s).unwrap(), &h), None);
+        }
+        for s in [301, 302, 303, 307, 308] {
+            let msg = refused_redirect(StatusCode::from_u16(s).unwrap(), &h).unwrap();
+            assert!(msg.contains(&format!("HTTP {s}")), "{msg}");
+            assert!(msg.contains("\"http://127.0.0.1:9/elsewhere\""), "{msg}");
+        }
+        let msg = refused_redirect(StatusCode::FOUND, &HeaderMap::new()).unwrap();
+        assert!(
+            msg.contains("302") && msg.contains("without a Location"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn location_is_escaped_bounded_and_loses_its_password() {
+        let msg = refused_redirect(
+            StatusCode::TEMPORARY_REDIRECT,
+            &with_location("http://u:hunter2@127.0.0.1/x"),
+        )
+        .unwrap();
+        assert!(!msg.contains("hunter2"), "{msg}");
+        assert!(msg.contains("u:redacted@127.0.0.1"), "{msg}");
+
+        let long = format!("/{}", "a".repeat(5000));
+        let mut h = HeaderMap::new();
+        h.insert(header::LOCATION, long.parse().unwrap());
+        let msg = refused_redirect(StatusCode::TEMPORARY_REDIRECT, &h).unwrap();
+        assert!(msg.len() < 400, "{} bytes", msg.len());
+
+        // Quotes and tabs come out escaped, bytes that are not UTF-8 replaced.
+        let mut h = HeaderMap::new();
+        h.insert(
+            header::LOCATION,
+            http::HeaderValue::from_bytes(b"/a\"b\t\xff").unwrap(),
+        );
+        let msg = refused_redirect(StatusCode::MOVED_PERMANENTLY, &h).unwrap();
+        assert!(msg.contains("\"/a\\\"b\\t\u{fffd}\""), "{msg}");
+    }
+
+    /// The client answers a redirect with the redirect itself; the place it points at is
+    /// never contacted.
+    #[tokio::test]
+    async fn clients_follow_no_redirect() {
+        let other = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let other_addr = other.local_addr().unwrap();
+        let reached = Arc::new(AtomicUsize::new(0));
+        let r = reached.clone();
+        tokio::spawn(async move {
+            while let Ok((_sock, _)) = other.accept().await {
+                r.fetch_add(1, Ordering::SeqCst);
+            }
+        });
+        let target = format!("http://{other_addr}/stolen");
+        let app = axum::Router::new().fallback(move || {
+            let target = target.clone();
+            async move {
+                (
+                    StatusCode::TEMPORARY_REDIRECT,
+                    [(header::LOCATION, target)],
+                    "",
+                )
+            }
+        });
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let addr = l.local_addr().unwrap();
+        tokio::spawn(async move { axum::serve(l, app).await });
+
+        let c = client(tls()).unwrap();
+        let resp = c
+            .post(format!("http://{addr}/mcp"))
+            .header("x-secret", "s3cret")
+            .body("{}")
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(resp.status(), StatusCode::TEMPORARY_REDIRECT);
+        let msg = refused_redirect(resp.status(), resp.headers()).unwrap();
+        assert!(
+            msg.contains(&format!("http://{other_addr}/stolen")),
+            "{msg}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        assert_eq!(
+            reached.load(Ordering::SeqCst),
+            0,
+            "the redirect was followed"
+        );
+    }
+}

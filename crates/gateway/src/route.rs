@@ -402,7 +402,14 @@ impl Router {
                 &format!("params.level must be one of {}", LEVELS.join(", ")),
             );
         };
-        session.set_log_level(&level);
+        if let Err(e) = session.set_log_level(&level) {
+            return (
+                jsonrpc::response_error(Some(id), code::LIMIT_REACHED, &e.to_string()),
+                String::new(),
+                None,
+                false,
+            );
+        }
         let backends = self.agg.backends();
         futures::future::join_all(
             backends
@@ -444,6 +451,7 @@ impl Router {
                 let c = match e {
                     BackendError::Timeout(..) => code::BACKEND_TIMEOUT,
                     BackendError::Protocol(..) => code::BACKEND_ERROR,
+                    BackendError::Overloaded(..) => code::LIMIT_REACHED,
                     _ => code::BACKEND_UNAVAILABLE,
                 };
                 (jsonrpc::response_error(Some(id), c, &e.to_string()), false)

@@ -395,7 +395,7 @@ async fn a_reply_over_max_reply_bytes_is_an_error_naming_the_flag() {
     .await;
     let mut c = Client::connect(gw.addr).await;
     let r = c
-        .rpc("tools/call", json!({"name": "big", "arguments": {}}))
+        .rpc("tools/call", json!({"name": "large_big", "arguments": {}}))
         .await;
     assert_eq!(r["error"]["code"], -32004, "{}", cut(&r));
     let msg = r["error"]["message"].as_str().unwrap();
@@ -427,14 +427,14 @@ async fn a_reply_the_budget_cannot_cover_is_refused_and_the_backend_stays_health
     let mut holder = Client::connect(gw.addr).await;
     let held = tokio::spawn(async move {
         holder
-            .rpc("tools/call", json!({"name": "hold", "arguments": {}}))
+            .rpc("tools/call", json!({"name": "large_hold", "arguments": {}}))
             .await
     });
     // The held reply has reserved its Content-Length once the gateway started reading it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
     let r = c
-        .rpc("tools/call", json!({"name": "big", "arguments": {}}))
+        .rpc("tools/call", json!({"name": "large_big", "arguments": {}}))
         .await;
     assert!(
         started.elapsed() < Duration::from_secs(2),
@@ -453,7 +453,7 @@ async fn a_reply_the_budget_cannot_cover_is_refused_and_the_backend_stays_health
     let r = held.await.unwrap();
     assert_eq!(text_of(&r).len(), size, "{}", cut(&r));
     let r = c
-        .rpc("tools/call", json!({"name": "big", "arguments": {}}))
+        .rpc("tools/call", json!({"name": "large_big", "arguments": {}}))
         .await;
     assert_eq!(text_of(&r).len(), size, "{}", cut(&r));
 }

@@ -2,6 +2,7 @@
 
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::time::Duration;
 
 use anyhow::Context;
 use clap::{Parser, Subcommand};
@@ -44,6 +45,8 @@ enum Command {
         /// Largest request body accepted at /mcp, in bytes (larger ones get HTTP 413).
         #[arg(long, default_value_t = vmcp_gateway::DEFAULT_BODY_LIMIT, value_parser = clap::builder::RangedU64ValueParser::<usize>::new().range(1024..=1024 * 1024 * 1024))]
         max_body_bytes: usize,
+        #[command(flatten)]
+        limits: LimitFlags,
     },
     /// Run the operator: the MCPGroup, MCPServerEntry and VirtualMCPServer controllers.
     Operator(vmcp_operator::run::OperatorArgs),
@@ -55,6 +58,65 @@ enum Command {
     },
     /// Print the version.
     Version,
+}
+
+/// The gateway's resource bounds (`docs/GATEWAY.md`, "Limits"); each flag can also be set by
+/// its `VMCP_` variable, as a Deployment sets them.
+#[derive(clap::Args)]
+struct LimitFlags {
+    /// Client connections served at once (lowered to fit the file-descriptor limit); more wait
+    /// in the listen backlog while the longest-idle connection is closed to make room.
+    #[arg(long, env = "VMCP_MAX_CONNECTIONS", default_value_t = vmcp_gateway::limits::DEFAULT_MAX_CONNECTIONS)]
+    max_connections: usize,
+    /// Time a client has to send a request head (Go-style duration, e.g. 10s).
+    #[arg(long, env = "VMCP_HEADER_READ_TIMEOUT", default_value = "10s", value_parser = duration)]
+    header_read_timeout: Duration,
+    /// Time a kept-alive connection may wait for its next request.
+    #[arg(long, env = "VMCP_IDLE_TIMEOUT", default_value = "60s", value_parser = duration)]
+    idle_timeout: Duration,
+    /// Time a client has to send a request body once its head arrived (then HTTP 408).
+    #[arg(long, env = "VMCP_BODY_READ_TIMEOUT", default_value = "30s", value_parser = duration)]
+    body_read_timeout: Duration,
+    /// Client sessions held at once (then initialize gets HTTP 503).
+    #[arg(long, env = "VMCP_MAX_SESSIONS", default_value_t = vmcp_gateway::limits::DEFAULT_MAX_SESSIONS)]
+    max_sessions: usize,
+    /// Life of a session that makes no request after initialize.
+    #[arg(long, env = "VMCP_UNUSED_SESSION_TTL", default_value = "60s", value_parser = duration)]
+    unused_session_ttl: Duration,
+    /// Client sessions with backend sessions of their own (sampling, elicitation, roots,
+    /// logging/setLevel) held at once.
+    #[arg(long, env = "VMCP_MAX_DEDICATED_SESSIONS", default_value_t = vmcp_gateway::limits::DEFAULT_MAX_DEDICATED_SESSIONS)]
+    max_dedicated_sessions: usize,
+    /// Backend reply bytes buffered at once across all calls.
+    #[arg(long, env = "VMCP_REPLY_BUDGET_BYTES", default_value_t = vmcp_gateway::limits::DEFAULT_REPLY_BUDGET_BYTES)]
+    reply_budget_bytes: usize,
+    /// Largest single backend reply, in bytes.
+    #[arg(long, env = "VMCP_MAX_REPLY_BYTES", default_value_t = vmcp_gateway::limits::DEFAULT_MAX_REPLY_BYTES)]
+    max_reply_bytes: usize,
+}
+
+impl From<LimitFlags> for vmcp_gateway::Limits {
+    fn from(f: LimitFlags) -> Self {
+        vmcp_gateway::Limits {
+            max_connections: f.max_connections,
+            header_read_timeout: f.header_read_timeout,
+            idle_timeout: f.idle_timeout,
+            body_read_timeout: f.body_read_timeout,
+            max_sessions: f.max_sessions,
+            unused_session_ttl: f.unused_session_ttl,
+            max_dedicated_sessions: f.max_dedicated_sessions,
+            reply_budget_bytes: f.reply_budget_bytes,
+            max_reply_bytes: f.max_reply_bytes,
+        }
+    }
+}
+
+fn duration(s: &str) -> Result<Duration, String> {
+    let d = vmcp_config::GoDuration::parse(s).map_err(|e| e.to_string())?;
+    if d.is_zero() {
+        return Err("must be greater than zero".into());
+    }
+    Ok(d.0)
 }
 
 fn main() -> ExitCode {
@@ -78,6 +140,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             port,
             debug,
             max_body_bytes,
+            limits,
         } => {
             let opts = vmcp_gateway::ServeOptions {
                 config,
@@ -85,6 +148,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 port,
                 debug,
                 max_body_bytes,
+                limits: limits.into(),
             };
             vmcp_gateway::run_with(opts, vmcp_gateway_kube::attach)?
         }

@@ -27,6 +27,9 @@ pub mod code {
     pub const BACKEND_UNAVAILABLE: i64 = -32001;
     pub const BACKEND_TIMEOUT: i64 = -32003;
     pub const BACKEND_ERROR: i64 = -32004;
+    /// A bound of the gateway itself was reached (sessions, dedicated sessions, reply bytes);
+    /// the message names the `vmcp serve` flag.
+    pub const LIMIT_REACHED: i64 = -32005;
     /// Refused by the authorization policy; sent with HTTP 403, as ToolHive does.
     pub const DENIED: i64 = 403;
 }

@@ -11,6 +11,7 @@ pub mod backend;
 pub mod front;
 pub mod health;
 pub mod jsonrpc;
+pub mod limits;
 pub mod members;
 pub mod metrics;
 pub mod outbound;
@@ -19,4 +20,5 @@ pub mod route;
 pub mod serve;
 
 pub use front::http::DEFAULT_BODY_LIMIT;
+pub use limits::Limits;
 pub use serve::{Gateway, ServeError, ServeOptions, run, run_with, start};

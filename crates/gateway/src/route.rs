@@ -414,7 +414,14 @@ impl Router {
                 &format!("params.level must be one of {}", LEVELS.join(", ")),
             );
         };
-        session.set_log_level(&level);
+        if let Err(e) = session.set_log_level(&level) {
+            return (
+                jsonrpc::response_error(Some(id), code::LIMIT_REACHED, &e.to_string()),
+                String::new(),
+                None,
+                false,
+            );
+        }
         let backends = self.agg.backends();
         futures::future::join_all(
             backends
@@ -459,6 +466,7 @@ impl Router {
                         code::BACKEND_TIMEOUT
                     }
                     BackendError::Protocol(..) => code::BACKEND_ERROR,
+                    BackendError::Overloaded(..) => code::LIMIT_REACHED,
                     ref e if e.is_refusal() => code::BACKEND_ERROR,
                     _ => code::BACKEND_UNAVAILABLE,
                 };

@@ -18,7 +18,9 @@ use crate::backend::auth::AuthError;
 use crate::backend::build::{Builder, specs_from_config};
 use crate::backend::tls::TlsError;
 use crate::front::http::{DEFAULT_BODY_LIMIT, Front, app};
-use crate::front::session::Sessions;
+use crate::front::listen::{self, ConnLimits};
+use crate::front::session::{SessionLimits, Sessions};
+use crate::limits::{Limits, LimitsError};
 use crate::members::{HealthChecks, Members};
 use crate::metrics::Metrics;
 use crate::{jsonrpc, route};
@@ -47,6 +49,8 @@ pub enum ServeError {
     },
     #[error("runtime: {0}")]
     Runtime(std::io::Error),
+    #[error(transparent)]
+    Limits(#[from] LimitsError),
 }
 
 fn render(problems: &[Problem]) -> String {
@@ -66,6 +70,8 @@ pub struct ServeOptions {
     pub debug: bool,
     /// Largest request body accepted at `/mcp`; larger ones get 413 before being read.
     pub max_body_bytes: usize,
+    /// Connection, session and reply-memory bounds.
+    pub limits: Limits,
 }
 
 /// Knobs that are not part of the config file.
@@ -76,6 +82,8 @@ pub struct FrontOptions {
     /// until someone (vmcp-gateway-kube) applies the discovered backend set to
     /// [`Gateway::members`]; when false it serves the empty set at once.
     pub await_discovery: bool,
+    /// Connection, session and reply-memory bounds.
+    pub limits: Limits,
 }
 
 impl Default for FrontOptions {
@@ -83,6 +91,7 @@ impl Default for FrontOptions {
         FrontOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             await_discovery: false,
+            limits: Limits::default(),
         }
     }
 }
@@ -201,6 +210,7 @@ fn run_inner(
         .map_err(ServeError::Runtime)?;
     rt.block_on(async move {
         let cfg = load_config(&opts.config)?;
+        opts.limits.validate()?;
         let addr = format!("{}:{}", opts.host, opts.port);
         let listener = TcpListener::bind(&addr)
             .await
@@ -211,6 +221,7 @@ fn run_inner(
         let front = FrontOptions {
             await_discovery,
             body_limit: opts.max_body_bytes,
+            limits: opts.limits.clone(),
         };
         let gw = start(cfg.clone(), listener, front).await?;
         tracing::info!(addr = %gw.addr, "vmcp gateway listening");
@@ -272,6 +283,12 @@ pub async fn start(
         source,
     })?;
     let authz = authorizer(&cfg)?;
+    let limits = opts.limits.clone();
+    limits.validate()?;
+    let replies = Arc::new(crate::backend::budget::ReplyBudget::new(
+        limits.reply_budget_bytes,
+        limits.max_reply_bytes,
+    ));
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
     // The aggregator is created after the backends, which need the transition callback;
     // a once-cell bridges the two.
@@ -304,7 +321,7 @@ pub async fn start(
         .filter(|d| !d.is_zero());
     let members = Arc::new(Members::new(
         agg.clone(),
-        Builder::new(&cfg, inbound_tx, on_transition),
+        Builder::new(&cfg, inbound_tx, on_transition).with_reply_budget(replies),
         HealthChecks {
             interval,
             timeout: hc_timeout,
@@ -330,13 +347,19 @@ pub async fn start(
     // A client session that ends closes the backend sessions it had of its own.
     let sessions = {
         let agg = Arc::downgrade(&agg);
-        Arc::new(Sessions::new(Box::new(move |client| {
+        let on_end = Box::new(move |client: &str| {
             if let Some(agg) = agg.upgrade() {
                 for b in agg.backends().values() {
                     b.end_client(client);
                 }
             }
-        })))
+        });
+        let bounds = SessionLimits {
+            max: limits.max_sessions,
+            max_dedicated: limits.max_dedicated_sessions,
+            unused_ttl: limits.unused_session_ttl,
+        };
+        Arc::new(Sessions::new(on_end, bounds))
     };
     let metrics = Arc::new(Metrics::default());
     let front = Arc::new(Front {
@@ -352,6 +375,7 @@ pub async fn start(
         metrics,
         agg: agg.clone(),
         body_limit: opts.body_limit,
+        body_timeout: limits.body_read_timeout,
         loopback: addr.ip().is_loopback(),
         name: cfg.name.clone(),
         group_ref: cfg.group_ref.clone(),
@@ -401,9 +425,10 @@ pub async fn start(
     }
     {
         let sessions = sessions.clone();
+        let every = sessions.sweep_interval();
         loops.push(tokio::spawn(async move {
             loop {
-                tokio::time::sleep(Duration::from_secs(60)).await;
+                tokio::time::sleep(every).await;
                 sessions.expire(SESSION_TTL);
             }
         }));
@@ -411,6 +436,17 @@ pub async fn start(
 
     let (shutdown_tx, shutdown_rx) = oneshot::channel::<()>();
     let router = app(front);
+    let conn_limits = ConnLimits {
+        max_connections: limits.effective_max_connections(),
+        header_read_timeout: limits.header_read_timeout,
+        idle_timeout: limits.idle_timeout,
+    };
+    if conn_limits.max_connections < limits.max_connections {
+        tracing::warn!(
+            max_connections = conn_limits.max_connections,
+            "--max-connections lowered to fit the process's file-descriptor limit"
+        );
+    }
     let task = tokio::spawn(async move {
         let sessions = sessions.clone();
         let graceful = async move {
@@ -418,12 +454,7 @@ pub async fn start(
             // End client streams so open GET connections drain.
             sessions.clear();
         };
-        if let Err(e) = axum::serve(listener, router)
-            .with_graceful_shutdown(graceful)
-            .await
-        {
-            tracing::error!(error = %e, "HTTP server failed");
-        }
+        listen::serve(listener, router, conn_limits, graceful).await;
     });
     Ok(Gateway {
         addr,

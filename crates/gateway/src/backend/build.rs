@@ -93,6 +93,8 @@ pub struct Builder {
     on_transition: OnTransition,
     /// One pooled HTTP client for every backend without its own CA.
     default_client: Mutex<Option<reqwest::Client>>,
+    /// The reply budget every backend of the gateway shares.
+    replies: Arc<super::budget::ReplyBudget>,
 }
 
 impl Builder {
@@ -104,7 +106,14 @@ impl Builder {
             inbound,
             on_transition,
             default_client: Mutex::new(None),
+            replies: Arc::default(),
         }
+    }
+
+    /// Shares `replies` among the backends built from now on (see `budget`).
+    pub fn with_reply_budget(mut self, replies: Arc<super::budget::ReplyBudget>) -> Self {
+        self.replies = replies;
+        self
     }
 
     /// Builds one backend; every error names it.
@@ -149,6 +158,7 @@ impl Builder {
             url,
             headers,
             auth,
+            replies: self.replies.clone(),
         };
         Ok(Arc::new(Backend::new(
             http,

@@ -6,6 +6,7 @@
 //! when the answer goes back.
 
 pub mod auth;
+pub mod budget;
 pub mod build;
 pub mod events;
 pub mod pool;
@@ -56,6 +57,10 @@ pub enum BackendError {
     /// A JSON-RPC error object from the backend: a normal answer, not a health problem.
     #[error("backend returned an error")]
     Remote(Arc<RawValue>),
+    /// The gateway's own bound refused the reply (`budget::ReplyRefused::Spent`): says
+    /// nothing about the backend.
+    #[error("backend {0:?}: reply not read: {1}")]
+    Overloaded(String, String),
 }
 
 /// Who a request to a backend is for, which decides what its failure says about the backend.
@@ -94,7 +99,7 @@ impl BackendError {
         use BackendError as E;
         match self {
             E::Remote(_) => Verdict::Up,
-            E::CircuitOpen(_) => Verdict::Neutral,
+            E::CircuitOpen(_) | E::Overloaded(..) => Verdict::Neutral,
             E::Unavailable(..) | E::Protocol(..) | E::ConnectTimeout(..) => Verdict::Down,
             E::Status(_, _, s) if !s.is_client_error() => Verdict::Down,
             E::Status(..) | E::Timeout(..) | E::SessionExpired(_) | E::Auth(_) => match origin {
@@ -131,6 +136,8 @@ pub struct Http {
     /// Static headers from metadata, then auth headers on top.
     pub headers: HeaderMap,
     pub auth: Outgoing,
+    /// Reply bytes in flight, shared by every backend of the gateway.
+    pub replies: Arc<budget::ReplyBudget>,
 }
 
 impl Http {
@@ -182,14 +189,24 @@ impl Http {
         }
     }
 
-    /// Reads a whole (bounded) body.
-    async fn read_body(&self, mut resp: reqwest::Response) -> Result<Vec<u8>, BackendError> {
-        let mut out = Vec::new();
-        while let Some(chunk) = resp.chunk().await.map_err(|e| self.unavailable(e))? {
-            if out.len() + chunk.len() > MAX_BACKEND_MESSAGE {
-                return Err(self.protocol("reply too large"));
+    /// Reads a whole body within the per-reply cap and the gateway's reply budget; the
+    /// budget stays reserved until the returned buffer is dropped.
+    async fn read_body(
+        &self,
+        mut resp: reqwest::Response,
+    ) -> Result<budget::Buffer<'_>, BackendError> {
+        let refused = |e: budget::ReplyRefused| match e {
+            budget::ReplyRefused::TooLarge(_) => self.protocol(e),
+            budget::ReplyRefused::Spent(_) => {
+                BackendError::Overloaded(self.name.to_string(), e.to_string())
             }
-            out.extend_from_slice(&chunk);
+        };
+        let mut out = self
+            .replies
+            .buffer(resp.content_length())
+            .map_err(refused)?;
+        while let Some(chunk) = resp.chunk().await.map_err(|e| self.unavailable(e))? {
+            out.extend(&chunk).map_err(refused)?;
         }
         Ok(out)
     }

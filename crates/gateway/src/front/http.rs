@@ -41,6 +41,8 @@ pub struct Front {
     pub metrics: Arc<Metrics>,
     pub agg: Arc<Aggregator>,
     pub body_limit: usize,
+    /// How long a request body may take to arrive once its head did.
+    pub body_timeout: Duration,
     /// Bound to loopback: enforce Host/Origin against DNS rebinding.
     pub loopback: bool,
     pub name: String,
@@ -193,7 +195,18 @@ async fn read_body(front: &Front, headers: &HeaderMap, body: Body) -> Result<Byt
         return Err(too_large());
     }
     let limited = http_body_util::Limited::new(body, front.body_limit);
-    match limited.collect().await {
+    let Ok(collected) = tokio::time::timeout(front.body_timeout, limited.collect()).await else {
+        return Err(rpc_error(
+            StatusCode::REQUEST_TIMEOUT,
+            None,
+            code::INVALID_REQUEST,
+            &format!(
+                "request body not received within {:?} (--body-read-timeout)",
+                front.body_timeout
+            ),
+        ));
+    };
+    match collected {
         Ok(c) => Ok(c.to_bytes()),
         Err(e)
             if e.downcast_ref::<http_body_util::LengthLimitError>()
@@ -333,7 +346,18 @@ fn initialize(front: &Front, id: &RawValue, params: Option<&RawValue>) -> Respon
         .as_deref()
         .filter(|v| SUPPORTED_VERSIONS.contains(v))
         .unwrap_or(LATEST_VERSION);
-    let session = front.sessions.create(version, relay_caps);
+    let session = match front.sessions.create(version, relay_caps) {
+        Ok(s) => s,
+        Err(e) => {
+            tracing::debug!(error = %e, "initialize refused");
+            return rpc_error(
+                StatusCode::SERVICE_UNAVAILABLE,
+                Some(id),
+                code::LIMIT_REACHED,
+                &e.to_string(),
+            );
+        }
+    };
     let result = serde_json::json!({
         "protocolVersion": version,
         "capabilities": {

@@ -2,5 +2,6 @@
 //! metrics endpoints.
 
 pub mod http;
+pub mod listen;
 pub mod session;
 pub mod sse;

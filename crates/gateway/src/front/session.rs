@@ -4,9 +4,13 @@
 //! subscriptions). Most clients share backend sessions per identity, which is what lets one
 //! replica hold very many clients; a client that declares sampling, elicitation or roots, or sets
 //! a log level, is a [`Downstream`] with backend sessions of its own (see `relay`).
+//!
+//! Sessions are bounded ([`SessionLimits`]): a global cap, a cap on the dedicated ones (each
+//! may hold a backend session per backend), and a short life for a session that never made a
+//! request after `initialize`, so a client looping on `initialize` cannot fill the gateway.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, RwLock};
 use std::time::{Duration, Instant};
 
@@ -31,6 +35,12 @@ pub struct ClientSession {
     relay_capabilities: Option<String>,
     log_level: Mutex<Option<String>>,
     last_seen: Mutex<Instant>,
+    /// Whether a request named this session after `initialize` (see
+    /// [`SessionLimits::unused_ttl`]).
+    used: AtomicBool,
+    /// Whether this session holds one of the dedicated places counted by `dedicated`.
+    holds_dedicated: AtomicBool,
+    dedicated: Arc<Dedicated>,
     /// The server-to-client SSE stream opened by GET, if any.
     stream: Mutex<Option<mpsc::Sender<String>>>,
     /// Raw JSON-RPC id → the request in flight.
@@ -129,8 +139,25 @@ impl ClientSession {
         self.relay_capabilities.is_some() || lock(&self.log_level).is_some()
     }
 
-    pub fn set_log_level(&self, level: &str) {
+    /// Sets the client's log level, which makes its backend sessions dedicated from now on;
+    /// refused when that would exceed [`SessionLimits::max_dedicated`].
+    pub fn set_log_level(&self, level: &str) -> Result<(), SessionRefused> {
+        if !self.holds_dedicated.load(Ordering::Acquire) {
+            self.dedicated.reserve()?;
+            if self.holds_dedicated.swap(true, Ordering::AcqRel) {
+                // A concurrent setLevel of the same client took the place first.
+                self.dedicated.release();
+            }
+        }
         *lock(&self.log_level) = Some(level.to_owned());
+        Ok(())
+    }
+
+    /// Gives back the dedicated place, once.
+    fn release_dedicated(&self) {
+        if self.holds_dedicated.swap(false, Ordering::AcqRel) {
+            self.dedicated.release();
+        }
     }
 
     /// Sends on the reply stream of some request in flight.
@@ -154,6 +181,7 @@ impl ClientSession {
 
     fn close(&self) {
         self.ended.store(true, Ordering::Relaxed);
+        self.release_dedicated();
         *lock(&self.stream) = None;
         for i in lock(&self.inflight).values() {
             i.cancel.notify_one();
@@ -190,26 +218,105 @@ impl Downstream for ClientSession {
 /// sessions it owned are closed.
 pub type OnEnd = Box<dyn Fn(&str) + Send + Sync>;
 
-#[derive(Default)]
+/// Bounds on client sessions (`vmcp serve` flags; see `crate::limits::Limits`).
+#[derive(Debug, Clone, Copy)]
+pub struct SessionLimits {
+    /// Sessions held at once.
+    pub max: usize,
+    /// Sessions with backend sessions of their own held at once.
+    pub max_dedicated: usize,
+    /// How long a session that never made a request after `initialize` lives.
+    pub unused_ttl: Duration,
+}
+
+impl Default for SessionLimits {
+    fn default() -> Self {
+        SessionLimits {
+            max: crate::limits::DEFAULT_MAX_SESSIONS,
+            max_dedicated: crate::limits::DEFAULT_MAX_DEDICATED_SESSIONS,
+            unused_ttl: crate::limits::DEFAULT_UNUSED_SESSION_TTL,
+        }
+    }
+}
+
+/// Why a session, or a session's own backend sessions, were refused: a limit, named by its flag
+/// so an operator knows which to raise.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum SessionRefused {
+    #[error(
+        "the vmcp gateway holds its maximum of {0} client sessions (--max-sessions); end unused sessions or retry later"
+    )]
+    Full(usize),
+    #[error(
+        "the vmcp gateway holds its maximum of {0} client sessions with backend sessions of their own (--max-dedicated-sessions), which sampling, elicitation, roots and logging/setLevel need; retry later or connect without them"
+    )]
+    DedicatedFull(usize),
+}
+
+/// The count of dedicated sessions, shared by every session so that one setting a log level
+/// can take a place.
+struct Dedicated {
+    count: AtomicUsize,
+    max: usize,
+}
+
+impl Dedicated {
+    fn reserve(&self) -> Result<(), SessionRefused> {
+        self.count
+            .fetch_update(Ordering::AcqRel, Ordering::Acquire, |n| {
+                (n < self.max).then_some(n + 1)
+            })
+            .map(|_| ())
+            .map_err(|_| SessionRefused::DedicatedFull(self.max))
+    }
+
+    fn release(&self) {
+        self.count.fetch_sub(1, Ordering::AcqRel);
+    }
+}
+
 pub struct Sessions {
     map: RwLock<HashMap<String, Arc<ClientSession>>>,
     on_end: Option<OnEnd>,
+    limits: SessionLimits,
+    dedicated: Arc<Dedicated>,
+}
+
+impl Default for Sessions {
+    fn default() -> Self {
+        Sessions::with_limits(None, SessionLimits::default())
+    }
 }
 
 impl Sessions {
-    pub fn new(on_end: OnEnd) -> Self {
+    pub fn new(on_end: OnEnd, limits: SessionLimits) -> Self {
+        Sessions::with_limits(Some(on_end), limits)
+    }
+
+    fn with_limits(on_end: Option<OnEnd>, limits: SessionLimits) -> Self {
         Sessions {
             map: RwLock::default(),
-            on_end: Some(on_end),
+            on_end,
+            limits,
+            dedicated: Arc::new(Dedicated {
+                count: AtomicUsize::new(0),
+                max: limits.max_dedicated,
+            }),
         }
     }
 
-    /// A new session; `relay_capabilities` as picked by [`relay_capabilities`].
+    /// A new session; `relay_capabilities` as picked by [`relay_capabilities`]. Refused when
+    /// the gateway holds [`SessionLimits::max`] sessions, or when the client would need
+    /// backend sessions of its own and [`SessionLimits::max_dedicated`] are taken.
     pub fn create(
         &self,
         protocol_version: &str,
         relay_capabilities: Option<String>,
-    ) -> Arc<ClientSession> {
+    ) -> Result<Arc<ClientSession>, SessionRefused> {
+        let dedicated = relay_capabilities.is_some();
+        if dedicated {
+            self.dedicated.reserve()?;
+        }
         let s = Arc::new(ClientSession {
             id: uuid::Uuid::new_v4().to_string(),
             protocol_version: protocol_version.to_owned(),
@@ -217,17 +324,24 @@ impl Sessions {
             log_level: Mutex::new(None),
             ended: AtomicBool::new(false),
             last_seen: Mutex::new(Instant::now()),
+            used: AtomicBool::new(false),
+            holds_dedicated: AtomicBool::new(dedicated),
+            dedicated: self.dedicated.clone(),
             stream: Mutex::new(None),
             inflight: Mutex::new(HashMap::new()),
             subscriptions: Mutex::new(HashMap::new()),
         });
-        self.map
-            .write()
-            .unwrap_or_else(|p| p.into_inner())
-            .insert(s.id.clone(), s.clone());
-        s
+        let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= self.limits.max {
+            drop(map);
+            s.release_dedicated();
+            return Err(SessionRefused::Full(self.limits.max));
+        }
+        map.insert(s.id.clone(), s.clone());
+        Ok(s)
     }
 
+    /// The session a request names; it counts as used from now on.
     pub fn get(&self, id: &str) -> Option<Arc<ClientSession>> {
         let s = self
             .map
@@ -237,8 +351,15 @@ impl Sessions {
             .cloned();
         if let Some(s) = &s {
             s.touch();
+            s.used.store(true, Ordering::Relaxed);
         }
         s
+    }
+
+    /// How often [`Sessions::expire`] should run so that unused sessions end close to their
+    /// TTL: a few times per TTL, at most once a minute.
+    pub fn sweep_interval(&self) -> Duration {
+        (self.limits.unused_ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(60))
     }
 
     pub fn remove(&self, id: &str) -> bool {
@@ -300,13 +421,23 @@ impl Sessions {
             .count()
     }
 
-    /// Ends sessions idle for longer than `ttl`. A session whose client holds its GET stream
-    /// open is not idle: an agent may listen for hours between calls.
+    /// Ends sessions idle for longer than `ttl`, and sessions that never made a request after
+    /// `initialize` once [`SessionLimits::unused_ttl`] passed. A session whose client holds
+    /// its GET stream open is not idle: an agent may listen for hours between calls.
     pub fn expire(&self, ttl: Duration) {
+        let unused_ttl = self.limits.unused_ttl;
         let stale: Vec<String> = self
             .all()
             .into_iter()
-            .filter(|s| lock(&s.last_seen).elapsed() > ttl && !s.has_open_stream())
+            .filter(|s| {
+                let idle = lock(&s.last_seen).elapsed();
+                let limit = if s.used.load(Ordering::Relaxed) {
+                    ttl
+                } else {
+                    unused_ttl.min(ttl)
+                };
+                idle > limit && !s.has_open_stream()
+            })
             .map(|s| s.id.clone())
             .collect();
         for id in stale {
@@ -350,12 +481,17 @@ mod tests {
     fn sessions_with_own_backend_sessions_report_their_end() {
         let ended = Arc::new(Mutex::new(Vec::<String>::new()));
         let e = ended.clone();
-        let sessions = Sessions::new(Box::new(move |id| e.lock().unwrap().push(id.to_owned())));
-        let plain = sessions.create("2025-11-25", None);
-        let relaying = sessions.create("2025-11-25", Some(r#"{"roots":{}}"#.into()));
-        let logging = sessions.create("2025-11-25", None);
+        let sessions = Sessions::new(
+            Box::new(move |id| e.lock().unwrap().push(id.to_owned())),
+            SessionLimits::default(),
+        );
+        let plain = sessions.create("2025-11-25", None).unwrap();
+        let relaying = sessions
+            .create("2025-11-25", Some(r#"{"roots":{}}"#.into()))
+            .unwrap();
+        let logging = sessions.create("2025-11-25", None).unwrap();
         assert!(!plain.is_dedicated() && relaying.is_dedicated());
-        logging.set_log_level("debug");
+        logging.set_log_level("debug").unwrap();
         assert!(logging.is_dedicated());
         for s in [&plain, &relaying, &logging] {
             assert!(sessions.remove(&s.id));
@@ -370,8 +506,10 @@ mod tests {
     #[test]
     fn shared_updates_go_only_to_clients_subscribed_through_the_shared_session() {
         let sessions = Sessions::default();
-        let shared = sessions.create("2025-11-25", None);
-        let own = sessions.create("2025-11-25", Some(r#"{"roots":{}}"#.into()));
+        let shared = sessions.create("2025-11-25", None).unwrap();
+        let own = sessions
+            .create("2025-11-25", Some(r#"{"roots":{}}"#.into()))
+            .unwrap();
         let (mut shared_rx, mut own_rx) = (shared.open_stream(4), own.open_stream(4));
         assert!(shared.subscribe("r://x", false));
         assert!(
@@ -395,8 +533,8 @@ mod tests {
     #[test]
     fn idle_sessions_expire_unless_their_get_stream_is_open() {
         let sessions = Sessions::default();
-        let listening = sessions.create("2025-11-25", None);
-        let idle = sessions.create("2025-11-25", None);
+        let listening = sessions.create("2025-11-25", None).unwrap();
+        let idle = sessions.create("2025-11-25", None).unwrap();
         let stream = listening.open_stream(1);
         std::thread::sleep(Duration::from_millis(5));
         sessions.expire(Duration::from_millis(1));
@@ -414,10 +552,88 @@ mod tests {
         );
     }
 
+    #[test]
+    fn caps_refuse_new_sessions_and_dedicated_places_until_one_ends() {
+        let sessions = Sessions::new(
+            Box::new(|_| {}),
+            SessionLimits {
+                max: 3,
+                max_dedicated: 1,
+                unused_ttl: Duration::from_secs(60),
+            },
+        );
+        let relaying = sessions
+            .create("2025-11-25", Some(r#"{"roots":{}}"#.into()))
+            .unwrap();
+        let err = sessions
+            .create("2025-11-25", Some(r#"{"sampling":{}}"#.into()))
+            .err()
+            .unwrap();
+        assert_eq!(err, SessionRefused::DedicatedFull(1));
+        assert!(
+            err.to_string().contains("--max-dedicated-sessions"),
+            "{err}"
+        );
+        let plain = sessions.create("2025-11-25", None).unwrap();
+        assert_eq!(
+            plain.set_log_level("debug"),
+            Err(SessionRefused::DedicatedFull(1))
+        );
+        assert!(!plain.is_dedicated(), "a refused setLevel changes nothing");
+        let third = sessions.create("2025-11-25", None).unwrap();
+        let full = sessions.create("2025-11-25", None).err().unwrap();
+        assert_eq!(full, SessionRefused::Full(3));
+        assert!(
+            full.to_string()
+                .contains("maximum of 3 client sessions (--max-sessions)")
+        );
+        assert_eq!(sessions.len(), 3);
+
+        assert!(sessions.remove(&relaying.id));
+        plain.set_log_level("debug").unwrap();
+        plain.set_log_level("info").unwrap();
+        assert!(plain.is_dedicated());
+        assert!(sessions.remove(&third.id));
+        assert_eq!(
+            sessions
+                .create("2025-11-25", Some(r#"{"roots":{}}"#.into()))
+                .err(),
+            Some(SessionRefused::DedicatedFull(1)),
+            "the log level holds the one place"
+        );
+        assert!(sessions.remove(&plain.id));
+        assert!(
+            sessions
+                .create("2025-11-25", Some(r#"{"roots":{}}"#.into()))
+                .is_ok()
+        );
+    }
+
+    #[test]
+    fn sessions_never_used_after_initialize_end_after_the_short_ttl() {
+        let sessions = Sessions::new(
+            Box::new(|_| {}),
+            SessionLimits {
+                unused_ttl: Duration::from_millis(20),
+                ..SessionLimits::default()
+            },
+        );
+        let unused = sessions.create("2025-11-25", None).unwrap();
+        let used = sessions.create("2025-11-25", None).unwrap();
+        assert!(sessions.get(&used.id).is_some());
+        std::thread::sleep(Duration::from_millis(40));
+        sessions.expire(Duration::from_secs(30 * 60));
+        assert!(unused.is_ended(), "never used: ended after 20 ms");
+        assert!(sessions.get(&used.id).is_some(), "used: keeps the idle TTL");
+        assert_eq!(sessions.len(), 1);
+    }
+
     #[tokio::test]
     async fn messages_prefer_the_stream_asked_for() {
         let sessions = Sessions::default();
-        let s = sessions.create("2025-11-25", Some(r#"{"sampling":{}}"#.into()));
+        let s = sessions
+            .create("2025-11-25", Some(r#"{"sampling":{}}"#.into()))
+            .unwrap();
         let msg = crate::jsonrpc::raw(r#"{"jsonrpc":"2.0","method":"m"}"#.into());
         assert!(!s.send(&msg, true), "no stream at all");
         let mut get = s.open_stream(4);

@@ -1,0 +1,187 @@
+//! The budget of backend reply bytes held in memory at once, across every call.
+//!
+//! A JSON reply is read whole before it is forwarded (the gateway must see its id), so thirty
+//! parallel 20 MB results would otherwise be 600 MB of buffers. Each reply reserves the bytes
+//! its buffer will occupy before it grows (the `Content-Length` at once when the backend sends
+//! one), and gives them back when the buffer is dropped. When the budget cannot cover a reply,
+//! that call fails at once with an error naming the flag: waiting would only stack more
+//! buffers behind the ones in flight, and a refusal is something a client can retry.
+
+use std::sync::Arc;
+
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
+
+/// Smallest step a buffer grows by, so small replies cost one reservation.
+const MIN_STEP: usize = 64 * 1024;
+
+/// The shared budget and the per-reply cap.
+pub struct ReplyBudget {
+    bytes: Arc<Semaphore>,
+    total: usize,
+    max_reply: usize,
+}
+
+impl Default for ReplyBudget {
+    fn default() -> Self {
+        ReplyBudget::new(
+            crate::limits::DEFAULT_REPLY_BUDGET_BYTES,
+            crate::limits::DEFAULT_MAX_REPLY_BYTES,
+        )
+    }
+}
+
+/// Why a reply was not read.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplyRefused {
+    /// The backend's fault: its reply is larger than any the gateway accepts.
+    #[error("reply larger than {0} bytes (--max-reply-bytes)")]
+    TooLarge(usize),
+    /// Nobody's fault: other replies in flight hold the budget.
+    #[error(
+        "the gateway's budget of {0} bytes for backend replies in flight (--reply-budget-bytes) is spent by other calls; retry later"
+    )]
+    Spent(usize),
+}
+
+impl ReplyBudget {
+    /// `max_reply` is clamped to `total` (a larger reply could never be read).
+    pub fn new(total: usize, max_reply: usize) -> Self {
+        let total = total.clamp(1, u32::MAX as usize);
+        ReplyBudget {
+            bytes: Arc::new(Semaphore::new(total)),
+            total,
+            max_reply: max_reply.clamp(1, total),
+        }
+    }
+
+    /// Bytes not reserved by any reply now.
+    pub fn available(&self) -> usize {
+        self.bytes.available_permits()
+    }
+
+    /// A buffer for one reply; `expected` is the `Content-Length`, if the backend sent one.
+    pub fn buffer(&self, expected: Option<u64>) -> Result<Buffer<'_>, ReplyRefused> {
+        let mut b = Buffer {
+            budget: self,
+            data: Vec::new(),
+            held: None,
+        };
+        if let Some(len) = expected {
+            let len = usize::try_from(len).unwrap_or(usize::MAX);
+            if len > self.max_reply {
+                return Err(ReplyRefused::TooLarge(self.max_reply));
+            }
+            b.grow_to(len)?;
+        }
+        Ok(b)
+    }
+}
+
+/// A reply being read, and the budget it holds; the bytes are given back on drop.
+pub struct Buffer<'b> {
+    budget: &'b ReplyBudget,
+    data: Vec<u8>,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl Buffer<'_> {
+    fn reserved(&self) -> usize {
+        self.held.as_ref().map_or(0, |p| p.num_permits())
+    }
+
+    /// Makes room for `capacity` bytes in all, reserving them first.
+    fn grow_to(&mut self, capacity: usize) -> Result<(), ReplyRefused> {
+        let more = capacity.saturating_sub(self.reserved());
+        if more > 0 {
+            let n = u32::try_from(more).map_err(|_| ReplyRefused::Spent(self.budget.total))?;
+            let permit = self
+                .budget
+                .bytes
+                .clone()
+                .try_acquire_many_owned(n)
+                .map_err(|_| ReplyRefused::Spent(self.budget.total))?;
+            match &mut self.held {
+                Some(p) => p.merge(permit),
+                None => self.held = Some(permit),
+            }
+        }
+        self.data
+            .reserve_exact(capacity.saturating_sub(self.data.len()));
+        Ok(())
+    }
+
+    /// Appends a chunk, growing the buffer (and its reservation) by doubling up to the cap.
+    pub fn extend(&mut self, chunk: &[u8]) -> Result<(), ReplyRefused> {
+        let need = self.data.len() + chunk.len();
+        if need > self.budget.max_reply {
+            return Err(ReplyRefused::TooLarge(self.budget.max_reply));
+        }
+        if need > self.reserved() {
+            let target = need
+                .max(self.reserved() * 2)
+                .max(MIN_STEP)
+                .min(self.budget.max_reply);
+            self.grow_to(target)?;
+        }
+        self.data.extend_from_slice(chunk);
+        Ok(())
+    }
+}
+
+impl std::ops::Deref for Buffer<'_> {
+    type Target = [u8];
+    fn deref(&self) -> &[u8] {
+        &self.data
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn replies_reserve_their_buffer_and_give_it_back() {
+        let budget = ReplyBudget::new(1024 * 1024, 512 * 1024);
+        let mut a = budget.buffer(Some(500 * 1024)).unwrap();
+        assert_eq!(budget.available(), 524 * 1024);
+        a.extend(&[1; 500 * 1024]).unwrap();
+        assert_eq!(
+            budget.available(),
+            524 * 1024,
+            "the Content-Length was enough"
+        );
+        let mut b = budget.buffer(None).unwrap();
+        b.extend(&[2; 10]).unwrap();
+        assert_eq!(budget.available(), (524 - 64) * 1024, "one small step");
+        assert_eq!(
+            budget.buffer(Some(700 * 1024)).err(),
+            Some(ReplyRefused::TooLarge(512 * 1024))
+        );
+        assert!(matches!(
+            budget.buffer(Some(500 * 1024)),
+            Err(ReplyRefused::Spent(_))
+        ));
+        assert_eq!(
+            b.extend(&[0; 512 * 1024]).err(),
+            Some(ReplyRefused::TooLarge(512 * 1024))
+        );
+        drop(a);
+        drop(b);
+        assert_eq!(budget.available(), 1024 * 1024);
+        let msg = ReplyRefused::Spent(1024).to_string();
+        assert!(msg.contains("--reply-budget-bytes"), "{msg}");
+    }
+
+    #[test]
+    fn a_reply_without_length_fails_once_the_budget_cannot_grow() {
+        let budget = ReplyBudget::new(256 * 1024, 256 * 1024);
+        let _other = budget.buffer(Some(128 * 1024)).unwrap();
+        let mut b = budget.buffer(None).unwrap();
+        for _ in 0..64 {
+            b.extend(&[0; 1024]).unwrap();
+        }
+        assert_eq!(&b[..3], &[0, 0, 0]);
+        let r = (0..128).try_for_each(|_| b.extend(&[0; 1024]));
+        assert!(matches!(r, Err(ReplyRefused::Spent(_))), "{r:?}");
+    }
+}

@@ -18,6 +18,7 @@ use crate::backend::auth::AuthError;
 use crate::backend::build::{Builder, specs_from_config};
 use crate::backend::tls::TlsError;
 use crate::front::http::{DEFAULT_BODY_LIMIT, Front, app};
+use crate::front::origin::{HostPolicy, PolicyError};
 use crate::front::session::Sessions;
 use crate::members::{HealthChecks, Members};
 use crate::metrics::Metrics;
@@ -40,6 +41,8 @@ pub enum ServeError {
     Auth(#[from] AuthError),
     #[error("incomingAuth.authz: {0}")]
     Authz(#[from] AuthzError),
+    #[error(transparent)]
+    Hosts(#[from] PolicyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -66,6 +69,11 @@ pub struct ServeOptions {
     pub debug: bool,
     /// Largest request body accepted at `/mcp`; larger ones get 413 before being read.
     pub max_body_bytes: usize,
+    /// Host names (`name` or `name:port`) the gateway answers to besides `localhost` and IP
+    /// addresses; see [`crate::front::origin`].
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed besides loopback ones.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Knobs that are not part of the config file.
@@ -76,6 +84,10 @@ pub struct FrontOptions {
     /// until someone (vmcp-gateway-kube) applies the discovered backend set to
     /// [`Gateway::members`]; when false it serves the empty set at once.
     pub await_discovery: bool,
+    /// As [`ServeOptions::allowed_hosts`].
+    pub allowed_hosts: Vec<String>,
+    /// As [`ServeOptions::allowed_origins`].
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for FrontOptions {
@@ -83,6 +95,8 @@ impl Default for FrontOptions {
         FrontOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             await_discovery: false,
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -211,6 +225,8 @@ fn run_inner(
         let front = FrontOptions {
             await_discovery,
             body_limit: opts.max_body_bytes,
+            allowed_hosts: opts.allowed_hosts,
+            allowed_origins: opts.allowed_origins,
         };
         let gw = start(cfg.clone(), listener, front).await?;
         tracing::info!(addr = %gw.addr, "vmcp gateway listening");
@@ -272,6 +288,7 @@ pub async fn start(
         source,
     })?;
     let authz = authorizer(&cfg)?;
+    let hosts = HostPolicy::new(&opts.allowed_hosts, &opts.allowed_origins)?;
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
     // The aggregator is created after the backends, which need the transition callback;
     // a once-cell bridges the two.
@@ -352,7 +369,7 @@ pub async fn start(
         metrics,
         agg: agg.clone(),
         body_limit: opts.body_limit,
-        loopback: addr.ip().is_loopback(),
+        hosts,
         name: cfg.name.clone(),
         group_ref: cfg.group_ref.clone(),
     });

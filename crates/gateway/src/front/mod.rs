@@ -2,5 +2,6 @@
 //! metrics endpoints.
 
 pub mod http;
+pub mod origin;
 pub mod session;
 pub mod sse;

@@ -47,6 +47,16 @@ enum Command {
         max_body_bytes: usize,
         #[command(flatten)]
         limits: LimitFlags,
+        /// Host names (`name` or `name:port`) the gateway answers to besides localhost and IP
+        /// addresses; comma-separated or repeated, added to those of VMCP_ALLOWED_HOSTS. Any
+        /// other Host gets HTTP 403.
+        #[arg(long, value_delimiter = ',')]
+        allowed_hosts: Vec<String>,
+        /// Browser origins (`scheme://host[:port]`) allowed besides loopback ones;
+        /// comma-separated or repeated, added to those of VMCP_ALLOWED_ORIGINS. A request with
+        /// any other Origin gets HTTP 403.
+        #[arg(long, value_delimiter = ',')]
+        allowed_origins: Vec<String>,
     },
     /// Run the operator: the MCPGroup, MCPServerEntry and VirtualMCPServer controllers.
     Operator(vmcp_operator::run::OperatorArgs),
@@ -141,6 +151,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             debug,
             max_body_bytes,
             limits,
+            allowed_hosts,
+            allowed_origins,
         } => {
             let opts = vmcp_gateway::ServeOptions {
                 config,
@@ -149,6 +161,8 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 debug,
                 max_body_bytes,
                 limits: limits.into(),
+                allowed_hosts: with_env_list(allowed_hosts, "VMCP_ALLOWED_HOSTS"),
+                allowed_origins: with_env_list(allowed_origins, "VMCP_ALLOWED_ORIGINS"),
             };
             vmcp_gateway::run_with(opts, vmcp_gateway_kube::attach)?
         }
@@ -161,6 +175,16 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
         Command::Version => println!("vmcp {}", env!("CARGO_PKG_VERSION")),
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// The flag's entries plus the variable's: the operator passes the Service's names as flags,
+/// and a `podTemplateSpec` can add more through the env var (env vars merge by name, args do
+/// not) without repeating them.
+fn with_env_list(mut from_flags: Vec<String>, var: &str) -> Vec<String> {
+    if let Ok(v) = std::env::var(var) {
+        from_flags.extend(v.split(',').map(str::to_owned));
+    }
+    from_flags
 }
 
 fn crds(out_dir: Option<PathBuf>) -> anyhow::Result<()> {

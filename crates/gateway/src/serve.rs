@@ -21,6 +21,7 @@ use crate::front::http::{DEFAULT_BODY_LIMIT, Front, app};
 use crate::front::listen::{self, ConnLimits};
 use crate::front::session::{SessionLimits, Sessions};
 use crate::limits::{Limits, LimitsError};
+use crate::front::origin::{HostPolicy, PolicyError};
 use crate::members::{HealthChecks, Members};
 use crate::metrics::Metrics;
 use crate::{jsonrpc, route};
@@ -42,6 +43,8 @@ pub enum ServeError {
     Auth(#[from] AuthError),
     #[error("incomingAuth.authz: {0}")]
     Authz(#[from] AuthzError),
+    #[error(transparent)]
+    Hosts(#[from] PolicyError),
     #[error("cannot listen on {addr}: {source}")]
     Bind {
         addr: String,
@@ -72,6 +75,11 @@ pub struct ServeOptions {
     pub max_body_bytes: usize,
     /// Connection, session and reply-memory bounds.
     pub limits: Limits,
+    /// Host names (`name` or `name:port`) the gateway answers to besides `localhost` and IP
+    /// addresses; see [`crate::front::origin`].
+    pub allowed_hosts: Vec<String>,
+    /// Browser origins (`scheme://host[:port]`) allowed besides loopback ones.
+    pub allowed_origins: Vec<String>,
 }
 
 /// Knobs that are not part of the config file.
@@ -84,6 +92,10 @@ pub struct FrontOptions {
     pub await_discovery: bool,
     /// Connection, session and reply-memory bounds.
     pub limits: Limits,
+    /// As [`ServeOptions::allowed_hosts`].
+    pub allowed_hosts: Vec<String>,
+    /// As [`ServeOptions::allowed_origins`].
+    pub allowed_origins: Vec<String>,
 }
 
 impl Default for FrontOptions {
@@ -92,6 +104,8 @@ impl Default for FrontOptions {
             body_limit: DEFAULT_BODY_LIMIT,
             await_discovery: false,
             limits: Limits::default(),
+            allowed_hosts: Vec::new(),
+            allowed_origins: Vec::new(),
         }
     }
 }
@@ -222,6 +236,8 @@ fn run_inner(
             await_discovery,
             body_limit: opts.max_body_bytes,
             limits: opts.limits.clone(),
+            allowed_hosts: opts.allowed_hosts,
+            allowed_origins: opts.allowed_origins,
         };
         let gw = start(cfg.clone(), listener, front).await?;
         tracing::info!(addr = %gw.addr, "vmcp gateway listening");
@@ -289,6 +305,7 @@ pub async fn start(
         limits.reply_budget_bytes,
         limits.max_reply_bytes,
     ));
+    let hosts = HostPolicy::new(&opts.allowed_hosts, &opts.allowed_origins)?;
     let (inbound_tx, mut inbound_rx) = mpsc::unbounded_channel::<Inbound>();
     // The aggregator is created after the backends, which need the transition callback;
     // a once-cell bridges the two.
@@ -376,7 +393,7 @@ pub async fn start(
         agg: agg.clone(),
         body_limit: opts.body_limit,
         body_timeout: limits.body_read_timeout,
-        loopback: addr.ip().is_loopback(),
+        hosts,
         name: cfg.name.clone(),
         group_ref: cfg.group_ref.clone(),
     });

@@ -298,7 +298,8 @@ fn deployment_service_and_names() {
             "serve",
             "--config=/etc/vmcp-config/config.yaml",
             "--host=0.0.0.0",
-            "--port=4483"
+            "--port=4483",
+            "--allowed-hosts=vmcp-eng,vmcp-eng.default,vmcp-eng.default.svc,vmcp-eng.default.svc.cluster.local"
         ]
     );
     assert_eq!(env(&r, "VMCP_NAME").unwrap().value.as_deref(), Some("eng"));

@@ -15,6 +15,7 @@ use std::time::Duration;
 use axum::Router;
 use axum::body::{Body, Bytes};
 use axum::extract::{Request, State};
+use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
@@ -22,6 +23,7 @@ use http_body_util::BodyExt;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use super::origin::HostPolicy;
 use super::session::{ClientSession, Sessions};
 use super::sse;
 use crate::aggregate::Aggregator;
@@ -43,23 +45,51 @@ pub struct Front {
     pub body_limit: usize,
     /// How long a request body may take to arrive once its head did.
     pub body_timeout: Duration,
-    /// Bound to loopback: enforce Host/Origin against DNS rebinding.
-    pub loopback: bool,
+    /// The Host and Origin allow-lists (DNS-rebinding defence), applied on every bind address.
+    pub hosts: HostPolicy,
     pub name: String,
     pub group_ref: String,
 }
 
+/// The routes. `/mcp`'s handlers check Host and Origin first themselves; `/status` and
+/// `/metrics` (backend URLs, errors, traffic) get the same check from a layer. The probes
+/// check only Origin: kubelet sends whatever Host a probe was given, and they reveal nothing.
+/// No route sends `Access-Control-Allow-*` headers, so a cross-origin page cannot read any
+/// answer even where a request got through.
 pub fn app(front: Arc<Front>) -> Router {
-    Router::new()
-        .route("/mcp", get(mcp_get).post(mcp_post).delete(mcp_delete))
+    let admin = Router::new()
+        .route("/status", get(status))
+        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(
+            front.clone(),
+            host_and_origin,
+        ));
+    let probes = Router::new()
         .route(
             "/health",
             get(|| async { json(StatusCode::OK, r#"{"status":"ok"}"#.to_owned()) }),
         )
         .route("/readyz", get(readyz))
-        .route("/status", get(status))
-        .route("/metrics", get(metrics))
+        .route_layer(middleware::from_fn_with_state(front.clone(), origin_only));
+    Router::new()
+        .route("/mcp", get(mcp_get).post(mcp_post).delete(mcp_delete))
+        .merge(admin)
+        .merge(probes)
         .with_state(front)
+}
+
+async fn host_and_origin(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
+    match check_origin(&front, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(r) => r,
+    }
+}
+
+async fn origin_only(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
+    match check_origin_header(&front, req.headers()) {
+        Ok(()) => next.run(req).await,
+        Err(r) => r,
+    }
 }
 
 fn json(status: StatusCode, body: String) -> Response {
@@ -99,64 +129,50 @@ fn is_json_content_type(ct: &str) -> bool {
     media.trim().eq_ignore_ascii_case("application/json")
 }
 
-fn is_loopback_host(host: &str) -> bool {
-    let h = host.trim();
-    if let Ok(ip) = h.parse::<std::net::Ipv6Addr>() {
-        return ip.is_loopback();
-    }
-    // Strip a port: "[::1]:4483", "127.0.0.1:4483", "localhost".
-    let name = if let Some(rest) = h.strip_prefix('[') {
-        rest.split(']').next().unwrap_or("")
-    } else {
-        h.rsplit_once(':').map_or(h, |(n, p)| {
-            if p.chars().all(|c| c.is_ascii_digit()) {
-                n
-            } else {
-                h
-            }
-        })
-    };
-    name.eq_ignore_ascii_case("localhost")
-        || name == "::1"
-        || name
-            .parse::<std::net::Ipv4Addr>()
-            .is_ok_and(|ip| ip.is_loopback())
-}
-
-/// DNS-rebinding defence for a loopback-bound gateway: the Host and any Origin must name a
-/// loopback address, so a web page served from elsewhere cannot drive the local gateway.
+/// DNS-rebinding defence (the rules are in [`super::origin`]): the Host must be one the
+/// gateway answers to and any Origin one it trusts. A header sent twice or not readable as
+/// text is refused, so it cannot hide a foreign value behind an acceptable one. No Host at
+/// all (HTTP/1.0) comes from no browser and is judged on its Origin alone.
 fn check_origin(front: &Front, h: &HeaderMap) -> Result<(), Response> {
-    if !front.loopback {
-        return Ok(());
-    }
-    if let Some(host) = header_str(h, "host")
-        && !is_loopback_host(host)
-    {
-        return Err(rpc_error(
-            StatusCode::FORBIDDEN,
-            None,
-            code::INVALID_REQUEST,
-            "host not allowed",
-        ));
-    }
-    if let Some(origin) = header_str(h, "origin") {
-        let ok = url::Url::parse(origin)
-            .ok()
-            .and_then(|u| u.host_str().map(str::to_owned))
-            .is_some_and(|host| {
-                let host = host.trim_start_matches('[').trim_end_matches(']');
-                is_loopback_host(host)
-            });
-        if !ok {
+    match single_header(h, header::HOST) {
+        Ok(None) => {}
+        Ok(Some(host)) if front.hosts.host_allowed(host) => {}
+        Ok(Some(_)) | Err(()) => {
             return Err(rpc_error(
                 StatusCode::FORBIDDEN,
                 None,
                 code::INVALID_REQUEST,
-                "origin not allowed",
+                "host not allowed (a name the gateway answers to must be listed in --allowed-hosts)",
             ));
         }
     }
-    Ok(())
+    check_origin_header(front, h)
+}
+
+/// The Origin half of [`check_origin`].
+fn check_origin_header(front: &Front, h: &HeaderMap) -> Result<(), Response> {
+    match single_header(h, header::ORIGIN) {
+        Ok(None) => Ok(()),
+        Ok(Some(origin)) if front.hosts.origin_allowed(origin) => Ok(()),
+        Ok(Some(_)) | Err(()) => Err(rpc_error(
+            StatusCode::FORBIDDEN,
+            None,
+            code::INVALID_REQUEST,
+            "origin not allowed (a browser origin must be listed in --allowed-origins)",
+        )),
+    }
+}
+
+/// The header's only value; `Err` when it is repeated or not visible ASCII.
+fn single_header(h: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ()> {
+    let mut values = h.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.to_str().map(Some).map_err(|_| ())
 }
 
 /// The session named by the request, or the error response for a missing/unknown one.
@@ -593,29 +609,6 @@ async fn metrics(State(front): State<Arc<Front>>) -> Response {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn loopback_hosts() {
-        for h in [
-            "localhost",
-            "localhost:4483",
-            "127.0.0.1:1",
-            "[::1]:80",
-            "::1",
-            "127.1.2.3",
-        ] {
-            assert!(is_loopback_host(h), "{h}");
-        }
-        for h in [
-            "evil.example",
-            "evil.example:4483",
-            "10.0.0.1",
-            "[2001:db8::1]:80",
-        ] {
-            assert!(!is_loopback_host(h), "{h}");
-        }
-        assert!(is_loopback_host("LocalHost:1"));
-    }
 
     #[test]
     fn content_type_is_json_with_any_parameters() {

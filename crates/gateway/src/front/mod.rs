@@ -3,5 +3,6 @@
 
 pub mod http;
 pub mod listen;
+pub mod origin;
 pub mod session;
 pub mod sse;

@@ -21,7 +21,7 @@ use super::ca_bundles::CaMount;
 use super::pod_template::{self, PatchError};
 use crate::names::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_KEY, CONFIG_MOUNT_DIR, CONFIG_VOLUME, CONTAINER_NAME,
-    VMCP_PORT, base_labels, config_map_name, selector_labels,
+    VMCP_PORT, base_labels, config_map_name, selector_labels, service_name,
 };
 
 /// Everything the Deployment depends on.
@@ -42,12 +42,21 @@ pub struct DeploymentInput<'a> {
 }
 
 /// The container arguments.
-pub fn args(debug: bool) -> Vec<String> {
+///
+/// `--allowed-hosts` names the Service every way a client in the cluster can spell it: the
+/// gateway refuses any other name in `Host` (DNS-rebinding defence, docs/GATEWAY.md). A name
+/// without a port matches every port, so `vmcp-<name>:4483` passes too; probes and scrapes
+/// by pod IP pass as IP addresses, and `/health` and `/readyz` do not check Host at all.
+pub fn args(debug: bool, vmcp: &str, namespace: &str) -> Vec<String> {
+    let svc = service_name(vmcp);
     let mut a = vec![
         "serve".to_string(),
         format!("--config={CONFIG_MOUNT_DIR}/{CONFIG_KEY}"),
         "--host=0.0.0.0".to_string(),
         format!("--port={VMCP_PORT}"),
+        format!(
+            "--allowed-hosts={svc},{svc}.{namespace},{svc}.{namespace}.svc,{svc}.{namespace}.svc.cluster.local"
+        ),
     ];
     if debug {
         a.push("--debug".into());
@@ -114,7 +123,7 @@ fn base_template(i: &DeploymentInput<'_>) -> PodTemplateSpec {
         name: CONTAINER_NAME.into(),
         image: Some(i.image.into()),
         image_pull_policy: Some("IfNotPresent".into()),
-        args: Some(args(i.debug)),
+        args: Some(args(i.debug, i.vmcp, i.namespace)),
         ports: Some(vec![ContainerPort {
             name: Some("http".into()),
             container_port: VMCP_PORT,

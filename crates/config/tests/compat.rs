@@ -167,7 +167,7 @@ fn every_virtual_mcp_server_spec_config_of_the_samples_parses_strictly() {
 /// the operator completes it, validates with nothing but not-supported problems. Returns how
 /// many were seen and `file name: problem path` per problem.
 fn check_virtual_mcp_dir(dir: &Path) -> (usize, Vec<String>) {
-    let mut files: Vec<PathBuf> = std::fs::read_dir(&dir)
+    let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .filter(|p| p.extension().is_some_and(|x| x == "yaml"))

@@ -26,7 +26,7 @@ const UNSUPPORTED: &[&str] = &[
 /// `rendered` (with the policies it carries) or the unsupported fields it names.
 fn check_dir(dir: &Path) -> Vec<String> {
     let mut outcomes = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(&dir)
+    let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .collect();

@@ -520,6 +520,12 @@ fn arguments(members: &[(String, &RawValue)]) -> Result<Option<Map<String, Value
         return Ok(None);
     };
     match jsonrpc::unique_value(raw.get())? {
+        // A number Cedar cannot hold (beyond its 64-bit longs and decimals) would reach the
+        // policy only as `arg_<name>_present`, so `!(context has arg_n) || context.arg_n < 100`
+        // would let 18446744073709551615 through: refused, like the other unreadable values.
+        Value::Object(m) if m.values().any(|v| !crate::authz::value::decidable(v)) => Err(
+            FrameError::Invalid("holds a number outside what the authorization policy can compare"),
+        ),
         Value::Object(m) => Ok(Some(m)),
         Value::Null => Ok(None),
         _ => Err(FrameError::Invalid("must be an object")),

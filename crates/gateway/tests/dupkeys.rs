@@ -432,3 +432,41 @@ async fn null_ids_content_types_and_long_names() {
     assert!(msg.ends_with("(100004 bytes)"), "{msg}");
     gw.stop().await;
 }
+
+/// A number Cedar cannot hold reached the policy only as `arg_mode_present`, so the
+/// `!(context has arg_mode) || ...` rule permitted it and the backend got a `mode` nobody
+/// decided on. It is refused like the other arguments the decision cannot read.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn numbers_the_policy_cannot_compare_are_refused_before_the_backend() {
+    let (addr, seen) = recording_backend().await;
+    let gw = gateway(&authz_config(addr)).await;
+    let c = Client::connect(gw.addr).await;
+    for (i, n) in ["18446744073709551615", "1e300", "-1e300"]
+        .iter()
+        .enumerate()
+    {
+        let id = 400 + i as u64;
+        let params = format!(r#"{{"name":"rec_t","arguments":{{"mode":{n}}}}}"#);
+        let before = seen.lock().unwrap().bodies("tools/call").len();
+        let (status, reply) = raw_call(&c, id, "tools/call", &params).await;
+        assert_eq!(status, 200, "{reply}");
+        assert_eq!(reply["error"]["code"], -32602, "{n}: {reply}");
+        let msg = reply["error"]["message"].as_str().unwrap_or_default();
+        assert!(msg.contains("params.arguments"), "{msg}");
+        assert_eq!(
+            seen.lock().unwrap().bodies("tools/call").len(),
+            before,
+            "{n} reached the backend"
+        );
+    }
+    // A number it can hold is decided on as before: not "safe", so denied.
+    let (status, _) = raw_call(
+        &c,
+        410,
+        "tools/call",
+        r#"{"name":"rec_t","arguments":{"mode":7}}"#,
+    )
+    .await;
+    assert_eq!(status, 403);
+    gw.stop().await;
+}

@@ -36,6 +36,16 @@ fn to_cedar_at(v: &Value, depth: usize) -> Option<RestrictedExpression> {
     }
 }
 
+/// Whether a top-level tool argument reaches the policy as what it is: false for a number
+/// that neither a Cedar long nor a decimal can hold (it would otherwise be seen only as
+/// `arg_<name>_present`, and a bound such as `context.arg_n < 100` would not apply to it).
+pub fn decidable(v: &Value) -> bool {
+    match v {
+        Value::Number(n) => number(n).is_some(),
+        _ => true,
+    }
+}
+
 fn number(n: &serde_json::Number) -> Option<RestrictedExpression> {
     if let Some(i) = n.as_i64() {
         return Some(RestrictedExpression::new_long(i));
@@ -112,6 +122,22 @@ mod tests {
         let text = show(deep).unwrap();
         assert_eq!(text.matches('{').count(), MAX_DEPTH, "{text}");
         assert!(!text.contains("leaf"));
+    }
+
+    #[test]
+    fn numbers_cedar_cannot_hold_are_not_decidable() {
+        for v in [json!(u64::MAX), json!(1e300), json!(-1e300)] {
+            assert!(!decidable(&v), "{v}");
+        }
+        for v in [
+            json!(i64::MAX),
+            json!(-3),
+            json!(2.5),
+            json!("x"),
+            json!({"n": 1e300}),
+        ] {
+            assert!(decidable(&v), "{v}");
+        }
     }
 
     #[test]

@@ -320,12 +320,26 @@ async fn clients_with_backend_sessions_of_their_own_are_capped() {
 /// A streamable-HTTP MCP backend whose `big` tool answers with `bytes` of text, and whose
 /// `hold` tool sends the head and the first bytes of such a reply, then waits for `release`.
 async fn large_reply_backend(bytes: usize, release: Arc<tokio::sync::Notify>) -> SocketAddr {
+    large_backend(bytes, release, false).await
+}
+
+/// As [`large_reply_backend`], but every tool reply is one `text/event-stream` event (as a
+/// streamable-HTTP server may answer), without a Content-Length.
+async fn large_sse_backend(bytes: usize, release: Arc<tokio::sync::Notify>) -> SocketAddr {
+    large_backend(bytes, release, true).await
+}
+
+async fn large_backend(bytes: usize, release: Arc<tokio::sync::Notify>, sse: bool) -> SocketAddr {
     let reply = move |id: &Value| {
         let text = "x".repeat(bytes);
-        Bytes::from(
-            json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": text}]}})
-                .to_string(),
-        )
+        let msg = json!({"jsonrpc": "2.0", "id": id, "result": {"content": [{"type": "text", "text": text}]}})
+            .to_string();
+        Bytes::from(if sse { format!("data: {msg}\n\n") } else { msg })
+    };
+    let reply_type = if sse {
+        "text/event-stream"
+    } else {
+        "application/json"
     };
     let app = axum::Router::new().route(
         "/mcp",
@@ -345,19 +359,24 @@ async fn large_reply_backend(bytes: usize, release: Arc<tokio::sync::Notify>) ->
                     "tools/call" if msg["params"]["name"] == "hold" => {
                         let full = reply(&id);
                         let len = full.len();
-                        let (head, rest) = (full.slice(..16), full.slice(16..));
+                        // JSON: the Content-Length reserves it all at once; SSE has none, so
+                        // most of the event is sent before waiting, for the decoder to hold.
+                        let cut = if sse { len - 16 } else { 16 };
+                        let (head, rest) = (full.slice(..cut), full.slice(cut..));
                         let stream = async_stream::stream! {
                             yield Ok::<Bytes, std::io::Error>(head);
                             release.notified().await;
                             yield Ok(rest);
                         };
                         let mut r = Response::new(Body::from_stream(stream));
-                        r.headers_mut().insert(http::header::CONTENT_TYPE, "application/json".parse().unwrap());
-                        r.headers_mut().insert(http::header::CONTENT_LENGTH, len.into());
+                        r.headers_mut().insert(http::header::CONTENT_TYPE, reply_type.parse().unwrap());
+                        if !sse {
+                            r.headers_mut().insert(http::header::CONTENT_LENGTH, len.into());
+                        }
                         return r;
                     }
                     "tools/call" => {
-                        return ([(http::header::CONTENT_TYPE, "application/json")], reply(&id)).into_response();
+                        return ([(http::header::CONTENT_TYPE, reply_type)], reply(&id)).into_response();
                     }
                     _ => json!({}),
                 };
@@ -460,4 +479,67 @@ async fn a_reply_the_budget_cannot_cover_is_refused_and_the_backend_stays_health
 
 fn cut(v: &Value) -> String {
     v.to_string().chars().take(300).collect()
+}
+
+/// The same bounds hold for replies a backend streams as SSE: the event being decoded is
+/// budgeted, and one larger than `--max-reply-bytes` is refused naming the flag. Before, an SSE
+/// reply was only capped at 64 MiB per event and never counted against the budget.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sse_replies_are_bounded_by_the_reply_budget_too() {
+    let release = Arc::new(tokio::sync::Notify::new());
+    let size = 2 * 1024 * 1024;
+    let b = large_sse_backend(size, release.clone()).await;
+    let gw = gateway_with(
+        &large_config(b),
+        with(Limits {
+            reply_budget_bytes: 3 * 1024 * 1024,
+            max_reply_bytes: 3 * 1024 * 1024,
+            ..Limits::default()
+        }),
+    )
+    .await;
+    let mut c = Client::connect(gw.addr).await;
+    assert_eq!(c.tool_names().await.len(), 2);
+    // Unbounded by anything else, one SSE reply goes through whole.
+    let r = c
+        .rpc("tools/call", json!({"name": "large_big", "arguments": {}}))
+        .await;
+    assert_eq!(text_of(&r).len(), size, "{}", cut(&r));
+
+    let mut holder = Client::connect(gw.addr).await;
+    let held = tokio::spawn(async move {
+        holder
+            .rpc("tools/call", json!({"name": "large_hold", "arguments": {}}))
+            .await
+    });
+    // The held reply's event is almost all in the gateway's decoder now.
+    tokio::time::sleep(Duration::from_millis(800)).await;
+    let r = c
+        .rpc("tools/call", json!({"name": "large_big", "arguments": {}}))
+        .await;
+    assert_eq!(r["error"]["code"], -32005, "{}", cut(&r));
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("--reply-budget-bytes"), "{msg}");
+    assert_eq!(status_of(&c, "large").await.unwrap()["health"], "healthy");
+    release.notify_one();
+    let r = held.await.unwrap();
+    assert_eq!(text_of(&r).len(), size, "{}", cut(&r));
+    gw.stop().await;
+
+    // An SSE reply over the per-reply cap is the backend's invalid reply, naming the flag.
+    let gw = gateway_with(
+        &large_config(b),
+        with(Limits {
+            max_reply_bytes: 1024 * 1024,
+            ..Limits::default()
+        }),
+    )
+    .await;
+    let mut c = Client::connect(gw.addr).await;
+    let r = c
+        .rpc("tools/call", json!({"name": "large_big", "arguments": {}}))
+        .await;
+    assert_eq!(r["error"]["code"], -32004, "{}", cut(&r));
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(msg.contains("--max-reply-bytes"), "{msg}");
 }

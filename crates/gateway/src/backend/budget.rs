@@ -62,67 +62,93 @@ impl ReplyBudget {
     /// A buffer for one reply; `expected` is the `Content-Length`, if the backend sent one.
     pub fn buffer(&self, expected: Option<u64>) -> Result<Buffer<'_>, ReplyRefused> {
         let mut b = Buffer {
-            budget: self,
+            held: self.reservation(),
             data: Vec::new(),
-            held: None,
         };
         if let Some(len) = expected {
             let len = usize::try_from(len).unwrap_or(usize::MAX);
-            if len > self.max_reply {
-                return Err(ReplyRefused::TooLarge(self.max_reply));
-            }
-            b.grow_to(len)?;
+            b.held.reserve_to(len)?;
+            b.data.reserve_exact(len);
         }
         Ok(b)
+    }
+
+    /// A reservation without a buffer of its own, for a reply that another reader holds (the
+    /// event decoder of an SSE reply): `cover` follows what that reader has buffered.
+    pub fn reservation(&self) -> Reservation<'_> {
+        Reservation {
+            budget: self,
+            held: None,
+        }
+    }
+}
+
+/// Budget held for the bytes of one reply; given back on drop. The one place bytes are taken
+/// from the budget, for a [`Buffer`] and for a decoder's buffer alike.
+pub struct Reservation<'b> {
+    budget: &'b ReplyBudget,
+    held: Option<OwnedSemaphorePermit>,
+}
+
+impl Reservation<'_> {
+    fn reserved(&self) -> usize {
+        self.held.as_ref().map_or(0, |p| p.num_permits())
+    }
+
+    /// Reserves exactly up to `capacity` bytes in all (a declared `Content-Length`).
+    fn reserve_to(&mut self, capacity: usize) -> Result<(), ReplyRefused> {
+        if capacity > self.budget.max_reply {
+            return Err(ReplyRefused::TooLarge(self.budget.max_reply));
+        }
+        let more = capacity.saturating_sub(self.reserved());
+        if more == 0 {
+            return Ok(());
+        }
+        let n = u32::try_from(more).map_err(|_| ReplyRefused::Spent(self.budget.total))?;
+        let permit = self
+            .budget
+            .bytes
+            .clone()
+            .try_acquire_many_owned(n)
+            .map_err(|_| ReplyRefused::Spent(self.budget.total))?;
+        match &mut self.held {
+            Some(p) => p.merge(permit),
+            None => self.held = Some(permit),
+        }
+        Ok(())
+    }
+
+    /// Makes sure `bytes` are covered, growing by doubling (at least [`MIN_STEP`]) up to the
+    /// per-reply cap, so a reply read in many chunks costs few reservations.
+    pub fn cover(&mut self, bytes: usize) -> Result<(), ReplyRefused> {
+        if bytes > self.budget.max_reply {
+            return Err(ReplyRefused::TooLarge(self.budget.max_reply));
+        }
+        let reserved = self.reserved();
+        if bytes <= reserved {
+            return Ok(());
+        }
+        self.reserve_to(
+            bytes
+                .max(reserved * 2)
+                .max(MIN_STEP)
+                .min(self.budget.max_reply),
+        )
     }
 }
 
 /// A reply being read, and the budget it holds; the bytes are given back on drop.
 pub struct Buffer<'b> {
-    budget: &'b ReplyBudget,
+    held: Reservation<'b>,
     data: Vec<u8>,
-    held: Option<OwnedSemaphorePermit>,
 }
 
 impl Buffer<'_> {
-    fn reserved(&self) -> usize {
-        self.held.as_ref().map_or(0, |p| p.num_permits())
-    }
-
-    /// Makes room for `capacity` bytes in all, reserving them first.
-    fn grow_to(&mut self, capacity: usize) -> Result<(), ReplyRefused> {
-        let more = capacity.saturating_sub(self.reserved());
-        if more > 0 {
-            let n = u32::try_from(more).map_err(|_| ReplyRefused::Spent(self.budget.total))?;
-            let permit = self
-                .budget
-                .bytes
-                .clone()
-                .try_acquire_many_owned(n)
-                .map_err(|_| ReplyRefused::Spent(self.budget.total))?;
-            match &mut self.held {
-                Some(p) => p.merge(permit),
-                None => self.held = Some(permit),
-            }
-        }
-        self.data
-            .reserve_exact(capacity.saturating_sub(self.data.len()));
-        Ok(())
-    }
-
     /// Appends a chunk, growing the buffer (and its reservation) by doubling up to the cap.
     pub fn extend(&mut self, chunk: &[u8]) -> Result<(), ReplyRefused> {
-        let need = self.data.len() + chunk.len();
-        if need > self.budget.max_reply {
-            return Err(ReplyRefused::TooLarge(self.budget.max_reply));
-        }
-        if need > self.reserved() {
-            let target = need
-                .max(self.reserved() * 2)
-                .max(MIN_STEP)
-                .min(self.budget.max_reply);
-            self.grow_to(target)?;
-        }
+        self.held.cover(self.data.len() + chunk.len())?;
+        self.data
+            .reserve_exact(self.held.reserved().saturating_sub(self.data.len()));
         self.data.extend_from_slice(chunk);
         Ok(())
     }
@@ -138,6 +164,28 @@ impl std::ops::Deref for Buffer<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_reservation_covers_what_is_buffered_and_gives_it_back() {
+        let b = ReplyBudget::new(1024 * 1024, 768 * 1024);
+        {
+            let mut r = b.reservation();
+            r.cover(10).unwrap();
+            assert_eq!(b.available(), 1024 * 1024 - MIN_STEP);
+            r.cover(300 * 1024).unwrap();
+            assert!(b.available() <= 1024 * 1024 - 300 * 1024);
+            assert_eq!(
+                r.cover(800 * 1024).unwrap_err(),
+                ReplyRefused::TooLarge(768 * 1024)
+            );
+            let mut other = b.reservation();
+            assert_eq!(
+                other.cover(768 * 1024).unwrap_err(),
+                ReplyRefused::Spent(1024 * 1024)
+            );
+        }
+        assert_eq!(b.available(), 1024 * 1024);
+    }
 
     #[test]
     fn replies_reserve_their_buffer_and_give_it_back() {

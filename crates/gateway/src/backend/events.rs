@@ -40,6 +40,11 @@ impl Decoder {
         }
     }
 
+    /// Bytes held for events not yet complete: what a reply budget must cover.
+    pub fn buffered(&self) -> usize {
+        self.buf.len() + self.data.len()
+    }
+
     /// Adds a chunk and returns the events it completed.
     pub fn push(&mut self, chunk: &[u8]) -> Result<Vec<Event>, DecodeError> {
         self.buf.extend_from_slice(chunk);

@@ -189,18 +189,24 @@ impl Http {
         }
     }
 
+    /// A reply the gateway's bounds refused: too large is the backend's (an invalid reply), a
+    /// spent budget is nobody's (neutral to health).
+    fn reply_refused(&self, e: budget::ReplyRefused) -> BackendError {
+        match e {
+            budget::ReplyRefused::TooLarge(_) => self.protocol(e),
+            budget::ReplyRefused::Spent(_) => {
+                BackendError::Overloaded(self.name.to_string(), e.to_string())
+            }
+        }
+    }
+
     /// Reads a whole body within the per-reply cap and the gateway's reply budget; the
     /// budget stays reserved until the returned buffer is dropped.
     async fn read_body(
         &self,
         mut resp: reqwest::Response,
     ) -> Result<budget::Buffer<'_>, BackendError> {
-        let refused = |e: budget::ReplyRefused| match e {
-            budget::ReplyRefused::TooLarge(_) => self.protocol(e),
-            budget::ReplyRefused::Spent(_) => {
-                BackendError::Overloaded(self.name.to_string(), e.to_string())
-            }
-        };
+        let refused = |e| self.reply_refused(e);
         let mut out = self
             .replies
             .buffer(resp.content_length())

@@ -208,7 +208,12 @@ async fn read_stream(
 ) -> Result<Box<RawValue>, BackendError> {
     let http = &c.http;
     let mut dec = Decoder::new(super::MAX_BACKEND_MESSAGE);
+    // The decoder buffers the reply's event until it is complete; that memory is budgeted
+    // like a JSON reply's, so concurrent large SSE replies cannot outgrow the budget either.
+    let mut held = http.replies.reservation();
     while let Some(chunk) = resp.chunk().await.map_err(|e| http.unavailable(e))? {
+        held.cover(dec.buffered() + chunk.len())
+            .map_err(|e| http.reply_refused(e))?;
         for ev in dec.push(&chunk).map_err(|e| http.protocol(e))? {
             if !(ev.event.is_empty() || ev.event == "message") || ev.data.is_empty() {
                 continue;

@@ -399,17 +399,6 @@ async fn evaluation_errors_deny_and_bad_policies_stop_the_start() {
     );
 }
 
-/// Posts a request whose params are JSON text (a duplicated key cannot be built as a
-/// `Value`); returns the HTTP status and the JSON reply.
-async fn raw_call(c: &Client, id: u64, method: &str, params: &str) -> (u16, Value) {
-    let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
-    let r = c.post().body(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    (status, v)
-}
-
 /// The policy decides on exactly what server-everything acts on. Before, each of these was
 /// permitted on one reading of the params while the backend acted on another: the policy saw
 /// the first `uri` and the first `arguments`, server-everything (JSON.parse) the last; and
@@ -440,7 +429,7 @@ async fn the_policy_decides_on_the_params_the_backend_gets() {
             "params.arguments.a",
         ),
     ] {
-        let (status, r) = raw_call(&c, id, method, params).await;
+        let (status, r) = c.raw_call(id, method, params).await;
         assert_eq!(
             (status, &r),
             (
@@ -458,19 +447,19 @@ async fn the_policy_decides_on_the_params_the_backend_gets() {
         (7, r#""a=500""#.to_owned()),
     ] {
         let params = format!(r#"{{"name":"ev_get-sum","arguments":{args}}}"#);
-        let (status, r) = raw_call(&c, id, "tools/call", &params).await;
+        let (status, r) = c.raw_call(id, "tools/call", &params).await;
         assert_eq!((status, &r["error"]["code"]), (200, &json!(-32602)), "{r}");
         let msg = r["error"]["message"].as_str().unwrap();
         assert!(msg.starts_with("params.arguments "), "{msg}");
     }
     // The same call, readable and within the policy, goes through.
-    let (status, r) = raw_call(
-        &c,
-        8,
-        "tools/call",
-        r#"{"name":"ev_get-sum","arguments":{"a":2,"b":40,"deep":[[1]]}}"#,
-    )
-    .await;
+    let (status, r) = c
+        .raw_call(
+            8,
+            "tools/call",
+            r#"{"name":"ev_get-sum","arguments":{"a":2,"b":40,"deep":[[1]]}}"#,
+        )
+        .await;
     assert_eq!(
         (status, text_of(&r)),
         (200, "The sum of 2 and 40 is 42.".to_owned())

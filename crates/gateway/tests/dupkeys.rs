@@ -174,17 +174,6 @@ async fn connect_dedicated(addr: SocketAddr) -> Client {
     c
 }
 
-/// Posts a request whose params are given as JSON text (duplicates cannot be built as a
-/// `Value`); returns the HTTP status and the JSON reply.
-async fn raw_call(c: &Client, id: u64, method: &str, params: &str) -> (u16, Value) {
-    let body = format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
-    let r = c.post().body(body).send().await.unwrap();
-    let status = r.status().as_u16();
-    let text = r.text().await.unwrap();
-    let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
-    (status, v)
-}
-
 /// Requests with a duplicated key in what is routed or decided on, one per gated method and
 /// place: (method, params, the key's path in the error).
 const DUPLICATES: &[(&str, &str, &str)] = &[
@@ -277,7 +266,7 @@ async fn refuses_duplicates_on(c: &Client, seen: &Mutex<Seen>, dedicated: bool) 
     for (i, (method, params, path)) in DUPLICATES.iter().enumerate() {
         let id = 100 + i as u64;
         let before = seen.lock().unwrap().bodies(method).len();
-        let (status, reply) = raw_call(c, id, method, params).await;
+        let (status, reply) = c.raw_call(id, method, params).await;
         assert_eq!(
             (status, &reply),
             (
@@ -296,7 +285,7 @@ async fn refuses_duplicates_on(c: &Client, seen: &Mutex<Seen>, dedicated: bool) 
     }
     for (i, (method, params)) in PERMITTED.iter().enumerate() {
         let id = 200 + i as u64;
-        let (status, reply) = raw_call(c, id, method, params).await;
+        let (status, reply) = c.raw_call(id, method, params).await;
         assert_eq!(status, 200, "{method}: {reply}");
         assert!(reply["result"].is_object(), "{method}: {reply}");
         let seen = seen.lock().unwrap();
@@ -308,7 +297,9 @@ async fn refuses_duplicates_on(c: &Client, seen: &Mutex<Seen>, dedicated: bool) 
         assert_eq!(seen.last_on_dedicated(method), dedicated, "{method}");
     }
     // The policy is in force: the forbidden resource itself is refused.
-    let (status, _) = raw_call(c, 300, "resources/read", r#"{"uri":"mem://forbidden"}"#).await;
+    let (status, _) = c
+        .raw_call(300, "resources/read", r#"{"uri":"mem://forbidden"}"#)
+        .await;
     assert_eq!(status, 403);
 }
 
@@ -343,7 +334,7 @@ async fn without_policies_routing_keys_are_unique_and_arguments_pass_verbatim() 
             continue;
         }
         let id = 100 + i as u64;
-        let (status, reply) = raw_call(&c, id, method, params).await;
+        let (status, reply) = c.raw_call(id, method, params).await;
         assert_eq!(
             (status, &reply["error"]),
             (
@@ -355,7 +346,7 @@ async fn without_policies_routing_keys_are_unique_and_arguments_pass_verbatim() 
     }
     assert!(seen.lock().unwrap().bodies("resources/read").is_empty());
     let args = r#"{"name":"rec_t","arguments":{"mode":"safe","opts":{"k":1,"k":2}}}"#;
-    let (status, reply) = raw_call(&c, 1, "tools/call", args).await;
+    let (status, reply) = c.raw_call(1, "tools/call", args).await;
     assert_eq!(status, 200, "{reply}");
     let got = seen.lock().unwrap().bodies("tools/call").pop().unwrap();
     assert!(got.contains(r#""opts":{"k":1,"k":2}"#), "{got}");
@@ -417,13 +408,13 @@ async fn null_ids_content_types_and_long_names() {
     }
 
     let name = format!("rec_{}", "x".repeat(100_000));
-    let (status, reply) = raw_call(
-        &c,
-        3,
-        "tools/call",
-        &json!({"name": name, "arguments": {}}).to_string(),
-    )
-    .await;
+    let (status, reply) = c
+        .raw_call(
+            3,
+            "tools/call",
+            &json!({"name": name, "arguments": {}}).to_string(),
+        )
+        .await;
     assert_eq!(status, 200);
     assert_eq!(reply["error"]["code"], -32602, "{reply}");
     let msg = reply["error"]["message"].as_str().unwrap();
@@ -448,7 +439,7 @@ async fn numbers_the_policy_cannot_compare_are_refused_before_the_backend() {
         let id = 400 + i as u64;
         let params = format!(r#"{{"name":"rec_t","arguments":{{"mode":{n}}}}}"#);
         let before = seen.lock().unwrap().bodies("tools/call").len();
-        let (status, reply) = raw_call(&c, id, "tools/call", &params).await;
+        let (status, reply) = c.raw_call(id, "tools/call", &params).await;
         assert_eq!(status, 200, "{reply}");
         assert_eq!(reply["error"]["code"], -32602, "{n}: {reply}");
         let msg = reply["error"]["message"].as_str().unwrap_or_default();
@@ -460,13 +451,13 @@ async fn numbers_the_policy_cannot_compare_are_refused_before_the_backend() {
         );
     }
     // A number it can hold is decided on as before: not "safe", so denied.
-    let (status, _) = raw_call(
-        &c,
-        410,
-        "tools/call",
-        r#"{"name":"rec_t","arguments":{"mode":7}}"#,
-    )
-    .await;
+    let (status, _) = c
+        .raw_call(
+            410,
+            "tools/call",
+            r#"{"name":"rec_t","arguments":{"mode":7}}"#,
+        )
+        .await;
     assert_eq!(status, 403);
     gw.stop().await;
 }

@@ -437,6 +437,18 @@ impl Client {
         c
     }
 
+    /// Posts a request whose params are JSON text (a duplicated key cannot be built as a
+    /// `Value`); returns the HTTP status and the JSON reply.
+    pub async fn raw_call(&self, id: u64, method: &str, params: &str) -> (u16, Value) {
+        let body =
+            format!(r#"{{"jsonrpc":"2.0","id":{id},"method":"{method}","params":{params}}}"#);
+        let r = self.post().body(body).send().await.unwrap();
+        let status = r.status().as_u16();
+        let text = r.text().await.unwrap();
+        let v = serde_json::from_str(&text).unwrap_or_else(|e| panic!("{e}: {text}"));
+        (status, v)
+    }
+
     pub fn post(&self) -> reqwest::RequestBuilder {
         let mut b = self
             .http

@@ -12,11 +12,15 @@
 # cores, cached under ~/.cache/vmcp), installs the MCP peers from npm/PyPI and builds vmcp
 # (debug). Later runs reuse all of it.
 #
-# Environment: VMCP_CACHE_DIR (cache root), VMCP_DEMO_PORT (gateway port; 4483 when free).
+# Environment: VMCP_CACHE_DIR (cache root), CARGO_TARGET_DIR (build output; default
+# $VMCP_CACHE_DIR/target), VMCP_DEMO_PORT (gateway port; 4483 when free).
 set -euo pipefail
 
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 cd "$root"
+# Same caches as scripts/test.sh: the build output lives outside the checkout.
+export VMCP_CACHE_DIR="${VMCP_CACHE_DIR:-$HOME/.cache/vmcp}"
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$VMCP_CACHE_DIR/target}"
 start=$SECONDS
 log() { printf 'demo.sh [%4ds]: %s\n' "$((SECONDS - start))" "$*" >&2; }
 
@@ -24,7 +28,7 @@ args=()
 for a in "$@"; do
     case "$a" in
         --check) args+=(--check) ;;
-        -h|--help) sed -n '2,15p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
+        -h|--help) sed -n '2,16p' "$0" | sed 's/^# \{0,1\}//'; exit 0 ;;
         *) log "unknown argument: $a (try --help)"; exit 2 ;;
     esac
 done
@@ -45,7 +49,7 @@ export NODE SERVER_EVERYTHING
 # every dependency a second time.
 log "vmcp and the demo: cargo build --workspace --all-targets (first run: several minutes of compiling)"
 cargo build --workspace --all-targets --locked
-target_dir="${CARGO_TARGET_DIR:-$root/target}"
+target_dir="$CARGO_TARGET_DIR"
 VMCP_BIN="$target_dir/debug/vmcp"
 export VMCP_BIN
 

@@ -8,6 +8,10 @@ set -euo pipefail
 
 cd "$(dirname "${BASH_SOURCE[0]}")/.."
 export VMCP_CACHE_DIR="${VMCP_CACHE_DIR:-$HOME/.cache/vmcp}"
+# Build output is a cache too: outside the checkout, shared with scripts/demo.sh.
+export CARGO_TARGET_DIR="${CARGO_TARGET_DIR:-$VMCP_CACHE_DIR/target}"
+# A CI run is one cold build: incremental state would only add gigabytes of disk.
+if [[ "${CI:-}" == "true" ]]; then export CARGO_INCREMENTAL="${CARGO_INCREMENTAL:-0}"; fi
 start=$SECONDS
 step() { printf '\n==> [%4ds] %s\n' "$((SECONDS - start))" "$*" >&2; }
 
@@ -28,6 +32,13 @@ elif [[ -d "$VMCP_TOOLHIVE_SAMPLES" ]]; then
     echo "toolhive samples: reading $VMCP_TOOLHIVE_SAMPLES" >&2
 else
     echo "toolhive samples: skipped (VMCP_TOOLHIVE_SAMPLES=$VMCP_TOOLHIVE_SAMPLES is not a directory)" >&2
+fi
+
+mkdir -p "$CARGO_TARGET_DIR"
+free_gb=$(( $(df -Pk "$CARGO_TARGET_DIR" | awk 'NR==2 {print $4}') / 1048576 ))
+echo "build output: $CARGO_TARGET_DIR (${free_gb} GB free; a cold build needs about 8 GB)" >&2
+if (( free_gb < 8 )); then
+    echo "warning: less than 8 GB free under $CARGO_TARGET_DIR; the build may fail for lack of disk" >&2
 fi
 
 step "kube-apiserver, kube-controller-manager and etcd for integration tests (cold build ~10 min on 2 cores, then cached)"

@@ -543,3 +543,45 @@ async fn sse_replies_are_bounded_by_the_reply_budget_too() {
     let msg = r["error"]["message"].as_str().unwrap();
     assert!(msg.contains("--max-reply-bytes"), "{msg}");
 }
+
+/// Legacy HTTP+SSE backends (a real server-everything in SSE mode) deliver every reply on the
+/// session's one GET stream; the event being decoded there is held to `--max-reply-bytes` (and
+/// the budget) too. Before, that stream was only capped at 64 MiB per event, outside the budget.
+/// The refusal ends the stream's session; the next call opens a new one and goes through.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replies_on_a_legacy_sse_stream_are_bounded_too() {
+    let legacy = Everything::start("sse").await;
+    let gw = gateway_with(
+        &config(&format!(
+            "backends:\n- {{name: legacy, url: \"{}\", transport: sse}}\n",
+            legacy.url()
+        )),
+        with(Limits {
+            max_reply_bytes: 1024 * 1024,
+            ..Limits::default()
+        }),
+    )
+    .await;
+    let mut c = Client::connect(gw.addr).await;
+    assert!(c.tool_names().await.contains(&"legacy_echo".to_owned()));
+    let big = "y".repeat(1536 * 1024);
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "legacy_echo", "arguments": {"message": big}}),
+        )
+        .await;
+    assert_eq!(r["error"]["code"], -32004, "{}", cut(&r));
+    let msg = r["error"]["message"].as_str().unwrap();
+    assert!(
+        msg.contains("reply larger than 1048576 bytes (--max-reply-bytes)"),
+        "{msg}"
+    );
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "legacy_echo", "arguments": {"message": "small"}}),
+        )
+        .await;
+    assert!(text_of(&r).contains("small"), "{}", cut(&r));
+}

@@ -135,6 +135,23 @@ impl Reservation<'_> {
                 .min(self.budget.max_reply),
         )
     }
+
+    /// Gives back what is no longer buffered, for a reader that outlives one reply (a
+    /// long-lived event stream): keeps `bytes` (at least one step while anything is buffered)
+    /// and returns the rest once it is more than twice that, so the high-water mark of one
+    /// large event is not held for the life of the stream.
+    pub fn shrink_to(&mut self, bytes: usize) {
+        let keep = if bytes == 0 { 0 } else { bytes.max(MIN_STEP) };
+        let reserved = self.reserved();
+        if reserved == 0 || (bytes != 0 && reserved <= keep * 2) {
+            return;
+        }
+        if keep == 0 {
+            self.held = None;
+        } else if let Some(p) = &mut self.held {
+            drop(p.split(reserved - keep));
+        }
+    }
 }
 
 /// A reply being read, and the budget it holds; the bytes are given back on drop.
@@ -185,6 +202,22 @@ mod tests {
             );
         }
         assert_eq!(b.available(), 1024 * 1024);
+    }
+
+    #[test]
+    fn a_long_lived_reader_gives_back_what_it_no_longer_buffers() {
+        let b = ReplyBudget::new(1024 * 1024, 1024 * 1024);
+        let mut r = b.reservation();
+        r.cover(600 * 1024).unwrap();
+        assert!(b.available() <= 424 * 1024);
+        r.shrink_to(400 * 1024);
+        assert!(b.available() <= 424 * 1024, "not more than twice: kept");
+        r.shrink_to(100);
+        assert_eq!(b.available(), 1024 * 1024 - MIN_STEP, "one step kept");
+        r.shrink_to(0);
+        assert_eq!(b.available(), 1024 * 1024, "nothing buffered, nothing held");
+        r.cover(10).unwrap();
+        assert_eq!(b.available(), 1024 * 1024 - MIN_STEP, "usable again");
     }
 
     #[test]

@@ -217,11 +217,22 @@ async fn read_loop(
     let http = &c.http;
     let mut endpoint = Some(endpoint);
     let mut dec = Decoder::new(super::MAX_BACKEND_MESSAGE);
+    // Every reply of the session arrives on this one stream: the event being decoded is held
+    // to the reply budget and --max-reply-bytes like a call's own reply. The event's id is
+    // only known once it is whole, so a refusal fails every call waiting on the stream and
+    // ends the session (the next call opens a new one).
+    let mut held = http.replies.reservation();
+    let mut failure = None;
     'outer: loop {
         let chunk = match resp.chunk().await {
             Ok(Some(c)) => c,
             _ => break,
         };
+        if let Err(e) = held.cover(dec.buffered() + chunk.len()) {
+            tracing::warn!(backend = %http.name, error = %e, "event on the SSE stream refused");
+            failure = Some(http.reply_refused(e));
+            break;
+        }
         let events = match dec.push(&chunk) {
             Ok(e) => e,
             Err(e) => {
@@ -256,7 +267,16 @@ async fn read_loop(
                 }
             }
         }
+        // The events are handed on; what stays is the next one's beginning.
+        held.shrink_to(dec.buffered());
     }
     c.closed.store(true, Ordering::Relaxed);
-    fail_all(&shared, http);
+    match failure {
+        Some(e) => {
+            for (_, w) in lock(&shared).drain() {
+                let _ = w.send(Err(e.clone()));
+            }
+        }
+        None => fail_all(&shared, http),
+    }
 }

@@ -255,7 +255,14 @@ async fn listen(c: Arc<Common>) {
             return;
         }
         let mut dec = Decoder::new(super::MAX_BACKEND_MESSAGE);
+        // Held to the reply budget like the replies to calls; an event it cannot cover ends
+        // this stream (notifications are lost, calls are not) and it is opened again.
+        let mut held = c.http.replies.reservation();
         while let Ok(Some(chunk)) = resp.chunk().await {
+            if let Err(e) = held.cover(dec.buffered() + chunk.len()) {
+                tracing::warn!(backend = %c.http.name, error = %e, "event on the GET stream refused");
+                break;
+            }
             let Ok(evs) = dec.push(&chunk) else { break };
             for ev in evs {
                 if ev.data.is_empty() {
@@ -263,6 +270,7 @@ async fn listen(c: Arc<Common>) {
                 }
                 let _ = handle_incoming(&c, &ev.data, None);
             }
+            held.shrink_to(dec.buffered());
         }
         failures += 1;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;

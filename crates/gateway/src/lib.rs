@@ -8,6 +8,7 @@
 pub mod aggregate;
 pub mod authz;
 pub mod backend;
+pub mod error;
 pub mod front;
 pub mod health;
 pub mod jsonrpc;
@@ -19,6 +20,7 @@ pub mod relay;
 pub mod route;
 pub mod serve;
 
+pub use error::ServeError;
 pub use front::http::DEFAULT_BODY_LIMIT;
 pub use limits::Limits;
-pub use serve::{Gateway, ServeError, ServeOptions, run, run_with, start};
+pub use serve::{Gateway, ServeOptions, run, run_with, start};

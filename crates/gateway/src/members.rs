@@ -23,7 +23,7 @@ use crate::aggregate::Aggregator;
 use crate::backend::auth::Identity;
 use crate::backend::build::{BackendSpec, Builder};
 use crate::backend::pool::{Backend, Caller};
-use crate::serve::ServeError;
+use crate::error::ServeError;
 
 /// A backend that pushes list changes is still re-listed every this many health checks.
 pub const SAFETY_NET_CHECKS: u32 = 10;

@@ -12,57 +12,21 @@ use tokio::task::JoinHandle;
 use vmcp_config::{Config, PartialFailureMode, Problem};
 
 use crate::aggregate::Aggregator;
-use crate::authz::{Authorizer, AuthzError};
+use crate::authz::Authorizer;
 use crate::backend::Inbound;
-use crate::backend::auth::AuthError;
 use crate::backend::build::{Builder, specs_from_config};
-use crate::backend::tls::TlsError;
+pub use crate::error::ServeError;
 use crate::front::http::{DEFAULT_BODY_LIMIT, Front, app};
 use crate::front::listen::{self, ConnLimits};
-use crate::front::origin::{HostPolicy, PolicyError};
+use crate::front::origin::HostPolicy;
 use crate::front::session::{SessionLimits, Sessions};
-use crate::limits::{Limits, LimitsError};
+use crate::limits::Limits;
 use crate::members::{HealthChecks, Members};
 use crate::metrics::Metrics;
 use crate::{jsonrpc, route};
 
 /// Idle client sessions end after this long.
 const SESSION_TTL: Duration = Duration::from_secs(30 * 60);
-
-#[derive(Debug, thiserror::Error)]
-pub enum ServeError {
-    #[error("{0}")]
-    Load(#[from] vmcp_config::LoadError),
-    #[error("invalid configuration:\n{}", render(.0))]
-    Invalid(Vec<Problem>),
-    #[error("backend {backend:?}: {what}")]
-    Backend { backend: String, what: String },
-    #[error(transparent)]
-    Tls(#[from] TlsError),
-    #[error(transparent)]
-    Auth(#[from] AuthError),
-    #[error("incomingAuth.authz: {0}")]
-    Authz(#[from] AuthzError),
-    #[error(transparent)]
-    Hosts(#[from] PolicyError),
-    #[error("cannot listen on {addr}: {source}")]
-    Bind {
-        addr: String,
-        source: std::io::Error,
-    },
-    #[error("runtime: {0}")]
-    Runtime(std::io::Error),
-    #[error(transparent)]
-    Limits(#[from] LimitsError),
-}
-
-fn render(problems: &[Problem]) -> String {
-    problems
-        .iter()
-        .map(|p| format!("  {}: {p}", p.severity))
-        .collect::<Vec<_>>()
-        .join("\n")
-}
 
 /// `vmcp serve` flags.
 #[derive(Debug, Clone)]

@@ -18,8 +18,8 @@ use super::auth;
 use super::pool::{Backend, OnTransition};
 use super::tls;
 use super::{Http, InboundTx};
+use crate::error::ServeError;
 use crate::health::{Policy, Tracker};
-use crate::serve::ServeError;
 
 /// Where a backend's extra CA certificates come from.
 #[derive(Clone, Debug, PartialEq, Eq)]

@@ -47,6 +47,7 @@ impl Drop for Kill {
 
 /// Spawns `cmd` with its output in `dir/<name>.log`, dying with the demo even on SIGKILL
 /// (PDEATHSIG; the runtime is single-threaded, so the spawning thread is the main thread).
+#[allow(unsafe_code)] // pre_exec hook: see SAFETY below
 fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> Result<Kill> {
     let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
     cmd.stdin(Stdio::null())

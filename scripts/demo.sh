@@ -44,11 +44,11 @@ SERVER_EVERYTHING=$(sed -n 's/^SERVER_EVERYTHING=//p' <<<"$peers")
 [[ -n "$NODE" && -n "$SERVER_EVERYTHING" ]] || { log "error: scripts/test-peers.sh printed no NODE/SERVER_EVERYTHING"; exit 1; }
 export NODE SERVER_EVERYTHING
 
-# The same build as scripts/test.sh (whole workspace, all targets), so the two commands share
-# one set of artifacts: building only the binary would resolve features differently and compile
-# every dependency a second time.
-log "vmcp and the demo: cargo build --workspace --all-targets (first run: several minutes of compiling)"
-cargo build --workspace --all-targets --locked
+# The same build as scripts/test.sh (whole workspace, all targets, both test tiers), so the two
+# commands share one set of artifacts: building only the binary would resolve features
+# differently and compile every dependency a second time.
+log "vmcp and the demo: cargo build --workspace --all-targets --features live (first run: several minutes of compiling)"
+cargo build --workspace --all-targets --features live --locked
 target_dir="$CARGO_TARGET_DIR"
 VMCP_BIN="$target_dir/debug/vmcp"
 export VMCP_BIN

@@ -60,11 +60,18 @@ if cargo fmt --version >/dev/null 2>&1; then
     cargo fmt --all --check
 fi
 
-step "cargo build (workspace, tests included)"
-cargo build --workspace --locked --all-targets
+# Both tiers: the fast one (what plain `cargo test` runs) and the live one, the tests that start
+# real processes, which `--features live` turns on (docs/TESTING.md, "Tiers").
+if cargo clippy --version >/dev/null 2>&1; then
+    step "cargo clippy (workspace, all targets, warnings are errors)"
+    cargo clippy --workspace --locked --all-targets --features live -- -D warnings
+fi
 
-step "cargo test"
-cargo test --workspace --locked --no-fail-fast
+step "cargo build (workspace, tests of both tiers included)"
+cargo build --workspace --locked --all-targets --features live
+
+step "cargo test (fast and live tiers)"
+cargo test --workspace --locked --no-fail-fast --features live
 
 step "quickstart demo, check mode (the README's first command, run to the tool list)"
 scripts/demo.sh --check

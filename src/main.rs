@@ -1,4 +1,5 @@
 //! `vmcp`: one binary for the gateway, the operator and their tools.
+#![forbid(unsafe_code)]
 
 use std::path::PathBuf;
 use std::process::ExitCode;

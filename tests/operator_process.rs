@@ -76,6 +76,7 @@ async fn group_ready(client: &kube::Client, ns: &str) -> bool {
 }
 
 #[tokio::test]
+#[allow(unsafe_code)] // kill(2): see SAFETY below
 async fn two_replicas_serve_health_elect_one_leader_and_hand_over_on_sigterm() {
     let env = TestEnv::shared().await.expect("test API server");
     env.install_crds().await.expect("CRDs");

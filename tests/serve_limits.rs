@@ -30,6 +30,7 @@ fn write_config(dir: &Scratch, backend_port: u16) -> std::path::PathBuf {
 }
 
 /// `vmcp serve` on `port` with `env`, and at most `nofile` descriptors if given.
+#[allow(unsafe_code)] // pre_exec hook: see SAFETY below
 fn start_gateway(
     cfg: &std::path::Path,
     port: u16,

@@ -21,6 +21,7 @@
 //!   ConfigMap.
 //!
 //! Everything listens on 127.0.0.1; every wait is bounded in time, every loop in count.
+#![forbid(unsafe_code)]
 
 #[path = "../../gateway/src/backend.rs"]
 mod backend;

@@ -94,6 +94,7 @@ fn main() -> anyhow::Result<()> {
     })
 }
 
+#[allow(unsafe_code)] // getrlimit/setrlimit: see SAFETY below
 fn raise_nofile() {
     // SAFETY: plain libc calls on a local struct.
     unsafe {
@@ -231,6 +232,7 @@ fn unique() -> u128 {
 }
 
 /// utime + stime of a process, in seconds.
+#[allow(unsafe_code)] // sysconf: see SAFETY below
 fn cpu_seconds(pid: &str) -> f64 {
     let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/stat")) else {
         return f64::NAN;

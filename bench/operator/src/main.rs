@@ -9,6 +9,7 @@
 //!
 //! Every entry is reconciled first (the VirtualMCPServer only takes Valid entries); each entry
 //! reconcile reads the namespace's world, so that pass is O(N) reads of O(N) objects.
+#![forbid(unsafe_code)]
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};

@@ -3,6 +3,7 @@
 //! Field names, enums, defaults, short names and condition strings follow ToolHive so that
 //! existing manifests apply unchanged; where vmcp adds a field it says so in its doc comment.
 //! `crd::all_crds()` turns the types into the CRDs committed under `deploy/crds/`.
+#![forbid(unsafe_code)]
 
 pub mod admission;
 pub mod conditions;

@@ -8,6 +8,7 @@
 //! unknown keys to the same report), ToolHive's defaults
 //! ([`Config::apply_defaults`]) and a one-line summary for `vmcp validate`
 //! ([`Config::summary`]).
+#![forbid(unsafe_code)]
 
 mod aggregation;
 mod auth;

@@ -10,6 +10,7 @@
 //!
 //! Usage: `vmcp-conformance-server [PORT]` (default 0: any free port). Binds 127.0.0.1 and prints
 //! `LISTENING <port>` on stdout once it accepts connections.
+#![forbid(unsafe_code)]
 
 mod mcp;
 

@@ -6,6 +6,7 @@
 //! The gateway itself (`vmcp-gateway`) stays free of Kubernetes; this crate feeds it the
 //! backend set and watches its in-memory health state. Ownership of status fields:
 //! `docs/STATUS.md`.
+#![forbid(unsafe_code)]
 
 pub mod discover;
 pub mod report;

@@ -120,6 +120,7 @@ impl Limits {
 }
 
 /// The soft `RLIMIT_NOFILE` of this process, if it has one.
+#[allow(unsafe_code)] // getrlimit: see SAFETY below
 fn fd_limit() -> Option<usize> {
     #[cfg(unix)]
     {

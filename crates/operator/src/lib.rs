@@ -6,6 +6,7 @@
 //!   [`status`] — no API calls, shared by the controllers and `vmcp render` ([`offline`]);
 //! - side effects: [`read`] (API → world), [`apply`] (the one server-side applier),
 //!   [`controllers`], [`leader`] and [`run`] (the process).
+#![forbid(unsafe_code)]
 
 pub mod apply;
 pub mod controllers;

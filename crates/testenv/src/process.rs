@@ -117,6 +117,7 @@ pub fn spawn(binary: &Path, args: &[String], log: &Path) -> io::Result<Child> {
 }
 
 #[cfg(target_os = "linux")]
+#[allow(unsafe_code)] // getpid and a pre_exec hook: see SAFETY below
 fn die_with_parent(command: &mut Command) {
     use std::os::unix::process::CommandExt;
     // SAFETY: getpid has no preconditions.

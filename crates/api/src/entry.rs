@@ -8,24 +8,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::refs::{CABundleSource, ExternalAuthConfigRef, HeaderForwardConfig, MCPGroupRef};
 
-/// Transport of a remote MCP server.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]
-pub enum RemoteTransport {
-    #[serde(rename = "sse")]
-    Sse,
-    #[serde(rename = "streamable-http")]
-    StreamableHttp,
-}
-
-impl RemoteTransport {
-    pub fn as_str(self) -> &'static str {
-        match self {
-            RemoteTransport::Sse => "sse",
-            RemoteTransport::StreamableHttp => "streamable-http",
-        }
-    }
-}
-
 /// Spec of an MCPServerEntry.
 #[derive(CustomResource, Serialize, Deserialize, Clone, Debug, PartialEq, JsonSchema)]
 #[kube(
@@ -53,7 +35,7 @@ pub struct MCPServerEntrySpec {
     #[serde(default)]
     pub allow_private_endpoint: bool,
     /// Transport of the remote server. Deliberately without a default.
-    pub transport: RemoteTransport,
+    pub transport: vmcp_config::Transport,
     /// The MCPGroup this entry belongs to.
     pub group_ref: MCPGroupRef,
     /// Outgoing authentication towards the remote server.

@@ -20,10 +20,16 @@ pub mod server;
 pub mod tool_config;
 pub mod virtual_server;
 
-pub use entry::{MCPServerEntry, MCPServerEntrySpec, MCPServerEntryStatus, RemoteTransport};
+pub use entry::{MCPServerEntry, MCPServerEntrySpec, MCPServerEntryStatus};
 pub use external_auth::{ExternalAuthType, MCPExternalAuthConfig, MCPExternalAuthConfigSpec};
 pub use group::{MCPGroup, MCPGroupSpec, MCPGroupStatus};
 pub use remote_proxy::{MCPRemoteProxy, MCPRemoteProxySpec, MCPRemoteProxyStatus};
 pub use server::{MCPServer, MCPServerSpec, MCPServerStatus};
 pub use tool_config::{MCPToolConfig, MCPToolConfigSpec};
 pub use virtual_server::{VirtualMCPServer, VirtualMCPServerSpec, VirtualMCPServerStatus};
+
+/// The default transport of an MCPRemoteProxy and of an MCPServer's `proxyMode` (ToolHive's).
+/// One transport type serves every resource and the gateway config: `vmcp_config::Transport`.
+fn streamable_http() -> vmcp_config::Transport {
+    vmcp_config::Transport::StreamableHttp
+}

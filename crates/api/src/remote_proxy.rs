@@ -10,16 +10,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::refs::{ExternalAuthConfigRef, HeaderForwardConfig, MCPGroupRef};
 
-/// Transport of the remote server behind the proxy.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
-pub enum RemoteProxyTransport {
-    #[serde(rename = "sse")]
-    Sse,
-    #[default]
-    #[serde(rename = "streamable-http")]
-    StreamableHttp,
-}
-
 fn default_proxy_port() -> i32 {
     8080
 }
@@ -53,8 +43,9 @@ pub struct MCPRemoteProxySpec {
     #[serde(default = "default_proxy_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub proxy_port: i32,
-    #[serde(default)]
-    pub transport: RemoteProxyTransport,
+    /// Transport of the remote server behind the proxy.
+    #[serde(default = "crate::streamable_http")]
+    pub transport: vmcp_config::Transport,
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub external_auth_config_ref: Option<ExternalAuthConfigRef>,
     #[serde(default, skip_serializing_if = "Option::is_none")]

@@ -24,16 +24,6 @@ pub enum ServerTransport {
     Sse,
 }
 
-/// Transport the ToolHive proxy exposes in front of a stdio server.
-#[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Default, JsonSchema)]
-pub enum ProxyMode {
-    #[serde(rename = "sse")]
-    Sse,
-    #[default]
-    #[serde(rename = "streamable-http")]
-    StreamableHttp,
-}
-
 fn default_proxy_port() -> i32 {
     8080
 }
@@ -63,8 +53,9 @@ pub struct MCPServerSpec {
     pub image: String,
     #[serde(default)]
     pub transport: ServerTransport,
-    #[serde(default)]
-    pub proxy_mode: ProxyMode,
+    /// Transport the ToolHive proxy exposes in front of a stdio server.
+    #[serde(default = "crate::streamable_http")]
+    pub proxy_mode: vmcp_config::Transport,
     #[serde(default = "default_proxy_port")]
     #[schemars(range(min = 1, max = 65535))]
     pub proxy_port: i32,

@@ -32,35 +32,7 @@ pub struct MCPToolConfigSpec {
     pub tools_filter: Vec<String>,
     /// Per original tool name: new name, description or annotations.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
-    pub tools_override: BTreeMap<String, ToolOverride>,
-}
-
-/// How one tool is presented to clients.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolOverride {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub name: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub description: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub annotations: Option<ToolAnnotationsOverride>,
-}
-
-/// MCP tool annotations that may be overridden.
-#[derive(Serialize, Deserialize, Clone, Debug, PartialEq, Default, JsonSchema)]
-#[serde(rename_all = "camelCase")]
-pub struct ToolAnnotationsOverride {
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub title: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub read_only_hint: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub destructive_hint: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub idempotent_hint: Option<bool>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub open_world_hint: Option<bool>,
+    pub tools_override: BTreeMap<String, vmcp_config::ToolOverride>,
 }
 
 /// Status of an MCPToolConfig.

@@ -44,7 +44,9 @@ pub use defaults::{
 pub use duration::{DURATION_PATTERN, DurationError, GoDuration, format_go_duration};
 pub use input::{InputError, Location};
 pub use load::{LoadError, MAX_CONFIG_BYTES, SerializeError, check_file, load_file};
-pub use model::{Backend, BackendType, CompositeToolRef, Config, Transport, Unsupported};
+pub use model::{
+    Backend, BackendType, CA_BUNDLE_ROOT, CompositeToolRef, Config, Transport, Unsupported,
+};
 pub use nesting::MAX_FLOW_DEPTH;
 pub use operational::{
     CircuitBreaker, FailureHandling, LogLevel, Operational, PartialFailureMode, Timeouts,

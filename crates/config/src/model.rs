@@ -143,6 +143,7 @@ pub struct Backend {
     #[schemars(schema_with = "backend_type_schema")]
     pub backend_type: Option<BackendType>,
 
+    // The operator mounts each entry's bundle under `CA_BUNDLE_ROOT`.
     /// Absolute path of a PEM CA bundle trusted for this backend (entries only).
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ca_bundle_path: String,
@@ -151,6 +152,10 @@ pub struct Backend {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
 }
+
+/// Where the operator mounts each entry's CA bundle (`<root>/<entry>/<key>`, ToolHive's path)
+/// and where the gateway expects it; the one definition both read.
+pub const CA_BUNDLE_ROOT: &str = "/etc/toolhive/ca-bundles";
 
 /// Network transport of a backend.
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq, Hash, JsonSchema)]

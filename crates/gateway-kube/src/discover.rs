@@ -8,8 +8,8 @@
 //! clients get list_changed.
 //!
 //! What is a backend, with which URL, transport, headers and auth, is decided by the same
-//! pure functions the operator renders static mode with (`vmcp_operator::discovery`,
-//! `render`), so the two modes cannot disagree. The difference is where values come from:
+//! pure functions the operator renders static mode with (`vmcp_core`: discovery, backend,
+//! ca_bundles, headers, auth), so the two modes cannot disagree. The difference is where values come from:
 //! CA bundles are read from the ConfigMap through the API (not a mounted file), and secret
 //! values from the Secret through the API (not env vars), which is why the dynamic-mode Role
 //! may read them.
@@ -29,12 +29,11 @@ use serde::de::DeserializeOwned;
 use tokio::sync::Notify;
 use vmcp_api::{MCPExternalAuthConfig, MCPRemoteProxy, MCPServer, MCPServerEntry};
 use vmcp_config::{BackendType, Config};
+use vmcp_core::discovery::{self, Backend, BackendKind};
+use vmcp_core::world::World;
+use vmcp_core::{auth, backend, ca_bundles, headers};
 use vmcp_gateway::backend::build::{BackendSpec, CaSource};
 use vmcp_gateway::members::Members;
-use vmcp_operator::controllers::WatchBackoff;
-use vmcp_operator::discovery::{self, Backend, BackendKind};
-use vmcp_operator::render::{auth, ca_bundles, config, headers};
-use vmcp_operator::world::World;
 
 /// Changes arriving within this window are applied together.
 const DEBOUNCE: Duration = Duration::from_millis(50);
@@ -88,8 +87,8 @@ pub fn discovered(
         // Only an entry's own previous backend, and never a second backend of that name.
         let previous = serving.get(&skipped.name).filter(|spec| {
             awaiting
-                && spec.backend.backend_type == Some(BackendType::Entry)
-                && !out.specs.iter().any(|s| s.backend.name == skipped.name)
+                && spec.backend_type == Some(BackendType::Entry)
+                && !out.specs.iter().any(|s| s.name == skipped.name)
         });
         match previous {
             Some(spec) => {
@@ -99,8 +98,7 @@ pub fn discovered(
             None => out.left_out.push(skipped.to_string()),
         }
     }
-    out.specs
-        .sort_by(|a, b| a.backend.name.cmp(&b.backend.name));
+    out.specs.sort_by(|a, b| a.name.cmp(&b.name));
     out
 }
 
@@ -120,8 +118,7 @@ fn spec_for(
     if let Some(h) = &header_plan {
         resolve_env(&h.env, secrets, &mut env)?;
     }
-    let mut backend = config::static_backend(b, group, None, header_plan.as_ref());
-    backend.ca_bundle_path.clear();
+    let backend = backend::static_backend(b, group, None, header_plan.as_ref());
 
     let ca = match b
         .entry
@@ -167,12 +164,7 @@ fn spec_for(
         }
         (None, None) => outgoing.and_then(|o| o.default.clone()),
     };
-    Ok(BackendSpec {
-        backend,
-        ca,
-        auth,
-        env,
-    })
+    Ok(BackendSpec::new(&backend, ca, auth, env))
 }
 
 /// Fills `out` with the values the kubelet would put into these env vars.
@@ -296,7 +288,9 @@ where
     let kind = K::kind(&K::DynamicType::default()).to_string();
     let stream = reflector::reflector(
         writer,
-        watcher(api, watcher::Config::default()).backoff(WatchBackoff::default()),
+        watcher(api, watcher::Config::default()).backoff(watcher::ExponentialBackoff::from(
+            vmcp_core::watch::backoff(),
+        )),
     );
     // A watch that keeps failing the same way (403 from a Role without this kind) retries
     // every second; say so once, and again only when the error changes or it recovers.
@@ -346,11 +340,7 @@ pub async fn run(client: Client, namespace: String, cfg: Config, members: Arc<Me
     loop {
         let (world, secrets) = stores.snapshot();
         let found = discovered(&world, &secrets, &cfg, &serving);
-        let names: Vec<&str> = found
-            .specs
-            .iter()
-            .map(|s| s.backend.name.as_str())
-            .collect();
+        let names: Vec<&str> = found.specs.iter().map(|s| s.name.as_str()).collect();
         tracing::debug!(backends = ?names, "applying discovered backends");
         for entry in &found.kept {
             tracing::debug!(%entry, "changed entry not validated yet; serving its previous spec");
@@ -359,8 +349,8 @@ pub async fn run(client: Client, namespace: String, cfg: Config, members: Arc<Me
         let failed = members.apply(found.specs);
         serving = applied
             .into_iter()
-            .filter(|s| !failed.contains_key(&s.backend.name))
-            .map(|s| (s.backend.name.clone(), s))
+            .filter(|s| !failed.contains_key(&s.name))
+            .map(|s| (s.name.clone(), s))
             .collect();
         let mut left_out = found.left_out;
         left_out.extend(failed.into_iter().map(|(b, why)| format!("{b}: {why}")));
@@ -383,7 +373,7 @@ pub async fn run(client: Client, namespace: String, cfg: Config, members: Arc<Me
 mod tests {
     use super::*;
     use vmcp_api::manifest::parse_manifests;
-    use vmcp_operator::world::ManifestWorlds;
+    use vmcp_core::world::ManifestWorlds;
 
     const GROUP: &str = r#"
 apiVersion: toolhive.stacklok.dev/v1beta1
@@ -460,11 +450,7 @@ status: {phase: Valid, observedGeneration: 2}
     #[test]
     fn entries_become_specs_with_ca_headers_and_auth_from_the_api() {
         let found = discovered(&world(""), &secrets(), &config(), &BTreeMap::new());
-        let names: Vec<&str> = found
-            .specs
-            .iter()
-            .map(|s| s.backend.name.as_str())
-            .collect();
+        let names: Vec<&str> = found.specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["partner", "plain"]);
         let partner = &found.specs[0];
         assert_eq!(
@@ -474,13 +460,9 @@ status: {phase: Valid, observedGeneration: 2}
                 pem: "-----BEGIN CERTIFICATE-----\nAAA\n-----END CERTIFICATE-----\n".into(),
             }
         );
-        assert!(partner.backend.ca_bundle_path.is_empty());
-        assert_eq!(
-            partner.backend.metadata["vmcp.headers.plaintext.X-Tenant"],
-            "t1"
-        );
+        assert_eq!(partner.metadata["vmcp.headers.plaintext.X-Tenant"], "t1");
         // Secret-backed header and auth: the env names of static mode, filled from the Secret.
-        let header_env = &partner.backend.metadata["vmcp.headers.env.X-API-Key"];
+        let header_env = &partner.metadata["vmcp.headers.env.X-API-Key"];
         assert_eq!(partner.env[header_env], "k-123");
         let auth = partner.auth.as_ref().unwrap();
         let inj = auth.header_injection.as_ref().unwrap();
@@ -503,7 +485,7 @@ status: {phase: Valid, observedGeneration: 2}
         discovered(world, &secrets(), &config(), &BTreeMap::new())
             .specs
             .into_iter()
-            .map(|s| (s.backend.name.clone(), s))
+            .map(|s| (s.name.clone(), s))
             .collect()
     }
 
@@ -511,8 +493,8 @@ status: {phase: Valid, observedGeneration: 2}
         found
             .specs
             .iter()
-            .find(|s| s.backend.name == name)
-            .map(|s| s.backend.url.as_str())
+            .find(|s| s.name == name)
+            .map(|s| s.url.as_str())
     }
 
     /// An edit of a served entry must not take it away: until the operator has validated
@@ -528,10 +510,7 @@ status: {phase: Valid, observedGeneration: 2}
         e.spec.remote_url = "https://before.example.com/mcp".into();
         e.metadata.generation = Some(2);
         let served = serving(&before);
-        assert_eq!(
-            served["stale"].backend.url,
-            "https://before.example.com/mcp"
-        );
+        assert_eq!(served["stale"].url, "https://before.example.com/mcp");
 
         // Generation 3 (the new URL) is not validated yet: the previous backend stays.
         let edited = world("");
@@ -546,11 +525,7 @@ status: {phase: Valid, observedGeneration: 2}
             "{:?}",
             found.left_out
         );
-        let names: Vec<&str> = found
-            .specs
-            .iter()
-            .map(|s| s.backend.name.as_str())
-            .collect();
+        let names: Vec<&str> = found.specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["partner", "plain", "stale"], "sorted, one per name");
 
         // Without a previous backend there is nothing to keep.
@@ -584,7 +559,7 @@ status: {phase: Valid, observedGeneration: 2}
 
         // A previous backend of that name that was not this entry is not revived for it.
         let mut other = served.clone();
-        other.get_mut("stale").unwrap().backend.backend_type = None;
+        other.get_mut("stale").unwrap().backend_type = None;
         let found = discovered(&edited, &secrets(), &config(), &other);
         assert_eq!(url_of(&found, "stale"), None);
     }
@@ -594,11 +569,7 @@ status: {phase: Valid, observedGeneration: 2}
         let mut no_secret = secrets();
         no_secret.clear();
         let found = discovered(&world(""), &no_secret, &config(), &BTreeMap::new());
-        let names: Vec<&str> = found
-            .specs
-            .iter()
-            .map(|s| s.backend.name.as_str())
-            .collect();
+        let names: Vec<&str> = found.specs.iter().map(|s| s.name.as_str()).collect();
         assert_eq!(names, ["plain"]);
         assert!(
             found
@@ -629,20 +600,12 @@ status: {phase: Valid, observedGeneration: 2}
         )
         .unwrap();
         let found = discovered(&world(""), &secrets(), &cfg, &BTreeMap::new());
-        let partner = found
-            .specs
-            .iter()
-            .find(|s| s.backend.name == "partner")
-            .unwrap();
+        let partner = found.specs.iter().find(|s| s.name == "partner").unwrap();
         assert_eq!(
             partner.auth.as_ref().unwrap().strategy_type,
             Some(vmcp_config::StrategyType::Unauthenticated)
         );
-        let plain = found
-            .specs
-            .iter()
-            .find(|s| s.backend.name == "plain")
-            .unwrap();
+        let plain = found.specs.iter().find(|s| s.name == "plain").unwrap();
         assert!(
             plain.auth.is_some(),
             "the default applies to backends without their own"

@@ -86,7 +86,7 @@ impl Members {
         let mut next: BTreeMap<String, Member> = BTreeMap::new();
         let mut failed = BTreeMap::new();
         for spec in specs {
-            let name = spec.backend.name.clone();
+            let name = spec.name.clone();
             if next.contains_key(&name) {
                 failed.insert(name, "backend name used twice".to_owned());
                 continue;

@@ -836,11 +836,7 @@ async fn a_fetch_that_lands_after_its_backend_was_removed_writes_nothing() {
     .unwrap()
     .with_defaults();
     let with_x = vmcp_gateway::backend::build::specs_from_config(&both);
-    let without_x: Vec<_> = with_x
-        .iter()
-        .filter(|s| s.backend.name != "x")
-        .cloned()
-        .collect();
+    let without_x: Vec<_> = with_x.iter().filter(|s| s.name != "x").cloned().collect();
     let mut c = Client::connect(gw.addr).await;
     let has_x = |t: &[String]| t.iter().any(|n| n.starts_with("x_"));
     // Adds x (its first fetch finds the usual tools), starts a re-fetch of x and removes x

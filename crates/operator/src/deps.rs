@@ -11,7 +11,7 @@ use std::sync::{Arc, RwLock};
 use kube::core::DeserializeGuard;
 use kube::runtime::reflector::{ObjectRef, Store};
 
-use crate::world::ObjKey;
+use vmcp_core::world::ObjKey;
 
 /// Dependency index of one controller's objects (`K`).
 pub struct DependencyIndex<K: kube::Resource<DynamicType = ()>> {

@@ -2,8 +2,9 @@
 //! gateways.
 //!
 //! Layout follows the rule "pure builders apart from side effects":
-//! - pure: [`world`] (the snapshot of inputs), [`discovery`], [`validate`], [`render`],
-//!   [`status`] — no API calls, shared by the controllers and `vmcp render` ([`offline`]);
+//! - pure: the snapshot of inputs and discovery (in `vmcp_core`, shared with the gateway's
+//!   dynamic mode), [`validate`], [`render`], [`status`] — no API calls, shared by the
+//!   controllers and `vmcp render` ([`offline`]);
 //! - side effects: [`read`] (API → world), [`apply`] (the one server-side applier),
 //!   [`controllers`], [`leader`] and [`run`] (the process).
 #![forbid(unsafe_code)]
@@ -11,7 +12,6 @@
 pub mod apply;
 pub mod controllers;
 pub mod deps;
-pub mod discovery;
 pub mod error;
 pub mod leader;
 pub mod names;
@@ -21,6 +21,5 @@ pub mod render;
 pub mod run;
 pub mod status;
 pub mod validate;
-pub mod world;
 
 pub use error::{Error, Result};

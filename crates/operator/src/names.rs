@@ -28,8 +28,9 @@ pub const CONFIG_MOUNT_DIR: &str = "/etc/vmcp-config";
 pub const CONFIG_VOLUME: &str = "vmcp-config";
 /// Name of the gateway container; `podTemplateSpec` patches address it by this name.
 pub const CONTAINER_NAME: &str = "vmcp";
-/// Root under which each entry's CA bundle is mounted (`<root>/<entry>/<key>`).
-pub const CA_BUNDLE_ROOT: &str = "/etc/toolhive/ca-bundles";
+/// Root under which each entry's CA bundle is mounted: one constant for the operator and the
+/// gateway, in the config crate both read.
+pub use vmcp_config::CA_BUNDLE_ROOT;
 
 /// Image of the gateway when `VMCP_GATEWAY_IMAGE` is unset: the same binary, same version.
 pub const DEFAULT_GATEWAY_IMAGE: &str = concat!("vmcp:", env!("CARGO_PKG_VERSION"));
@@ -81,19 +82,6 @@ pub fn selector_labels(vmcp: &str) -> BTreeMap<String, String> {
     ])
 }
 
-/// Turns any text into an environment-variable fragment: upper case, `[A-Z0-9_]` only.
-pub fn env_fragment(s: &str) -> String {
-    s.chars()
-        .map(|c| {
-            if c.is_ascii_alphanumeric() {
-                c.to_ascii_uppercase()
-            } else {
-                '_'
-            }
-        })
-        .collect()
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -107,6 +95,5 @@ mod tests {
             service_url("eng", "ns"),
             "http://vmcp-eng.ns.svc.cluster.local:4483"
         );
-        assert_eq!(env_fragment("ctx7-exchange.v2"), "CTX7_EXCHANGE_V2");
     }
 }

@@ -9,12 +9,12 @@ use vmcp_api::entry::MCPServerEntryStatus;
 use vmcp_api::manifest::{Manifest, read_manifest_file};
 
 use crate::controllers::group::desired_status;
-use crate::discovery::group_members;
 use crate::error::{Error, Result};
 use crate::render::{Rendered, Settings, render_virtual_server};
 use crate::status::{now, to_k8s_conditions, virtual_server_status};
 use crate::validate::entry::validate_entry;
-use crate::world::{ManifestWorlds, World, namespace_or_default};
+use vmcp_core::discovery::group_members;
+use vmcp_core::world::{ManifestWorlds, World, namespace_or_default};
 
 /// Reads every manifest in `path`: one file, or every `*.yaml`/`*.yml`/`*.json` file of a
 /// directory (not recursive), in name order.
@@ -125,7 +125,7 @@ impl Outcome {
 pub fn render_manifests(manifests: Vec<Manifest>, settings: &Settings) -> Vec<Outcome> {
     let mut worlds = ManifestWorlds::from_manifests(manifests);
     for w in worlds.worlds.values_mut() {
-        w.url_policy = crate::validate::url::Policy::from_env();
+        w.url_policy = vmcp_core::url::Policy::from_env();
         settle(w);
     }
     let t = now();

@@ -16,7 +16,7 @@ use vmcp_api::{
 };
 
 use crate::error::{Error, Result};
-use crate::world::{DeploymentState, World};
+use vmcp_core::world::{DeploymentState, World};
 
 /// How much of the world a reconcile needs.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -63,7 +63,7 @@ pub async fn load_world(
     deployments: &[String],
 ) -> Result<World> {
     let mut world = World::new(ns);
-    world.url_policy = crate::validate::url::Policy::from_env();
+    world.url_policy = vmcp_core::url::Policy::from_env();
     world.servers = list::<MCPServer>(client, ns).await?;
     world.proxies = list::<MCPRemoteProxy>(client, ns).await?;
     world.entries = list::<MCPServerEntry>(client, ns).await?;
@@ -200,7 +200,7 @@ pub async fn read_config_maps(
 pub async fn load_entry_world(client: &Client, entry: &MCPServerEntry) -> Result<World> {
     let ns = entry.metadata.namespace.clone().unwrap_or_default();
     let mut world = World::new(&ns);
-    world.url_policy = crate::validate::url::Policy::from_env();
+    world.url_policy = vmcp_core::url::Policy::from_env();
     let group = &entry.spec.group_ref.name;
     if let Some(g) = get::<MCPGroup>(client, &ns, group).await? {
         world.groups.insert(group.clone(), g);

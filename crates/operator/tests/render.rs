@@ -6,9 +6,9 @@ mod common;
 use common::{GROUP, cond, config_roundtrip, render_yaml, world_from_yaml};
 use k8s_openapi::api::core::v1::EnvVar;
 use vmcp_config::{BackendType, StrategyType, Transport};
+use vmcp_core::world::{ObjKey, kinds};
 use vmcp_operator::names::CONFIG_CHECKSUM_ANNOTATION;
 use vmcp_operator::render::{Mode, Settings, rbac, render_virtual_server};
-use vmcp_operator::world::{ObjKey, kinds};
 
 const SECRET_VALUE: &str = "s3cr3t-value-never-rendered";
 
@@ -396,7 +396,7 @@ fn ca_volumes_long_names_and_custom_keys() {
                 .any(|m| m.name == v.name && m.read_only == Some(true))
         );
     }
-    use vmcp_operator::render::ca_bundles::volume_name;
+    use vmcp_core::ca_bundles::volume_name;
     assert_eq!(volume_name("short"), "ca-bundle-short");
     // Entry names may hold dots; volume names are DNS labels and may not.
     let dotted = volume_name("api.example.com");

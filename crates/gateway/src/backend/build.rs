@@ -32,11 +32,17 @@ pub enum CaSource {
     Pem { source: String, pem: String },
 }
 
-/// Everything needed to build one backend client.
+/// Everything needed to build one backend client. The CA comes only from `ca`: a config's
+/// `caBundlePath` becomes a [`CaSource::File`], discovery's ConfigMap a [`CaSource::Pem`].
 #[derive(Clone, Debug, PartialEq)]
 pub struct BackendSpec {
-    /// Name, URL, transport and header metadata (`caBundlePath` is ignored; see `ca`).
-    pub backend: vmcp_config::Backend,
+    pub name: String,
+    pub url: String,
+    /// Required; `None` (a config without it) fails [`Builder::build`] naming the backend.
+    pub transport: Option<vmcp_config::Transport>,
+    pub backend_type: Option<vmcp_config::BackendType>,
+    /// Header metadata (`vmcp.headers.*`) and labels.
+    pub metadata: BTreeMap<String, String>,
     pub ca: CaSource,
     /// Outgoing auth strategy; `None` is unauthenticated.
     pub auth: Option<BackendAuthStrategy>,
@@ -45,8 +51,26 @@ pub struct BackendSpec {
     pub env: BTreeMap<String, String>,
 }
 
-/// Where the operator mounts entry CA bundles (`/etc/toolhive/ca-bundles/<entry>/<key>`).
-pub const CA_BUNDLE_MOUNT: &str = "/etc/toolhive/ca-bundles";
+impl BackendSpec {
+    /// The spec of a config backend, its CA given apart (its `caBundlePath` is not read here).
+    pub fn new(
+        b: &vmcp_config::Backend,
+        ca: CaSource,
+        auth: Option<BackendAuthStrategy>,
+        env: BTreeMap<String, String>,
+    ) -> Self {
+        BackendSpec {
+            name: b.name.clone(),
+            url: b.url.clone(),
+            transport: b.transport,
+            backend_type: b.backend_type,
+            metadata: b.metadata.clone(),
+            ca,
+            auth,
+            env,
+        }
+    }
+}
 
 /// A backend's CA bundle path, with the operator's mount directory moved to `root` when
 /// `VMCP_CA_BUNDLE_ROOT` is set: running the rendered config outside a pod (tests, the demo)
@@ -55,7 +79,7 @@ pub fn ca_bundle_path(configured: &str, root: Option<&str>) -> PathBuf {
     let p = std::path::Path::new(configured);
     match (
         root.filter(|r| !r.is_empty()),
-        p.strip_prefix(CA_BUNDLE_MOUNT),
+        p.strip_prefix(vmcp_config::CA_BUNDLE_ROOT),
     ) {
         (Some(root), Ok(rest)) => std::path::Path::new(root).join(rest),
         _ => p.to_path_buf(),
@@ -67,19 +91,18 @@ pub fn specs_from_config(cfg: &Config) -> Vec<BackendSpec> {
     let root = std::env::var("VMCP_CA_BUNDLE_ROOT").ok();
     cfg.backends
         .iter()
-        .map(|b| BackendSpec {
-            backend: b.clone(),
-            ca: if b.ca_bundle_path.is_empty() {
+        .map(|b| {
+            let ca = if b.ca_bundle_path.is_empty() {
                 CaSource::None
             } else {
                 CaSource::File(ca_bundle_path(&b.ca_bundle_path, root.as_deref()))
-            },
-            auth: cfg
+            };
+            let auth = cfg
                 .outgoing_auth
                 .as_ref()
                 .and_then(|o| o.resolve_for_backend(&b.name))
-                .cloned(),
-            env: BTreeMap::new(),
+                .cloned();
+            BackendSpec::new(b, ca, auth, BTreeMap::new())
         })
         .collect()
 }
@@ -118,7 +141,7 @@ impl Builder {
 
     /// Builds one backend; every error names it.
     pub fn build(&self, spec: &BackendSpec) -> Result<Arc<Backend>, ServeError> {
-        let b = &spec.backend;
+        let b = spec;
         let name = b.name.clone();
         let err = |what: String| ServeError::Backend {
             backend: name.clone(),
@@ -253,12 +276,11 @@ mod tests {
         let (tx, _rx) = tokio::sync::mpsc::unbounded_channel();
         let builder = Builder::new(&Config::default(), tx, Arc::new(|_, _, _| {}));
         let spec = BackendSpec {
-            backend: vmcp_config::Backend {
-                name: "partner".into(),
-                url: "https://127.0.0.1:1/mcp".into(),
-                transport: Some(vmcp_config::Transport::StreamableHttp),
-                ..Default::default()
-            },
+            name: "partner".into(),
+            url: "https://127.0.0.1:1/mcp".into(),
+            transport: Some(vmcp_config::Transport::StreamableHttp),
+            backend_type: None,
+            metadata: BTreeMap::new(),
             ca: CaSource::Pem {
                 source: "ConfigMap ns/partner-ca key ca.crt".into(),
                 pem: "not a certificate".into(),

@@ -19,7 +19,7 @@ use crate::error::{Result, name_and_namespace};
 use crate::read::load_entry_world;
 use crate::status::{now, to_k8s_conditions};
 use crate::validate::entry::{entry_dependencies, validate_entry};
-use crate::world::{ObjKey, kinds};
+use vmcp_core::world::{ObjKey, kinds};
 
 async fn reconcile(
     obj: Arc<DeserializeGuard<MCPServerEntry>>,
@@ -89,7 +89,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
         scope.api::<DeserializeGuard<MCPServerEntry>>(&client),
         cfg.clone(),
     )
-    .trigger_backoff(super::WatchBackoff::default());
+    .trigger_backoff(super::watch_backoff());
     let store = controller.store();
     let groups = by_index(&ctx, store.clone(), kinds::GROUP);
     let auths = by_index(&ctx, store.clone(), kinds::AUTH);

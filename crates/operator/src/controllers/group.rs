@@ -15,11 +15,11 @@ use vmcp_api::group::{MCPGroupPhase, MCPGroupStatus};
 use vmcp_api::{MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry};
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
-use crate::discovery::{BackendKind, Members, group_members};
 use crate::error::{Error, Result, name_and_namespace};
 use crate::read::{Need, load_world};
 use crate::status::{Cond, now, to_k8s_conditions};
-use crate::world::{World, kinds};
+use vmcp_core::discovery::{BackendKind, Members, group_members};
+use vmcp_core::world::{World, kinds};
 
 /// The status a group should have, given its members.
 pub fn desired_status(
@@ -245,7 +245,7 @@ async fn mark_members(ctx: &Context, world: &World, group: &str, mark: MemberMar
     }
 }
 
-fn member_keys(world: &World, m: &Members) -> Vec<crate::world::ObjKey> {
+fn member_keys(world: &World, m: &Members) -> Vec<vmcp_core::world::ObjKey> {
     let mut keys = Vec::new();
     keys.extend(m.servers.iter().map(|n| world.key(kinds::SERVER, n)));
     keys.extend(m.proxies.iter().map(|n| world.key(kinds::PROXY, n)));
@@ -265,7 +265,7 @@ fn member_mapper(
         let (Some(ns), Some(name)) = (meta.namespace.as_deref(), meta.name.as_deref()) else {
             return vec![];
         };
-        let mut out = deps.dependents(&crate::world::ObjKey::new(kind, ns, name));
+        let mut out = deps.dependents(&vmcp_core::world::ObjKey::new(kind, ns, name));
         if let Some(g) = group.filter(|g| !g.is_empty()) {
             out.push(ObjectRef::new(g).within(ns));
         }
@@ -284,7 +284,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
         scope.api::<DeserializeGuard<MCPGroup>>(&client),
         cfg.clone(),
     )
-    .trigger_backoff(super::WatchBackoff::default())
+    .trigger_backoff(super::watch_backoff())
     .watches(
         scope.api::<DeserializeGuard<MCPServer>>(&client),
         cfg.clone(),

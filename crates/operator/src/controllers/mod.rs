@@ -268,65 +268,23 @@ pub(crate) fn owner_vmcp(
     })
 }
 
-/// The back-off of a controller's watches after an error.
-///
-/// kube-runtime's `Controller` puts *one* back-off on the merged stream of all
-/// its watches (the primary kind plus every `owns` and `watches`), and while it
-/// backs off none of them is read. Its default grows to 30 s and only resets
-/// after two quiet minutes. After a kube-apiserver restart each of the
-/// VirtualMCPServer controller's fifteen watches fails once or twice (refused
-/// connection, then `410 Gone` when it resumes), one failure per wake-up, each
-/// doubling the shared delay: the operator stayed blind for 80-100 s in the
-/// end-to-end fault test (a new entry was validated ~4 s after the restart
-/// with this back-off, 24-30 s with a 5 s cap). Here the delay starts at
-/// 100 ms, stops growing at 1 s (a watch that keeps failing, e.g. on RBAC,
-/// costs one request a second), and resets on the first event that arrives.
-#[derive(Debug, Clone)]
-pub struct WatchBackoff {
-    next: std::time::Duration,
-}
-
-impl WatchBackoff {
-    const FIRST: std::time::Duration = std::time::Duration::from_millis(100);
-    const MAX: std::time::Duration = std::time::Duration::from_secs(1);
-}
-
-impl Default for WatchBackoff {
-    fn default() -> Self {
-        WatchBackoff { next: Self::FIRST }
-    }
-}
-
-impl Iterator for WatchBackoff {
-    type Item = std::time::Duration;
-
-    fn next(&mut self) -> Option<Self::Item> {
-        let now = self.next;
-        self.next = (self.next * 2).min(Self::MAX);
-        Some(now)
-    }
-}
-
-impl kube::runtime::utils::Backoff for WatchBackoff {
-    fn reset(&mut self) {
-        self.next = Self::FIRST;
-    }
+/// The back-off of a controller's watches after an error: the policy in
+/// [`vmcp_core::watch`] (why it is not kube-runtime's default is said there), as the
+/// back-off type kube-runtime takes; the watcher resets it on the first event that arrives.
+pub fn watch_backoff() -> kube::runtime::watcher::ExponentialBackoff {
+    vmcp_core::watch::backoff().into()
 }
 
 #[cfg(test)]
 mod backoff_tests {
-    use super::WatchBackoff;
     use kube::runtime::utils::Backoff;
     use std::time::Duration;
 
     #[test]
     fn watch_backoff_doubles_to_its_cap_and_resets() {
-        let mut b = WatchBackoff::default();
-        let first: Vec<Duration> = b.by_ref().take(7).collect();
-        assert_eq!(first[0], Duration::from_millis(100));
-        assert_eq!(first[1], Duration::from_millis(200));
-        assert_eq!(first[4], Duration::from_secs(1), "capped: {first:?}");
-        assert_eq!(first[6], Duration::from_secs(1), "capped: {first:?}");
+        let mut b = super::watch_backoff();
+        let first: Vec<u128> = b.by_ref().take(7).map(|d| d.as_millis()).collect();
+        assert_eq!(first, [100, 200, 400, 800, 1000, 1000, 1000]);
         b.reset();
         assert_eq!(b.next(), Some(Duration::from_millis(100)));
     }

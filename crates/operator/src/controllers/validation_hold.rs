@@ -15,7 +15,7 @@ use std::collections::HashMap;
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
 
-use crate::world::ObjKey;
+use vmcp_core::world::ObjKey;
 
 /// Longest a render waits for one entry generation to be validated. Validation reads a few
 /// objects and writes one status, so in a healthy cluster it takes milliseconds.

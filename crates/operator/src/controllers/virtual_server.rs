@@ -26,14 +26,14 @@ use vmcp_api::{
 };
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
-use crate::discovery::entries_awaiting_validation;
 use crate::error::{Result, name_and_namespace};
 use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
 use crate::read::{Need, load_world, read_config_maps};
 use crate::render::render_virtual_server;
 use crate::status::{now, virtual_server_status};
 use crate::validate::authz;
-use crate::world::{ObjKey, kinds};
+use vmcp_core::discovery::entries_awaiting_validation;
+use vmcp_core::world::{ObjKey, kinds};
 
 async fn reconcile(
     obj: Arc<DeserializeGuard<VirtualMCPServer>>,
@@ -203,12 +203,11 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
         scope.api::<DeserializeGuard<VirtualMCPServer>>(&client),
         cfg.clone(),
     )
-    .backoff(super::WatchBackoff::default())
+    .backoff(super::watch_backoff())
     .reflect(writer)
     .applied_objects()
     .predicate_filter(reconcile_inputs, PredicateConfig::default());
-    let controller =
-        Controller::for_stream(main, reader).trigger_backoff(super::WatchBackoff::default());
+    let controller = Controller::for_stream(main, reader).trigger_backoff(super::watch_backoff());
     let store = controller.store();
     let groups = mapper(&ctx, store.clone(), kinds::GROUP);
     let servers = mapper(&ctx, store.clone(), kinds::SERVER);

@@ -17,12 +17,12 @@ use k8s_openapi::apimachinery::pkg::api::resource::Quantity;
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{LabelSelector, ObjectMeta};
 use k8s_openapi::apimachinery::pkg::util::intstr::IntOrString;
 
-use super::ca_bundles::CaMount;
 use super::pod_template::{self, PatchError};
 use crate::names::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_KEY, CONFIG_MOUNT_DIR, CONFIG_VOLUME, CONTAINER_NAME,
     VMCP_PORT, base_labels, config_map_name, selector_labels, service_name,
 };
+use vmcp_core::ca_bundles::CaMount;
 
 /// Everything the Deployment depends on.
 pub struct DeploymentInput<'a> {

@@ -14,12 +14,8 @@
 //! 5. objects: ServiceAccount, Role, RoleBinding, ConfigMap, Deployment, Service; a ConfigMap
 //!    over the size limit stops here.
 
-pub mod auth;
-pub mod ca_bundles;
-pub mod checksum;
 pub mod config;
 pub mod deployment;
-pub mod headers;
 pub mod pod_template;
 pub mod rbac;
 pub mod service;
@@ -37,13 +33,14 @@ use vmcp_api::conditions::{reasons as r, types as t};
 use vmcp_api::virtual_server::{OutgoingAuthSource, VirtualMCPServerPhase};
 use vmcp_config::{Config, LogLevel, Transport};
 
-use crate::discovery::{self, BackendKind};
 use crate::names;
 use crate::status::Cond;
 use crate::validate::authz;
 use crate::validate::virtual_server::{check_spec, describe};
-use crate::world::{DeploymentState, ObjKey, World, kinds};
-use checksum::Checksum;
+use vmcp_core::checksum::{self, Checksum};
+use vmcp_core::discovery::{self, BackendKind};
+use vmcp_core::world::{DeploymentState, ObjKey, World, kinds};
+use vmcp_core::{auth, ca_bundles, headers};
 
 /// Condition type listing group members that are not backends, and why (vmcp addition).
 pub const BACKENDS_RESOLVED: &str = "BackendsResolved";
@@ -539,7 +536,7 @@ pub fn render_virtual_server(
                 env.insert(e.name.clone(), e.clone());
             }
         }
-        static_backends.push(config::static_backend(
+        static_backends.push(vmcp_core::backend::static_backend(
             b,
             &group,
             ca.as_ref(),

@@ -19,7 +19,7 @@ use serde::Deserialize;
 use vmcp_api::virtual_server::{AuthzConfig as SpecAuthz, AuthzConfigType};
 use vmcp_config::{AuthzConfig, AuthzType, CedarError};
 
-use crate::world::World;
+use vmcp_core::world::World;
 
 /// The key of ToolHive's authorization file in a ConfigMap when `configMap.key` is empty.
 pub const DEFAULT_KEY: &str = "authz.json";

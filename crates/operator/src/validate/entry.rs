@@ -8,9 +8,9 @@ use vmcp_api::MCPServerEntry;
 use vmcp_api::conditions::{reasons as r, types as t};
 use vmcp_api::entry::MCPServerEntryPhase;
 
-use super::url::check_remote_url;
 use crate::status::Cond;
-use crate::world::{ObjKey, World, kinds};
+use vmcp_core::url::check_remote_url;
+use vmcp_core::world::{ObjKey, World, kinds};
 
 /// Outcome of validating one entry.
 #[derive(Clone, Debug, PartialEq)]

@@ -4,5 +4,4 @@ pub mod authz;
 pub mod entry;
 pub mod names;
 pub mod superseded;
-pub mod url;
 pub mod virtual_server;

@@ -9,12 +9,10 @@ use vmcp_api::VirtualMCPServer;
 use vmcp_api::virtual_server::{
     AuthzConfigType, BackendAuthType, IncomingAuthType, SessionStorageProvider,
 };
-use vmcp_config::{
-    Config, IncomingAuth, LoadError, Problem, Severity, ToolAnnotations, ToolOverride,
-};
+use vmcp_config::{Config, IncomingAuth, LoadError, Problem, Severity};
 
 use super::authz;
-use crate::world::World;
+use vmcp_core::world::World;
 
 /// The spec checked, with the gateway config it implies (before backends and outgoing auth).
 #[derive(Clone, Debug, PartialEq)]
@@ -219,17 +217,7 @@ fn resolve_tool_configs(config: &mut Config, world: &World, problems: &mut Vec<S
             tools
                 .overrides
                 .entry(tool.clone())
-                .or_insert_with(|| ToolOverride {
-                    name: o.name.clone().unwrap_or_default(),
-                    description: o.description.clone().unwrap_or_default(),
-                    annotations: o.annotations.as_ref().map(|a| ToolAnnotations {
-                        title: a.title.clone(),
-                        read_only_hint: a.read_only_hint,
-                        destructive_hint: a.destructive_hint,
-                        idempotent_hint: a.idempotent_hint,
-                        open_world_hint: a.open_world_hint,
-                    }),
-                });
+                .or_insert_with(|| o.clone());
         }
     }
 }

@@ -3,9 +3,9 @@
 
 use vmcp_api::VirtualMCPServer;
 use vmcp_api::manifest::parse_manifests;
+use vmcp_core::world::{ManifestWorlds, World};
 use vmcp_operator::offline::settle;
 use vmcp_operator::render::{Rendered, Settings, render_virtual_server};
-use vmcp_operator::world::{ManifestWorlds, World};
 
 /// Parses YAML manifests into the `default` namespace's settled world and its VMCPs.
 pub fn world_from_yaml(yaml: &str) -> (World, Vec<VirtualMCPServer>) {

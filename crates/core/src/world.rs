@@ -41,9 +41,9 @@ pub struct World {
     /// Deployments by name (only the ones the operator created are loaded).
     pub deployments: BTreeMap<String, DeploymentState>,
     /// Operator policy, not cluster state: whether entries may point at loopback addresses,
-    /// and the API server's address (see `validate::url::Policy`). Carried here so
+    /// and the API server's address (see `url::Policy`). Carried here so
     /// validation stays pure.
-    pub url_policy: crate::validate::url::Policy,
+    pub url_policy: crate::url::Policy,
 }
 
 /// A reference from one object to another, used to know what to re-reconcile when the

@@ -5,9 +5,8 @@
 //! members that cannot be backends yet are returned as `skipped` with a reason, so the status
 //! can say why a backend is missing instead of silently leaving it out.
 
-use vmcp_api::remote_proxy::RemoteProxyTransport;
-use vmcp_api::server::{ProxyMode, ServerTransport};
-use vmcp_api::{MCPServerEntry, RemoteTransport};
+use vmcp_api::MCPServerEntry;
+use vmcp_api::server::ServerTransport;
 use vmcp_config::Transport;
 
 use crate::world::{ObjKey, World, kinds};
@@ -117,26 +116,11 @@ pub fn entries_awaiting_validation(world: &World, group: &str) -> Vec<(ObjKey, i
 /// The transport the MCPServer's proxy speaks: SSE servers stay SSE; stdio servers are
 /// exposed per `proxyMode`; streamable-http stays streamable-http. (ToolHive's static path
 /// used `proxyMode` alone, turning SSE servers into streamable-http: its quirk Q6.)
-pub fn server_transport(transport: ServerTransport, proxy_mode: ProxyMode) -> Transport {
+pub fn server_transport(transport: ServerTransport, proxy_mode: Transport) -> Transport {
     match (transport, proxy_mode) {
         (ServerTransport::Sse, _) => Transport::Sse,
         (ServerTransport::StreamableHttp, _) => Transport::StreamableHttp,
-        (ServerTransport::Stdio, ProxyMode::Sse) => Transport::Sse,
-        (ServerTransport::Stdio, ProxyMode::StreamableHttp) => Transport::StreamableHttp,
-    }
-}
-
-fn remote_transport(t: RemoteTransport) -> Transport {
-    match t {
-        RemoteTransport::Sse => Transport::Sse,
-        RemoteTransport::StreamableHttp => Transport::StreamableHttp,
-    }
-}
-
-fn proxy_transport(t: RemoteProxyTransport) -> Transport {
-    match t {
-        RemoteProxyTransport::Sse => Transport::Sse,
-        RemoteProxyTransport::StreamableHttp => Transport::StreamableHttp,
+        (ServerTransport::Stdio, mode) => mode,
     }
 }
 
@@ -193,7 +177,7 @@ pub fn discover(world: &World, group: &str) -> Discovery {
                 name,
                 BackendKind::RemoteProxy,
                 p.status.as_ref().and_then(|st| st.url.as_ref()),
-                proxy_transport(p.spec.transport),
+                p.spec.transport,
                 p.spec
                     .external_auth_config_ref
                     .as_ref()
@@ -238,7 +222,7 @@ pub fn discover(world: &World, group: &str) -> Discovery {
             name: name.clone(),
             kind: BackendKind::Entry,
             url: e.spec.remote_url.clone(),
-            transport: remote_transport(e.spec.transport),
+            transport: e.spec.transport,
             auth_config_ref: e
                 .spec
                 .external_auth_config_ref

@@ -5,9 +5,9 @@
 use k8s_openapi::api::core::v1::{ConfigMapVolumeSource, KeyToPath, Volume, VolumeMount};
 use vmcp_api::MCPServerEntry;
 
-use super::checksum::short_hash;
-use crate::names::CA_BUNDLE_ROOT;
+use crate::checksum::short_hash;
 use crate::world::World;
+use vmcp_config::CA_BUNDLE_ROOT;
 
 /// Kubernetes volume names are DNS labels: at most 63 characters.
 const MAX_VOLUME_NAME: usize = 63;

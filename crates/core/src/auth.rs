@@ -13,9 +13,9 @@ use vmcp_api::ExternalAuthType;
 use vmcp_api::virtual_server::{BackendAuthConfig, BackendAuthType, OutgoingAuthConfig};
 use vmcp_config::{BackendAuthStrategy, HeaderInjection, StrategyType, TokenExchange};
 
-use super::headers::secret_env;
 use crate::discovery::Backend;
-use crate::names::env_fragment;
+use crate::env_fragment;
+use crate::headers::secret_env;
 use crate::world::World;
 
 /// A converted strategy and the env vars it needs.

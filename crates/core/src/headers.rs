@@ -15,8 +15,8 @@ use std::collections::{BTreeMap, BTreeSet};
 use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector};
 use vmcp_api::MCPServerEntry;
 
-use super::checksum::short_hash;
-use crate::names::env_fragment;
+use crate::checksum::short_hash;
+use crate::env_fragment;
 
 /// Metadata key prefix of a plaintext header value.
 pub const METADATA_PLAIN_PREFIX: &str = vmcp_config::metadata::HEADER_PLAINTEXT_PREFIX;

@@ -166,7 +166,7 @@ impl Applier {
             Err(e) => {
                 report
                     .failed
-                    .push((format!("listing {}s in {ns}", kind), e.to_string()));
+                    .push((format!("listing {kind}s in {ns}"), e.to_string()));
                 return;
             }
         };

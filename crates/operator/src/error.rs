@@ -35,6 +35,14 @@ pub enum Error {
         first: String,
         second: String,
     },
+    /// Objects no longer rendered that could not be deleted; each entry is (object, error).
+    /// The status already names them (`OrphansPruned`); this error is what gets the
+    /// reconcile retried with backoff.
+    #[error("pruning for {owner}: {}", failed.iter().map(|(o, e)| format!("{o}: {e}")).collect::<Vec<_>>().join("; "))]
+    Prune {
+        owner: String,
+        failed: Vec<(String, String)>,
+    },
     #[error("leader election: {0}")]
     Leadership(String),
     #[error("health server on {addr}: {source}")]
@@ -81,7 +89,7 @@ impl Error {
     /// Short label for metrics.
     pub fn metric_label(&self) -> &'static str {
         match self {
-            Error::Kube { .. } => "kube",
+            Error::Kube { .. } | Error::Prune { .. } => "kube",
             Error::MissingField { .. } => "missing_field",
             Error::Serialize { .. } => "serialize",
             Error::Io { .. } => "io",

@@ -77,6 +77,7 @@ async fn metrics_handler(State(h): State<Arc<Health>>) -> String {
     h.metrics.render(
         s.applies.load(Ordering::Relaxed),
         s.changes.load(Ordering::Relaxed),
+        s.deletes.load(Ordering::Relaxed),
     )
 }
 

@@ -43,6 +43,39 @@ fn forbidden<T: std::fmt::Debug>(r: Result<T, kube::Error>) -> bool {
     matches!(r, Err(kube::Error::Api(ref s)) if s.code == 403)
 }
 
+/// `delete` is granted exactly on the kinds the VirtualMCPServer controller renders, which
+/// are the kinds it prunes (`Objects::wanted`), and nothing grants `deletecollection` or `*`.
+#[test]
+fn delete_is_granted_exactly_on_the_rendered_kinds() {
+    let text = std::fs::read_to_string(deploy_dir().join("cluster_role.yaml")).expect("manifest");
+    let role: ClusterRole = serde_yaml::from_str(&text).expect("ClusterRole");
+    let mut deletable = std::collections::BTreeSet::new();
+    for rule in role.rules.unwrap_or_default() {
+        for verb in &rule.verbs {
+            assert!(verb != "*" && verb != "deletecollection", "{rule:?}");
+            if verb == "delete" {
+                for group in rule.api_groups.iter().flatten() {
+                    for res in rule.resources.iter().flatten() {
+                        deletable.insert(format!("{group}/{res}"));
+                    }
+                }
+            }
+        }
+    }
+    let expected: std::collections::BTreeSet<String> = [
+        "/configmaps",
+        "/serviceaccounts",
+        "/services",
+        "apps/deployments",
+        "rbac.authorization.k8s.io/rolebindings",
+        "rbac.authorization.k8s.io/roles",
+    ]
+    .into_iter()
+    .map(String::from)
+    .collect();
+    assert_eq!(deletable, expected);
+}
+
 #[tokio::test]
 async fn operator_service_account_rbac_is_sufficient_and_bounded() {
     let env = TestEnv::shared().await.expect("test apiserver");
@@ -200,6 +233,33 @@ spec:
         (st.entries == ["alpha"]).then_some(())
     })
     .await;
+    // Pruning with the SA's rights: `stat` switched to a user's ServiceAccount loses the
+    // operator's ServiceAccount, Role and RoleBinding, and objects of the other rendered kinds
+    // made for it under names no longer rendered go too (a missing `delete` would leave them
+    // and count a failed reconcile).
+    let stat_uid = vmcps.get("stat").await.unwrap().metadata.uid.unwrap();
+    let marks = format!(
+        "  labels: {{app.kubernetes.io/managed-by: vmcp-operator}}\n  ownerReferences:\n  - {{apiVersion: toolhive.stacklok.dev/v1beta1, kind: VirtualMCPServer, name: stat, uid: {stat_uid}, controller: true}}\n"
+    );
+    apply_yaml(
+        &admin,
+        Some(&ns),
+        &format!(
+            "apiVersion: v1\nkind: ServiceAccount\nmetadata: {{name: users-sa}}\n---\napiVersion: v1\nkind: ConfigMap\nmetadata:\n  name: stat-old\n{marks}---\napiVersion: v1\nkind: Service\nmetadata:\n  name: stat-old\n{marks}spec: {{ports: [{{port: 4483}}]}}\n---\napiVersion: apps/v1\nkind: Deployment\nmetadata:\n  name: stat-old\n{marks}spec:\n  selector: {{matchLabels: {{app: stat-old}}}}\n  template:\n    metadata: {{labels: {{app: stat-old}}}}\n    spec: {{containers: [{{name: c, image: x}}]}}\n---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: stat}}\nspec:\n  groupRef: {{name: team}}\n  incomingAuth: {{type: anonymous}}\n  outgoingAuth: {{source: inline}}\n  serviceAccount: users-sa\n"
+        ),
+    )
+    .await;
+    let cms: Api<ConfigMap> = Api::namespaced(admin.clone(), &ns);
+    let svcs: Api<Service> = Api::namespaced(admin.clone(), &ns);
+    let deps: Api<Deployment> = Api::namespaced(admin.clone(), &ns);
+    eventually_gone("stat's ServiceAccount pruned", WAIT, &accounts, "stat-vmcp").await;
+    eventually_gone("stat's Role pruned", WAIT, &roles, "stat-vmcp").await;
+    eventually_gone("stat's RoleBinding pruned", WAIT, &bindings, "stat-vmcp").await;
+    eventually_gone("stale ConfigMap pruned", WAIT, &cms, "stat-old").await;
+    eventually_gone("stale Service pruned", WAIT, &svcs, "stat-old").await;
+    eventually_gone("stale Deployment pruned", WAIT, &deps, "stat-old").await;
+    assert!(accounts.get_opt("users-sa").await.unwrap().is_some());
+    assert!(accounts.get_opt("dyn-vmcp").await.unwrap().is_some());
     // Deleting the group: the finalizer is released and the MCPServer marked, with the SA's
     // rights (a missing verb would leave the group stuck in deletion).
     groups
@@ -254,16 +314,20 @@ spec:
         forbidden(sa_secrets.delete("hdr", &DeleteParams::default()).await),
         "secrets are read-only"
     );
+    let sa_vmcps: Api<VirtualMCPServer> = Api::namespaced(sa.clone(), &ns);
+    assert!(
+        forbidden(sa_vmcps.delete("stat", &DeleteParams::default()).await),
+        "the users' resources are never deleted by the operator"
+    );
     let sa_cms: Api<ConfigMap> = Api::namespaced(sa.clone(), &ns);
     assert!(
         forbidden(
             sa_cms
-                .delete("stat-vmcp-config", &DeleteParams::default())
+                .delete_collection(&DeleteParams::default(), &Default::default())
                 .await
         ),
-        "the operator never deletes (owner references garbage-collect)"
+        "no deletecollection: the applier deletes one preconditioned object at a time"
     );
-    let sa_vmcps: Api<VirtualMCPServer> = Api::namespaced(sa.clone(), &ns);
     let spec_patch = serde_json::json!({"spec": {"groupRef": {"name": "other"}}});
     assert!(
         forbidden(

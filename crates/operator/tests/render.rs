@@ -530,6 +530,57 @@ fn existing_service_account_skips_rbac() {
     assert_eq!(pod.service_account_name.as_deref(), Some("mine"));
 }
 
+/// Pruning (`Applier::prune`) recognises the operator's objects by its label plus a
+/// controller reference, and keeps exactly what `Objects::wanted` names: every rendered
+/// object must carry both marks and be wanted under its own kind.
+#[test]
+fn every_rendered_object_is_marked_and_wanted_under_its_kind() {
+    use vmcp_operator::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE};
+    let (r, _) = render_yaml(&mixed_world("discovered"));
+    let objs = r.objects.as_ref().unwrap();
+    let values = objs.to_values();
+    assert_eq!(values.len(), 6);
+    for v in &values {
+        let kind = v["kind"].as_str().unwrap();
+        let name = v["metadata"]["name"].as_str().unwrap();
+        assert_eq!(
+            v["metadata"]["labels"][MANAGED_BY_LABEL], MANAGED_BY_VALUE,
+            "{kind} {name}"
+        );
+        let owners = v["metadata"]["ownerReferences"].as_array().unwrap();
+        assert!(
+            owners.iter().any(|o| o["controller"] == true),
+            "{kind} {name}"
+        );
+        assert_eq!(
+            objs.wanted(kind),
+            [name.to_string()].into(),
+            "{kind} wants only {name}"
+        );
+    }
+    assert!(
+        objs.wanted("Secret").is_empty(),
+        "never a kind it does not render"
+    );
+}
+
+/// With `spec.serviceAccount` the operator's RBAC objects are not wanted; the account the
+/// Deployment runs as is, even when it is the operator's own `<name>-vmcp` (pruning it
+/// would leave the pods without their account).
+#[test]
+fn spec_service_account_is_wanted_and_the_rbac_objects_are_not() {
+    for sa in ["mine", "eng-vmcp"] {
+        let yaml = mixed_world("inline").replace(
+            "incomingAuth: {type: anonymous}",
+            &format!("incomingAuth: {{type: anonymous}}\n  serviceAccount: {sa}"),
+        );
+        let (r, _) = render_yaml(&yaml);
+        let objs = r.objects.as_ref().unwrap();
+        assert_eq!(objs.wanted("ServiceAccount"), [sa.to_string()].into());
+        assert!(objs.wanted("Role").is_empty() && objs.wanted("RoleBinding").is_empty());
+    }
+}
+
 fn checksum(yaml: &str) -> String {
     let (r, _) = render_yaml(yaml);
     let objs = r

@@ -80,7 +80,7 @@ impl Which {
 
 impl Metrics {
     /// Prometheus text exposition.
-    pub fn render(&self, applies: u64, changes: u64) -> String {
+    pub fn render(&self, applies: u64, changes: u64, deletes: u64) -> String {
         let mut out = String::new();
         out.push_str("# HELP vmcp_operator_reconciles_total Reconciles run.\n# TYPE vmcp_operator_reconciles_total counter\n");
         for w in Which::ALL {
@@ -101,6 +101,7 @@ impl Metrics {
         out.push_str(&format!(
             "# HELP vmcp_operator_applies_total Server-side applies sent.\n# TYPE vmcp_operator_applies_total counter\nvmcp_operator_applies_total {applies}\n\
              # HELP vmcp_operator_apply_changes_total Object applies that changed the object.\n# TYPE vmcp_operator_apply_changes_total counter\nvmcp_operator_apply_changes_total {changes}\n\
+             # HELP vmcp_operator_deletes_total Objects deleted because the operator no longer renders them.\n# TYPE vmcp_operator_deletes_total counter\nvmcp_operator_deletes_total {deletes}\n\
              # HELP vmcp_operator_leader Whether this replica holds the leader lease.\n# TYPE vmcp_operator_leader gauge\nvmcp_operator_leader {}\n",
             self.leader.load(Ordering::Relaxed)
         ));

@@ -1,6 +1,7 @@
 //! VirtualMCPServer controller: read the namespace's world, render, apply the objects in
-//! order (ServiceAccount, Role, RoleBinding, ConfigMap, Deployment, Service), then apply the
-//! operator's part of the status.
+//! order (ServiceAccount, Role, RoleBinding, ConfigMap, Deployment, Service), prune the
+//! objects it made earlier and no longer renders, then apply the operator's part of the
+//! status.
 //!
 //! Watches: the VirtualMCPServer, its children (Deployment, Service, ServiceAccount, Role,
 //! RoleBinding by label; ConfigMaps by owner), group members (re-reconciling only the
@@ -26,10 +27,11 @@ use vmcp_api::{
 };
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
-use crate::error::{Result, name_and_namespace};
+use crate::apply::{Namespaced, PruneReport};
+use crate::error::{Error, Result, name_and_namespace};
 use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
 use crate::read::{Need, load_world, read_config_maps};
-use crate::render::render_virtual_server;
+use crate::render::{Objects, render_virtual_server};
 use crate::status::{now, virtual_server_status};
 use crate::validate::authz;
 use vmcp_core::discovery::entries_awaiting_validation;
@@ -95,15 +97,38 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
     );
     let mut plan = rendered.status.clone();
     let mut next = Action::requeue(RESYNC);
+    let mut prune_error = None;
     if let Some(objs) = &rendered.objects {
-        if let Err(e) = apply_objects(&ctx, objs).await {
-            let Some((what, message)) = e.rejected_object() else {
-                return Err(e);
-            };
-            tracing::warn!(%ns, %name, %what, %message, "the API server rejected a rendered object");
-            plan = plan.rejected_by_api_server(what.trim_start_matches("applying "), message);
-            // Until the spec or a dependency changes (each triggers a reconcile).
-            next = Action::await_change();
+        match apply_objects(&ctx, objs).await {
+            Ok(()) => {
+                // Only after every rendered object is in place (the Deployment already runs
+                // as the new ServiceAccount), and never after a stopped render or a rejected
+                // apply: those leave the existing objects as they are.
+                let uid = vmcp.metadata.uid.as_deref().unwrap_or_default();
+                let report = prune_orphans(&ctx, &ns, uid, objs).await;
+                for what in &report.deleted {
+                    tracing::info!(%ns, %name, object = %what, "pruned: no longer rendered");
+                }
+                for (what, error) in &report.failed {
+                    tracing::warn!(%ns, %name, object = %what, %error, "could not prune an object no longer rendered");
+                }
+                if !report.failed.is_empty() {
+                    plan = plan.prune_failed(&report.failed);
+                    prune_error = Some(Error::Prune {
+                        owner: format!("VirtualMCPServer {ns}/{name}"),
+                        failed: report.failed,
+                    });
+                }
+            }
+            Err(e) => {
+                let Some((what, message)) = e.rejected_object() else {
+                    return Err(e);
+                };
+                tracing::warn!(%ns, %name, %what, %message, "the API server rejected a rendered object");
+                plan = plan.rejected_by_api_server(what.trim_start_matches("applying "), message);
+                // Until the spec or a dependency changes (each triggers a reconcile).
+                next = Action::await_change();
+            }
         }
     } else if let Some(why) = rendered.blocked_reason() {
         tracing::info!(%ns, %name, reason = %why, "not updating infrastructure");
@@ -112,11 +137,41 @@ pub async fn reconcile_inner(vmcp: Arc<VirtualMCPServer>, ctx: Arc<Context>) -> 
     ctx.applier
         .apply_status::<VirtualMCPServer>(&ns, &name, status)
         .await?;
-    Ok(next)
+    // A failed deletion is retried with the controller's backoff, after the status above has
+    // told the user about it: everything else this reconcile did stays done.
+    match prune_error {
+        Some(e) => Err(e),
+        None => Ok(next),
+    }
+}
+
+/// Deletes every object of the kinds the render produces that the operator made for this
+/// VirtualMCPServer (UID `owner_uid`) and `objs` no longer contains. Every kind is tried,
+/// whatever fails before it.
+async fn prune_orphans(ctx: &Context, ns: &str, owner_uid: &str, objs: &Objects) -> PruneReport {
+    async fn kind<K: Namespaced>(
+        ctx: &Context,
+        ns: &str,
+        owner_uid: &str,
+        objs: &Objects,
+        report: &mut PruneReport,
+    ) {
+        let keep = objs.wanted(&K::kind(&()));
+        ctx.applier.prune::<K>(ns, owner_uid, &keep, report).await;
+    }
+    let mut report = PruneReport::default();
+    // Dependents first: the RoleBinding before the Role and ServiceAccount it names.
+    kind::<Service>(ctx, ns, owner_uid, objs, &mut report).await;
+    kind::<Deployment>(ctx, ns, owner_uid, objs, &mut report).await;
+    kind::<ConfigMap>(ctx, ns, owner_uid, objs, &mut report).await;
+    kind::<RoleBinding>(ctx, ns, owner_uid, objs, &mut report).await;
+    kind::<Role>(ctx, ns, owner_uid, objs, &mut report).await;
+    kind::<ServiceAccount>(ctx, ns, owner_uid, objs, &mut report).await;
+    report
 }
 
 /// Applies the rendered objects in order, stopping at the first failure.
-async fn apply_objects(ctx: &Context, objs: &crate::render::Objects) -> Result<()> {
+async fn apply_objects(ctx: &Context, objs: &Objects) -> Result<()> {
     let a = &ctx.applier;
     if let Some(sa) = &objs.service_account {
         a.apply(sa).await?;

@@ -46,6 +46,12 @@ use vmcp_core::{auth, ca_bundles, headers};
 pub const BACKENDS_RESOLVED: &str = "BackendsResolved";
 /// Condition type for outgoing auth resolution (ToolHive's `AuthConfigured`).
 pub const AUTH_CONFIGURED: &str = "AuthConfigured";
+/// Condition type naming the objects the operator no longer renders but could not delete
+/// (vmcp addition). Present only while a deletion fails, `False` with reason
+/// [`PRUNE_FAILED`]: leftovers do not stop the gateway, so `Ready` and the phase are
+/// untouched; the next successful prune removes the condition.
+pub const ORPHANS_PRUNED: &str = "OrphansPruned";
+pub const PRUNE_FAILED: &str = "PruneFailed";
 
 /// Operator-wide settings that shape rendered objects.
 #[derive(Clone, Debug)]
@@ -123,6 +129,41 @@ impl Objects {
         push(serde_json::to_value(&self.service));
         out
     }
+
+    /// The names of `kind` this render wants; any other object of that kind the operator
+    /// made for this VirtualMCPServer is an orphan (`Applier::prune`).
+    ///
+    /// The ServiceAccount the Deployment runs as is always wanted, rendered or not: a
+    /// `spec.serviceAccount` that names the operator's own `<name>-vmcp` keeps it, rather
+    /// than leaving the pods with an account that no longer exists.
+    pub fn wanted(&self, kind: &str) -> BTreeSet<String> {
+        fn name_of(m: &ObjectMeta) -> Option<String> {
+            m.name.clone()
+        }
+        let names: Vec<Option<String>> = match kind {
+            "ServiceAccount" => vec![
+                self.service_account
+                    .as_ref()
+                    .and_then(|o| name_of(&o.metadata)),
+                self.deployment
+                    .spec
+                    .as_ref()
+                    .and_then(|s| s.template.spec.as_ref())
+                    .and_then(|p| p.service_account_name.clone()),
+            ],
+            "Role" => vec![self.role.as_ref().and_then(|o| name_of(&o.metadata))],
+            "RoleBinding" => vec![
+                self.role_binding
+                    .as_ref()
+                    .and_then(|o| name_of(&o.metadata)),
+            ],
+            "ConfigMap" => vec![name_of(&self.config_map.metadata)],
+            "Deployment" => vec![name_of(&self.deployment.metadata)],
+            "Service" => vec![name_of(&self.service.metadata)],
+            _ => vec![],
+        };
+        names.into_iter().flatten().collect()
+    }
 }
 
 /// One discovered backend as the operator reports it.
@@ -163,6 +204,35 @@ impl StatusPlan {
         StatusPlan {
             phase: VirtualMCPServerPhase::Failed,
             message: text,
+            conditions,
+            ..self.clone()
+        }
+    }
+}
+
+impl StatusPlan {
+    /// The status after a prune left objects behind: `OrphansPruned=False` naming each object
+    /// and the API server's answer. The rest of the status is the render's, unchanged.
+    pub fn prune_failed(&self, failed: &[(String, String)]) -> StatusPlan {
+        if failed.is_empty() {
+            return self.clone();
+        }
+        let list: Vec<String> = failed.iter().map(|(o, e)| format!("{o}: {e}")).collect();
+        let mut conditions: Vec<Cond> = self
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != ORPHANS_PRUNED)
+            .cloned()
+            .collect();
+        conditions.push(Cond::fail(
+            ORPHANS_PRUNED,
+            PRUNE_FAILED,
+            format!(
+                "could not delete objects the operator made for this VirtualMCPServer and no longer renders (retried with backoff): {}",
+                list.join("; ")
+            ),
+        ));
+        StatusPlan {
             conditions,
             ..self.clone()
         }

@@ -1,10 +1,17 @@
-//! Conditions as the pure steps decide them, and their conversion to Kubernetes conditions.
+//! Conditions as the pure steps decide them, the operator's part of a VirtualMCPServer status
+//! (the render's last stage: [`StatusPlan`], [`readiness`]), and their conversion to
+//! Kubernetes conditions and status JSON.
 //!
 //! A condition keeps its `lastTransitionTime` while its status stays the same: that is what
 //! makes a reconcile of an unchanged world produce a byte-identical status, so the status
 //! apply is a no-op and nothing is written.
 
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::{Condition, Time};
+use vmcp_api::conditions::{reasons as r, types as t};
+use vmcp_api::virtual_server::VirtualMCPServerPhase;
+use vmcp_config::Transport;
+use vmcp_core::discovery::BackendKind;
+use vmcp_core::world::DeploymentState;
 
 /// A condition decided by a pure step, without timestamps.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -31,6 +38,132 @@ impl Cond {
 
     pub fn fail(type_: &str, reason: &str, message: impl Into<String>) -> Self {
         Cond::new(type_, false, reason, message)
+    }
+}
+
+// The render's last stage: what the operator reports. Kept here, beside the conversion to the
+// API's shape, so the render depends on the status types and not the other way round.
+
+/// Condition type listing group members that are not backends, and why (vmcp addition).
+pub const BACKENDS_RESOLVED: &str = "BackendsResolved";
+/// Condition type for outgoing auth resolution (ToolHive's `AuthConfigured`).
+pub const AUTH_CONFIGURED: &str = "AuthConfigured";
+/// Condition type naming the objects the operator no longer renders but could not delete
+/// (vmcp addition). Present only while a deletion fails, `False` with reason
+/// [`PRUNE_FAILED`]: leftovers do not stop the gateway, so `Ready` and the phase are
+/// untouched; the next successful prune removes the condition.
+pub const ORPHANS_PRUNED: &str = "OrphansPruned";
+pub const PRUNE_FAILED: &str = "PruneFailed";
+
+/// One discovered backend as the operator reports it.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct BackendReport {
+    pub name: String,
+    pub url: String,
+    pub transport: Transport,
+    pub kind: BackendKind,
+    pub auth_config_ref: Option<String>,
+}
+
+/// The operator's part of the VirtualMCPServer status.
+#[derive(Clone, Debug, PartialEq)]
+pub struct StatusPlan {
+    pub phase: VirtualMCPServerPhase,
+    pub message: String,
+    pub url: String,
+    pub conditions: Vec<Cond>,
+    pub backends: Vec<BackendReport>,
+}
+
+impl StatusPlan {
+    /// The status after the API server refused one of the rendered objects (422 Invalid or
+    /// 400 Bad Request: the spec produced an object the server rejects, e.g. a quantity in
+    /// `podTemplateSpec` that does not parse). Retrying cannot help until something changes,
+    /// so this is a condition, like every other validation failure.
+    pub fn rejected_by_api_server(&self, object: &str, message: &str) -> StatusPlan {
+        let text = format!("the API server rejected {object} rendered from this spec: {message}");
+        let mut conditions: Vec<Cond> = self
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != t::VALID && c.type_ != t::READY)
+            .cloned()
+            .collect();
+        conditions.push(Cond::fail(t::VALID, r::VALIDATION_FAILED, text.clone()));
+        conditions.push(Cond::fail(t::READY, r::VALIDATION_FAILED, text.clone()));
+        StatusPlan {
+            phase: VirtualMCPServerPhase::Failed,
+            message: text,
+            conditions,
+            ..self.clone()
+        }
+    }
+}
+
+impl StatusPlan {
+    /// The status after a prune left objects behind: `OrphansPruned=False` naming each object
+    /// and the API server's answer. The rest of the status is the render's, unchanged.
+    pub fn prune_failed(&self, failed: &[(String, String)]) -> StatusPlan {
+        if failed.is_empty() {
+            return self.clone();
+        }
+        let list: Vec<String> = failed.iter().map(|(o, e)| format!("{o}: {e}")).collect();
+        let mut conditions: Vec<Cond> = self
+            .conditions
+            .iter()
+            .filter(|c| c.type_ != ORPHANS_PRUNED)
+            .cloned()
+            .collect();
+        conditions.push(Cond::fail(
+            ORPHANS_PRUNED,
+            PRUNE_FAILED,
+            format!(
+                "could not delete objects the operator made for this VirtualMCPServer and no longer renders (retried with backoff): {}",
+                list.join("; ")
+            ),
+        ));
+        StatusPlan {
+            conditions,
+            ..self.clone()
+        }
+    }
+}
+
+/// Phase and `Ready` from the Deployment's status.
+pub fn readiness(d: Option<&DeploymentState>) -> (VirtualMCPServerPhase, Cond) {
+    use VirtualMCPServerPhase as P;
+    match d {
+        Some(d) if d.ready_replicas > 0 => (
+            P::Ready,
+            Cond::ok(
+                t::READY,
+                r::DEPLOYMENT_READY,
+                "Virtual MCP server is running",
+            ),
+        ),
+        Some(d) if d.failed => (
+            P::Failed,
+            Cond::fail(
+                t::READY,
+                r::DEPLOYMENT_FAILED,
+                "Virtual MCP server failed to start",
+            ),
+        ),
+        Some(d) if d.replicas == Some(0) => (
+            P::Pending,
+            Cond::fail(
+                t::READY,
+                r::DEPLOYMENT_NOT_READY,
+                "Virtual MCP server is scaled to zero replicas",
+            ),
+        ),
+        _ => (
+            P::Pending,
+            Cond::fail(
+                t::READY,
+                r::DEPLOYMENT_NOT_READY,
+                "Virtual MCP server is starting",
+            ),
+        ),
     }
 }
 
@@ -76,7 +209,7 @@ pub fn now() -> Time {
 /// while no one has reported a value, and leaves the field out once the gateway has, so the
 /// two field managers never fight over it.
 pub fn virtual_server_status(
-    plan: &crate::render::StatusPlan,
+    plan: &StatusPlan,
     vmcp: &vmcp_api::VirtualMCPServer,
     now: &Time,
 ) -> serde_json::Value {

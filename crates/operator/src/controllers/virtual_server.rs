@@ -31,7 +31,7 @@ use crate::apply::{Namespaced, PruneReport};
 use crate::error::{Error, Result, name_and_namespace};
 use crate::names::{MANAGED_BY_LABEL, MANAGED_BY_VALUE, deployment_name};
 use crate::read::{Need, load_world, read_config_maps};
-use crate::render::{Objects, render_virtual_server};
+use crate::render::{APPLY_ORDER, Object, Objects, render_virtual_server};
 use crate::status::{now, virtual_server_status};
 use crate::validate::authz;
 use vmcp_core::discovery::entries_awaiting_validation;
@@ -160,31 +160,34 @@ async fn prune_orphans(ctx: &Context, ns: &str, owner_uid: &str, objs: &Objects)
         ctx.applier.prune::<K>(ns, owner_uid, &keep, report).await;
     }
     let mut report = PruneReport::default();
-    // Dependents first: the RoleBinding before the Role and ServiceAccount it names.
-    kind::<Service>(ctx, ns, owner_uid, objs, &mut report).await;
-    kind::<Deployment>(ctx, ns, owner_uid, objs, &mut report).await;
-    kind::<ConfigMap>(ctx, ns, owner_uid, objs, &mut report).await;
-    kind::<RoleBinding>(ctx, ns, owner_uid, objs, &mut report).await;
-    kind::<Role>(ctx, ns, owner_uid, objs, &mut report).await;
-    kind::<ServiceAccount>(ctx, ns, owner_uid, objs, &mut report).await;
+    // Dependents first: the reverse of the apply order.
+    for k in APPLY_ORDER.iter().rev() {
+        match *k {
+            "Service" => kind::<Service>(ctx, ns, owner_uid, objs, &mut report).await,
+            "Deployment" => kind::<Deployment>(ctx, ns, owner_uid, objs, &mut report).await,
+            "ConfigMap" => kind::<ConfigMap>(ctx, ns, owner_uid, objs, &mut report).await,
+            "RoleBinding" => kind::<RoleBinding>(ctx, ns, owner_uid, objs, &mut report).await,
+            "Role" => kind::<Role>(ctx, ns, owner_uid, objs, &mut report).await,
+            "ServiceAccount" => kind::<ServiceAccount>(ctx, ns, owner_uid, objs, &mut report).await,
+            other => unreachable!("APPLY_ORDER names {other}, which prune does not know"),
+        }
+    }
     report
 }
 
-/// Applies the rendered objects in order, stopping at the first failure.
+/// Applies the rendered objects in their apply order, stopping at the first failure.
 async fn apply_objects(ctx: &Context, objs: &Objects) -> Result<()> {
     let a = &ctx.applier;
-    if let Some(sa) = &objs.service_account {
-        a.apply(sa).await?;
+    for o in objs.in_apply_order() {
+        match o {
+            Object::ServiceAccount(x) => drop(a.apply(x).await?),
+            Object::Role(x) => drop(a.apply(x).await?),
+            Object::RoleBinding(x) => drop(a.apply(x).await?),
+            Object::ConfigMap(x) => drop(a.apply(x).await?),
+            Object::Deployment(x) => drop(a.apply(x).await?),
+            Object::Service(x) => drop(a.apply(x).await?),
+        }
     }
-    if let Some(role) = &objs.role {
-        a.apply(role).await?;
-    }
-    if let Some(rb) = &objs.role_binding {
-        a.apply(rb).await?;
-    }
-    a.apply(&objs.config_map).await?;
-    a.apply(&objs.deployment).await?;
-    a.apply(&objs.service).await?;
     Ok(())
 }
 

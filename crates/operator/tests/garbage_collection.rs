@@ -124,8 +124,20 @@ async fn deleting_a_virtual_server_collects_everything_it_owned() {
         (owner_gone && owned_left(&client, &ns, "foreground").await.is_empty()).then_some(())
     })
     .await;
-    // The operator, still running, did not recreate anything for the deleted servers.
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // The operator, still running, did not recreate anything for the deleted servers. A
+    // marker instead of a pause: a third VirtualMCPServer applied after both deletions is
+    // rendered by the same controller, whose queue has the deletions' events before its own,
+    // so once its objects exist every reconcile the deletions triggered has run.
+    apply_yaml(
+        &client,
+        Some(&ns),
+        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {name: marker}\nspec:\n  groupRef: {name: team}\n  incomingAuth: {type: anonymous}\n",
+    )
+    .await;
+    eventually("the marker's objects", WAIT, || async {
+        (owned_left(&client, &ns, "marker").await.len() == 6).then_some(())
+    })
+    .await;
     for name in ["background", "foreground"] {
         assert_eq!(owned_left(&client, &ns, name).await, Vec::<String>::new());
     }

@@ -4,7 +4,67 @@
 //! otherwise hold: idle sockets, sessions nobody uses, 20 MB results read in parallel. Each has
 //! a flag of `vmcp serve` (see `docs/GATEWAY.md`) and a default that a single replica can carry.
 
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
+
+/// A bound that refused something, as `vmcp_limit_refusals_total{limit="<flag>"}` counts it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Refusal {
+    /// `initialize` beyond `--max-sessions`.
+    MaxSessions,
+    /// A session with backend sessions of its own beyond `--max-dedicated-sessions`.
+    MaxDedicatedSessions,
+    /// A backend reply the budget of bytes in flight could not cover.
+    ReplyBudget,
+    /// A backend reply larger than `--max-reply-bytes`.
+    MaxReplyBytes,
+    /// An idle connection closed to make room under `--max-connections`.
+    MaxConnections,
+    /// A request body not complete within `--body-read-timeout`.
+    BodyReadTimeout,
+}
+
+impl Refusal {
+    pub const ALL: [Refusal; 6] = [
+        Refusal::MaxSessions,
+        Refusal::MaxDedicatedSessions,
+        Refusal::ReplyBudget,
+        Refusal::MaxReplyBytes,
+        Refusal::MaxConnections,
+        Refusal::BodyReadTimeout,
+    ];
+
+    /// The label: the flag that sets the bound.
+    pub fn flag(self) -> &'static str {
+        match self {
+            Refusal::MaxSessions => "max-sessions",
+            Refusal::MaxDedicatedSessions => "max-dedicated-sessions",
+            Refusal::ReplyBudget => "reply-budget-bytes",
+            Refusal::MaxReplyBytes => "max-reply-bytes",
+            Refusal::MaxConnections => "max-connections",
+            Refusal::BodyReadTimeout => "body-read-timeout",
+        }
+    }
+}
+
+/// Refusals so far, per bound. Process-wide (one gateway per process in production; tests that
+/// run several read differences), like the relay counters: the places that refuse are spread
+/// over the accept loop, the sessions and the backend readers, none of which holds `Metrics`.
+static REFUSALS: [AtomicU64; Refusal::ALL.len()] =
+    [const { AtomicU64::new(0) }; Refusal::ALL.len()];
+
+/// Counts one refusal by `bound`.
+pub fn refused(bound: Refusal) {
+    REFUSALS[bound as usize].fetch_add(1, Ordering::Relaxed);
+}
+
+/// (flag, count) of every bound, in [`Refusal::ALL`] order.
+pub fn refusals() -> Vec<(&'static str, u64)> {
+    Refusal::ALL
+        .iter()
+        .map(|r| (r.flag(), REFUSALS[*r as usize].load(Ordering::Relaxed)))
+        .collect()
+}
 
 /// `vmcp serve` bounds; [`Limits::default`] is what the flags default to.
 #[derive(Debug, Clone)]

@@ -232,6 +232,14 @@ impl Metrics {
                 "vmcp_server_requests_total{{method=\"{method}\",outcome=\"{outcome}\"}} {n}"
             );
         }
+        let _ = writeln!(
+            s,
+            "# HELP vmcp_limit_refusals_total Requests, sessions, replies and connections refused or cut by one of the gateway's bounds, by the flag that sets it."
+        );
+        let _ = writeln!(s, "# TYPE vmcp_limit_refusals_total counter");
+        for (flag, n) in crate::limits::refusals() {
+            let _ = writeln!(s, "vmcp_limit_refusals_total{{limit=\"{flag}\"}} {n}");
+        }
         s
     }
 }

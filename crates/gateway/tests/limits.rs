@@ -190,6 +190,17 @@ async fn at_the_connection_cap_the_longest_idle_connection_makes_room() {
     }
 }
 
+/// `vmcp_limit_refusals_total{limit="<flag>"}` from the gateway's `/metrics`.
+async fn refusals(c: &Client, flag: &str) -> u64 {
+    let text = c.get_text("/metrics").await;
+    let line = format!("vmcp_limit_refusals_total{{limit=\"{flag}\"}} ");
+    text.lines()
+        .find_map(|l| l.strip_prefix(&line))
+        .unwrap_or_else(|| panic!("no {line} in /metrics:\n{text}"))
+        .parse()
+        .unwrap()
+}
+
 fn init_body(caps: Value) -> Value {
     json!({"protocolVersion": "2025-06-18", "capabilities": caps, "clientInfo": {"name": "t", "version": "0"}})
 }
@@ -206,11 +217,14 @@ async fn initialize_beyond_max_sessions_gets_503_naming_the_flag() {
     .await;
     let first = Client::connect(gw.addr).await;
     let _second = Client::connect(gw.addr).await;
+    let refused_before = refusals(&first, "max-sessions").await;
     let third = Client::new(gw.addr);
     let (status, r) = third
         .rpc_status(7, "initialize", init_body(json!({})))
         .await;
     assert_eq!(status, 503, "{r}");
+    // Counted per process: other tests of this binary may refuse sessions at the same time.
+    assert!(refusals(&first, "max-sessions").await > refused_before);
     assert_eq!(r["id"], 7, "{r}");
     assert_eq!(r["error"]["code"], -32005, "{r}");
     let msg = r["error"]["message"].as_str().unwrap();
@@ -452,6 +466,7 @@ async fn a_reply_the_budget_cannot_cover_is_refused_and_the_backend_stays_health
     // The held reply has reserved its Content-Length once the gateway started reading it.
     tokio::time::sleep(Duration::from_millis(500)).await;
     let started = Instant::now();
+    let refused_before = refusals(&c, "reply-budget-bytes").await;
     let r = c
         .rpc("tools/call", json!({"name": "large_big", "arguments": {}}))
         .await;
@@ -460,6 +475,7 @@ async fn a_reply_the_budget_cannot_cover_is_refused_and_the_backend_stays_health
         "refused at once"
     );
     assert_eq!(r["error"]["code"], -32005, "{}", cut(&r));
+    assert!(refusals(&c, "reply-budget-bytes").await > refused_before);
     let msg = r["error"]["message"].as_str().unwrap();
     assert!(msg.contains("--reply-budget-bytes"), "{msg}");
     assert_eq!(

@@ -43,6 +43,16 @@ pub enum ReplyRefused {
     Spent(usize),
 }
 
+impl ReplyRefused {
+    /// The bound that refused, for `vmcp_limit_refusals_total`.
+    pub fn bound(&self) -> crate::limits::Refusal {
+        match self {
+            ReplyRefused::TooLarge(_) => crate::limits::Refusal::MaxReplyBytes,
+            ReplyRefused::Spent(_) => crate::limits::Refusal::ReplyBudget,
+        }
+    }
+}
+
 impl ReplyBudget {
     /// `max_reply` is clamped to `total` (a larger reply could never be read).
     pub fn new(total: usize, max_reply: usize) -> Self {

@@ -192,6 +192,7 @@ impl Http {
     /// A reply the gateway's bounds refused: too large is the backend's (an invalid reply), a
     /// spent budget is nobody's (neutral to health).
     fn reply_refused(&self, e: budget::ReplyRefused) -> BackendError {
+        crate::limits::refused(e.bound());
         match e {
             budget::ReplyRefused::TooLarge(_) => self.protocol(e),
             budget::ReplyRefused::Spent(_) => {

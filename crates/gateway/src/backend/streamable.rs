@@ -260,6 +260,7 @@ async fn listen(c: Arc<Common>) {
         let mut held = c.http.replies.reservation();
         while let Ok(Some(chunk)) = resp.chunk().await {
             if let Err(e) = held.cover(dec.buffered() + chunk.len()) {
+                crate::limits::refused(e.bound());
                 tracing::warn!(backend = %c.http.name, error = %e, "event on the GET stream refused");
                 break;
             }

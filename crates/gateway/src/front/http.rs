@@ -212,6 +212,7 @@ async fn read_body(front: &Front, headers: &HeaderMap, body: Body) -> Result<Byt
     }
     let limited = http_body_util::Limited::new(body, front.body_limit);
     let Ok(collected) = tokio::time::timeout(front.body_timeout, limited.collect()).await else {
+        crate::limits::refused(crate::limits::Refusal::BodyReadTimeout);
         return Err(rpc_error(
             StatusCode::REQUEST_TIMEOUT,
             None,

@@ -102,6 +102,7 @@ impl Registry {
             Some(c) => {
                 c.evict.store(true, Ordering::Release);
                 c.waker.wake();
+                crate::limits::refused(crate::limits::Refusal::MaxConnections);
                 true
             }
             None => false,

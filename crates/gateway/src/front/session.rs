@@ -267,7 +267,10 @@ impl Dedicated {
                 (n < self.max).then_some(n + 1)
             })
             .map(|_| ())
-            .map_err(|_| SessionRefused::DedicatedFull(self.max))
+            .map_err(|_| {
+                crate::limits::refused(crate::limits::Refusal::MaxDedicatedSessions);
+                SessionRefused::DedicatedFull(self.max)
+            })
     }
 
     fn release(&self) {
@@ -335,6 +338,7 @@ impl Sessions {
         if map.len() >= self.limits.max {
             drop(map);
             s.release_dedicated();
+            crate::limits::refused(crate::limits::Refusal::MaxSessions);
             return Err(SessionRefused::Full(self.limits.max));
         }
         map.insert(s.id.clone(), s.clone());

@@ -10,6 +10,7 @@
 //! ([`Config::summary`]).
 #![forbid(unsafe_code)]
 
+pub mod addr;
 mod aggregation;
 mod auth;
 mod cedar;

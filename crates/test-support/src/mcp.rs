@@ -105,8 +105,7 @@ pub fn text_of(r: &Value) -> String {
 /// The tool names of a `tools/list` reply, or the JSON-RPC error's message.
 pub fn tool_names_of(r: &Value) -> anyhow::Result<Vec<String>> {
     let Some(tools) = r["result"]["tools"].as_array() else {
-        let msg = r["error"]["message"].as_str().unwrap_or("no result");
-        bail!("tools/list: {msg}: {r}");
+        bail!("{}", r["error"]["message"].as_str().unwrap_or("no result"));
     };
     Ok(tools
         .iter()
@@ -281,7 +280,7 @@ impl Client {
     /// The names of the tools the server lists; panics if it lists none (an error reply).
     pub async fn tool_names(&mut self) -> Vec<String> {
         let r = self.rpc("tools/list", json!({})).await;
-        tool_names_of(&r).unwrap_or_else(|e| panic!("{e}"))
+        tool_names_of(&r).unwrap_or_else(|_| panic!("{r}"))
     }
 
     /// [`Client::tool_names`], failing instead of panicking (the error says why: transport,

@@ -22,7 +22,8 @@ pub use mcp::{
     tool_names_of,
 };
 pub use peers::{
-    Everything, Peers, peers, python_json, try_peers, try_wait_listening, wait_listening,
+    Everything, Peers, peers, python_json, run_script, try_peers, try_wait_listening,
+    wait_listening,
 };
 pub use tls::LoopbackTls;
 #[cfg(unix)]

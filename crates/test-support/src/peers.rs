@@ -3,7 +3,6 @@
 //! Python SDK as a client. Every process starts through the launcher
 //! ([`vmcp_testenv::Process`]): PDEATHSIG, killed and reaped when dropped.
 
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::sync::OnceLock;
@@ -40,30 +39,7 @@ pub fn peers() -> &'static Peers {
 }
 
 fn locate() -> anyhow::Result<Peers> {
-    let script = vmcp_testenv::workspace_root().join("scripts/test-peers.sh");
-    let mut command = Command::new("bash");
-    command
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        // Its progress straight to our stderr, past libtest's capture, so a cold install
-        // shows while it runs.
-        .stderr(Stdio::inherit());
-    let mut process = Process::spawn("test-peers.sh", command)?;
-    let mut stdout = Vec::new();
-    if let Some(mut pipe) = process.child_mut().stdout.take() {
-        pipe.read_to_end(&mut stdout)?;
-    }
-    let status = process.child_mut().wait()?;
-    if !status.success() {
-        bail!("{} failed ({status})", script.display());
-    }
-    let out = std::process::Output {
-        status,
-        stdout,
-        stderr: Vec::new(),
-    };
-    let text = String::from_utf8(out.stdout)?;
+    let text = run_script(&vmcp_testenv::workspace_root().join("scripts/test-peers.sh"))?;
     let get = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{k}=")))
@@ -76,6 +52,18 @@ fn locate() -> anyhow::Result<Peers> {
         python: get("PYTHON")?,
         bind_loopback: get("BIND_LOOPBACK")?,
     })
+}
+
+/// Runs `bash script` (an installer such as `scripts/test-peers.sh`) through the launcher
+/// ([`vmcp_testenv::run_script`]: its progress on our stderr as it runs) and returns its stdout;
+/// fails if it fails.
+pub fn run_script(script: &Path) -> anyhow::Result<String> {
+    let (status, stdout) = vmcp_testenv::run_script(script)
+        .with_context(|| format!("running {}", script.display()))?;
+    if !status.success() {
+        bail!("{} failed ({status})", script.display());
+    }
+    Ok(stdout)
 }
 
 /// Waits until something accepts connections on 127.0.0.1:`port`, for at most `limit`.

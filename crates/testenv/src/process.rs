@@ -264,6 +264,25 @@ impl Drop for Process {
     }
 }
 
+/// Runs `bash script` (an installer or build script) to completion through
+/// [`spawn`]: its stdout is returned, its stderr goes straight to ours, past
+/// libtest's capture, so a long install or build shows its progress live.
+pub fn run_script(script: &Path) -> io::Result<(ExitStatus, String)> {
+    let mut command = Command::new("bash");
+    command
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut process = Process::spawn(script.display().to_string(), command)?;
+    let mut stdout = Vec::new();
+    if let Some(mut pipe) = process.child.stdout.take() {
+        pipe.read_to_end(&mut stdout)?;
+    }
+    let status = process.child.wait()?;
+    Ok((status, String::from_utf8_lossy(&stdout).into_owned()))
+}
+
 /// Runs `command` to completion through [`spawn`], collecting stdout and
 /// stderr as `Command::output` does; kills it and fails with `TimedOut` if it
 /// runs longer than `limit`.

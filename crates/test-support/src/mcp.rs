@@ -373,3 +373,47 @@ impl Client {
             .expect("the server gave an Mcp-Session-Id")
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn reply(content_type: &str, body: &str) -> Reply {
+        let mut headers = HeaderMap::new();
+        headers.insert("content-type", content_type.parse().unwrap());
+        Reply {
+            status: 200,
+            headers,
+            body: Bytes::from(body.to_owned()),
+        }
+    }
+
+    #[test]
+    fn an_event_stream_reply_is_its_last_data_payload() {
+        let r = reply(
+            "text/event-stream",
+            "event: message\ndata: {\"jsonrpc\":\"2.0\",\"method\":\"notifications/progress\"}\n\n\
+             event: message\ndata:{\"jsonrpc\":\"2.0\",\"id\":3,\"result\":{}}\n\n",
+        );
+        assert!(r.is_sse());
+        assert_eq!(r.message().unwrap()["id"], 3);
+        assert!(reply("text/event-stream", ": keep-alive\n\n").message().is_err());
+    }
+
+    #[test]
+    fn a_json_reply_is_its_body_and_anything_else_an_error() {
+        let r = reply("application/json", r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+        assert!(!r.is_sse());
+        assert_eq!(r.message().unwrap()["id"], 1);
+        let e = reply("application/json", "<<not json>>").message().unwrap_err();
+        assert!(format!("{e:#}").contains("<<not json>>"), "{e:#}");
+    }
+
+    #[test]
+    fn tool_names_or_the_error_message() {
+        let list = json!({"result": {"tools": [{"name": "a"}, {"name": "b"}]}});
+        assert_eq!(tool_names_of(&list).unwrap(), ["a", "b"]);
+        let err = json!({"error": {"code": -32603, "message": "backend down"}});
+        assert_eq!(tool_names_of(&err).unwrap_err().to_string(), "backend down");
+    }
+}

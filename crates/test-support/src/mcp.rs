@@ -397,15 +397,24 @@ mod tests {
         );
         assert!(r.is_sse());
         assert_eq!(r.message().unwrap()["id"], 3);
-        assert!(reply("text/event-stream", ": keep-alive\n\n").message().is_err());
+        assert!(
+            reply("text/event-stream", ": keep-alive\n\n")
+                .message()
+                .is_err()
+        );
     }
 
     #[test]
     fn a_json_reply_is_its_body_and_anything_else_an_error() {
-        let r = reply("application/json", r#"{"jsonrpc":"2.0","id":1,"result":{}}"#);
+        let r = reply(
+            "application/json",
+            r#"{"jsonrpc":"2.0","id":1,"result":{}}"#,
+        );
         assert!(!r.is_sse());
         assert_eq!(r.message().unwrap()["id"], 1);
-        let e = reply("application/json", "<<not json>>").message().unwrap_err();
+        let e = reply("application/json", "<<not json>>")
+            .message()
+            .unwrap_err();
         assert!(format!("{e:#}").contains("<<not json>>"), "{e:#}");
     }
 

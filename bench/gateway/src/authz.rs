@@ -142,7 +142,7 @@ async fn list(o: &Opts) -> anyhow::Result<()> {
         for (i, c) in clients.iter().enumerate() {
             for _ in 0..25 {
                 let t = Instant::now();
-                call(&c, &list_body(3)).await?;
+                call(c, &list_body(3)).await?;
                 times[i].push(t.elapsed());
             }
         }

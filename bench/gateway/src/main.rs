@@ -332,7 +332,7 @@ async fn latency(o: &Opts) -> anyhow::Result<()> {
         for (c, out, body) in [(&direct, &mut d, &body), (&via, &mut g, &gbody)] {
             for _ in 0..block {
                 let t = Instant::now();
-                let r = call(&c, body).await?;
+                let r = call(c, body).await?;
                 out.push(t.elapsed());
                 if !r.starts_with(br#"{"jsonrpc":"2.0","id":7,"result""#) {
                     bail!("unexpected reply {}", String::from_utf8_lossy(&r));
@@ -503,7 +503,7 @@ async fn list(o: &Opts) -> anyhow::Result<()> {
         for (c, out, bytes) in [(&direct, &mut d, &mut dbytes), (&via, &mut g, &mut gbytes)] {
             for _ in 0..100 {
                 let t = Instant::now();
-                let r = call(&c, &list_body(3)).await?;
+                let r = call(c, &list_body(3)).await?;
                 out.push(t.elapsed());
                 *bytes = r.len();
             }

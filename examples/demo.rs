@@ -26,7 +26,8 @@ use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
 use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
 use vmcp_test_support::{
-    Client, Everything, LoopbackTls, Process, apply_object, free_port, try_wait_listening,
+    Client, Everything, LoopbackTls, Process, apply_object, free_port, operator_command,
+    serve_command, try_wait_listening,
 };
 use vmcp_testenv::TestEnv;
 
@@ -176,18 +177,8 @@ async fn main() -> Result<()> {
     ));
 
     p.say("starting vmcp operator");
-    let mut operator = Command::new(&vmcp);
-    operator
-        .args([
-            "operator",
-            "--no-leader-election",
-            "--watch-namespace",
-            NAMESPACE,
-        ])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("KUBECONFIG", env.kubeconfig_path())
-        // The demo's MCP servers listen on 127.0.0.1.
-        .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true");
+    // Loopback entries allowed: the demo's MCP servers listen on 127.0.0.1.
+    let operator = operator_command(&vmcp, env.kubeconfig_path(), NAMESPACE);
     let _operator = spawn("operator", operator, &dir)?;
 
     let quickstart = root.join("examples/quickstart");
@@ -242,14 +233,7 @@ async fn main() -> Result<()> {
         Err(_) => free_port(),
     };
     p.say(format!("starting vmcp serve on 127.0.0.1:{port}"));
-    let mut gateway = Command::new(&vmcp);
-    gateway
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .env("VMCP_NAME", VMCP)
-        .env("VMCP_NAMESPACE", NAMESPACE)
-        .env("KUBECONFIG", &gateway_kubeconfig);
+    let gateway = serve_command(&vmcp, &cfg, port, VMCP, NAMESPACE, &gateway_kubeconfig);
     let _gateway = spawn("gateway", gateway, &dir)?;
     wait_listening(port, "the gateway", &dir.join("gateway.log")).await?;
 

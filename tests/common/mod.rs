@@ -11,6 +11,7 @@ use std::time::Duration;
 pub use vmcp_test_support::{
     Client, Everything, LoopbackTls, Process, free_port, peers, wait_listening,
 };
+use vmcp_test_support::{operator_command, serve_command};
 
 /// Runs `command` to completion through the launcher (`Command::output` with PDEATHSIG and a
 /// two-minute bound).
@@ -117,12 +118,8 @@ pub fn entry(name: &str, url: &str) -> serde_json::Value {
 /// Returns the process and its log path.
 pub fn start_operator(kubeconfig: &Path, ns: &str, dir: &Path) -> (Process, PathBuf) {
     let log = dir.join("operator.log");
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    let mut command = operator_command(Path::new(env!("CARGO_BIN_EXE_vmcp")), kubeconfig, ns);
     command
-        .args(["operator", "--no-leader-election", "--watch-namespace", ns])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("KUBECONFIG", kubeconfig)
-        .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true")
         // `VMCP_E2E_OPERATOR_LOG=debug cargo test ...` when a test needs the operator's detail.
         .env(
             "RUST_LOG",
@@ -150,15 +147,10 @@ pub fn start_gateway_with(
     log: &Path,
     env: &[(&str, &Path)],
 ) -> Process {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    let vmcp = Path::new(env!("CARGO_BIN_EXE_vmcp"));
+    let mut command = serve_command(vmcp, cfg, port, "gw", ns, kubeconfig);
     command
         .envs(env.iter().map(|(k, v)| (*k, *v)))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .env("VMCP_NAME", "gw")
-        .env("VMCP_NAMESPACE", ns)
-        .env("KUBECONFIG", kubeconfig)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap());
     Process::spawn("vmcp serve", command).unwrap()

@@ -29,7 +29,7 @@ mod backend;
 use std::fmt::Debug;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -41,7 +41,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use vmcp_api::entry::MCPServerEntryPhase;
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
-use vmcp_test_support::{Client, Everything, Process, free_port};
+use vmcp_test_support::{Client, Everything, Process, free_port, operator_command, serve_command};
 use vmcp_testenv::TestEnv;
 
 struct Opts {
@@ -146,12 +146,8 @@ fn rss_kib(p: &Process) -> (u64, u64) {
 /// `vmcp operator` for namespace `ns`; loopback entries allowed, since every backend here
 /// listens on 127.0.0.1.
 fn start_operator(o: &Opts, kubeconfig: &Path, ns: &str, dir: &Path) -> Result<Process> {
-    let mut command = Command::new(&o.vmcp);
+    let mut command = operator_command(&o.vmcp, kubeconfig, ns);
     command
-        .args(["operator", "--no-leader-election", "--watch-namespace", ns])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("KUBECONFIG", kubeconfig)
-        .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true")
         .stdout(std::fs::File::create(
             dir.join(format!("operator-{ns}.log")),
         )?)
@@ -171,14 +167,8 @@ fn start_gateway(
     kubeconfig: &Path,
 ) -> Result<Process> {
     let log = cfg.with_extension(format!("{port}.log"));
-    let mut command = Command::new(&o.vmcp);
+    let mut command = serve_command(&o.vmcp, cfg, port, name, ns, kubeconfig);
     command
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .env("VMCP_NAME", name)
-        .env("VMCP_NAMESPACE", ns)
-        .env("KUBECONFIG", kubeconfig)
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log)?);
     Process::spawn("vmcp serve", command).context("spawning vmcp serve")

@@ -4,6 +4,8 @@
 //!   requests and notifications, SSE replies, the GET stream, raw calls);
 //! * [`Everything`] and [`python_json`], the real MCP peers from `scripts/test-peers.sh`;
 //! * [`LoopbackTls`], TLS in front of a loopback server with a CA generated per run;
+//! * [`operator_command`] and [`serve_command`], the `vmcp` processes as the operator's
+//!   Deployments run them;
 //! * re-exported from `vmcp-testenv`, which owns them because the API server needs them
 //!   first: the process launcher ([`Process`], [`spawn`], [`output`]: PR_SET_PDEATHSIG for
 //!   every child, killed and reaped on drop), [`free_port`]/[`free_ports`], the CA
@@ -16,6 +18,7 @@
 mod mcp;
 mod peers;
 mod tls;
+mod vmcp;
 
 pub use mcp::{
     ACCEPT_JSON_OR_SSE, Client, PROTOCOL_VERSION, Reply, initialize_params, sse_data, text_of,
@@ -26,6 +29,7 @@ pub use peers::{
     wait_listening,
 };
 pub use tls::LoopbackTls;
+pub use vmcp::{operator_command, serve_command};
 #[cfg(unix)]
 pub use vmcp_testenv::limit_open_files;
 pub use vmcp_testenv::{

@@ -10,62 +10,39 @@
 //!
 //! It stays up until Ctrl-C, or exits right after the tool list with `--check` or `CI=true`.
 //!
-//! Environment: `VMCP_BIN` (the built `vmcp`, required), `NODE` and `SERVER_EVERYTHING` (from
-//! `scripts/test-peers.sh`; the script is run when they are missing), `VMCP_TESTENV_BIN`
-//! (see `crates/testenv`), `VMCP_DEMO_PORT` (the gateway's port; default 4483 when free).
+//! Environment: `VMCP_BIN` (the built `vmcp`, required), `VMCP_TESTENV_BIN` (see
+//! `crates/testenv`), `VMCP_DEMO_PORT` (the gateway's port; default 4483 when free). The peers
+//! come from `scripts/test-peers.sh`, the processes, MCP client and TLS from
+//! `vmcp-test-support`, as in the tests.
 
 use std::collections::BTreeMap;
-use std::net::TcpListener;
-use std::os::unix::process::CommandExt;
+use std::net::{SocketAddr, TcpListener};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, anyhow, bail};
 use k8s_openapi::api::core::v1::{ConfigMap, Namespace};
-use kube::api::{Api, DynamicObject, Patch, PatchParams, PostParams};
-use kube::core::GroupVersionKind;
+use kube::api::{Api, PostParams};
 use serde_json::{Value, json};
+use vmcp_test_support::{
+    Client, Everything, LoopbackTls, Process, apply_object, free_port, operator_command,
+    serve_command, try_wait_listening,
+};
 use vmcp_testenv::TestEnv;
-
-#[path = "../tests/common/tls.rs"]
-mod tls;
 
 const NAMESPACE: &str = "default";
 const VMCP: &str = "quickstart";
 const WAIT: Duration = Duration::from_secs(90);
 
-/// A child process killed (and reaped) when the demo ends, however it ends.
-struct Kill(std::process::Child);
-
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-/// Spawns `cmd` with its output in `dir/<name>.log`, dying with the demo even on SIGKILL
-/// (PDEATHSIG; the runtime is single-threaded, so the spawning thread is the main thread).
-#[allow(unsafe_code)] // pre_exec hook: see SAFETY below
-fn spawn(name: &str, cmd: &mut Command, dir: &Path) -> Result<Kill> {
-    let log = std::fs::File::create(dir.join(format!("{name}.log")))?;
-    cmd.stdin(Stdio::null())
-        .stdout(log.try_clone()?)
-        .stderr(log);
-    // SAFETY: prctl is async-signal-safe; nothing else runs between fork and exec.
-    unsafe {
-        cmd.pre_exec(|| {
-            if libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGKILL) != 0 {
-                return Err(std::io::Error::last_os_error());
-            }
-            Ok(())
-        });
-    }
-    let child = cmd
-        .spawn()
-        .with_context(|| format!("starting {name} ({:?})", cmd.get_program()))?;
-    Ok(Kill(child))
+/// Spawns `cmd` with its output in `dir/<name>.log`, through the tests' launcher: it dies with
+/// the demo even on SIGKILL (PDEATHSIG), and is killed and reaped when the demo ends.
+fn spawn(name: &str, cmd: Command, dir: &Path) -> Result<Process> {
+    Ok(Process::spawn_logged(
+        name,
+        cmd,
+        &dir.join(format!("{name}.log")),
+    )?)
 }
 
 struct Progress(Instant);
@@ -76,75 +53,28 @@ impl Progress {
     }
 }
 
-fn free_port() -> Result<u16> {
-    let [port] = vmcp_testenv::free_ports()?;
-    Ok(port)
-}
-
 async fn wait_listening(port: u16, what: &str, log: &Path) -> Result<()> {
-    let deadline = Instant::now() + Duration::from_secs(30);
-    while Instant::now() < deadline {
-        if tokio::net::TcpStream::connect(("127.0.0.1", port))
-            .await
-            .is_ok()
-        {
-            return Ok(());
-        }
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
-    bail!(
-        "{what} is not listening on 127.0.0.1:{port} after 30s; its log ({}):\n{}",
-        log.display(),
-        std::fs::read_to_string(log).unwrap_or_default()
+    try_wait_listening(port, Duration::from_secs(30))
+        .await
+        .with_context(|| {
+            format!(
+                "{what}; its log ({}):\n{}",
+                log.display(),
+                std::fs::read_to_string(log).unwrap_or_default()
+            )
+        })
+}
+
+/// Starts server-everything over streamable HTTP on a loopback port, its log in
+/// `dir/<name>.log`.
+async fn server_everything(name: &str, dir: &Path) -> Result<Everything> {
+    Everything::try_start(
+        "streamableHttp",
+        free_port(),
+        Some(&dir.join(format!("{name}.log"))),
     )
-}
-
-/// Where `scripts/test-peers.sh` installed node and server-everything.
-fn peers(root: &Path) -> Result<(PathBuf, PathBuf)> {
-    if let (Ok(node), Ok(se)) = (std::env::var("NODE"), std::env::var("SERVER_EVERYTHING")) {
-        return Ok((node.into(), se.into()));
-    }
-    let out = Command::new("bash")
-        .arg(root.join("scripts/test-peers.sh"))
-        .stderr(Stdio::inherit())
-        .output()
-        .context("running scripts/test-peers.sh")?;
-    if !out.status.success() {
-        bail!("scripts/test-peers.sh failed");
-    }
-    let text = String::from_utf8_lossy(&out.stdout);
-    let var = |key: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{key}=")))
-            .map(PathBuf::from)
-            .ok_or_else(|| anyhow!("scripts/test-peers.sh printed no {key}="))
-    };
-    Ok((var("NODE")?, var("SERVER_EVERYTHING")?))
-}
-
-/// Starts server-everything over streamable HTTP on a loopback port.
-async fn server_everything(
-    root: &Path,
-    name: &str,
-    node: &Path,
-    entry: &Path,
-    dir: &Path,
-) -> Result<(Kill, u16)> {
-    // server-everything listens on every interface; the demo keeps it on 127.0.0.1.
-    let preload = root.join("scripts/bind-loopback.cjs");
-    let port = free_port()?;
-    let child = spawn(
-        name,
-        Command::new(node)
-            .arg("--require")
-            .arg(&preload)
-            .arg(entry)
-            .arg("streamableHttp")
-            .env("PORT", port.to_string()),
-        dir,
-    )?;
-    wait_listening(port, name, &dir.join(format!("{name}.log"))).await?;
-    Ok((child, port))
+    .await
+    .with_context(|| format!("starting {name}"))
 }
 
 /// Replaces `${VAR}` in every string of `v` (after YAML parsing, so a multi-line PEM needs no
@@ -190,90 +120,6 @@ fn manifests(dir: &Path, vars: &BTreeMap<&str, String>) -> Result<Vec<Value>> {
     Ok(out)
 }
 
-/// `kubectl apply` for one object: server-side apply of whatever kind it is.
-async fn apply(client: &kube::Client, obj: &Value) -> Result<()> {
-    let api_version = obj["apiVersion"].as_str().unwrap_or_default();
-    let kind = obj["kind"].as_str().unwrap_or_default();
-    let name = obj["metadata"]["name"].as_str().unwrap_or_default();
-    let (group, version) = api_version.rsplit_once('/').unwrap_or(("", api_version));
-    let gvk = GroupVersionKind::gvk(group, version, kind);
-    let (ar, _) = kube::discovery::pinned_kind(client, &gvk)
-        .await
-        .with_context(|| format!("looking up {api_version} {kind}"))?;
-    let api: Api<DynamicObject> = Api::namespaced_with(client.clone(), NAMESPACE, &ar);
-    api.patch(
-        name,
-        &PatchParams::apply("vmcp-demo").force(),
-        &Patch::Apply(obj),
-    )
-    .await
-    .with_context(|| format!("applying {kind} {name}"))?;
-    Ok(())
-}
-
-/// A small MCP client over the gateway's streamable HTTP endpoint.
-struct Mcp {
-    http: reqwest::Client,
-    url: String,
-    session: Option<String>,
-    next: u64,
-}
-
-impl Mcp {
-    async fn send(&mut self, method: &str, params: Option<Value>) -> Result<Value> {
-        let notification = method.starts_with("notifications/");
-        let mut msg = json!({"jsonrpc": "2.0", "method": method});
-        if let Some(p) = params {
-            msg["params"] = p;
-        }
-        if !notification {
-            self.next += 1;
-            msg["id"] = self.next.into();
-        }
-        let mut req = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .body(msg.to_string());
-        if let Some(s) = &self.session {
-            req = req.header("mcp-session-id", s);
-        }
-        let resp = req
-            .send()
-            .await
-            .with_context(|| format!("{method} to {}", self.url))?;
-        if let Some(s) = resp.headers().get("mcp-session-id") {
-            self.session = Some(s.to_str()?.to_owned());
-        }
-        let status = resp.status();
-        let sse = resp
-            .headers()
-            .get("content-type")
-            .is_some_and(|c| c.as_bytes().starts_with(b"text/event-stream"));
-        let body = resp.text().await?;
-        if !status.is_success() {
-            bail!("{method}: HTTP {status}: {body}");
-        }
-        if notification {
-            return Ok(Value::Null);
-        }
-        let json = if sse {
-            body.lines()
-                .filter_map(|l| l.strip_prefix("data:"))
-                .filter_map(|d| serde_json::from_str::<Value>(d.trim()).ok())
-                .find(|v| v.get("id").is_some())
-                .ok_or_else(|| anyhow!("{method}: no response in the event stream: {body}"))?
-        } else {
-            serde_json::from_str(&body).with_context(|| format!("{method}: reply {body}"))?
-        };
-        if let Some(e) = json.get("error") {
-            bail!("{method}: {e}");
-        }
-        Ok(json["result"].clone())
-    }
-}
-
 #[tokio::main(flavor = "current_thread")]
 async fn main() -> Result<()> {
     let check = std::env::args().any(|a| a == "--check")
@@ -308,12 +154,12 @@ async fn main() -> Result<()> {
     }
 
     p.say("starting two MCP servers (server-everything), the second behind TLS");
-    let (node, entry) = peers(&root)?;
-    let (_plain, plain_port) = server_everything(&root, "everything", &node, &entry, &dir).await?;
-    let (_behind_tls, tls_target) =
-        server_everything(&root, "everything-tls", &node, &entry, &dir).await?;
-    let (ca_pem, tls_server) = tls::pki("vmcp demo CA")?;
-    let tls_port = tls::tls_forwarder(tls_server, tls_target).await?;
+    let plain = server_everything("everything", &dir).await?;
+    let behind_tls = server_everything("everything-tls", &dir).await?;
+    let plain_port = plain.port;
+    let tls = LoopbackTls::new("vmcp demo CA")?;
+    let tls_port = tls.forward_to(behind_tls.port).await?;
+    let ca_pem = tls.ca_pem().to_owned();
     let vars = BTreeMap::from([
         (
             "EVERYTHING_URL",
@@ -331,21 +177,9 @@ async fn main() -> Result<()> {
     ));
 
     p.say("starting vmcp operator");
-    let _operator = spawn(
-        "operator",
-        Command::new(&vmcp)
-            .args([
-                "operator",
-                "--no-leader-election",
-                "--watch-namespace",
-                NAMESPACE,
-            ])
-            .args(["--health-addr", &format!("127.0.0.1:{}", free_port()?)])
-            .env("KUBECONFIG", env.kubeconfig_path())
-            // The demo's MCP servers listen on 127.0.0.1.
-            .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true"),
-        &dir,
-    )?;
+    // Loopback entries allowed: the demo's MCP servers listen on 127.0.0.1.
+    let operator = operator_command(&vmcp, env.kubeconfig_path(), NAMESPACE);
+    let _operator = spawn("operator", operator, &dir)?;
 
     let quickstart = root.join("examples/quickstart");
     let objects = manifests(&quickstart, &vars)?;
@@ -354,7 +188,8 @@ async fn main() -> Result<()> {
         objects.len()
     ));
     for obj in &objects {
-        apply(&client, obj).await?;
+        // `kubectl apply --server-side` of whatever kind it is.
+        apply_object(&client, Some(NAMESPACE), obj).await;
     }
 
     p.say(format!(
@@ -395,49 +230,25 @@ async fn main() -> Result<()> {
     let port = match std::env::var("VMCP_DEMO_PORT") {
         Ok(p) => p.parse().context("VMCP_DEMO_PORT")?,
         Err(_) if TcpListener::bind("127.0.0.1:4483").is_ok() => 4483,
-        Err(_) => free_port()?,
+        Err(_) => free_port(),
     };
     p.say(format!("starting vmcp serve on 127.0.0.1:{port}"));
-    let _gateway = spawn(
-        "gateway",
-        Command::new(&vmcp)
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .env("VMCP_NAME", VMCP)
-            .env("VMCP_NAMESPACE", NAMESPACE)
-            .env("KUBECONFIG", &gateway_kubeconfig),
-        &dir,
-    )?;
+    let gateway = serve_command(&vmcp, &cfg, port, VMCP, NAMESPACE, &gateway_kubeconfig);
+    let _gateway = spawn("gateway", gateway, &dir)?;
     wait_listening(port, "the gateway", &dir.join("gateway.log")).await?;
 
     let url = format!("http://127.0.0.1:{port}/mcp");
-    let mut mcp = Mcp {
-        http: reqwest::Client::builder()
+    let mut mcp = Client::with_http(
+        reqwest::Client::builder()
             .timeout(Duration::from_secs(30))
             .build()?,
-        url: url.clone(),
-        session: None,
-        next: 0,
-    };
-    let init = mcp
-        .send(
-            "initialize",
-            Some(json!({"protocolVersion": "2025-06-18", "capabilities": {},
-                        "clientInfo": {"name": "vmcp-demo", "version": "0"}})),
-        )
-        .await?;
-    mcp.send("notifications/initialized", None).await?;
+        SocketAddr::from(([127, 0, 0, 1], port)),
+    );
+    let init = mcp.try_initialize(json!({})).await?["result"].clone();
     // Backend sessions open lazily; wait until both backends' tools are in the view.
     let deadline = Instant::now() + Duration::from_secs(30);
     let tools = loop {
-        let list = mcp.send("tools/list", None).await?;
-        let names: Vec<String> = list["tools"]
-            .as_array()
-            .into_iter()
-            .flatten()
-            .filter_map(|t| t["name"].as_str().map(str::to_owned))
-            .collect();
+        let names = mcp.try_tool_names().await?;
         let both = names.iter().any(|n| n.starts_with("everything_"))
             && names.iter().any(|n| n.starts_with("everything-tls_"));
         if both {

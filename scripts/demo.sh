@@ -38,11 +38,9 @@ VMCP_TESTENV_BIN="$(scripts/testenv-build.sh)"
 export VMCP_TESTENV_BIN
 
 log "MCP peers: installing or reusing server-everything (first run: npm/PyPI downloads)"
-peers=$(scripts/test-peers.sh)
-NODE=$(sed -n 's/^NODE=//p' <<<"$peers")
-SERVER_EVERYTHING=$(sed -n 's/^SERVER_EVERYTHING=//p' <<<"$peers")
-[[ -n "$NODE" && -n "$SERVER_EVERYTHING" ]] || { log "error: scripts/test-peers.sh printed no NODE/SERVER_EVERYTHING"; exit 1; }
-export NODE SERVER_EVERYTHING
+# Installed here so its progress shows; the demo locates them with the same script (a cached
+# run takes well under a second), as the tests do.
+scripts/test-peers.sh >/dev/null
 
 # The same build as scripts/test.sh (whole workspace, all targets, both test tiers), so the two
 # commands share one set of artifacts: building only the binary would resolve features

@@ -9,17 +9,17 @@
 mod common;
 
 use std::collections::BTreeSet;
-use std::sync::mpsc::Receiver;
 use std::time::Duration;
 
 use common::{
-    apply, apply_group, apply_virtual_server, ca_config_map, echo, entry, free_port, get,
-    initialize, mark_deployment_ready, rendered_config, scratch, server_everything, sse_data,
+    Client, LoopbackTls, apply, apply_group, apply_virtual_server, ca_config_map, connect, echo,
+    entry, free_port, mark_deployment_ready, rendered_config, scratch, server_everything,
     start_gateway, start_operator, tls_entry, tool_names, wait_listening, wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
 use kube::api::{Api, DeleteParams};
+use tokio::sync::mpsc::UnboundedReceiver as Receiver;
 use vmcp_api::VirtualMCPServer;
 use vmcp_api::virtual_server::BackendHealth;
 use vmcp_testenv::TestEnv;
@@ -29,15 +29,14 @@ const WAIT: Duration = Duration::from_secs(60);
 /// Polls the gateway's tool list until `want` holds; panics with the list and the gateway
 /// log after `WAIT`.
 async fn wait_tools(
-    port: u16,
-    sid: &str,
+    c: &mut Client,
     what: &str,
     log: &std::path::Path,
     want: impl Fn(&BTreeSet<String>) -> bool,
 ) -> BTreeSet<String> {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let tools: BTreeSet<String> = tool_names(port, sid).into_iter().collect();
+        let tools: BTreeSet<String> = tool_names(c).await.into_iter().collect();
         if want(&tools) {
             return tools;
         }
@@ -51,10 +50,10 @@ async fn wait_tools(
 }
 
 /// Calls `tool` until it echoes `message` (a changed backend reconnects in the background).
-async fn wait_echo(port: u16, sid: &str, tool: &str, message: &str, log: &std::path::Path) {
+async fn wait_echo(c: &mut Client, tool: &str, message: &str, log: &std::path::Path) {
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let got = echo(port, sid, tool, message);
+        let got = echo(c, tool, message).await;
         if got == format!("Echo: {message}") {
             return;
         }
@@ -75,28 +74,32 @@ fn has_backend(tools: &BTreeSet<String>, backend: &str) -> bool {
 /// tool list satisfies `want`. The gateway swaps its view before it notifies, so the
 /// announcement of this change is followed by a matching list; a notification of an earlier
 /// change that reached the stream only after [`drain`] is not taken for it.
-fn wait_announced(
-    stream: &Receiver<String>,
-    (port, sid): (u16, &str),
+async fn wait_announced(
+    stream: &mut Receiver<String>,
+    c: &mut Client,
     what: &str,
     log: &std::path::Path,
     want: impl Fn(&BTreeSet<String>) -> bool,
 ) -> BTreeSet<String> {
-    let deadline = std::time::Instant::now() + WAIT;
+    let deadline = tokio::time::Instant::now() + WAIT;
     loop {
-        let left = deadline.saturating_duration_since(std::time::Instant::now());
-        match stream.recv_timeout(left) {
-            Ok(data) if data.contains("notifications/tools/list_changed") => {
-                let tools: BTreeSet<String> = tool_names(port, sid).into_iter().collect();
+        match tokio::time::timeout_at(deadline, stream.recv()).await {
+            Ok(Some(data)) if data.contains("notifications/tools/list_changed") => {
+                let tools: BTreeSet<String> = tool_names(c).await.into_iter().collect();
                 if want(&tools) {
                     return tools;
                 }
             }
-            Ok(_) => continue,
-            Err(e) => panic!(
-                "{what}: no tools/list_changed announcing it on the client's stream ({e}); \
+            Ok(Some(_)) => continue,
+            end => panic!(
+                "{what}: no tools/list_changed announcing it on the client's stream ({}); \
                  tools now {:?}; gateway log:\n{}",
-                tool_names(port, sid),
+                if end.is_err() {
+                    "timed out"
+                } else {
+                    "stream ended"
+                },
+                tool_names(c).await,
                 std::fs::read_to_string(log).unwrap_or_default()
             ),
         }
@@ -104,7 +107,7 @@ fn wait_announced(
 }
 
 /// Drops notifications already received, so the next wait sees only new ones.
-fn drain(stream: &Receiver<String>) {
+fn drain(stream: &mut Receiver<String>) {
     while stream.try_recv().is_ok() {}
 }
 
@@ -119,12 +122,11 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
     let tls_url = |port: u16| format!("https://127.0.0.1:{port}/mcp");
 
-    let (_alpha, alpha_port) = server_everything();
-    let (_behind_tls, tls_target) = server_everything();
-    let (ca_pem, tls_server) = common::tls::pki("e2e CA one").unwrap();
-    let tls_port = common::tls::tls_forwarder(tls_server, tls_target)
-        .await
-        .unwrap();
+    let (_alpha, alpha_port) = server_everything().await;
+    let (_behind_tls, tls_target) = server_everything().await;
+    let tls = LoopbackTls::new("e2e CA one").unwrap();
+    let ca_pem = tls.ca_pem().to_owned();
+    let tls_port = tls.forward_to(tls_target).await.unwrap();
 
     let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
 
@@ -190,22 +192,23 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     let port = free_port();
     let gw_log = dir.join("gateway.log");
     let _gateway = start_gateway(&cfg, port, &ns, &gw_kubeconfig, &gw_log);
-    wait_listening(port);
+    wait_listening(port).await;
 
     // Ready only once discovery has synced and both backends were tried.
     let deadline = tokio::time::Instant::now() + WAIT;
-    while get(port, "/readyz").0 != 200 {
+    let probe = Client::local(port);
+    while probe.get("/readyz").await.0 != 200 {
         assert!(
             tokio::time::Instant::now() < deadline,
             "/readyz never ok: {:?}\n{}",
-            get(port, "/readyz"),
+            probe.get("/readyz").await,
             std::fs::read_to_string(&gw_log).unwrap_or_default()
         );
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    let sid = initialize(port);
-    let stream = sse_data(port, &sid);
-    let tools = wait_tools(port, &sid, "start", &gw_log, |t| {
+    let mut c = connect(port).await;
+    let mut stream = c.stream().await;
+    let tools = wait_tools(&mut c, "start", &gw_log, |t| {
         has_backend(t, "alpha") && has_backend(t, "beta")
     })
     .await;
@@ -215,8 +218,11 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
             .all(|t| t.starts_with("alpha_") || t.starts_with("beta_")),
         "{tools:?}"
     );
-    assert_eq!(echo(port, &sid, "alpha_echo", "a"), "Echo: a");
-    assert_eq!(echo(port, &sid, "beta_echo", "over TLS"), "Echo: over TLS");
+    assert_eq!(echo(&mut c, "alpha_echo", "a").await, "Echo: a");
+    assert_eq!(
+        echo(&mut c, "beta_echo", "over TLS").await,
+        "Echo: over TLS"
+    );
 
     // The kubelet's other part: the Deployment is ready, so the operator can say Ready.
     mark_deployment_ready(&client, &ns).await;
@@ -224,13 +230,14 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     wait_status(&vmcps, WAIT, "start", &gw_log, &["alpha", "beta"]).await;
 
     // Add: a new entry's tools appear, and the connected client is told.
-    drain(&stream);
-    let (_gamma, gamma_port) = server_everything();
+    drain(&mut stream);
+    let (_gamma, gamma_port) = server_everything().await;
     apply(&client, &ns, entry("gamma", &url(gamma_port))).await;
-    wait_announced(&stream, (port, &sid), "add gamma", &gw_log, |t| {
+    wait_announced(&mut stream, &mut c, "add gamma", &gw_log, |t| {
         has_backend(t, "gamma")
-    });
-    assert_eq!(echo(port, &sid, "gamma_echo", "g"), "Echo: g");
+    })
+    .await;
+    assert_eq!(echo(&mut c, "gamma_echo", "g").await, "Echo: g");
     wait_status(
         &vmcps,
         WAIT,
@@ -242,20 +249,19 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
 
     // Change a URL: alpha moves to a new server; the old one is stopped, and alpha's tools
     // still answer, through the new server.
-    let (_alpha2, alpha2_port) = server_everything();
+    let (_alpha2, alpha2_port) = server_everything().await;
     apply(&client, &ns, entry("alpha", &url(alpha2_port))).await;
     drop(_alpha);
-    wait_echo(port, &sid, "alpha_echo", "moved", &gw_log).await;
+    wait_echo(&mut c, "alpha_echo", "moved", &gw_log).await;
 
     // Change a CA: beta moves to a server that presents a certificate of another CA. Until
     // the ConfigMap says so, the gateway cannot reach it; after, it can. The old server is
     // stopped, so an answer proves the new URL and CA are in use (with the old one running,
     // the first call passed before the gateway had even seen the change).
-    let (_beta2_server, beta2_target) = server_everything();
-    let (ca2_pem, tls2_server) = common::tls::pki("e2e CA two").unwrap();
-    let tls2_port = common::tls::tls_forwarder(tls2_server, beta2_target)
-        .await
-        .unwrap();
+    let (_beta2_server, beta2_target) = server_everything().await;
+    let tls2 = LoopbackTls::new("e2e CA two").unwrap();
+    let ca2_pem = tls2.ca_pem().to_owned();
+    let tls2_port = tls2.forward_to(beta2_target).await.unwrap();
     ca_config_map(&client, &ns, "beta-ca", &ca2_pem).await;
     apply(
         &client,
@@ -264,18 +270,19 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
     )
     .await;
     drop(_behind_tls);
-    wait_echo(port, &sid, "beta_echo", "new CA", &gw_log).await;
+    wait_echo(&mut c, "beta_echo", "new CA", &gw_log).await;
 
     // Delete: beta's tools disappear, the client is told, status follows.
-    drain(&stream);
+    drain(&mut stream);
     let entries: Api<vmcp_api::MCPServerEntry> = Api::namespaced(client.clone(), &ns);
     entries
         .delete("beta", &DeleteParams::default())
         .await
         .expect("delete beta");
-    wait_announced(&stream, (port, &sid), "delete beta", &gw_log, |t| {
+    wait_announced(&mut stream, &mut c, "delete beta", &gw_log, |t| {
         !has_backend(t, "beta") && has_backend(t, "alpha") && has_backend(t, "gamma")
-    });
+    })
+    .await;
     wait_status(&vmcps, WAIT, "delete beta", &gw_log, &["alpha", "gamma"]).await;
 
     // A CA bundle that does not parse: the operator finds the ConfigMap and its key, so the
@@ -308,7 +315,10 @@ async fn dynamic_mode_follows_entries_without_a_restart() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    assert_eq!(echo(port, &sid, "alpha_echo", "unharmed"), "Echo: unharmed");
+    assert_eq!(
+        echo(&mut c, "alpha_echo", "unharmed").await,
+        "Echo: unharmed"
+    );
 
     // The same process served all of it: no restart.
     let log = std::fs::read_to_string(&gw_log).unwrap_or_default();
@@ -342,7 +352,7 @@ async fn dynamic_gateway_without_rights_says_why_it_is_not_ready() {
     let port = free_port();
     let log = dir.join("gateway.log");
     let _gateway = start_gateway(&cfg, port, &ns, &kubeconfig, &log);
-    wait_listening(port);
+    wait_listening(port).await;
     let deadline = tokio::time::Instant::now() + WAIT;
     loop {
         let text = std::fs::read_to_string(&log).unwrap_or_default();
@@ -355,7 +365,8 @@ async fn dynamic_gateway_without_rights_says_why_it_is_not_ready() {
         );
         tokio::time::sleep(Duration::from_millis(200)).await;
     }
-    let (status, body) = get(port, "/readyz");
+    let probe = Client::local(port);
+    let (status, body) = probe.get("/readyz").await;
     assert_eq!(status, 503, "{body}");
     assert!(body.contains("not discovered yet"), "{body}");
     // Retried every second, but said once per watch: six kinds, at most six warnings.
@@ -363,5 +374,5 @@ async fn dynamic_gateway_without_rights_says_why_it_is_not_ready() {
     let text = std::fs::read_to_string(&log).unwrap_or_default();
     let warnings = text.matches("watch failed").count();
     assert!((1..=6).contains(&warnings), "{warnings} warnings:\n{text}");
-    assert_eq!(get(port, "/readyz").0, 503);
+    assert_eq!(probe.get("/readyz").await.0, 503);
 }

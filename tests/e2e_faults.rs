@@ -12,8 +12,8 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    apply, apply_group, apply_virtual_server, backends_ready, echo, entry, free_port, get,
-    initialize, mark_deployment_ready, rendered_config, scratch, server_everything, start_gateway,
+    apply, apply_group, apply_virtual_server, backends_ready, connect, echo, entry, free_port,
+    mark_deployment_ready, rendered_config, scratch, server_everything, start_gateway,
     start_operator, tool_names, wait_listening,
 };
 use k8s_openapi::api::apps::v1::Deployment;
@@ -80,9 +80,9 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     let client = env.client().expect("client");
     let dir = scratch("e2e-faults");
     let url = |port: u16| format!("http://127.0.0.1:{port}/mcp");
-    let (_alpha, alpha_port) = server_everything();
-    let (_beta, beta_port) = server_everything();
-    let (_gamma, gamma_port) = server_everything();
+    let (_alpha, alpha_port) = server_everything().await;
+    let (_beta, beta_port) = server_everything().await;
+    let (_gamma, gamma_port) = server_everything().await;
 
     let (operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
     apply_group(&client, &ns).await;
@@ -102,14 +102,15 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     let port = free_port();
     let gw_log = dir.join("gateway.log");
     let _gateway = start_gateway(&cfg, port, &ns, &kubeconfig, &gw_log);
-    wait_listening(port);
+    wait_listening(port).await;
     let logs = [gw_log.as_path(), op_log.as_path()];
-    let sid = initialize(port);
-    let serves = |tool: &'static str| {
-        let sid = sid.clone();
+    let mut c = connect(port).await;
+    let shared = c.clone();
+    let serves = move |tool: &'static str| {
+        let c = shared.clone();
         move || {
-            let sid = sid.clone();
-            async move { (echo(port, &sid, tool, "x") == "Echo: x").then_some(()) }
+            let mut c = c.clone();
+            async move { (echo(&mut c, tool, "x").await == "Echo: x").then_some(()) }
         }
     };
     eventually("alpha served", &logs, serves("alpha_echo")).await;
@@ -125,7 +126,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     apply(&client, &ns, entry("beta", &url(beta_port))).await;
     tokio::time::sleep(Duration::from_secs(1)).await;
     assert!(
-        !tool_names(port, &sid).contains(&"beta_echo".to_owned()),
+        !tool_names(&mut c).await.contains(&"beta_echo".to_owned()),
         "an entry nobody validated must not be served"
     );
     let op_dir = dir.join("operator-2");
@@ -180,9 +181,9 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
         .expect("delete beta after the restart");
     apply(&client, &ns, entry("gamma", &url(gamma_port))).await;
     eventually("beta gone after the API server restart", &logs, || {
-        let sid = sid.clone();
+        let mut c = c.clone();
         async move {
-            let tools = tool_names(port, &sid);
+            let tools = tool_names(&mut c).await;
             (!tools.contains(&"beta_echo".to_owned()) && tools.contains(&"alpha_echo".to_owned()))
                 .then_some(())
         }
@@ -201,7 +202,7 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
         || async { converged(&vmcps.get("gw").await.ok()?, &["alpha", "gamma"]).then_some(()) },
     )
     .await;
-    assert_eq!(get(port, "/readyz").0, 200);
+    assert_eq!(c.get("/readyz").await.0, 200);
 
     drop(operator);
 }

@@ -12,9 +12,10 @@ mod common;
 use std::time::Duration;
 
 use common::{
-    Kill, apply, apply_group, apply_virtual_server, ca_config_map, free_port, initialize,
-    mark_deployment_ready, post, rendered_config, scratch, server_everything, start_gateway_with,
-    start_operator, tls_entry, tool_names, wait_listening, wait_ready, wait_status,
+    Client, LoopbackTls, Process, apply, apply_group, apply_virtual_server, ca_config_map, connect,
+    free_port, mark_deployment_ready, rendered_config, scratch, server_everything,
+    start_gateway_with, start_operator, tls_entry, tool_names, wait_listening, wait_ready,
+    wait_status,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -31,14 +32,13 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     let ns = env.namespace("e2e-static").await.expect("namespace");
     let client = env.client().expect("client");
     let dir = scratch("e2e-static");
-    let (_alpha, alpha_port) = server_everything();
+    let (_alpha, alpha_port) = server_everything().await;
     let _ = rustls::crypto::ring::default_provider().install_default();
     // beta is behind TLS with a CA of its own, given to the entry as a ConfigMap.
-    let (_beta, beta_target) = server_everything();
-    let (ca_pem, tls_server) = common::tls::pki("e2e static CA").unwrap();
-    let beta_port = common::tls::tls_forwarder(tls_server, beta_target)
-        .await
-        .unwrap();
+    let (_beta, beta_target) = server_everything().await;
+    let tls = LoopbackTls::new("e2e static CA").unwrap();
+    let ca_pem = tls.ca_pem().to_owned();
+    let beta_port = tls.forward_to(beta_target).await.unwrap();
 
     let (_operator, op_log) = start_operator(env.kubeconfig_path(), &ns, &dir);
 
@@ -98,13 +98,13 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
     let port = free_port();
     let gw_log = dir.join("gateway.log");
     let _gateway = start_gateway_with(&cfg, port, &ns, env.kubeconfig_path(), &gw_log, &mounts);
-    wait_listening(port);
+    wait_listening(port).await;
 
     // A client sees and calls the tools of both backends.
-    let sid = initialize(port);
+    let mut c = connect(port).await;
     let mut tools = Vec::new();
     for _ in 0..300 {
-        tools = tool_names(port, &sid);
+        tools = tool_names(&mut c).await;
         if tools.iter().any(|t| t == "alpha_echo") && tools.iter().any(|t| t == "beta_echo") {
             break;
         }
@@ -115,13 +115,13 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         "{tools:?}"
     );
     for b in ["alpha", "beta"] {
-        let (_, _, body) = post(
-            port,
-            Some(&sid),
-            &format!(
+        let body = c
+            .send(format!(
                 r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"{b}_echo","arguments":{{"message":"via {b}"}}}}}}"#
-            ),
-        );
+            ))
+            .await
+            .unwrap()
+            .text();
         let v: serde_json::Value = serde_json::from_str(&body).unwrap();
         assert_eq!(
             v["result"]["content"][0]["text"],
@@ -150,7 +150,7 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 
     // Static mode follows changes by rollout: a new entry changes the ConfigMap and the pod
     // template's checksum, and the kubelet's part is to start the new pod on the new file.
-    let (_gamma, gamma_port) = server_everything();
+    let (_gamma, gamma_port) = server_everything().await;
     apply(&client, &ns, common::entry("gamma", &url(gamma_port))).await;
     let yaml = rendered(&cms, "add gamma", &op_log, |y| y.contains("gamma")).await;
     // The Deployment is applied after the ConfigMap: wait for its new checksum.
@@ -163,8 +163,8 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         tokio::time::sleep(Duration::from_millis(100)).await;
     }
     drop(_gateway);
-    let (_gateway, port, sid) = roll(&cfg, &yaml, &ns, env.kubeconfig_path(), &gw_log, &mounts);
-    assert!(tool_names(port, &sid).iter().any(|t| t == "gamma_echo"));
+    let (_gateway, mut c) = roll(&cfg, &yaml, &ns, env.kubeconfig_path(), &gw_log, &mounts).await;
+    assert!(tool_names(&mut c).await.iter().any(|t| t == "gamma_echo"));
     wait_status(
         &vmcps,
         WAIT,
@@ -181,8 +181,8 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
         .expect("delete beta");
     let yaml = rendered(&cms, "delete beta", &op_log, |y| !y.contains("beta")).await;
     drop(_gateway);
-    let (_gateway, port, sid) = roll(&cfg, &yaml, &ns, env.kubeconfig_path(), &gw_log, &mounts);
-    let tools = tool_names(port, &sid);
+    let (_gateway, mut c) = roll(&cfg, &yaml, &ns, env.kubeconfig_path(), &gw_log, &mounts).await;
+    let tools = tool_names(&mut c).await;
     assert!(
         !tools.iter().any(|t| t.starts_with("beta_")) && tools.iter().any(|t| t == "alpha_echo"),
         "{tools:?}"
@@ -191,22 +191,21 @@ async fn static_mode_operator_and_gateway_processes_end_to_end() {
 }
 
 /// The kubelet's part of a rollout: the new pod gets the new config file and starts serving.
-/// Returns the gateway, its port and a client session on it.
-fn roll(
+/// Returns the gateway and a client session on it.
+async fn roll(
     cfg: &std::path::Path,
     yaml: &str,
     ns: &str,
     kubeconfig: &std::path::Path,
     log: &std::path::Path,
     mounts: &[(&str, &std::path::Path)],
-) -> (Kill, u16, String) {
+) -> (Process, Client) {
     std::fs::write(cfg, yaml).unwrap();
     let port = free_port();
     let gateway = start_gateway_with(cfg, port, ns, kubeconfig, log, mounts);
-    wait_listening(port);
-    wait_ready(port);
-    let sid = initialize(port);
-    (gateway, port, sid)
+    wait_listening(port).await;
+    wait_ready(port).await;
+    (gateway, connect(port).await)
 }
 
 /// Waits for the operator's ConfigMap `gw-vmcp-config` to hold a config for which `want`

@@ -36,7 +36,7 @@ async fn serve_binary_reports_backend_health_into_the_status() {
         .expect("VirtualMCPServer");
 
     let dir = scratch("e2e-status");
-    let (_everything, live_port) = server_everything();
+    let (_everything, live_port) = server_everything().await;
     let dead_port = free_port();
     let cfg = dir.join("config.yaml");
     std::fs::write(

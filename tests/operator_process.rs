@@ -8,7 +8,7 @@ mod common;
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use common::{Kill, free_port, get, scratch};
+use common::{Client, Process, free_port, scratch};
 use k8s_openapi::api::coordination::v1::Lease;
 use kube::Api;
 use vmcp_api::{MCPGroup, MCPServerEntry};
@@ -19,19 +19,30 @@ const WAIT: Duration = Duration::from_secs(60);
 struct Replica {
     identity: &'static str,
     health: u16,
-    process: Kill,
+    process: Process,
 }
 
 impl Replica {
-    fn metric(&self, name: &str) -> Option<f64> {
-        let (status, body) = get(self.health, "/metrics");
+    /// A client of its health endpoint.
+    fn probe(&self) -> Client {
+        Client::local(self.health)
+    }
+
+    async fn metric(&self, name: &str) -> Option<f64> {
+        let (status, body) = self.probe().get("/metrics").await;
         (status == 200).then_some(())?;
         body.lines()
             .find_map(|l| l.strip_prefix(name)?.trim().parse().ok())
     }
 
-    fn is_leader(&self) -> bool {
-        self.metric("vmcp_operator_leader ") == Some(1.0)
+    async fn is_leader(&self) -> bool {
+        self.metric("vmcp_operator_leader ").await == Some(1.0)
+    }
+
+    async fn reconciles(&self) -> f64 {
+        self.metric("vmcp_operator_reconciles_total{controller=\"mcpgroup\"}")
+            .await
+            .unwrap_or(0.0)
     }
 }
 
@@ -43,20 +54,19 @@ fn replica(
     dir: &std::path::Path,
 ) -> Replica {
     let health = free_port();
-    let child = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command
         .args(["operator", "--watch-namespace", namespaces])
         .args(["--lease-namespace", lease_ns, "--identity", identity])
         .args(["--health-addr", &format!("127.0.0.1:{health}")])
         .env("KUBECONFIG", env.kubeconfig_path())
         .env("RUST_LOG", "info")
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(dir.join(format!("{identity}.log"))).unwrap())
-        .spawn()
-        .unwrap();
+        .stderr(std::fs::File::create(dir.join(format!("{identity}.log"))).unwrap());
     Replica {
         identity,
         health,
-        process: Kill(child),
+        process: Process::spawn(identity, command).unwrap(),
     }
 }
 
@@ -76,7 +86,6 @@ async fn group_ready(client: &kube::Client, ns: &str) -> bool {
 }
 
 #[tokio::test]
-#[allow(unsafe_code)] // kill(2): see SAFETY below
 async fn two_replicas_serve_health_elect_one_leader_and_hand_over_on_sigterm() {
     let env = TestEnv::shared().await.expect("test API server");
     env.install_crds().await.expect("CRDs");
@@ -99,24 +108,32 @@ async fn two_replicas_serve_health_elect_one_leader_and_hand_over_on_sigterm() {
             &format!("{} serving /healthz", r.identity),
             WAIT,
             || async {
-                common::wait_listening(r.health);
-                (get(r.health, "/healthz") == (200, "ok".to_owned())).then_some(())
+                common::wait_listening(r.health).await;
+                (r.probe().get("/healthz").await == (200, "ok".to_owned())).then_some(())
             },
         )
         .await;
         // A standby is ready too: ready to take over.
         eventually(&format!("{} ready", r.identity), WAIT, || async {
-            (get(r.health, "/readyz").0 == 200).then_some(())
+            (r.probe().get("/readyz").await.0 == 200).then_some(())
         })
         .await;
     }
     let leader = eventually("one leader", WAIT, || async {
-        let leaders: Vec<usize> = (0..2).filter(|i| replicas[*i].is_leader()).collect();
+        let mut leaders = Vec::new();
+        for (i, r) in replicas.iter().enumerate() {
+            if r.is_leader().await {
+                leaders.push(i);
+            }
+        }
         (leaders.len() == 1).then(|| leaders[0])
     })
     .await;
     let standby = 1 - leader;
-    assert_eq!(replicas[standby].metric("vmcp_operator_leader "), Some(0.0));
+    assert_eq!(
+        replicas[standby].metric("vmcp_operator_leader ").await,
+        Some(0.0)
+    );
 
     for ns in [&a, &b, &outside] {
         apply_yaml(&client, None, &group_yaml(ns)).await;
@@ -132,24 +149,18 @@ async fn two_replicas_serve_health_elect_one_leader_and_hand_over_on_sigterm() {
         !group_ready(&client, &outside).await,
         "a namespace outside WATCH_NAMESPACE is not reconciled"
     );
-    let reconciles = |r: &Replica| {
-        r.metric("vmcp_operator_reconciles_total{controller=\"mcpgroup\"}")
-            .unwrap_or(0.0)
-    };
-    assert!(reconciles(&replicas[leader]) >= 2.0);
+    assert!(replicas[leader].reconciles().await >= 2.0);
     assert_eq!(
-        reconciles(&replicas[standby]),
+        replicas[standby].reconciles().await,
         0.0,
         "the standby reconciles nothing"
     );
 
     // SIGTERM, as the kubelet stops a pod: the leader exits cleanly and releases the lease.
-    let pid = i32::try_from(replicas[leader].process.0.id()).unwrap();
-    // SAFETY: kill(2) on a child process we own.
-    assert_eq!(unsafe { libc::kill(pid, libc::SIGTERM) }, 0);
+    replicas[leader].process.terminate().unwrap();
     let stopped = Instant::now();
     let status = loop {
-        if let Some(status) = replicas[leader].process.0.try_wait().unwrap() {
+        if let Some(status) = replicas[leader].process.try_wait().unwrap() {
             break status;
         }
         assert!(
@@ -173,7 +184,7 @@ async fn two_replicas_serve_health_elect_one_leader_and_hand_over_on_sigterm() {
 
     let new = &replicas[0];
     let took_over = eventually("the standby takes over", WAIT, || async {
-        new.is_leader().then(|| stopped.elapsed())
+        new.is_leader().await.then(|| stopped.elapsed())
     })
     .await;
     // A released lease is taken at the standby's next attempt (every 5 s), not after the

@@ -12,7 +12,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::scratch;
+use common::{run, scratch};
 
 struct Run {
     code: Option<i32>,
@@ -21,13 +21,13 @@ struct Run {
 }
 
 fn render(path: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command
         .args(["render", "-f"])
         .arg(path)
         .env_remove("VMCP_GATEWAY_IMAGE")
-        .env_remove("VMCP_ALLOW_LOOPBACK_ENDPOINTS")
-        .output()
-        .unwrap();
+        .env_remove("VMCP_ALLOW_LOOPBACK_ENDPOINTS");
+    let out = run(command);
     Run {
         code: out.status.code(),
         stdout: String::from_utf8_lossy(&out.stdout).into_owned(),

@@ -1,17 +1,17 @@
 //! Runs the real `vmcp serve` binary against a real server-everything backend on loopback,
 //! and checks that an invalid config is refused with every problem and its path.
-//! The raw HTTP/1.1 client and the peers come from tests/common.
+//! The MCP client and the peers come from vmcp-test-support (through tests/common).
 
 mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{Kill, free_port, post, scratch, server_everything, wait_listening};
+use common::{Client, Process, free_port, run, scratch, server_everything, wait_listening};
 
-#[test]
-fn serve_binary_aggregates_a_real_backend() {
+#[tokio::test]
+async fn serve_binary_aggregates_a_real_backend() {
     let dir = scratch("serve-binary");
-    let (_backend, be_port) = server_everything();
+    let (_backend, be_port) = server_everything().await;
     let cfg = dir.join("config.yaml");
     std::fs::write(
         &cfg,
@@ -24,40 +24,34 @@ fn serve_binary_aggregates_a_real_backend() {
     )
     .unwrap();
     let port = free_port();
-    let _gw = Kill(
-        Command::new(env!("CARGO_BIN_EXE_vmcp"))
-            .args(["serve", "--config"])
-            .arg(&cfg)
-            .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-            .args(["--max-body-bytes", "4096"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .unwrap(),
-    );
-    wait_listening(port);
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--max-body-bytes", "4096"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null());
+    let _gw = Process::spawn("vmcp serve", command).unwrap();
+    wait_listening(port).await;
 
-    let (status, head, body) = post(
-        port,
-        None,
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    let sid = head
-        .lines()
-        .find_map(|l| l.strip_prefix("mcp-session-id: "))
-        .unwrap()
-        .trim()
-        .to_owned();
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    // Raw bodies on a JSON-only client: the ids and sizes are the test's own.
+    let mut c = Client::local(port).accept("application/json");
+    let r = c
+        .send(r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"t","version":"0"}}}"#)
+        .await
+        .unwrap();
+    assert_eq!(r.status, 200, "{}", r.text());
+    c.session = Some(r.session().expect("a session id").trim().to_owned());
+    let v = r.message().unwrap();
     assert_eq!(v["result"]["protocolVersion"], "2025-03-26");
 
-    let (_, _, body) = post(
-        port,
-        Some(&sid),
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
-    );
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let v = c
+        .send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .await
+        .unwrap()
+        .message()
+        .unwrap();
     let tools: Vec<&str> = v["result"]["tools"]
         .as_array()
         .unwrap()
@@ -66,12 +60,12 @@ fn serve_binary_aggregates_a_real_backend() {
         .collect();
     assert!(tools.contains(&"everything_echo"), "{tools:?}");
 
-    let (_, _, body) = post(
-        port,
-        Some(&sid),
-        r#"{"jsonrpc":"2.0","id":"call-3","method":"tools/call","params":{"name":"everything_echo","arguments":{"message":"from the binary"}}}"#,
-    );
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let v = c
+        .send(r#"{"jsonrpc":"2.0","id":"call-3","method":"tools/call","params":{"name":"everything_echo","arguments":{"message":"from the binary"}}}"#)
+        .await
+        .unwrap()
+        .message()
+        .unwrap();
     assert_eq!(v["id"], "call-3");
     assert_eq!(v["result"]["content"][0]["text"], "Echo: from the binary");
 
@@ -81,10 +75,11 @@ fn serve_binary_aggregates_a_real_backend() {
             r#"{{"jsonrpc":"2.0","id":4,"method":"tools/call","params":{{"name":"everything_echo","arguments":{{"message":"{text}"}}}}}}"#
         )
     };
-    let (status, _, _) = post(port, Some(&sid), &call(&"x".repeat(5000)));
-    assert_eq!(status, 413);
-    let (status, _, body) = post(port, Some(&sid), &call(&"y".repeat(3000)));
-    assert_eq!(status, 200, "{body}");
+    let r = c.send(call(&"x".repeat(5000))).await.unwrap();
+    assert_eq!(r.status, 413);
+    let r = c.send(call(&"y".repeat(3000))).await.unwrap();
+    let body = r.text();
+    assert_eq!(r.status, 200, "{body}");
     assert!(body.contains(&"y".repeat(3000)), "{body}");
 }
 
@@ -98,11 +93,9 @@ fn serve_binary_refuses_an_invalid_config_listing_every_problem() {
          backends:\n- {name: a, url: \"ftp://x\", transport: sse}\n- {name: b, url: \"http://127.0.0.1:1/mcp\"}\n",
     )
     .unwrap();
-    let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
-        .args(["serve", "--port", "0", "--config"])
-        .arg(&cfg)
-        .output()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command.args(["serve", "--port", "0", "--config"]).arg(&cfg);
+    let out = run(command);
     assert!(!out.status.success());
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("backends[0].url"), "{err}");
@@ -141,11 +134,9 @@ fn validate_fails_the_toolhive_sample_only_on_oidc() {
 
 /// `vmcp validate --config path`: success, and stderr.
 fn validate_config(path: &std::path::Path) -> (bool, String) {
-    let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
-        .args(["validate", "--config"])
-        .arg(path)
-        .output()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command.args(["validate", "--config"]).arg(path);
+    let out = run(command);
     (
         out.status.success(),
         String::from_utf8_lossy(&out.stderr).into_owned(),

@@ -8,12 +8,11 @@ mod common;
 
 use std::io::{BufRead, BufReader, Read, Write};
 use std::net::{TcpListener, TcpStream};
-use std::os::unix::process::CommandExt;
 use std::process::{Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use common::{Kill, Scratch, free_port, initialize, post, scratch, wait_listening};
+use common::{Process, Scratch, connect, free_port, scratch, wait_listening};
 
 fn write_config(dir: &Scratch, backend_port: u16) -> std::path::PathBuf {
     let cfg = dir.join("config.yaml");
@@ -30,14 +29,13 @@ fn write_config(dir: &Scratch, backend_port: u16) -> std::path::PathBuf {
 }
 
 /// `vmcp serve` on `port` with `env`, and at most `nofile` descriptors if given.
-#[allow(unsafe_code)] // pre_exec hook: see SAFETY below
-fn start_gateway(
+async fn start_gateway(
     cfg: &std::path::Path,
     port: u16,
     env: &[(&str, &str)],
     nofile: Option<u64>,
     log: &std::path::Path,
-) -> Kill {
+) -> Process {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_vmcp"));
     cmd.args(["serve", "--config"])
         .arg(cfg)
@@ -46,23 +44,11 @@ fn start_gateway(
         .stdout(Stdio::null())
         .stderr(std::fs::File::create(log).unwrap());
     if let Some(n) = nofile {
-        // SAFETY: only setrlimit, async-signal-safe, between fork and exec.
-        unsafe {
-            cmd.pre_exec(move || {
-                let lim = libc::rlimit {
-                    rlim_cur: n,
-                    rlim_max: n,
-                };
-                if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
-                    return Err(std::io::Error::last_os_error());
-                }
-                Ok(())
-            });
-        }
+        vmcp_test_support::limit_open_files(&mut cmd, n);
     }
-    let child = cmd.spawn().unwrap();
-    wait_listening(port);
-    Kill(child)
+    let child = Process::spawn("vmcp serve", cmd).unwrap();
+    wait_listening(port).await;
+    child
 }
 
 /// `GET /health` on a fresh connection, bounded by `limit`; the status code.
@@ -81,14 +67,14 @@ fn health(port: u16, limit: Duration) -> std::io::Result<u16> {
         .ok_or_else(|| std::io::Error::other(format!("not an HTTP response: {out:?}")))
 }
 
-#[test]
-fn health_answers_under_a_low_fd_limit_while_hundreds_of_idle_connections_are_open() {
+#[tokio::test]
+async fn health_answers_under_a_low_fd_limit_while_hundreds_of_idle_connections_are_open() {
     let dir = scratch("serve-limits-fds");
     // Nothing listens there: the backend is down, which the gateway survives.
     let cfg = write_config(&dir, free_port());
     let port = free_port();
     let log = dir.join("gateway.log");
-    let mut gw = start_gateway(&cfg, port, &[], Some(128), &log);
+    let mut gw = start_gateway(&cfg, port, &[], Some(128), &log).await;
     wait_health(port);
 
     // 400 connections that never send a byte: three times the descriptors the gateway has.
@@ -120,10 +106,10 @@ fn health_answers_under_a_low_fd_limit_while_hundreds_of_idle_connections_are_op
         std::thread::sleep(Duration::from_millis(200));
     }
     // Still a working MCP endpoint, and still running.
-    let sid = initialize(port);
-    assert!(!sid.is_empty());
+    let c = connect(port).await;
+    assert!(!c.session_id().is_empty());
     assert!(
-        gw.0.try_wait().unwrap().is_none(),
+        gw.try_wait().unwrap().is_none(),
         "the gateway is still running"
     );
     drop(idle);
@@ -210,8 +196,8 @@ fn proc_kb(pid: u32, field: &str) -> u64 {
         .unwrap_or_else(|| panic!("{field} in {status}"))
 }
 
-#[test]
-fn thirty_concurrent_20_mb_results_stay_within_the_reply_budget() {
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn thirty_concurrent_20_mb_results_stay_within_the_reply_budget() {
     const RESULT: usize = 20 * 1024 * 1024;
     const BUDGET: usize = 64 * 1024 * 1024;
     let dir = scratch("serve-limits-rss");
@@ -230,27 +216,31 @@ fn thirty_concurrent_20_mb_results_stay_within_the_reply_budget() {
         ],
         None,
         &log,
-    );
-    let pid = gw.0.id();
-    let sid = initialize(port);
-    let (_, _, tools) = post(
-        port,
-        Some(&sid),
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
-    );
+    )
+    .await;
+    let pid = gw.id();
+    let c = connect(port).await;
+    let tools = c
+        .send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#)
+        .await
+        .unwrap()
+        .text();
     // The tool is listed as `b_big` (the default prefix conflict resolution).
     assert!(tools.contains("\"b_big\""), "{tools}");
     let before = proc_kb(pid, "VmRSS:");
 
     let calls: Vec<_> = (0..30)
         .map(|i| {
-            let sid = sid.clone();
-            std::thread::spawn(move || {
+            // Each call on a connection of its own, as before with raw sockets.
+            let mut c = c.clone();
+            c.http = reqwest::Client::new();
+            tokio::spawn(async move {
                 let body = format!(
                     r#"{{"jsonrpc":"2.0","id":{},"method":"tools/call","params":{{"name":"b_big","arguments":{{}}}}}}"#,
                     100 + i
                 );
-                let (status, _, reply) = post(port, Some(&sid), &body);
+                let r = c.send(body).await.unwrap();
+                let (status, reply) = (r.status, r.text());
                 // Only what the test needs: whether the whole result arrived, or why not.
                 let full = reply.len() > RESULT && reply.contains(r#""result""#);
                 let why = (!full).then(|| reply.chars().take(400).collect::<String>());
@@ -260,7 +250,7 @@ fn thirty_concurrent_20_mb_results_stay_within_the_reply_budget() {
         .collect();
     let mut ok = 0;
     for c in calls {
-        let (status, full, why) = c.join().unwrap();
+        let (status, full, why) = c.await.unwrap();
         assert_eq!(status, 200, "{why:?}");
         if full {
             ok += 1;
@@ -289,6 +279,7 @@ fn thirty_concurrent_20_mb_results_stay_within_the_reply_budget() {
     );
 }
 
+/// Waits (blocking: the test's thread does nothing else meanwhile) until `/health` answers.
 fn wait_health(port: u16) {
     for _ in 0..100 {
         if matches!(health(port, Duration::from_secs(2)), Ok(200)) {

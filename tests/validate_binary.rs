@@ -7,7 +7,7 @@ mod common;
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use common::scratch;
+use common::{run, scratch};
 
 /// What one run printed.
 struct Run {
@@ -23,11 +23,9 @@ impl Run {
 }
 
 fn validate(path: &Path) -> Run {
-    let out = Command::new(env!("CARGO_BIN_EXE_vmcp"))
-        .args(["validate", "--config"])
-        .arg(path)
-        .output()
-        .unwrap();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command.args(["validate", "--config"]).arg(path);
+    let out = run(command);
     assert!(
         matches!(out.status.code(), Some(0 | 1)),
         "exit code {:?}",

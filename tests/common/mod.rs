@@ -1,126 +1,51 @@
-//! Helpers of the end-to-end tests: child processes, loopback ports, the MCP peers, a raw
-//! HTTP MCP client.
+//! Helpers of the end-to-end tests: the `vmcp` processes as a Deployment would run them, the
+//! objects the tests apply, and waiting for their status. The MCP client, the peers, ports,
+//! TLS and the process launcher come from `vmcp-test-support`, re-exported here.
 #![allow(dead_code)]
 
-pub mod tls;
-
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::Duration;
 
-pub struct Kill(pub Child);
+#[allow(unused_imports)] // each test file uses some
+pub use vmcp_test_support::{
+    Client, Everything, LoopbackTls, Process, free_port, peers, wait_listening,
+};
+use vmcp_test_support::{operator_command, serve_command};
 
-impl Drop for Kill {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
+/// Runs `command` to completion through the launcher (`Command::output` with PDEATHSIG and a
+/// two-minute bound).
+pub fn run(command: Command) -> std::process::Output {
+    vmcp_test_support::output(command, Duration::from_secs(120)).unwrap()
 }
 
-/// A free loopback port, chosen so that it does not race with outgoing
-/// connections (see `vmcp_testenv::free_ports`).
-pub fn free_port() -> u16 {
-    let [port] = vmcp_testenv::free_ports().unwrap();
-    port
+/// server-everything over streamable HTTP on a free port, and that port.
+pub async fn server_everything() -> (Everything, u16) {
+    let e = Everything::start("streamableHttp").await;
+    let port = e.port;
+    (e, port)
 }
 
-pub fn wait_listening(port: u16) {
-    for _ in 0..600 {
-        if TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return;
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    panic!("nothing listening on {port}");
+/// A session on the gateway at 127.0.0.1:`port`, asking for JSON replies only, as these
+/// tests always have.
+pub async fn connect(port: u16) -> Client {
+    let mut c = Client::local(port).accept("application/json");
+    c.try_initialize(serde_json::json!({}))
+        .await
+        .unwrap_or_else(|e| panic!("initialize on {port}: {e:#}"));
+    assert!(c.session.is_some(), "the gateway gave no session");
+    c
 }
 
-/// A path printed by `scripts/test-peers.sh` (run once per test binary).
-pub fn peer(key: &str) -> PathBuf {
-    static PRINTED: std::sync::OnceLock<String> = std::sync::OnceLock::new();
-    let text = PRINTED.get_or_init(|| {
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/test-peers.sh");
-        let out = Command::new("bash")
-            .arg(script)
-            .stderr(Stdio::inherit())
-            .output()
-            .unwrap();
-        assert!(out.status.success());
-        String::from_utf8(out.stdout).unwrap()
-    });
-    text.lines()
-        .find_map(|l| l.strip_prefix(&format!("{key}=")))
-        .map(PathBuf::from)
-        .unwrap()
+/// The names of the tools the gateway lists (empty on any error, for polling).
+pub async fn tool_names(c: &mut Client) -> Vec<String> {
+    c.try_tool_names().await.unwrap_or_default()
 }
 
-pub fn server_everything() -> (Kill, u16) {
-    let port = free_port();
-    let child = Command::new(peer("NODE"))
-        .arg("--require")
-        .arg(peer("BIND_LOOPBACK"))
-        .arg(peer("SERVER_EVERYTHING"))
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .unwrap();
-    wait_listening(port);
-    (Kill(child), port)
-}
-
-/// POSTs JSON to /mcp; returns (status, lower-cased headers, body).
-pub fn post(port: u16, session: Option<&str>, body: &str) -> (u16, String, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(60))).unwrap();
-    let sid = session
-        .map(|s| format!("Mcp-Session-Id: {s}\r\n"))
-        .unwrap_or_default();
-    let req = format!(
-        "POST /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nContent-Type: application/json\r\nAccept: application/json\r\n{sid}Content-Length: {}\r\nConnection: close\r\n\r\n{body}",
-        body.len()
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap();
-    let status = head.split_whitespace().nth(1).unwrap().parse().unwrap();
-    (status, head.to_ascii_lowercase(), body.to_owned())
-}
-
-/// Opens an MCP session; returns its id.
-pub fn initialize(port: u16) -> String {
-    let (status, head, body) = post(
-        port,
-        None,
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"e2e","version":"0"}}}"#,
-    );
-    assert_eq!(status, 200, "{body}");
-    head.lines()
-        .find_map(|l| l.strip_prefix("mcp-session-id: "))
-        .unwrap()
-        .trim()
-        .to_owned()
-}
-
-/// The names of the tools the gateway lists.
-pub fn tool_names(port: u16, sid: &str) -> Vec<String> {
-    let (_, _, body) = post(
-        port,
-        Some(sid),
-        r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#,
-    );
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["result"]["tools"]
-        .as_array()
-        .map(|a| {
-            a.iter()
-                .filter_map(|t| t["name"].as_str().map(str::to_owned))
-                .collect()
-        })
-        .unwrap_or_default()
+/// Calls the `echo` tool `tool` with `message`; returns the text it answered, or the reply.
+pub async fn echo(c: &mut Client, tool: &str, message: &str) -> String {
+    c.call_text(tool, serde_json::json!({"message": message}))
+        .await
 }
 
 /// A scratch directory for one test's configs and logs: removed when the test passes, kept
@@ -188,88 +113,27 @@ pub fn entry(name: &str, url: &str) -> serde_json::Value {
     })
 }
 
-/// Opens the session's GET stream and hands every SSE `data:` line to the receiver, from a
-/// thread, until the stream ends.
-pub fn sse_data(port: u16, sid: &str) -> std::sync::mpsc::Receiver<String> {
-    use std::io::BufRead;
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    let req = format!(
-        "GET /mcp HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nAccept: text/event-stream\r\nMcp-Session-Id: {sid}\r\n\r\n"
-    );
-    s.write_all(req.as_bytes()).unwrap();
-    let (tx, rx) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in std::io::BufReader::new(s).lines() {
-            let Ok(line) = line else { return };
-            if let Some(data) = line.strip_prefix("data:")
-                && tx.send(data.trim().to_owned()).is_err()
-            {
-                return;
-            }
-        }
-    });
-    rx
-}
-
-/// GETs a path of the gateway; returns (status, body).
-pub fn get(port: u16, path: &str) -> (u16, String) {
-    let mut s = TcpStream::connect(("127.0.0.1", port)).unwrap();
-    s.set_read_timeout(Some(Duration::from_secs(30))).unwrap();
-    let req = format!("GET {path} HTTP/1.1\r\nHost: 127.0.0.1:{port}\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).unwrap();
-    let mut out = String::new();
-    s.read_to_string(&mut out).unwrap();
-    let (head, body) = out.split_once("\r\n\r\n").unwrap_or((&out, ""));
-    let status = head
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    (status, body.to_owned())
-}
-
-/// Calls the `echo` tool `tool` with `message`; returns the text it answered, or the body.
-pub fn echo(port: u16, sid: &str, tool: &str, message: &str) -> String {
-    let (_, _, body) = post(
-        port,
-        Some(sid),
-        &format!(
-            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"message":"{message}"}}}}}}"#
-        ),
-    );
-    let v: serde_json::Value = serde_json::from_str(&body).unwrap_or_default();
-    v["result"]["content"][0]["text"]
-        .as_str()
-        .map(str::to_owned)
-        .unwrap_or(body)
-}
-
 /// `vmcp operator` watching namespace `ns` (leader election off, loopback entries allowed:
 /// every MCP server of the tests listens on 127.0.0.1); logs in `dir/operator.{log,err}`.
 /// Returns the process and its log path.
-pub fn start_operator(kubeconfig: &Path, ns: &str, dir: &Path) -> (Kill, PathBuf) {
+pub fn start_operator(kubeconfig: &Path, ns: &str, dir: &Path) -> (Process, PathBuf) {
     let log = dir.join("operator.log");
-    let child = Command::new(env!("CARGO_BIN_EXE_vmcp"))
-        .args(["operator", "--no-leader-election", "--watch-namespace", ns])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port())])
-        .env("KUBECONFIG", kubeconfig)
-        .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true")
+    let mut command = operator_command(Path::new(env!("CARGO_BIN_EXE_vmcp")), kubeconfig, ns);
+    command
         // `VMCP_E2E_OPERATOR_LOG=debug cargo test ...` when a test needs the operator's detail.
         .env(
             "RUST_LOG",
             std::env::var("VMCP_E2E_OPERATOR_LOG").unwrap_or_else(|_| "info".to_owned()),
         )
         .stdout(std::fs::File::create(&log).unwrap())
-        .stderr(std::fs::File::create(dir.join("operator.err")).unwrap())
-        .spawn()
-        .unwrap();
-    (Kill(child), log)
+        .stderr(std::fs::File::create(dir.join("operator.err")).unwrap());
+    (Process::spawn("vmcp operator", command).unwrap(), log)
 }
 
 /// `vmcp serve` on `cfg` at 127.0.0.1:`port` for VirtualMCPServer `gw` in `ns`, with the
 /// API credentials of `kubeconfig` (as the operator's Deployment would run it); stderr (the
 /// JSON log) goes to `log`.
-pub fn start_gateway(cfg: &Path, port: u16, ns: &str, kubeconfig: &Path, log: &Path) -> Kill {
+pub fn start_gateway(cfg: &Path, port: u16, ns: &str, kubeconfig: &Path, log: &Path) -> Process {
     start_gateway_with(cfg, port, ns, kubeconfig, log, &[])
 }
 
@@ -282,20 +146,14 @@ pub fn start_gateway_with(
     kubeconfig: &Path,
     log: &Path,
     env: &[(&str, &Path)],
-) -> Kill {
-    let child = Command::new(env!("CARGO_BIN_EXE_vmcp"))
+) -> Process {
+    let vmcp = Path::new(env!("CARGO_BIN_EXE_vmcp"));
+    let mut command = serve_command(vmcp, cfg, port, "gw", ns, kubeconfig);
+    command
         .envs(env.iter().map(|(k, v)| (*k, *v)))
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .env("VMCP_NAME", "gw")
-        .env("VMCP_NAMESPACE", ns)
-        .env("KUBECONFIG", kubeconfig)
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log).unwrap())
-        .spawn()
-        .unwrap();
-    Kill(child)
+        .stderr(std::fs::File::create(log).unwrap());
+    Process::spawn("vmcp serve", command).unwrap()
 }
 
 /// Waits until VirtualMCPServer `gw` says Ready with exactly the backends `want` (sorted),
@@ -327,14 +185,18 @@ pub async fn wait_status(
 
 /// Waits until the gateway's `/readyz` says ready (every backend tried once, so the
 /// aggregated view holds what they offer).
-pub fn wait_ready(port: u16) {
+pub async fn wait_ready(port: u16) {
+    let c = Client::local(port);
     for _ in 0..600 {
-        if get(port, "/readyz").0 == 200 {
+        if c.get("/readyz").await.0 == 200 {
             return;
         }
-        std::thread::sleep(Duration::from_millis(100));
+        tokio::time::sleep(Duration::from_millis(100)).await;
     }
-    panic!("gateway on {port} never ready: {:?}", get(port, "/readyz"));
+    panic!(
+        "gateway on {port} never ready: {:?}",
+        c.get("/readyz").await
+    );
 }
 
 /// An MCPServerEntry of group `team` whose CA bundle is in ConfigMap `ca_config_map`.

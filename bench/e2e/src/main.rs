@@ -29,7 +29,7 @@ mod backend;
 use std::fmt::Debug;
 use std::future::Future;
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::Stdio;
 use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
@@ -41,6 +41,7 @@ use serde::de::DeserializeOwned;
 use serde_json::json;
 use vmcp_api::entry::MCPServerEntryPhase;
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
+use vmcp_test_support::{Client, Everything, Process, free_port, operator_command, serve_command};
 use vmcp_testenv::TestEnv;
 
 struct Opts {
@@ -130,53 +131,30 @@ fn main() -> Result<()> {
 // ---------------------------------------------------------------------------------------
 // Processes
 
-/// A child process killed (and reaped) when dropped, so no run leaves processes behind.
-struct Proc(Child);
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        let _ = self.0.kill();
-        let _ = self.0.wait();
-    }
-}
-
-impl Proc {
-    /// `(VmRSS, VmHWM)` in KiB, from /proc/<pid>/status.
-    fn rss_kib(&self) -> (u64, u64) {
-        let s =
-            std::fs::read_to_string(format!("/proc/{}/status", self.0.id())).unwrap_or_default();
-        let field = |f: &str| {
-            s.lines()
-                .find_map(|l| l.strip_prefix(f))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .unwrap_or(0)
-        };
-        (field("VmRSS:"), field("VmHWM:"))
-    }
-}
-
-fn free_port() -> Result<u16> {
-    let [p] = vmcp_testenv::free_ports()?;
-    Ok(p)
+/// `(VmRSS, VmHWM)` of a process in KiB, from /proc/<pid>/status.
+fn rss_kib(p: &Process) -> (u64, u64) {
+    let s = std::fs::read_to_string(format!("/proc/{}/status", p.id())).unwrap_or_default();
+    let field = |f: &str| {
+        s.lines()
+            .find_map(|l| l.strip_prefix(f))
+            .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }
 
 /// `vmcp operator` for namespace `ns`; loopback entries allowed, since every backend here
 /// listens on 127.0.0.1.
-fn start_operator(o: &Opts, kubeconfig: &Path, ns: &str, dir: &Path) -> Result<Proc> {
-    let child = Command::new(&o.vmcp)
-        .args(["operator", "--no-leader-election", "--watch-namespace", ns])
-        .args(["--health-addr", &format!("127.0.0.1:{}", free_port()?)])
-        .env("KUBECONFIG", kubeconfig)
-        .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true")
+fn start_operator(o: &Opts, kubeconfig: &Path, ns: &str, dir: &Path) -> Result<Process> {
+    let mut command = operator_command(&o.vmcp, kubeconfig, ns);
+    command
         .stdout(std::fs::File::create(
             dir.join(format!("operator-{ns}.log")),
         )?)
         .stderr(std::fs::File::create(
             dir.join(format!("operator-{ns}.err")),
-        )?)
-        .spawn()
-        .context("spawning vmcp operator")?;
-    Ok(Proc(child))
+        )?);
+    Process::spawn("vmcp operator", command).context("spawning vmcp operator")
 }
 
 /// `vmcp serve` for VirtualMCPServer `name`, as the operator's Deployment would run it.
@@ -187,63 +165,20 @@ fn start_gateway(
     name: &str,
     ns: &str,
     kubeconfig: &Path,
-) -> Result<Proc> {
+) -> Result<Process> {
     let log = cfg.with_extension(format!("{port}.log"));
-    let child = Command::new(&o.vmcp)
-        .args(["serve", "--config"])
-        .arg(cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .env("VMCP_NAME", name)
-        .env("VMCP_NAMESPACE", ns)
-        .env("KUBECONFIG", kubeconfig)
+    let mut command = serve_command(&o.vmcp, cfg, port, name, ns, kubeconfig);
+    command
         .stdout(Stdio::null())
-        .stderr(std::fs::File::create(log)?)
-        .spawn()
-        .context("spawning vmcp serve")?;
-    Ok(Proc(child))
+        .stderr(std::fs::File::create(log)?);
+    Process::spawn("vmcp serve", command).context("spawning vmcp serve")
 }
 
-/// A real `server-everything` (node) on 127.0.0.1, located/installed by
-/// `scripts/test-peers.sh`; the preload makes it bind loopback only.
-fn server_everything(dir: &Path) -> Result<(Proc, u16)> {
-    let out = Command::new("bash")
-        .arg(vmcp_testenv::workspace_root().join("scripts/test-peers.sh"))
-        .stderr(Stdio::inherit())
-        .output()?;
-    anyhow::ensure!(out.status.success(), "scripts/test-peers.sh failed");
-    let text = String::from_utf8(out.stdout)?;
-    let peer = |k: &str| {
-        text.lines()
-            .find_map(|l| l.strip_prefix(&format!("{k}=")))
-            .map(str::to_owned)
-            .with_context(|| format!("{k} not printed by test-peers.sh"))
-    };
-    let preload = dir.join("bind.cjs");
-    std::fs::write(
-        &preload,
-        "const net=require('net');const o=net.Server.prototype.listen;\
-         net.Server.prototype.listen=function(...a){if(typeof a[0]==='number'||typeof a[0]==='string'){\
-         const cb=a.find(x=>typeof x==='function');return o.call(this,{port:Number(a[0]),host:'127.0.0.1'},cb);}\
-         return o.apply(this,a);};",
-    )?;
-    let port = free_port()?;
-    let child = Command::new(peer("NODE")?)
-        .arg("--require")
-        .arg(&preload)
-        .arg(peer("SERVER_EVERYTHING")?)
-        .arg("streamableHttp")
-        .env("PORT", port.to_string())
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()?;
-    let p = Proc(child);
-    for _ in 0..600 {
-        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-            return Ok((p, port));
-        }
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    bail!("server-everything never listened on {port}")
+/// A real `server-everything` (node) on 127.0.0.1, from `scripts/test-peers.sh`.
+async fn server_everything() -> Result<(Everything, u16)> {
+    let e = Everything::try_start("streamableHttp", free_port(), None).await?;
+    let port = e.port;
+    Ok((e, port))
 }
 
 // ---------------------------------------------------------------------------------------
@@ -268,85 +203,42 @@ async fn poll<T, Fut: Future<Output = Option<T>>>(
     }
 }
 
-/// One MCP session on a gateway, over reqwest (HTTP/1.1 keep-alive, JSON replies).
-struct Mcp {
-    http: reqwest::Client,
-    url: String,
-    sid: String,
+/// Opens an MCP session on the gateway at 127.0.0.1:`port` once it accepts one (it may still
+/// be starting): HTTP/1.1 keep-alive, JSON replies.
+async fn connect(port: u16, limit: Duration) -> Result<Client> {
+    let http = reqwest::Client::builder()
+        .timeout(Duration::from_secs(30))
+        .build()?;
+    let addr = std::net::SocketAddr::from(([127, 0, 0, 1], port));
+    poll(
+        "an MCP session",
+        limit,
+        Duration::from_millis(10),
+        || async {
+            let mut c = Client::with_http(http.clone(), addr).accept("application/json");
+            c.try_initialize(json!({})).await.ok()?;
+            c.session.is_some().then_some(c)
+        },
+    )
+    .await
 }
 
-impl Mcp {
-    async fn post(
-        http: &reqwest::Client,
-        url: &str,
-        sid: Option<&str>,
-        body: String,
-    ) -> Option<(Option<String>, serde_json::Value)> {
-        let mut req = http
-            .post(url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json")
-            .body(body);
-        if let Some(s) = sid {
-            req = req.header("mcp-session-id", s);
-        }
-        let resp = req.send().await.ok()?;
-        let sid = resp
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        let body = resp.bytes().await.ok()?;
-        Some((sid, serde_json::from_slice(&body).ok()?))
-    }
+/// Whether `tool` (server-everything's `echo`) answers with the echoed text.
+async fn echo_ok(c: &Client, tool: &str) -> bool {
+    c.clone().call_text(tool, json!({"message": "hi"})).await == "Echo: hi"
+}
 
-    /// Opens a session once the gateway accepts one (it may still be starting).
-    async fn connect(port: u16, limit: Duration) -> Result<Mcp> {
-        let http = reqwest::Client::builder()
-            .timeout(Duration::from_secs(30))
-            .build()?;
-        let url = format!("http://127.0.0.1:{port}/mcp");
-        let init = r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-03-26","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#;
-        let sid = poll(
-            "an MCP session",
-            limit,
-            Duration::from_millis(10),
-            || async { Self::post(&http, &url, None, init.to_owned()).await?.0 },
-        )
-        .await?;
-        Ok(Mcp { http, url, sid })
-    }
+/// The names of the tools the gateway lists (empty on any error).
+async fn tools(c: &Client) -> Vec<String> {
+    try_tools(c).await.unwrap_or_default()
+}
 
-    /// Whether `tool` (server-everything's `echo`) answers with the echoed text.
-    async fn echo_ok(&self, tool: &str) -> bool {
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":3,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"message":"hi"}}}}}}"#
-        );
-        Self::post(&self.http, &self.url, Some(&self.sid), body)
-            .await
-            .is_some_and(|(_, v)| v["result"]["content"][0]["text"] == "Echo: hi")
-    }
-
-    /// The names of the tools the gateway lists (empty on any error).
-    async fn tools(&self) -> Vec<String> {
-        self.try_tools().await.unwrap_or_default()
-    }
-
-    /// The names of the tools the gateway lists, or why it listed none (JSON-RPC error).
-    async fn try_tools(&self) -> Result<Vec<String>, String> {
-        let body = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#.to_owned();
-        let Some((_, v)) = Self::post(&self.http, &self.url, Some(&self.sid), body).await else {
-            return Err("request failed".into());
-        };
-        let Some(tools) = v["result"]["tools"].as_array() else {
-            let msg = v["error"]["message"].as_str().unwrap_or("no result");
-            return Err(msg.chars().take(80).collect());
-        };
-        Ok(tools
-            .iter()
-            .filter_map(|t| t["name"].as_str().map(str::to_owned))
-            .collect())
-    }
+/// The names of the tools the gateway lists, or why it listed none.
+async fn try_tools(c: &Client) -> Result<Vec<String>, String> {
+    c.clone()
+        .try_tool_names()
+        .await
+        .map_err(|e| e.to_string().chars().take(80).collect())
 }
 
 /// Server-side apply, as a user (`kubectl apply --server-side`) would.
@@ -440,7 +332,7 @@ fn p50_max(v: &[Duration]) -> String {
 async fn latency(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
     let ns = env.namespace("bench-e2e-lat").await?;
     let client = env.client()?;
-    let (_everything, se_port) = server_everything(dir)?;
+    let (_everything, se_port) = server_everything().await?;
     // The same server for every entry; the query only makes each URL distinct.
     let url = |name: &str| format!("http://127.0.0.1:{se_port}/mcp?entry={name}");
     let _operator = start_operator(o, env.kubeconfig_path(), &ns, dir)?;
@@ -462,14 +354,14 @@ async fn latency(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
     materialise(&cms, "gws", dir, |n| n.iter().any(|b| b == "sbase")).await?;
     let dyn_kc = env.service_account_kubeconfig(&ns, "gwd-vmcp").await?;
     let sta_kc = env.service_account_kubeconfig(&ns, "gws-vmcp").await?;
-    let port = free_port()?;
+    let port = free_port();
     let _dyn_gw = start_gateway(o, &dyn_cfg, port, "gwd", &ns, &dyn_kc)?;
-    let dgw = Mcp::connect(port, Duration::from_secs(60)).await?;
+    let dgw = connect(port, Duration::from_secs(60)).await?;
     poll(
         "dbase_echo",
         Duration::from_secs(60),
         Duration::from_millis(50),
-        || async { dgw.echo_ok("dbase_echo").await.then_some(()) },
+        || async { echo_ok(&dgw, "dbase_echo").await.then_some(()) },
     )
     .await?;
     say!(
@@ -488,14 +380,14 @@ async fn latency(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
         let t = Instant::now();
         apply(&entries, entry(&name, "dyn", &url(&name))).await?;
         poll(&tool, limit, every, || async {
-            dgw.echo_ok(&tool).await.then_some(())
+            echo_ok(&dgw, &tool).await.then_some(())
         })
         .await?;
         let d = t.elapsed();
         dynamic.push(d);
         entries.delete(&name, &DeleteParams::default()).await?;
         poll("removal", limit, Duration::from_millis(50), || async {
-            (!dgw.tools().await.contains(&tool)).then_some(())
+            (!tools(&dgw).await.contains(&tool)).then_some(())
         })
         .await?;
 
@@ -507,11 +399,11 @@ async fn latency(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
         let cfg = materialise(&cms, "gws", dir, |n| n.contains(&name)).await?;
         let c = t.elapsed();
         let t2 = Instant::now();
-        let sport = free_port()?;
+        let sport = free_port();
         let gw = start_gateway(o, &cfg, sport, "gws", &ns, &sta_kc)?;
-        let sgw = Mcp::connect(sport, limit).await?;
+        let sgw = connect(sport, limit).await?;
         poll(&tool, limit, every, || async {
-            sgw.echo_ok(&tool).await.then_some(())
+            echo_ok(&sgw, &tool).await.then_some(())
         })
         .await?;
         let g = t2.elapsed();
@@ -573,12 +465,12 @@ async fn scale(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
     apply(&vmcps, vmcp("gwd", "big", false)).await?;
     let cfg = materialise(&cms, "gwd", dir, |_| true).await?;
     let kc = env.service_account_kubeconfig(&ns, "gwd-vmcp").await?;
-    let port = free_port()?;
+    let port = free_port();
     let gateway = start_gateway(o, &cfg, port, "gwd", &ns, &kc)?;
-    let gw = Mcp::connect(port, Duration::from_secs(60)).await?;
+    let gw = connect(port, Duration::from_secs(60)).await?;
     tokio::time::sleep(Duration::from_secs(2)).await;
-    let (op0, _) = operator.rss_kib();
-    let (gw0, _) = gateway.rss_kib();
+    let (op0, _) = rss_kib(&operator);
+    let (gw0, _) = rss_kib(&gateway);
     say!(
         "scale: empty group; operator {op0} KiB, gateway {gw0} KiB; applying {n} entries over {} backends",
         o.backends
@@ -627,7 +519,7 @@ async fn scale(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
             }
         }
         if tools_at.is_none() {
-            let listed = gw.try_tools().await.map(|t| t.len());
+            let listed = try_tools(&gw).await.map(|t| t.len());
             // `Ok(0)` and `Err(..)` differ: with `partialFailureMode: fail` the gateway refuses
             // to list while any backend has not been fetched yet.
             if listed == Ok(want_tools) {
@@ -654,25 +546,25 @@ async fn scale(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
         tools_at.as_secs_f64()
     );
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (op_rss, op_hwm) = operator.rss_kib();
-    let (gw_rss, gw_hwm) = gateway.rss_kib();
+    let (op_rss, op_hwm) = rss_kib(&operator);
+    let (gw_rss, gw_hwm) = rss_kib(&gateway);
 
     // A fresh dynamic gateway on the settled group: start-up cost and memory.
     drop(gateway);
     let t = Instant::now();
-    let port = free_port()?;
+    let port = free_port();
     let fresh = start_gateway(o, &cfg, port, "gwd", &ns, &kc)?;
-    let fgw = Mcp::connect(port, Duration::from_secs(60)).await?;
+    let fgw = connect(port, Duration::from_secs(60)).await?;
     poll(
         "fresh dynamic gateway",
         Duration::from_secs(300),
         Duration::from_millis(100),
-        || async { (fgw.tools().await.len() == want_tools).then_some(()) },
+        || async { (tools(&fgw).await.len() == want_tools).then_some(()) },
     )
     .await?;
     let fresh_at = t.elapsed();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (fr_rss, fr_hwm) = fresh.rss_kib();
+    let (fr_rss, fr_hwm) = rss_kib(&fresh);
     drop(fresh);
     say!(
         "fresh dynamic gateway listed all tools after {:.1} s",
@@ -686,21 +578,21 @@ async fn scale(o: &Opts, env: &TestEnv, dir: &Path) -> Result<()> {
     let cm_at = t.elapsed();
     let cm_bytes = std::fs::metadata(&scfg)?.len();
     let t = Instant::now();
-    let port = free_port()?;
+    let port = free_port();
     let skc = env.service_account_kubeconfig(&ns, "gws-vmcp").await?;
     let stat = start_gateway(o, &scfg, port, "gws", &ns, &skc)?;
-    let sgw = Mcp::connect(port, Duration::from_secs(60)).await?;
+    let sgw = connect(port, Duration::from_secs(60)).await?;
     poll(
         "static gateway",
         Duration::from_secs(300),
         Duration::from_millis(100),
-        || async { (sgw.tools().await.len() == want_tools).then_some(()) },
+        || async { (tools(&sgw).await.len() == want_tools).then_some(()) },
     )
     .await?;
     let st_at = t.elapsed();
     tokio::time::sleep(Duration::from_secs(5)).await;
-    let (st_rss, st_hwm) = stat.rss_kib();
-    let (op2_rss, op2_hwm) = operator.rss_kib();
+    let (st_rss, st_hwm) = rss_kib(&stat);
+    let (op2_rss, op2_hwm) = rss_kib(&operator);
     say!(
         "static gateway listed all tools after {:.1} s",
         st_at.as_secs_f64()

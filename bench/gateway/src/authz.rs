@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
-use crate::{Gateway, Mcp, Opts, backend, calls, list_body, many_backends, pct};
+use crate::{Gateway, Opts, backend, call, calls, list_body, many_backends, mcp, pct};
 
 /// Interleaved rounds per configuration; the median round is reported.
 const ROUNDS: usize = 3;
@@ -125,10 +125,10 @@ async fn list(o: &Opts) -> anyhow::Result<()> {
     let mut clients = Vec::new();
     for gw in &gws {
         gw.wait_tools(want).await?;
-        let mut c = Mcp::new(gw.addr, 1);
-        c.initialize().await?;
+        let mut c = mcp(gw.addr, 1);
+        c.try_initialize(serde_json::json!({})).await?;
         // Every configuration lists every tool: the comparison is of equal replies.
-        let v: serde_json::Value = serde_json::from_slice(&c.call(&list_body(3)).await?)?;
+        let v: serde_json::Value = serde_json::from_slice(&call(&c, &list_body(3)).await?)?;
         let listed = v["result"]["tools"].as_array().map_or(0, Vec::len);
         if listed != want {
             bail!("a gateway listed {listed} tools, not {want}");
@@ -142,7 +142,7 @@ async fn list(o: &Opts) -> anyhow::Result<()> {
         for (i, c) in clients.iter().enumerate() {
             for _ in 0..25 {
                 let t = Instant::now();
-                c.call(&list_body(3)).await?;
+                call(c, &list_body(3)).await?;
                 times[i].push(t.elapsed());
             }
         }

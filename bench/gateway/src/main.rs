@@ -15,10 +15,11 @@ mod authz;
 mod backend;
 
 use std::net::SocketAddr;
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use anyhow::{Context, bail};
+use vmcp_test_support::{Client, PROTOCOL_VERSION, Process, free_port};
 
 struct Opts {
     vmcp: String,
@@ -112,15 +113,14 @@ fn raise_nofile() {
 // === the gateway process ===
 
 struct Gateway {
-    child: Child,
+    process: Process,
     addr: SocketAddr,
     _dir: std::path::PathBuf,
 }
 
 impl Drop for Gateway {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        self.process.kill();
         let _ = std::fs::remove_dir_all(&self._dir);
     }
 }
@@ -150,11 +150,10 @@ impl Gateway {
         std::fs::create_dir_all(&dir)?;
         let cfg = dir.join("config.yaml");
         std::fs::write(&cfg, yaml)?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")?
-            .local_addr()?
-            .port();
+        let port = free_port();
         let log = std::fs::File::create(dir.join("gateway.log"))?;
-        let child = Command::new(&o.vmcp)
+        let mut command = Command::new(&o.vmcp);
+        command
             .args([
                 "serve",
                 "--host",
@@ -165,11 +164,11 @@ impl Gateway {
             ])
             .arg(&cfg)
             .stdout(Stdio::null())
-            .stderr(log)
-            .spawn()
+            .stderr(log);
+        let process = Process::spawn("vmcp serve", command)
             .with_context(|| format!("spawn {} (run `cargo build --release` first)", o.vmcp))?;
         let gw = Gateway {
-            child,
+            process,
             addr: SocketAddr::from(([127, 0, 0, 1], port)),
             _dir: dir,
         };
@@ -190,7 +189,7 @@ impl Gateway {
     }
 
     fn pid(&self) -> u32 {
-        self.child.id()
+        self.process.id()
     }
 
     /// The gateway's `/status` JSON.
@@ -205,10 +204,10 @@ impl Gateway {
     /// Waits (bounded) until the aggregated view lists `want` tools.
     /// Returns the gateway's name for the backend tool `b0_t0` (it may add a prefix).
     async fn wait_tools(&self, want: usize) -> anyhow::Result<String> {
-        let mut c = Mcp::new(self.addr, 1);
-        c.initialize().await?;
+        let mut c = mcp(self.addr, 1);
+        c.try_initialize(serde_json::json!({})).await?;
         for _ in 0..300 {
-            let body = c.call(&list_body(1)).await?;
+            let body = call(&c, &list_body(1)).await?;
             let v: serde_json::Value = serde_json::from_slice(&body)?;
             let tools = v["result"]["tools"].as_array().cloned().unwrap_or_default();
             if tools.len() >= want {
@@ -259,78 +258,35 @@ fn rss_kib(pid: u32) -> u64 {
         .unwrap_or(0)
 }
 
-// === a minimal MCP client on keep-alive connections ===
+// === the MCP client (vmcp-test-support) on keep-alive connections ===
 
-#[derive(Clone)]
-struct Mcp {
-    http: reqwest::Client,
-    url: String,
-    session: Option<String>,
+/// A connection pool keeping `pool` idle connections per host, without Nagle's delay.
+fn pool(pool: usize) -> reqwest::Client {
+    reqwest::Client::builder()
+        .pool_max_idle_per_host(pool)
+        .tcp_nodelay(true)
+        .build()
+        .expect("reqwest client")
 }
 
-impl Mcp {
-    /// A client without a session yet, on an existing connection pool.
-    fn on(http: &reqwest::Client, addr: SocketAddr) -> Mcp {
-        Mcp {
-            http: http.clone(),
-            url: format!("http://{addr}/mcp"),
-            session: None,
-        }
-    }
+/// A client of `addr` on an existing pool, without a session yet; it sends
+/// `MCP-Protocol-Version` as real clients do.
+fn mcp_on(http: &reqwest::Client, addr: SocketAddr) -> Client {
+    Client::with_http(http.clone(), addr).protocol_header(PROTOCOL_VERSION)
+}
 
-    fn new(addr: SocketAddr, pool: usize) -> Mcp {
-        let http = reqwest::Client::builder()
-            .pool_max_idle_per_host(pool)
-            .tcp_nodelay(true)
-            .build()
-            .expect("reqwest client");
-        Mcp::on(&http, addr)
-    }
+/// [`mcp_on`] a pool of its own.
+fn mcp(addr: SocketAddr, pool_size: usize) -> Client {
+    mcp_on(&pool(pool_size), addr)
+}
 
-    async fn initialize(&mut self) -> anyhow::Result<()> {
-        self.initialize_with("{}").await
+/// POSTs `body` as it is; the reply's body, which must come with status 200.
+async fn call(c: &Client, body: &str) -> anyhow::Result<bytes::Bytes> {
+    let r = c.send(body).await?;
+    if r.status != 200 {
+        bail!("HTTP {}", r.status);
     }
-
-    /// Initializes declaring `capabilities` (a JSON object).
-    async fn initialize_with(&mut self, capabilities: &str) -> anyhow::Result<()> {
-        let body = format!(
-            r#"{{"jsonrpc":"2.0","id":0,"method":"initialize","params":{{"protocolVersion":"2025-06-18","capabilities":{capabilities},"clientInfo":{{"name":"bench","version":"0"}}}}}}"#
-        );
-        let r = self.post(body).send().await?;
-        if !r.status().is_success() {
-            bail!("initialize: HTTP {}", r.status());
-        }
-        self.session = r
-            .headers()
-            .get("mcp-session-id")
-            .and_then(|v| v.to_str().ok())
-            .map(str::to_owned);
-        r.bytes().await?;
-        let n = r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#;
-        self.post(n.to_owned()).send().await?.bytes().await?;
-        Ok(())
-    }
-
-    fn post(&self, body: String) -> reqwest::RequestBuilder {
-        let mut b = self
-            .http
-            .post(&self.url)
-            .header("content-type", "application/json")
-            .header("accept", "application/json, text/event-stream")
-            .header("mcp-protocol-version", "2025-06-18");
-        if let Some(s) = &self.session {
-            b = b.header("mcp-session-id", s);
-        }
-        b.body(body)
-    }
-
-    async fn call(&self, body: &str) -> anyhow::Result<bytes::Bytes> {
-        let r = self.post(body.to_owned()).send().await?;
-        if r.status() != 200 {
-            bail!("HTTP {}", r.status());
-        }
-        Ok(r.bytes().await?)
-    }
+    Ok(r.body)
 }
 
 fn call_body(id: u64, tool: &str) -> String {
@@ -359,16 +315,16 @@ async fn latency(o: &Opts) -> anyhow::Result<()> {
     let be = backend::start("b0_".into(), 2).await?;
     let gw = Gateway::start(o, &[("b0".into(), be)]).await?;
     let gname = gw.wait_tools(2).await?;
-    let mut direct = Mcp::new(be, 1);
-    direct.initialize().await?;
-    let mut via = Mcp::new(gw.addr, 1);
-    via.initialize().await?;
+    let mut direct = mcp(be, 1);
+    direct.try_initialize(serde_json::json!({})).await?;
+    let mut via = mcp(gw.addr, 1);
+    via.try_initialize(serde_json::json!({})).await?;
     let (mut d, mut g) = (Vec::with_capacity(o.n), Vec::with_capacity(o.n));
     let body = call_body(7, "b0_t0");
     let gbody = call_body(7, &gname);
     for _ in 0..1000.min(o.n) {
-        direct.call(&body).await?;
-        via.call(&gbody).await?;
+        call(&direct, &body).await?;
+        call(&via, &gbody).await?;
     }
     let block = 250;
     let deadline = Instant::now() + Duration::from_secs(120);
@@ -376,7 +332,7 @@ async fn latency(o: &Opts) -> anyhow::Result<()> {
         for (c, out, body) in [(&direct, &mut d, &body), (&via, &mut g, &gbody)] {
             for _ in 0..block {
                 let t = Instant::now();
-                let r = c.call(body).await?;
+                let r = call(c, body).await?;
                 out.push(t.elapsed());
                 if !r.starts_with(br#"{"jsonrpc":"2.0","id":7,"result""#) {
                     bail!("unexpected reply {}", String::from_utf8_lossy(&r));
@@ -481,8 +437,8 @@ impl CallRun {
 /// `o.concurrency` clients calling `tool` at `addr` for `o.seconds`; `gpid` is the gateway's
 /// pid (for its CPU time).
 async fn calls(o: &Opts, addr: SocketAddr, tool: &str, gpid: &str) -> anyhow::Result<CallRun> {
-    let mut c = Mcp::new(addr, o.concurrency);
-    c.initialize().await?;
+    let mut c = mcp(addr, o.concurrency);
+    c.try_initialize(serde_json::json!({})).await?;
     let (g0, b0) = (cpu_seconds(gpid), cpu_seconds("self"));
     let t0 = Instant::now();
     let deadline = t0 + Duration::from_secs_f64(o.seconds);
@@ -493,7 +449,7 @@ async fn calls(o: &Opts, addr: SocketAddr, tool: &str, gpid: &str) -> anyhow::Re
         tasks.push(tokio::spawn(async move {
             let mut n = 0u64;
             while Instant::now() < deadline && n < 1_000_000 {
-                c.call(&body).await?;
+                call(&c, &body).await?;
                 n += 1;
             }
             anyhow::Ok(n)
@@ -531,23 +487,23 @@ async fn list(o: &Opts) -> anyhow::Result<()> {
     let floor = backend::start("all_".into(), o.backends * o.tools).await?;
     let gw = Gateway::start(o, &bes).await?;
     gw.wait_tools(o.backends * o.tools).await?;
-    let mut via = Mcp::new(gw.addr, 1);
-    via.initialize().await?;
-    let mut direct = Mcp::new(floor, 1);
-    direct.initialize().await?;
+    let mut via = mcp(gw.addr, 1);
+    via.try_initialize(serde_json::json!({})).await?;
+    let mut direct = mcp(floor, 1);
+    direct.try_initialize(serde_json::json!({})).await?;
     let n = (o.n / 5).max(100);
     let (mut d, mut g) = (Vec::new(), Vec::new());
     let (mut dbytes, mut gbytes) = (0, 0);
     for _ in 0..200 {
-        direct.call(&list_body(3)).await?;
-        via.call(&list_body(3)).await?;
+        call(&direct, &list_body(3)).await?;
+        call(&via, &list_body(3)).await?;
     }
     let deadline = Instant::now() + Duration::from_secs(120);
     while g.len() < n && Instant::now() < deadline {
         for (c, out, bytes) in [(&direct, &mut d, &mut dbytes), (&via, &mut g, &mut gbytes)] {
             for _ in 0..100 {
                 let t = Instant::now();
-                let r = c.call(&list_body(3)).await?;
+                let r = call(c, &list_body(3)).await?;
                 out.push(t.elapsed());
                 *bytes = r.len();
             }
@@ -634,7 +590,7 @@ async fn sessions(o: &Opts) -> anyhow::Result<()> {
 }
 
 async fn open_sessions(addr: SocketAddr, n: usize, conc: usize) -> anyhow::Result<()> {
-    let http = Mcp::new(addr, conc).http;
+    let http = pool(conc);
     let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let deadline = Instant::now() + Duration::from_secs(300);
     let mut tasks = Vec::new();
@@ -644,8 +600,8 @@ async fn open_sessions(addr: SocketAddr, n: usize, conc: usize) -> anyhow::Resul
             while next.fetch_add(1, std::sync::atomic::Ordering::Relaxed) < n
                 && Instant::now() < deadline
             {
-                let mut c = Mcp::on(&http, addr);
-                c.initialize().await?;
+                let mut c = mcp_on(&http, addr);
+                c.try_initialize(serde_json::json!({})).await?;
                 if c.session.is_none() {
                     bail!("no session id");
                 }
@@ -667,7 +623,7 @@ async fn clients(o: &Opts) -> anyhow::Result<()> {
     let be = backend::start("b0_".into(), 2).await?;
     let gw = Gateway::start(o, &[("b0".into(), be)]).await?;
     let gname = gw.wait_tools(2).await?;
-    let http = Mcp::new(gw.addr, 4).http;
+    let http = pool(4);
     let body = call_body(7, &gname);
     let kinds = [
         ("shared (declares nothing)", "{}"),
@@ -682,11 +638,11 @@ async fn clients(o: &Opts) -> anyhow::Result<()> {
             break;
         }
         for (k, (_, caps)) in kinds.iter().enumerate() {
-            let mut c = Mcp::on(&http, gw.addr);
-            c.initialize_with(caps).await?;
+            let mut c = mcp_on(&http, gw.addr);
+            c.try_initialize(serde_json::from_str(caps)?).await?;
             for out in [&mut first[k], &mut second[k]] {
                 let t = Instant::now();
-                let r = c.call(&body).await?;
+                let r = call(&c, &body).await?;
                 out.push(t.elapsed());
                 if !r.starts_with(br#"{"jsonrpc":"2.0","id":7,"result""#) {
                     bail!("unexpected reply {}", String::from_utf8_lossy(&r));
@@ -725,9 +681,9 @@ async fn clients(o: &Opts) -> anyhow::Result<()> {
     let before = rss_kib(pid);
     let m = o.clients;
     for _ in 0..m {
-        let mut c = Mcp::on(&http, gw.addr);
-        c.initialize_with(kinds[1].1).await?;
-        c.call(&body).await?;
+        let mut c = mcp_on(&http, gw.addr);
+        c.try_initialize(serde_json::from_str(kinds[1].1)?).await?;
+        call(&c, &body).await?;
         keep.push(c);
     }
     tokio::time::sleep(Duration::from_millis(500)).await;

@@ -8,7 +8,10 @@
 
 use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
+use std::process::{Command, Stdio};
+use std::time::Duration;
+
+use vmcp_test_support::{Process, output, run_script};
 
 struct Suite {
     node: PathBuf,
@@ -18,13 +21,7 @@ struct Suite {
 /// Installs (once, cached) and locates the suite via scripts/conformance-peers.sh.
 fn suite() -> Suite {
     let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/conformance-peers.sh");
-    let out = Command::new("bash")
-        .arg(script)
-        .stderr(Stdio::inherit())
-        .output()
-        .expect("run conformance-peers.sh");
-    assert!(out.status.success(), "conformance-peers.sh failed");
-    let text = String::from_utf8(out.stdout).expect("utf-8 output");
+    let text = run_script(&script).unwrap_or_else(|e| panic!("{e:#}"));
     let get = |k: &str| {
         text.lines()
             .find_map(|l| l.strip_prefix(&format!("{k}=")))
@@ -39,20 +36,20 @@ fn suite() -> Suite {
 
 /// Our backend as a child process; killed on drop.
 struct Backend {
-    child: Child,
+    _process: Process,
     port: u16,
 }
 
 impl Backend {
     fn start() -> Backend {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_vmcp-conformance-server"))
+        let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp-conformance-server"));
+        command
             .arg("0")
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
-            .spawn()
-            .expect("start vmcp-conformance-server");
+            .stderr(Stdio::inherit());
+        let mut process = Process::spawn("vmcp-conformance-server", command).expect("start it");
         let mut line = String::new();
-        BufReader::new(child.stdout.take().expect("stdout"))
+        BufReader::new(process.child_mut().stdout.take().expect("stdout"))
             .read_line(&mut line)
             .expect("read LISTENING line");
         let port = line
@@ -60,14 +57,10 @@ impl Backend {
             .strip_prefix("LISTENING ")
             .and_then(|p| p.parse().ok())
             .unwrap_or_else(|| panic!("unexpected first line {line:?}"));
-        Backend { child, port }
-    }
-}
-
-impl Drop for Backend {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        Backend {
+            _process: process,
+            port,
+        }
     }
 }
 
@@ -82,7 +75,7 @@ fn run_suite(s: &Suite, url: &str, expected_failures: Option<&Path>) -> (bool, S
     if let Some(f) = expected_failures {
         cmd.arg("--expected-failures").arg(f);
     }
-    let out = cmd.output().expect("run the conformance suite");
+    let out = output(cmd, Duration::from_secs(1200)).expect("run the conformance suite");
     let stdout = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     let summary = match stdout.find("=== SUMMARY ===") {

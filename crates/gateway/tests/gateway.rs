@@ -13,8 +13,10 @@ use serde_json::{Value, json};
 async fn aggregates_and_routes_streamable_sse_and_tls_backends() {
     let stream = Everything::start("streamableHttp").await;
     let legacy = Everything::start("sse").await;
-    let pki = pki();
-    let tls_port = tls_forwarder(&pki, stream.port).await;
+    let tls = LoopbackTls::new("vmcp test CA").unwrap();
+    let tls_port = tls.forward_to(stream.port).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let ca_path = tls.write_ca(dir.path()).unwrap();
     let cfg = config(&format!(
         "backends:\n\
          - {{name: stream, url: \"{}\", transport: streamable-http}}\n\
@@ -23,7 +25,7 @@ async fn aggregates_and_routes_streamable_sse_and_tls_backends() {
          aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n",
         stream.url(),
         legacy.url(),
-        pki.ca_path.display()
+        ca_path.display()
     ));
     let gw = gateway(&cfg).await;
     let mut c = Client::connect(gw.addr).await;
@@ -150,8 +152,9 @@ asyncio.run(main(sys.argv[1]))
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn tls_backend_without_its_ca_is_refused() {
     let b = rust_backend(Behaviour::Normal).await;
-    let pki = pki();
-    let port = tls_forwarder(&pki, b.port()).await;
+    let tls = LoopbackTls::new("vmcp test CA").unwrap();
+    let port = tls.forward_to(b.port()).await.unwrap();
+    let dir = tempfile::tempdir().unwrap();
     let cfg = config(&format!(
         "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry}}\n\
          operational: {{failureHandling: {{partialFailureMode: best_effort}}}}\n"
@@ -169,7 +172,7 @@ async fn tls_backend_without_its_ca_is_refused() {
 
     let missing = config(&format!(
         "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry, caBundlePath: \"{}\"}}\n",
-        pki.dir.path().join("absent.crt").display()
+        dir.path().join("absent.crt").display()
     ));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let cfg = vmcp_config::Config::from_yaml_str(&missing)

@@ -8,7 +8,6 @@
 use std::{
     env,
     path::{Path, PathBuf},
-    process::{Command, Stdio},
 };
 
 use crate::error::{Error, Result};
@@ -99,23 +98,15 @@ fn is_executable(path: &Path) -> bool {
 /// line of its stdout as the bin directory.
 fn run_build_script() -> Result<PathBuf> {
     let script = workspace_root().join("scripts").join("testenv-build.sh");
-    let output = Command::new("bash")
-        .arg(&script)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .output()
-        .map_err(|source| Error::BuildScriptSpawn {
+    let (status, stdout) =
+        crate::process::run_script(&script).map_err(|source| Error::BuildScriptSpawn {
             script: script.clone(),
             source,
         })?;
-    if !output.status.success() {
-        return Err(Error::BuildScriptFailed {
-            script,
-            status: output.status,
-        });
+    if !status.success() {
+        return Err(Error::BuildScriptFailed { script, status });
     }
-    String::from_utf8_lossy(&output.stdout)
+    stdout
         .lines()
         .map(str::trim)
         .rfind(|line| !line.is_empty())

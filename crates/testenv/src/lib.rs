@@ -41,7 +41,10 @@ pub use binaries::{BIN_ENV, workspace_root};
 pub use env::{FIELD_MANAGER, TestEnv};
 pub use error::{Error, Result};
 pub use helpers::{USER_FIELD_MANAGER, apply_object, apply_yaml, eventually, eventually_gone};
-pub use process::free_ports;
+pub use pki::{Leaf, TestCa};
+#[cfg(unix)]
+pub use process::limit_open_files;
+pub use process::{Process, free_port, free_ports, output, run_script, spawn, tail};
 pub use rbac::{can_list, rule, wait_for_list_access};
 pub use samples::{
     SAMPLES_ENV, SKIPPED_UNSET, field_paths, samples_dir, toolhive_samples, toolhive_shapes,

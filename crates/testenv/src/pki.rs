@@ -13,8 +13,8 @@ use std::{
 };
 
 use rcgen::{
-    BasicConstraints, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa, Issuer, KeyPair,
-    KeyUsagePurpose, SanType,
+    BasicConstraints, Certificate, CertificateParams, DnType, ExtendedKeyUsagePurpose, IsCa,
+    Issuer, KeyPair, KeyUsagePurpose, SanType,
 };
 
 use crate::error::{Error, Result};
@@ -34,6 +34,70 @@ pub struct Pki {
     pub service_account_public_key: PathBuf,
 }
 
+/// A certificate authority generated for one run: the one CA helper of the
+/// workspace's tests, for the API server here and, through `vmcp-test-support`,
+/// for TLS in front of MCP servers. Nothing is written to disk unless asked.
+pub struct TestCa {
+    cert: Certificate,
+    issuer: Issuer<'static, KeyPair>,
+}
+
+/// A certificate signed by a [`TestCa`], with its private key.
+pub struct Leaf {
+    pub cert: Certificate,
+    pub key: KeyPair,
+}
+
+impl TestCa {
+    /// A fresh CA (new key) named `common_name`, allowed to sign certificates.
+    pub fn new(common_name: &str) -> Result<TestCa, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let mut params = CertificateParams::default();
+        params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
+        params
+            .distinguished_name
+            .push(DnType::CommonName, common_name);
+        params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
+        let cert = params.self_signed(&key)?;
+        Ok(TestCa {
+            cert,
+            issuer: Issuer::new(params, key),
+        })
+    }
+
+    /// The CA certificate in PEM, as a client's CA bundle holds it.
+    pub fn pem(&self) -> String {
+        self.cert.pem()
+    }
+
+    /// The CA certificate in DER.
+    pub fn der(&self) -> &[u8] {
+        self.cert.der()
+    }
+
+    /// Signs `params` with a fresh key.
+    pub fn sign(&self, params: &CertificateParams) -> Result<Leaf, rcgen::Error> {
+        let key = KeyPair::generate()?;
+        let cert = params.signed_by(&key, &self.issuer)?;
+        Ok(Leaf { cert, key })
+    }
+
+    /// A server certificate for `localhost` and 127.0.0.1 plus `dns_names`: what
+    /// every loopback server of the tests is reached as.
+    pub fn loopback_server(&self, dns_names: &[&str]) -> Result<Leaf, rcgen::Error> {
+        let names = std::iter::once("localhost")
+            .chain(dns_names.iter().copied())
+            .map(str::to_owned)
+            .collect::<Vec<_>>();
+        let mut params = CertificateParams::new(names)?;
+        params
+            .subject_alt_names
+            .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
+        params.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
+        self.sign(&params)
+    }
+}
+
 fn cert_err(what: &'static str) -> impl FnOnce(rcgen::Error) -> Error {
     move |source| Error::Certificate { what, source }
 }
@@ -41,40 +105,14 @@ fn cert_err(what: &'static str) -> impl FnOnce(rcgen::Error) -> Error {
 /// Generates the CA, serving and admin certificates and the service-account
 /// signing key, and writes them as PEM into `dir`.
 pub fn generate(dir: &Path) -> Result<Pki> {
-    let ca_key = KeyPair::generate().map_err(cert_err("CA key"))?;
-    let mut ca_params = CertificateParams::default();
-    ca_params.is_ca = IsCa::Ca(BasicConstraints::Unconstrained);
-    ca_params
-        .distinguished_name
-        .push(DnType::CommonName, "vmcp-testenv-ca");
-    ca_params.key_usages = vec![KeyUsagePurpose::KeyCertSign, KeyUsagePurpose::CrlSign];
-    let ca_cert = ca_params
-        .self_signed(&ca_key)
-        .map_err(cert_err("CA certificate"))?;
-    let ca = Issuer::new(ca_params, ca_key);
+    let ca = TestCa::new("vmcp-testenv-ca").map_err(cert_err("CA certificate"))?;
 
     // The API server is reached as 127.0.0.1 by our clients; `localhost` and
     // the in-cluster names cover kubeconfigs and anything that copies them.
-    let serving_key = KeyPair::generate().map_err(cert_err("serving key"))?;
-    let mut serving = CertificateParams::new(vec![
-        "localhost".to_owned(),
-        "kubernetes".to_owned(),
-        "kubernetes.default".to_owned(),
-        "kubernetes.default.svc".to_owned(),
-    ])
-    .map_err(cert_err("serving certificate names"))?;
-    serving
-        .subject_alt_names
-        .push(SanType::IpAddress(IpAddr::V4(Ipv4Addr::LOCALHOST)));
-    serving
-        .distinguished_name
-        .push(DnType::CommonName, "kube-apiserver");
-    serving.extended_key_usages = vec![ExtendedKeyUsagePurpose::ServerAuth];
-    let serving_cert = serving
-        .signed_by(&serving_key, &ca)
+    let serving = ca
+        .loopback_server(&["kubernetes", "kubernetes.default", "kubernetes.default.svc"])
         .map_err(cert_err("serving certificate"))?;
 
-    let admin_key = KeyPair::generate().map_err(cert_err("admin key"))?;
     let mut admin = CertificateParams::default();
     admin
         .distinguished_name
@@ -83,8 +121,8 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         .distinguished_name
         .push(DnType::OrganizationName, "system:masters");
     admin.extended_key_usages = vec![ExtendedKeyUsagePurpose::ClientAuth];
-    let admin_cert = admin
-        .signed_by(&admin_key, &ca)
+    let admin = ca
+        .sign(&admin)
         .map_err(cert_err("admin client certificate"))?;
 
     // ECDSA P-256: kube-apiserver signs ES256 service-account tokens with it.
@@ -98,12 +136,12 @@ pub fn generate(dir: &Path) -> Result<Pki> {
         Ok(path)
     };
     Ok(Pki {
-        ca_cert: write("ca.crt", ca_cert.pem())?,
-        ca_der: ca_cert.der().to_vec(),
-        serving_cert: write("apiserver.crt", serving_cert.pem())?,
-        serving_key: write("apiserver.key", serving_key.serialize_pem())?,
-        admin_cert: write("admin.crt", admin_cert.pem())?,
-        admin_key: write("admin.key", admin_key.serialize_pem())?,
+        ca_cert: write("ca.crt", ca.pem())?,
+        ca_der: ca.der().to_vec(),
+        serving_cert: write("apiserver.crt", serving.cert.pem())?,
+        serving_key: write("apiserver.key", serving.key.serialize_pem())?,
+        admin_cert: write("admin.crt", admin.cert.pem())?,
+        admin_key: write("admin.key", admin.key.serialize_pem())?,
         service_account_key: write("service-account.key", sa_key.serialize_pem())?,
         service_account_public_key: write("service-account.pub", sa_key.public_key_pem())?,
     })

@@ -1,25 +1,39 @@
-//! Child processes that must not outlive the test binary.
+//! Child processes that must not outlive the test binary: the one launcher
+//! every test, bench and the demo start their processes with (etcd and
+//! kube-apiserver here; node, python and `vmcp` through `vmcp-test-support`).
 //!
-//! The server lives in a `static` that is never dropped, and a test binary can
-//! end by returning from `main`, by a panic, or by being killed; no destructor
-//! runs in any of these. Two mechanisms therefore clean up from outside:
+//! A test binary can end by returning from `main`, by a panic, or by being
+//! killed; no destructor runs in any of these. Two mechanisms therefore clean
+//! up from outside:
 //!
-//! * On Linux each server process gets `PR_SET_PDEATHSIG(SIGKILL)`. The kernel
-//!   sends it when the *thread* that spawned the child exits, so the spawning
-//!   thread is the supervisor thread in `server.rs`, which never returns.
+//! * On Linux every child gets `PR_SET_PDEATHSIG(SIGKILL)`. The kernel sends
+//!   it when the *thread* that spawned the child exits, and test threads,
+//!   tokio workers and blocking-pool threads all end long before the process
+//!   does (a blocking-pool thread after ten idle seconds). So [`spawn`] hands
+//!   every command to one keeper thread that lives as long as the process and
+//!   spawns it there; the signal then comes exactly when the test process is
+//!   gone.
 //! * A [`Reaper`], a small `sh` that reads process ids from a pipe whose write
 //!   end only the test process holds. When the test process is gone, for any
 //!   reason, the pipe reaches end-of-file: the reaper kills the processes it
 //!   was told about, waits for them to go, and deletes the temp dir. It runs in
 //!   its own process group so a Ctrl-C on the terminal does not kill it before
-//!   it has cleaned up.
+//!   it has cleaned up. The API server uses it (it also covers systems without
+//!   PDEATHSIG); other children rely on PDEATHSIG and their [`Process`] guard.
+//!
+//! While the test process lives, a [`Process`] kills and reaps (waits for)
+//! its child when dropped, so a finished test leaves neither a running
+//! process nor a zombie.
 
 use std::{
     fs,
-    io::{self, Write},
+    io::{self, Read, Write},
     net::{Ipv4Addr, TcpListener},
-    path::Path,
-    process::{Child, ChildStdin, Command, Stdio},
+    path::{Path, PathBuf},
+    process::{Child, ChildStdin, Command, ExitStatus, Output, Stdio},
+    sync::{OnceLock, mpsc},
+    thread,
+    time::{Duration, Instant},
 };
 
 /// The reaper's script. `$1` is the directory to delete. A pid is killed
@@ -99,10 +113,8 @@ impl Reaper {
     }
 }
 
-/// Spawns `binary` with its output appended to `log`, set up to die with the
-/// calling thread (see the module docs for why that must be a thread that
-/// never exits).
-pub fn spawn(binary: &Path, args: &[String], log: &Path) -> io::Result<Child> {
+/// Spawns `binary` with its output appended to `log`, through [`spawn`].
+pub(crate) fn spawn_logged(binary: &Path, args: &[String], log: &Path) -> io::Result<Child> {
     // Append: a restarted server keeps the log of its previous life.
     let out = fs::OpenOptions::new().create(true).append(true).open(log)?;
     let err = out.try_clone()?;
@@ -112,8 +124,239 @@ pub fn spawn(binary: &Path, args: &[String], log: &Path) -> io::Result<Child> {
         .stdin(Stdio::null())
         .stdout(out)
         .stderr(err);
+    spawn(command)
+}
+
+/// A command for the keeper thread and where to send the spawned child.
+type SpawnRequest = (Command, mpsc::Sender<io::Result<Child>>);
+
+/// The launcher: spawns `command` set up to die with the test process
+/// (`PR_SET_PDEATHSIG(SIGKILL)` on Linux), from the keeper thread that lives as
+/// long as the process (see the module docs for why the thread matters).
+/// Callers keep the [`Child`] in a [`Process`] unless they reap it themselves.
+pub fn spawn(mut command: Command) -> io::Result<Child> {
+    static KEEPER: OnceLock<io::Result<mpsc::Sender<SpawnRequest>>> = OnceLock::new();
+    let keeper = KEEPER.get_or_init(|| {
+        let (requests, incoming) = mpsc::channel::<SpawnRequest>();
+        thread::Builder::new()
+            .name("vmcp-child-keeper".to_owned())
+            .spawn(move || {
+                // The sender lives in a static, so this loop ends only with the process.
+                for (mut command, reply) in incoming {
+                    let _ = reply.send(command.spawn());
+                }
+                loop {
+                    thread::park();
+                }
+            })?;
+        Ok(requests)
+    });
+    let keeper = keeper
+        .as_ref()
+        .map_err(|e| io::Error::new(e.kind(), format!("starting the child keeper thread: {e}")))?;
     die_with_parent(&mut command);
-    command.spawn()
+    let (reply, child) = mpsc::channel();
+    keeper
+        .send((command, reply))
+        .map_err(|_| io::Error::other("the child keeper thread is gone"))?;
+    child
+        .recv()
+        .map_err(|_| io::Error::other("the child keeper thread did not answer"))?
+}
+
+/// A child started by [`spawn`], killed and reaped when dropped. `name` is what
+/// error messages call it; `log`, if its output goes to a file, is quoted by
+/// [`Process::log_tail`].
+#[derive(Debug)]
+pub struct Process {
+    name: String,
+    child: Child,
+    log: Option<PathBuf>,
+}
+
+impl Process {
+    /// Spawns `command` as it is configured (stdio included).
+    pub fn spawn(name: impl Into<String>, command: Command) -> io::Result<Process> {
+        let name = name.into();
+        let program = command.get_program().to_owned();
+        let child = spawn(command).map_err(|e| {
+            io::Error::new(
+                e.kind(),
+                format!("starting {name} ({}): {e}", Path::new(&program).display()),
+            )
+        })?;
+        Ok(Process {
+            name,
+            child,
+            log: None,
+        })
+    }
+
+    /// Spawns `command` with stdin closed and stdout and stderr both written to
+    /// `log` (created or truncated).
+    pub fn spawn_logged(
+        name: impl Into<String>,
+        mut command: Command,
+        log: &Path,
+    ) -> io::Result<Process> {
+        let out = fs::File::create(log)?;
+        command
+            .stdin(Stdio::null())
+            .stdout(out.try_clone()?)
+            .stderr(out);
+        let mut process = Process::spawn(name, command)?;
+        process.log = Some(log.to_owned());
+        Ok(process)
+    }
+
+    /// The name given at spawn.
+    pub fn name(&self) -> &str {
+        &self.name
+    }
+
+    /// The child's process id.
+    pub fn id(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// The child itself, e.g. to take a piped stdout.
+    pub fn child_mut(&mut self) -> &mut Child {
+        &mut self.child
+    }
+
+    /// Its exit status if it has exited (reaping it), else `None`.
+    pub fn try_wait(&mut self) -> io::Result<Option<ExitStatus>> {
+        self.child.try_wait()
+    }
+
+    /// Sends SIGTERM, as Kubernetes does to stop a pod; [`Process::try_wait`]
+    /// tells when it has gone.
+    #[cfg(unix)]
+    #[allow(unsafe_code)] // kill(2): see SAFETY below
+    pub fn terminate(&self) -> io::Result<()> {
+        let pid = libc::pid_t::try_from(self.child.id()).map_err(io::Error::other)?;
+        // SAFETY: kill(2) with a valid signal on the pid of a child this guard
+        // owns and has not reaped (so the pid cannot have been reused).
+        if unsafe { libc::kill(pid, libc::SIGTERM) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        Ok(())
+    }
+
+    /// Kills the child and waits for it; a no-op once it is gone.
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// The last `lines` lines of its log ("" without one), for failure messages.
+    pub fn log_tail(&self, lines: usize) -> String {
+        self.log
+            .as_deref()
+            .map(|log| tail(log, lines))
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Process {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+/// Runs `bash script` (an installer or build script) to completion through
+/// [`spawn`]: its stdout is returned, its stderr goes straight to ours, past
+/// libtest's capture, so a long install or build shows its progress live.
+pub fn run_script(script: &Path) -> io::Result<(ExitStatus, String)> {
+    let mut command = Command::new("bash");
+    command
+        .arg(script)
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit());
+    let mut process = Process::spawn(script.display().to_string(), command)?;
+    let mut stdout = Vec::new();
+    if let Some(mut pipe) = process.child.stdout.take() {
+        pipe.read_to_end(&mut stdout)?;
+    }
+    let status = process.child.wait()?;
+    Ok((status, String::from_utf8_lossy(&stdout).into_owned()))
+}
+
+/// Runs `command` to completion through [`spawn`], collecting stdout and
+/// stderr as `Command::output` does; kills it and fails with `TimedOut` if it
+/// runs longer than `limit`.
+pub fn output(mut command: Command, limit: Duration) -> io::Result<Output> {
+    let program = Path::new(command.get_program()).display().to_string();
+    command
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut process = Process::spawn(program.clone(), command)?;
+    let read = |pipe: Option<Box<dyn Read + Send>>| {
+        thread::spawn(move || {
+            let mut bytes = Vec::new();
+            if let Some(mut pipe) = pipe {
+                let _ = pipe.read_to_end(&mut bytes);
+            }
+            bytes
+        })
+    };
+    let stdout = read(
+        process
+            .child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let stderr = read(
+        process
+            .child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn Read + Send>),
+    );
+    let deadline = Instant::now() + limit;
+    let status = loop {
+        if let Some(status) = process.try_wait()? {
+            break status;
+        }
+        if Instant::now() > deadline {
+            process.kill();
+            return Err(io::Error::new(
+                io::ErrorKind::TimedOut,
+                format!("{program} did not finish within {limit:?}"),
+            ));
+        }
+        thread::sleep(Duration::from_millis(10));
+    };
+    Ok(Output {
+        status,
+        stdout: stdout.join().unwrap_or_default(),
+        stderr: stderr.join().unwrap_or_default(),
+    })
+}
+
+/// Limits the number of file descriptors the child of `command` may open to `n`
+/// (`RLIMIT_NOFILE`, soft and hard), for tests of how a server copes with few.
+#[cfg(unix)]
+#[allow(unsafe_code)] // a pre_exec hook: see SAFETY below
+pub fn limit_open_files(command: &mut Command, n: u64) {
+    use std::os::unix::process::CommandExt;
+    // SAFETY: only setrlimit, async-signal-safe, between fork and exec; the
+    // closure allocates nothing.
+    unsafe {
+        command.pre_exec(move || {
+            let lim = libc::rlimit {
+                rlim_cur: n,
+                rlim_max: n,
+            };
+            if libc::setrlimit(libc::RLIMIT_NOFILE, &lim) != 0 {
+                return Err(io::Error::last_os_error());
+            }
+            Ok(())
+        });
+    }
 }
 
 #[cfg(target_os = "linux")]
@@ -180,6 +423,13 @@ pub fn free_ports<const N: usize>() -> io::Result<[u16; N]> {
     Ok(ports)
 }
 
+/// One port from [`free_ports`], for the many callers that need one; panics if
+/// none can be found (test-only code, where that ends the test anyway).
+pub fn free_port() -> u16 {
+    let [port] = free_ports().unwrap_or_else(|e| panic!("no free port on 127.0.0.1: {e}"));
+    port
+}
+
 /// Whether a server log says it could not bind its port: the one start-up
 /// failure that a fresh set of ports fixes.
 pub fn is_port_collision(log_tail: &str) -> bool {
@@ -227,6 +477,46 @@ pub fn tail(path: &Path, lines: usize) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A child spawned from a thread that then ends keeps running: PDEATHSIG is tied to the
+    /// keeper thread, not the caller's. (Spawned on the calling thread instead, the child is
+    /// killed as soon as that thread exits and this fails.)
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_child_outlives_the_thread_that_launched_it_and_dies_with_its_guard() {
+        let mut process = thread::spawn(|| {
+            let mut command = Command::new("sleep");
+            command.arg("30");
+            Process::spawn("sleep", command).unwrap()
+        })
+        .join()
+        .unwrap();
+        thread::sleep(Duration::from_millis(300));
+        assert!(
+            process.try_wait().unwrap().is_none(),
+            "the child died with the thread that launched it"
+        );
+        let pid = process.id();
+        drop(process);
+        // Killed and reaped: no /proc entry, not even a zombie.
+        assert!(!Path::new(&format!("/proc/{pid}")).exists());
+    }
+
+    #[test]
+    fn output_collects_both_streams_and_stops_a_command_at_its_limit() {
+        let mut command = Command::new("sh");
+        command.args(["-c", "echo out; echo err >&2; exit 3"]);
+        let out = output(command, Duration::from_secs(10)).unwrap();
+        assert_eq!(out.status.code(), Some(3));
+        assert_eq!(out.stdout, b"out\n");
+        assert_eq!(out.stderr, b"err\n");
+        let mut command = Command::new("sleep");
+        command.arg("30");
+        let started = Instant::now();
+        let err = output(command, Duration::from_millis(200)).unwrap_err();
+        assert_eq!(err.kind(), io::ErrorKind::TimedOut);
+        assert!(started.elapsed() < Duration::from_secs(10));
+    }
 
     #[test]
     fn free_ports_are_distinct_bindable_and_below_the_ephemeral_range() {

@@ -51,7 +51,7 @@ pub(crate) struct Server {
 }
 
 /// What a test can ask of the running server. Every request is carried out
-/// on the supervisor thread, which the children's PDEATHSIG is tied to.
+/// on the supervisor thread, which owns the processes.
 #[derive(Debug)]
 pub(crate) enum Control {
     /// Kill kube-apiserver and start it again on the same port with the same
@@ -102,9 +102,10 @@ pub(crate) fn shared_blocking() -> Result<Arc<Server>> {
 }
 
 /// Locates the binaries, then hands the rest to a dedicated supervisor thread
-/// and waits for its verdict. The thread spawns the processes and then parks
-/// forever: on Linux the children's PDEATHSIG is tied to it, so it must live
-/// exactly as long as the process.
+/// and waits for its verdict. The thread starts the processes (through
+/// [`process::spawn`], whose keeper thread their PDEATHSIG is tied to) and then
+/// parks forever holding them and the reaper's pipe, which must live exactly as
+/// long as the test process.
 fn start() -> Result<Server> {
     let binaries = binaries::locate()?;
     let (tx, rx) = mpsc::channel();
@@ -123,8 +124,7 @@ fn supervise(binaries: &Binaries, tx: &mpsc::Sender<Result<Server>>) {
             *server.control.lock().unwrap_or_else(|p| p.into_inner()) = Some(control);
             let config = server.config.clone();
             let _ = tx.send(Ok(server));
-            // Serve restart requests; the children must be (re)spawned on
-            // this thread, which their PDEATHSIG is tied to.
+            // Serve restart requests; this thread owns the children.
             while let Ok(request) = requests.recv() {
                 match request {
                     Control::RestartApiserver(reply) => {
@@ -219,7 +219,7 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
     let started = Instant::now();
     let etcd_log = dir.join("etcd.log");
     let etcd_url = format!("http://127.0.0.1:{etcd_client_port}");
-    let child = process::spawn(
+    let child = process::spawn_logged(
         &binaries.etcd,
         &etcd_args(&dir, &etcd_url, etcd_peer_port),
         &etcd_log,
@@ -230,7 +230,7 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
     let apiserver_log = dir.join("kube-apiserver.log");
     let args = apiserver_args(&dir, &pki, &etcd_url, apiserver_port);
     running.apiserver = Some((binaries.kube_apiserver.clone(), args.clone()));
-    let child = process::spawn(&binaries.kube_apiserver, &args, &apiserver_log).map_err(
+    let child = process::spawn_logged(&binaries.kube_apiserver, &args, &apiserver_log).map_err(
         Error::io(format!("starting {}", binaries.kube_apiserver.display())),
     )?;
     running.watch("kube-apiserver", child, &apiserver_log)?;
@@ -278,7 +278,7 @@ impl Running {
             let _ = old.child.wait();
         }
         let started = Instant::now();
-        let child = process::spawn(&binary, &args, &log)
+        let child = process::spawn_logged(&binary, &args, &log)
             .map_err(Error::io(format!("restarting {}", binary.display())))?;
         self.watch("kube-apiserver", child, &log)?;
         wait_ready(config, self)?;
@@ -314,7 +314,7 @@ impl Running {
             "--concurrent-gc-syncs=5".to_owned(),
         ];
         let started = Instant::now();
-        let child = process::spawn(&binary, &args, &log)
+        let child = process::spawn_logged(&binary, &args, &log)
             .map_err(Error::io(format!("starting {}", binary.display())))?;
         self.watch("kube-controller-manager", child, &log)?;
         wait_controllers_working(config, self, &log)?;

@@ -54,7 +54,8 @@ async fn a_killed_test_binary_leaves_no_process_and_no_temp_dir() {
     if std::env::var_os(OWNER_ENV).is_some() {
         return be_the_owner().await;
     }
-    let mut owner = Command::new(std::env::current_exe().unwrap())
+    let mut command = Command::new(std::env::current_exe().unwrap());
+    command
         .args([
             "--exact",
             "a_killed_test_binary_leaves_no_process_and_no_temp_dir",
@@ -62,10 +63,9 @@ async fn a_killed_test_binary_leaves_no_process_and_no_temp_dir() {
         ])
         .env(OWNER_ENV, "1")
         .stdout(Stdio::piped())
-        .stderr(Stdio::inherit())
-        .spawn()
-        .unwrap();
-    let stdout = owner.stdout.take().unwrap();
+        .stderr(Stdio::inherit());
+    let mut owner = vmcp_testenv::Process::spawn("the owner", command).unwrap();
+    let stdout = owner.child_mut().stdout.take().unwrap();
     let dir = tokio::task::spawn_blocking(move || {
         BufReader::new(stdout)
             .lines()
@@ -86,8 +86,7 @@ async fn a_killed_test_binary_leaves_no_process_and_no_temp_dir() {
     assert!(dir.is_dir());
 
     // SIGKILL: no destructor, no atexit, no signal handler runs in the owner.
-    owner.kill().unwrap();
-    owner.wait().unwrap();
+    owner.kill();
 
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {

@@ -58,6 +58,10 @@ enum Command {
         /// any other Origin gets HTTP 403.
         #[arg(long, value_delimiter = ',')]
         allowed_origins: Vec<String>,
+        /// Let entries with allowPrivateEndpoint reach loopback addresses (127.0.0.0/8, ::1);
+        /// local development and tests only, as the operator's flag of the same name.
+        #[arg(long, env = "VMCP_ALLOW_LOOPBACK_ENDPOINTS")]
+        allow_loopback_endpoints: bool,
     },
     /// Run the operator: the MCPGroup, MCPServerEntry and VirtualMCPServer controllers.
     Operator(vmcp_operator::run::OperatorArgs),
@@ -154,6 +158,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
             limits,
             allowed_hosts,
             allowed_origins,
+            allow_loopback_endpoints,
         } => {
             let opts = vmcp_gateway::ServeOptions {
                 config,
@@ -164,6 +169,7 @@ fn run(cli: Cli) -> anyhow::Result<ExitCode> {
                 limits: limits.into(),
                 allowed_hosts: with_env_list(allowed_hosts, "VMCP_ALLOWED_HOSTS"),
                 allowed_origins: with_env_list(allowed_origins, "VMCP_ALLOWED_ORIGINS"),
+                allow_loopback_endpoints,
             };
             vmcp_gateway::run_with(opts, vmcp_gateway_kube::attach)?
         }

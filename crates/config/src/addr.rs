@@ -183,4 +183,3 @@ fn classify_v6(ip: Ipv6Addr) -> Class {
         Class::Public
     }
 }
-

@@ -148,6 +148,12 @@ pub struct Backend {
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ca_bundle_path: String,
 
+    /// An entry's `allowPrivateEndpoint` (vmcp addition): the addresses its name resolves to
+    /// may be private. Without it the gateway refuses to connect an entry to a private,
+    /// loopback or metadata address, whatever the URL looked like when it was checked.
+    #[serde(default, skip_serializing_if = "is_false")]
+    pub allow_private_endpoint: bool,
+
     /// Free-form labels; `group` is reserved and set to `groupRef`.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
@@ -272,4 +278,8 @@ pub(crate) fn preserved_object_list(_: &mut SchemaGenerator) -> Schema {
             "x-kubernetes-preserve-unknown-fields": true,
         },
     })
+}
+
+fn is_false(b: &bool) -> bool {
+    !*b
 }

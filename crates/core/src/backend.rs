@@ -24,6 +24,10 @@ pub fn static_backend(
         transport: Some(b.transport),
         backend_type: (b.kind == BackendKind::Entry).then_some(BackendType::Entry),
         ca_bundle_path: ca.map(|c| c.file_path.clone()).unwrap_or_default(),
+        allow_private_endpoint: b
+            .entry
+            .as_ref()
+            .is_some_and(|e| e.spec.allow_private_endpoint),
         metadata,
     }
 }

@@ -4,8 +4,9 @@
 //! network position and possibly with credentials. So a namespace user must not be able to
 //! point it at the node's loopback, the cloud metadata service or the API server. Checks are
 //! made on the literal URL only: no DNS lookup (the operator never touches the remote), so a
-//! public name that resolves to a private address is not caught here; NetworkPolicy on the
-//! gateway is the control for that. Hosts are parsed the WHATWG way (`url` crate), so
+//! public name that resolves to a private address is not caught here; the gateway judges the
+//! resolved addresses with the same classes (`vmcp_config::addr`) when it connects, and
+//! NetworkPolicy on the gateway covers the rest. Hosts are parsed the WHATWG way (`url` crate), so
 //! `http://2130706433/` and `http://0x7f.1/` are seen as 127.0.0.1.
 
 use std::net::IpAddr;

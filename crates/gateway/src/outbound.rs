@@ -9,8 +9,18 @@
 //!
 //! TLS is the caller's `rustls` config (the trusted roots differ per backend CA bundle);
 //! everything else is fixed here so that no client can be built without it.
+//!
+//! Where a client may connect is its [`Reach`]. A guarded client resolves names itself and
+//! drops every address that the SSRF classes (`vmcp_config::addr`) do not allow it, so a name
+//! that passed the operator's URL check and later resolves to a private, loopback or metadata
+//! address (DNS rebinding, or a record changed after the check) is refused when the
+//! connection is made, with an error that names the addresses.
 
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+
+use vmcp_config::addr::{Class, classify_ip};
 
 use http::{HeaderMap, StatusCode, header};
 
@@ -26,15 +36,96 @@ pub const POOL_IDLE_TIMEOUT: Duration = Duration::from_secs(90);
 /// and ends up in logs and `/status`.
 const MAX_LOCATION_SHOWN: usize = 256;
 
-/// Builds an HTTP client with the gateway's outbound rules and the given TLS config.
-pub fn client(tls: rustls::ClientConfig) -> Result<reqwest::Client, reqwest::Error> {
-    reqwest::Client::builder()
+/// Which addresses a client may connect to.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash)]
+pub struct Reach {
+    /// Check every address (false: workloads, whose in-cluster names are private by design).
+    pub guarded: bool,
+    /// Private addresses are allowed (an entry's `allowPrivateEndpoint`).
+    pub private: bool,
+    /// Loopback addresses too, when `private` is (`--allow-loopback-endpoints`, local
+    /// development and tests only).
+    pub loopback: bool,
+}
+
+impl Reach {
+    /// No address check.
+    pub const ANY: Reach = Reach {
+        guarded: false,
+        private: true,
+        loopback: true,
+    };
+
+    /// `None` when `ip` may be connected to; otherwise what it is, for the error.
+    pub fn refuses(&self, ip: IpAddr) -> Option<String> {
+        if !self.guarded {
+            return None;
+        }
+        match classify_ip(ip, &[]) {
+            Class::Public => None,
+            Class::Private(_) if self.private => None,
+            Class::Loopback(_) if self.private && self.loopback => None,
+            Class::Private(what) => Some(format!(
+                "{ip} is {what}, refused without allowPrivateEndpoint"
+            )),
+            Class::Loopback(what) => Some(format!(
+                "{ip} is {what}, refused unless the entry has allowPrivateEndpoint and the gateway runs with --allow-loopback-endpoints"
+            )),
+            Class::Blocked(what) => Some(format!("{ip} is {what}, never allowed")),
+        }
+    }
+}
+
+/// Builds an HTTP client with the gateway's outbound rules, the given TLS config and reach.
+pub fn client(tls: rustls::ClientConfig, reach: Reach) -> Result<reqwest::Client, reqwest::Error> {
+    let mut b = reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
         .tls_backend_preconfigured(tls)
         .connect_timeout(CONNECT_TIMEOUT)
         .pool_idle_timeout(POOL_IDLE_TIMEOUT)
-        .tcp_nodelay(true)
-        .build()
+        .tcp_nodelay(true);
+    if reach.guarded {
+        b = b.dns_resolver(Arc::new(Guarded(reach)));
+    }
+    b.build()
+}
+
+/// The resolver of a guarded client: the system's answers, less what [`Reach`] refuses.
+/// (An IP literal is never resolved; `Builder` checks those when it builds the backend.)
+struct Guarded(Reach);
+
+impl reqwest::dns::Resolve for Guarded {
+    fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
+        let reach = self.0;
+        Box::pin(async move {
+            let host = name.as_str().to_owned();
+            let resolved: Vec<SocketAddr> =
+                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
+            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
+                .into_iter()
+                .partition(|a| reach.refuses(a.ip()).is_none());
+            if allowed.is_empty() {
+                let why: Vec<String> = refused
+                    .iter()
+                    .filter_map(|a| reach.refuses(a.ip()))
+                    .collect();
+                let msg = if why.is_empty() {
+                    format!("{host} resolves to no address")
+                } else {
+                    format!(
+                        "{host} resolves only to refused addresses: {}",
+                        why.join("; ")
+                    )
+                };
+                return Err(msg.into());
+            }
+            if !refused.is_empty() {
+                tracing::warn!(%host, refused = ?refused, "some addresses of a backend name refused");
+            }
+            let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
+            Ok(addrs)
+        })
+    }
 }
 
 /// For a `3xx` answer, the sentence saying what was refused: the status and where it
@@ -167,7 +258,7 @@ mod tests {
         let addr = l.local_addr().unwrap();
         tokio::spawn(async move { axum::serve(l, app).await });
 
-        let c = client(tls()).unwrap();
+        let c = client(tls(), Reach::ANY).unwrap();
         let resp = c
             .post(format!("http://{addr}/mcp"))
             .header("x-secret", "s3cret")

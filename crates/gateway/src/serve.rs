@@ -44,6 +44,9 @@ pub struct ServeOptions {
     pub allowed_hosts: Vec<String>,
     /// Browser origins (`scheme://host[:port]`) allowed besides loopback ones.
     pub allowed_origins: Vec<String>,
+    /// Entries with `allowPrivateEndpoint` may reach loopback addresses (see
+    /// [`crate::outbound::Reach`]); local development, the demo and tests only.
+    pub allow_loopback_endpoints: bool,
 }
 
 /// Knobs that are not part of the config file.
@@ -60,6 +63,8 @@ pub struct FrontOptions {
     pub allowed_hosts: Vec<String>,
     /// As [`ServeOptions::allowed_origins`].
     pub allowed_origins: Vec<String>,
+    /// As [`ServeOptions::allow_loopback_endpoints`].
+    pub allow_loopback_endpoints: bool,
 }
 
 impl Default for FrontOptions {
@@ -70,6 +75,7 @@ impl Default for FrontOptions {
             limits: Limits::default(),
             allowed_hosts: Vec::new(),
             allowed_origins: Vec::new(),
+            allow_loopback_endpoints: false,
         }
     }
 }
@@ -202,6 +208,7 @@ fn run_inner(
             limits: opts.limits.clone(),
             allowed_hosts: opts.allowed_hosts,
             allowed_origins: opts.allowed_origins,
+            allow_loopback_endpoints: opts.allow_loopback_endpoints,
         };
         let gw = start(cfg.clone(), listener, front).await?;
         tracing::info!(addr = %gw.addr, "vmcp gateway listening");
@@ -302,7 +309,9 @@ pub async fn start(
         .filter(|d| !d.is_zero());
     let members = Arc::new(Members::new(
         agg.clone(),
-        Builder::new(&cfg, inbound_tx, on_transition).with_reply_budget(replies),
+        Builder::new(&cfg, inbound_tx, on_transition)
+            .with_reply_budget(replies)
+            .with_loopback_endpoints(opts.allow_loopback_endpoints),
         HealthChecks {
             interval,
             timeout: hc_timeout,

@@ -21,7 +21,7 @@ async fn aggregates_and_routes_streamable_sse_and_tls_backends() {
         "backends:\n\
          - {{name: stream, url: \"{}\", transport: streamable-http}}\n\
          - {{name: legacy, url: \"{}\", transport: sse}}\n\
-         - {{name: secure, url: \"https://127.0.0.1:{tls_port}/mcp\", transport: streamable-http, type: entry, caBundlePath: \"{}\"}}\n\
+         - {{name: secure, url: \"https://127.0.0.1:{tls_port}/mcp\", transport: streamable-http, type: entry, allowPrivateEndpoint: true, caBundlePath: \"{}\"}}\n\
          aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n",
         stream.url(),
         legacy.url(),
@@ -156,7 +156,7 @@ async fn tls_backend_without_its_ca_is_refused() {
     let port = tls.forward_to(b.port()).await.unwrap();
     let dir = tempfile::tempdir().unwrap();
     let cfg = config(&format!(
-        "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry}}\n\
+        "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry, allowPrivateEndpoint: true}}\n\
          operational: {{failureHandling: {{partialFailureMode: best_effort}}}}\n"
     ));
     let gw = gateway(&cfg).await;
@@ -171,14 +171,14 @@ async fn tls_backend_without_its_ca_is_refused() {
     gw.stop().await;
 
     let missing = config(&format!(
-        "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry, caBundlePath: \"{}\"}}\n",
+        "backends:\n- {{name: secure, url: \"https://127.0.0.1:{port}/mcp\", transport: streamable-http, type: entry, allowPrivateEndpoint: true, caBundlePath: \"{}\"}}\n",
         dir.path().join("absent.crt").display()
     ));
     let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let cfg = vmcp_config::Config::from_yaml_str(&missing)
         .unwrap()
         .with_defaults();
-    let e = vmcp_gateway::start(cfg, l, Default::default())
+    let e = vmcp_gateway::start(cfg, l, loopback_entries())
         .await
         .err()
         .expect("startup fails")

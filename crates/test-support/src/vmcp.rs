@@ -38,6 +38,9 @@ pub fn serve_command(
         .args(["--host", "127.0.0.1", "--port", &port.to_string()])
         .env("VMCP_NAME", name)
         .env("VMCP_NAMESPACE", ns)
-        .env("KUBECONFIG", kubeconfig);
+        .env("KUBECONFIG", kubeconfig)
+        // Every MCP server of the tests, the demo and the benches listens on 127.0.0.1: the
+        // gateway's counterpart of the operator's VMCP_ALLOW_LOOPBACK_ENDPOINTS.
+        .env("VMCP_ALLOW_LOOPBACK_ENDPOINTS", "true");
     command
 }

@@ -7,7 +7,7 @@
 //! instead of files and env vars. A [`BackendSpec`] is plain data and compares by value, so
 //! a re-discovery that changes nothing rebuilds nothing.
 
-use std::collections::BTreeMap;
+use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -20,6 +20,7 @@ use super::tls;
 use super::{Http, InboundTx};
 use crate::error::ServeError;
 use crate::health::{Policy, Tracker};
+use crate::outbound::Reach;
 
 /// Where a backend's extra CA certificates come from.
 #[derive(Clone, Debug, PartialEq, Eq)]
@@ -43,6 +44,8 @@ pub struct BackendSpec {
     pub backend_type: Option<vmcp_config::BackendType>,
     /// Header metadata (`vmcp.headers.*`) and labels.
     pub metadata: BTreeMap<String, String>,
+    /// An entry's `allowPrivateEndpoint` (see [`crate::outbound::Reach`]).
+    pub allow_private_endpoint: bool,
     pub ca: CaSource,
     /// Outgoing auth strategy; `None` is unauthenticated.
     pub auth: Option<BackendAuthStrategy>,
@@ -65,6 +68,7 @@ impl BackendSpec {
             transport: b.transport,
             backend_type: b.backend_type,
             metadata: b.metadata.clone(),
+            allow_private_endpoint: b.allow_private_endpoint,
             ca,
             auth,
             env,
@@ -115,7 +119,9 @@ pub struct Builder {
     inbound: InboundTx,
     on_transition: OnTransition,
     /// One pooled HTTP client for every backend without its own CA.
-    default_client: Mutex<Option<reqwest::Client>>,
+    default_client: Mutex<HashMap<Reach, reqwest::Client>>,
+    /// `--allow-loopback-endpoints`: entries with `allowPrivateEndpoint` may reach loopback.
+    allow_loopback: bool,
     /// The reply budget every backend of the gateway shares.
     replies: Arc<super::budget::ReplyBudget>,
 }
@@ -128,8 +134,28 @@ impl Builder {
             policy: policy_of(cfg),
             inbound,
             on_transition,
-            default_client: Mutex::new(None),
+            default_client: Mutex::new(HashMap::new()),
+            allow_loopback: false,
             replies: Arc::default(),
+        }
+    }
+
+    /// Lets entries with `allowPrivateEndpoint` reach loopback addresses (local development,
+    /// the demo and tests, where every server listens on 127.0.0.1).
+    pub fn with_loopback_endpoints(mut self, allow: bool) -> Self {
+        self.allow_loopback = allow;
+        self
+    }
+
+    /// Where `spec`'s client may connect: entries are checked, workloads are in-cluster.
+    fn reach_of(&self, spec: &BackendSpec) -> Reach {
+        if spec.backend_type != Some(vmcp_config::BackendType::Entry) {
+            return Reach::ANY;
+        }
+        Reach {
+            guarded: true,
+            private: spec.allow_private_endpoint,
+            loopback: self.allow_loopback,
         }
     }
 
@@ -151,14 +177,25 @@ impl Builder {
         let transport = b
             .transport
             .ok_or_else(|| err("transport is required".into()))?;
+        let reach = self.reach_of(spec);
+        // A literal address is never resolved, so the resolver cannot judge it: judged here.
+        let literal = match url.host() {
+            Some(url::Host::Ipv4(ip)) => Some(std::net::IpAddr::V4(ip)),
+            Some(url::Host::Ipv6(ip)) => Some(std::net::IpAddr::V6(ip)),
+            _ => None,
+        };
+        if let Some(why) = literal.and_then(|ip| reach.refuses(ip)) {
+            return Err(err(format!("url {:?}: {why}", b.url)));
+        }
         let client = match &spec.ca {
-            CaSource::None => self.default_client(&name)?,
+            CaSource::None => self.default_client(&name, reach)?,
             CaSource::File(path) => {
                 let extra = tls::load_ca_bundle(&name, path)?;
                 let shown = path.display().to_string();
                 http_client(
                     tls::client_config(&name, Some(&shown), &self.base_roots, &extra)?,
                     &name,
+                    reach,
                 )?
             }
             CaSource::Pem { source, pem } => {
@@ -166,6 +203,7 @@ impl Builder {
                 http_client(
                     tls::client_config(&name, Some(source), &self.base_roots, &extra)?,
                     &name,
+                    reach,
                 )?
             }
         };
@@ -193,19 +231,20 @@ impl Builder {
         )))
     }
 
-    fn default_client(&self, backend: &str) -> Result<reqwest::Client, ServeError> {
+    fn default_client(&self, backend: &str, reach: Reach) -> Result<reqwest::Client, ServeError> {
         let mut cached = self
             .default_client
             .lock()
             .unwrap_or_else(|p| p.into_inner());
-        if let Some(c) = cached.as_ref() {
+        if let Some(c) = cached.get(&reach) {
             return Ok(c.clone());
         }
         let c = http_client(
             tls::client_config(backend, None, &self.base_roots, &[])?,
             backend,
+            reach,
         )?;
-        *cached = Some(c.clone());
+        cached.insert(reach, c.clone());
         Ok(c)
     }
 }
@@ -245,8 +284,12 @@ fn policy_of(cfg: &Config) -> Policy {
 }
 
 /// A backend's HTTP client, built by [`crate::outbound`] (no redirects, connect timeout).
-fn http_client(tls: rustls::ClientConfig, backend: &str) -> Result<reqwest::Client, ServeError> {
-    crate::outbound::client(tls).map_err(|e| ServeError::Backend {
+fn http_client(
+    tls: rustls::ClientConfig,
+    backend: &str,
+    reach: Reach,
+) -> Result<reqwest::Client, ServeError> {
+    crate::outbound::client(tls, reach).map_err(|e| ServeError::Backend {
         backend: backend.to_owned(),
         what: format!("HTTP client: {e}"),
     })
@@ -281,6 +324,7 @@ mod tests {
             transport: Some(vmcp_config::Transport::StreamableHttp),
             backend_type: None,
             metadata: BTreeMap::new(),
+            allow_private_endpoint: false,
             ca: CaSource::Pem {
                 source: "ConfigMap ns/partner-ca key ca.crt".into(),
                 pem: "not a certificate".into(),

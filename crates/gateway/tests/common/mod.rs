@@ -199,7 +199,16 @@ pub async fn handle(behaviour: Behaviour, started: std::time::Instant, body: Byt
 // === gateway and client ===
 
 pub async fn gateway(yaml: &str) -> vmcp_gateway::Gateway {
-    gateway_with(yaml, vmcp_gateway::serve::FrontOptions::default()).await
+    gateway_with(yaml, loopback_entries()).await
+}
+
+/// The defaults, but entries with `allowPrivateEndpoint` may reach loopback: every backend
+/// of these tests listens on 127.0.0.1 (`--allow-loopback-endpoints`).
+pub fn loopback_entries() -> vmcp_gateway::serve::FrontOptions {
+    vmcp_gateway::serve::FrontOptions {
+        allow_loopback_endpoints: true,
+        ..Default::default()
+    }
 }
 
 pub async fn gateway_with(

@@ -1,11 +1,14 @@
 //! The controllers against a real kube-apiserver (vmcp_testenv), run in-process, each test
 //! in its own namespace with controllers scoped to it.
 
+mod common;
+
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::harness::{Harness, WAIT, start};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
@@ -13,41 +16,10 @@ use kube::api::{Api, DeleteParams, DynamicObject, PostParams};
 use kube::core::GroupVersionKind;
 use kube::{Client, Resource};
 use vmcp_api::{MCPGroup, MCPServerEntry, VirtualMCPServer};
-use vmcp_operator::controllers::{self, Context, Scope};
-use vmcp_operator::run::Controllers;
+use vmcp_operator::controllers;
 use vmcp_testenv::{TestEnv, apply_yaml, eventually, eventually_gone};
 
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Harness {
-    env: TestEnv,
-    client: Client,
-    ns: String,
-    ctx: Arc<Context>,
-    controllers: Controllers,
-}
-
-async fn start(prefix: &str) -> Harness {
-    let env = TestEnv::shared().await.expect("test apiserver");
-    env.install_crds().await.expect("CRDs");
-    let ns = env.namespace(prefix).await.expect("namespace");
-    let client = env.client().expect("client");
-    let controllers = Controllers::spawn(client.clone(), vec![Scope::Namespace(ns.clone())]);
-    Harness {
-        env,
-        client,
-        ns,
-        ctx: controllers.ctx.clone(),
-        controllers,
-    }
-}
-
 impl Harness {
-    /// Applies YAML documents into the test namespace as the user would.
-    async fn apply(&self, yaml: &str) {
-        apply_yaml(&self.client, Some(&self.ns), yaml).await;
-    }
-
     async fn dynamic(&self, v: &serde_json::Value) -> Api<DynamicObject> {
         let av = v["apiVersion"].as_str().expect("apiVersion");
         let (group, version) = av.split_once('/').unwrap_or(("", av));
@@ -56,13 +28,6 @@ impl Harness {
             .await
             .expect("discovery");
         Api::namespaced_with(self.client.clone(), &self.ns, &ar)
-    }
-
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    {
-        Api::namespaced(self.client.clone(), &self.ns)
     }
 
     /// Waits until VirtualMCPServer `name` lists exactly `backends`; returns the API for more.
@@ -77,11 +42,6 @@ impl Harness {
         })
         .await;
         vmcps
-    }
-
-    async fn stop(self) -> (Client, String, Arc<Context>, TestEnv) {
-        let ctx = self.controllers.stop().await;
-        (self.client, self.ns, ctx, self.env)
     }
 }
 

@@ -6,56 +6,22 @@
 //! pass that must leave the other objects alone (a pass lists every object of a kind at
 //! once), waits for that orphan to go, and then checks the survivors.
 
-use std::sync::Arc;
+mod common;
+
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
+use common::harness::{Harness, WAIT, start};
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::{ConfigMap, Service, ServiceAccount};
 use k8s_openapi::api::rbac::v1::{Role, RoleBinding};
 use k8s_openapi::apimachinery::pkg::apis::meta::v1::Condition;
+use kube::Resource;
 use kube::api::{Api, DeleteParams};
-use kube::{Client, Resource};
 use vmcp_api::VirtualMCPServer;
-use vmcp_operator::controllers::{Context, Scope};
-use vmcp_operator::run::Controllers;
-use vmcp_testenv::{TestEnv, apply_yaml, eventually, eventually_gone};
-
-const WAIT: Duration = Duration::from_secs(30);
-
-struct Harness {
-    client: Client,
-    ns: String,
-    ctx: Arc<Context>,
-    controllers: Controllers,
-}
-
-async fn start(prefix: &str) -> Harness {
-    let env = TestEnv::shared().await.expect("test apiserver");
-    env.install_crds().await.expect("CRDs");
-    let ns = env.namespace(prefix).await.expect("namespace");
-    let client = env.client().expect("client");
-    let controllers = Controllers::spawn(client.clone(), vec![Scope::Namespace(ns.clone())]);
-    Harness {
-        client,
-        ns,
-        ctx: controllers.ctx.clone(),
-        controllers,
-    }
-}
+use vmcp_testenv::{apply_yaml, eventually, eventually_gone};
 
 impl Harness {
-    async fn apply(&self, yaml: &str) {
-        apply_yaml(&self.client, Some(&self.ns), yaml).await;
-    }
-
-    fn api<K>(&self) -> Api<K>
-    where
-        K: Resource<DynamicType = (), Scope = k8s_openapi::NamespaceResourceScope>,
-    {
-        Api::namespaced(self.client.clone(), &self.ns)
-    }
-
     /// Waits until `name` of kind `K` exists; returns its UID.
     async fn exists<K>(&self, name: &str) -> String
     where

@@ -1,6 +1,8 @@
 //! Shared helpers for the operator's tests: worlds from YAML, and rendered-object accessors.
 #![allow(dead_code)]
 
+pub mod harness;
+
 use vmcp_api::VirtualMCPServer;
 use vmcp_api::manifest::parse_manifests;
 use vmcp_core::world::{ManifestWorlds, World};

@@ -124,7 +124,17 @@ async fn operator_restart_apiserver_restart_and_configmap_deletion() {
     // 1. The operator goes away; an entry is added meanwhile; the operator comes back.
     drop(operator);
     apply(&client, &ns, entry("beta", &url(beta_port))).await;
-    tokio::time::sleep(Duration::from_secs(1)).await;
+    // Not a pause: the gateway has seen beta once it says, in /status, why it does not serve it.
+    eventually("beta seen and not served", &logs, || async {
+        let (_, body) = c.get("/status").await;
+        let s: serde_json::Value = serde_json::from_str(&body).ok()?;
+        let why = s["membersNotServed"]
+            .as_array()?
+            .iter()
+            .find_map(|w| w.as_str().filter(|w| w.contains("beta")))?;
+        why.contains("not validated yet").then_some(())
+    })
+    .await;
     assert!(
         !tool_names(&mut c).await.contains(&"beta_echo".to_owned()),
         "an entry nobody validated must not be served"

@@ -352,6 +352,7 @@ pub async fn run(client: Client, namespace: String, cfg: Config, members: Arc<Me
             .filter(|s| !failed.contains_key(&s.name))
             .map(|s| (s.name.clone(), s))
             .collect();
+        members.report_not_served(found.left_out.clone());
         let mut left_out = found.left_out;
         left_out.extend(failed.into_iter().map(|(b, why)| format!("{b}: {why}")));
         // Each reason once, when it first appears; an entry the operator has not validated

@@ -139,6 +139,12 @@ impl Members {
         failed
     }
 
+    /// Shows in `/status` (`membersNotServed`) the group members discovery found and does not
+    /// serve, each with why.
+    pub fn report_not_served(&self, why: Vec<String>) {
+        self.agg.set_not_served(why);
+    }
+
     /// Like [`Members::apply`], but any backend that cannot be built is an error and nothing
     /// is applied: static mode, where a broken backend is a configuration mistake that
     /// must stop the start.

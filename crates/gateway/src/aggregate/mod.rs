@@ -66,6 +66,8 @@ pub struct Aggregator {
     /// Backends of the desired set that could not be built (bad CA, missing secret), with
     /// why; they are not in `backends` (see `members`).
     left_out: Mutex<BTreeMap<String, String>>,
+    /// Group members dynamic discovery does not serve, each with why (`/status`).
+    not_served: Mutex<Vec<String>>,
     /// Serialises rebuilds so an older snapshot can never be swapped in after a newer one.
     rebuilding: Mutex<()>,
     /// Bumped after every change of what the view is built from (parts, backend set,
@@ -107,6 +109,7 @@ impl Aggregator {
             tried: Mutex::new(HashSet::new()),
             fetch_errors: Mutex::new(BTreeMap::new()),
             left_out: Mutex::new(BTreeMap::new()),
+            not_served: Mutex::new(Vec::new()),
             rebuilding: Mutex::new(()),
             changed: AtomicU64::new(1),
             built: watch::channel(0).0,
@@ -242,6 +245,20 @@ impl Aggregator {
     /// Backends that should be served but could not be built, with why.
     pub fn left_out(&self) -> BTreeMap<String, String> {
         self.left_out
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
+    /// Records the group members that discovery found but does not serve (an entry not
+    /// validated yet, a member without a URL, a CA bundle that is missing), each with why.
+    pub fn set_not_served(&self, why: Vec<String>) {
+        *self.not_served.lock().unwrap_or_else(|p| p.into_inner()) = why;
+    }
+
+    /// See [`Aggregator::set_not_served`].
+    pub fn not_served(&self) -> Vec<String> {
+        self.not_served
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .clone()

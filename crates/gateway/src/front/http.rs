@@ -576,6 +576,8 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
         "backends": backends,
         // Backends that should be served but could not be built, with why.
         "leftOut": front.agg.left_out(),
+        // Group members dynamic discovery found and does not serve, with why.
+        "membersNotServed": front.agg.not_served(),
     });
     json(StatusCode::OK, body.to_string())
 }

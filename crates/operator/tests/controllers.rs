@@ -708,8 +708,28 @@ async fn a_holder_that_cannot_renew_steps_down_before_its_lease_expires() {
             .filter(|held| *held)
     })
     .await;
+    let leases_api = Api::<Lease>::namespaced(env.client().unwrap(), &ns);
+    let renew_time = || async {
+        leases_api
+            .get("lease")
+            .await
+            .ok()?
+            .spec?
+            .renew_time
+            .map(|t| t.0)
+    };
+    let mut seen = renew_time()
+        .await
+        .expect("the acquired lease has a renewTime");
     let held = tokio::spawn(async move { holder.hold(std::future::pending()).await });
-    tokio::time::sleep(Duration::from_secs(2)).await;
+    // Renewing while allowed: two renewals seen on the Lease, and still holding.
+    for _ in 0..2 {
+        let before = seen;
+        seen = eventually("a renewal of the lease", WAIT, || async {
+            renew_time().await.filter(|t| *t > before)
+        })
+        .await;
+    }
     assert!(!held.is_finished(), "renewing while allowed");
 
     env.bind_role(&ns, "holder", "holder", leases(&["get"]))

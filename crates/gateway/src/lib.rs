@@ -15,6 +15,7 @@ pub mod jsonrpc;
 pub mod limits;
 pub mod members;
 pub mod metrics;
+pub mod oidc;
 pub mod outbound;
 pub mod relay;
 pub mod route;

@@ -1,5 +1,6 @@
 //! The one place the gateway makes HTTP clients: backends (every transport, health checks and
-//! capability fetches ride on them) and, as they come, JWKS, token endpoints and collectors.
+//! capability fetches ride on them), the OIDC issuer (discovery and JWKS) and, as they come,
+//! token endpoints and collectors.
 //!
 //! Every client follows no redirect. The URLs the gateway calls are checked where they are
 //! declared (the operator's URL guard, the config validator); a `3xx` that the client obeyed

@@ -1,0 +1,159 @@
+//! Talking to the issuer: OIDC discovery and the JWKS, through the gateway's one outbound
+//! client builder (no redirects, TLS verified against the platform roots plus
+//! `caBundlePath`, connect timeout) with a whole-request deadline and a size cap.
+//!
+//! Private and loopback addresses are refused unless `jwksAllowPrivateIp` is set, and
+//! metadata and link-local ones always: a token's issuer is configuration, but discovery hands
+//! back a `jwks_uri` the gateway did not choose, and a name may resolve anywhere. The classes
+//! and the resolver are the backends' ([`crate::outbound::Reach`]): literal addresses are
+//! judged here, every address a name resolves to by the guarded client.
+
+use std::net::IpAddr;
+use std::time::Duration;
+
+use http::StatusCode;
+
+use crate::outbound::Reach;
+
+/// Longest a discovery or JWKS request may take, connection included.
+pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// Largest discovery or JWKS document read.
+const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
+
+/// The issuer's HTTP client and the address rule it was built with.
+#[derive(Clone)]
+pub struct Fetcher {
+    client: reqwest::Client,
+    reach: Reach,
+}
+
+impl Fetcher {
+    pub fn new(tls: rustls::ClientConfig, allow_private: bool) -> Result<Self, String> {
+        let reach = Reach {
+            guarded: true,
+            private: allow_private,
+            loopback: allow_private,
+        };
+        let client = crate::outbound::client(tls, reach)
+            .map_err(|e| format!("building the issuer's HTTP client: {e}"))?;
+        Ok(Fetcher { client, reach })
+    }
+
+    /// GETs a JSON document; every failure is a sentence naming the URL.
+    pub async fn get(&self, url: &str) -> Result<bytes::Bytes, String> {
+        let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
+        let literal = match parsed.host() {
+            Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
+            Some(url::Host::Ipv6(a)) => Some(IpAddr::V6(a)),
+            _ => None,
+        };
+        if let Some(why) = literal.and_then(|ip| self.reach.refuses(ip)) {
+            return Err(format!(
+                "{url}: {why} (jwksAllowPrivateIp allows private addresses)"
+            ));
+        }
+        let fut = async {
+            let resp = self
+                .client
+                .get(parsed)
+                .header(http::header::ACCEPT, "application/json")
+                .send()
+                .await
+                .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
+            if let Some(msg) = crate::outbound::refused_redirect(resp.status(), resp.headers()) {
+                return Err(format!("{url}: {msg}"));
+            }
+            if resp.status() != StatusCode::OK {
+                return Err(format!("{url}: HTTP {}", resp.status()));
+            }
+            if resp
+                .content_length()
+                .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
+            {
+                return Err(format!(
+                    "{url}: document larger than {MAX_DOCUMENT_BYTES} bytes"
+                ));
+            }
+            let mut resp = resp;
+            let mut body = Vec::new();
+            while let Some(chunk) = resp
+                .chunk()
+                .await
+                .map_err(|e| format!("{url}: {}", error_chain(&e)))?
+            {
+                body.extend_from_slice(&chunk);
+                if body.len() > MAX_DOCUMENT_BYTES {
+                    return Err(format!(
+                        "{url}: document larger than {MAX_DOCUMENT_BYTES} bytes"
+                    ));
+                }
+            }
+            Ok(bytes::Bytes::from(body))
+        };
+        tokio::time::timeout(FETCH_TIMEOUT, fut)
+            .await
+            .unwrap_or_else(|_| Err(format!("{url}: no answer within {FETCH_TIMEOUT:?}")))
+    }
+}
+
+/// An error with its causes, which reqwest keeps in `source()` ("error sending request"
+/// alone says nothing).
+fn error_chain(e: &dyn std::error::Error) -> String {
+    let mut s = e.to_string();
+    let mut cur = e.source();
+    while let Some(c) = cur {
+        s.push_str(": ");
+        s.push_str(&c.to_string());
+        cur = c.source();
+    }
+    s
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn tls() -> rustls::ClientConfig {
+        crate::backend::tls::client_config("issuer", None, &rustls::RootCertStore::empty(), &[])
+            .unwrap()
+    }
+
+    /// Without the allow flag, a loopback issuer is refused before any connection: the
+    /// listener never sees one, by literal address or by a name that resolves there.
+    #[tokio::test]
+    async fn private_issuers_are_refused_unless_allowed() {
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let port = l.local_addr().unwrap().port();
+        let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+        let a = accepted.clone();
+        tokio::spawn(async move {
+            while let Ok((_s, _)) = l.accept().await {
+                a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+            }
+        });
+        let strict = Fetcher::new(tls(), false).unwrap();
+        let e = strict
+            .get(&format!("http://127.0.0.1:{port}/certs"))
+            .await
+            .unwrap_err();
+        assert!(e.contains("a loopback address"), "{e}");
+        let e = strict
+            .get(&format!("http://localhost:{port}/certs"))
+            .await
+            .unwrap_err();
+        assert!(e.contains("resolves only to refused addresses"), "{e}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
+
+        let open = Fetcher::new(tls(), true).unwrap();
+        // Connects now (the listener answers nothing and closes, so it is an error, but
+        // one from the connection, not the guard).
+        let e = open
+            .get(&format!("http://127.0.0.1:{port}/certs"))
+            .await
+            .unwrap_err();
+        assert!(!e.contains("refused"), "{e}");
+        assert!(accepted.load(std::sync::atomic::Ordering::SeqCst) >= 1);
+    }
+}

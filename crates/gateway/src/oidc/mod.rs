@@ -1,0 +1,330 @@
+//! `incomingAuth.type: oidc`: who is calling, from a Bearer JWT checked against the
+//! issuer's published keys.
+//!
+//! The pure check is [`keys`]; talking to the issuer is [`fetch`]; this module holds the
+//! state in between: the key set (swapped atomically, read without locks on every request),
+//! when it was fetched, and the one rate limit that every fetch passes through. That limit
+//! is what makes key rotation and an issuer outage safe at once: a token signed with a new
+//! key triggers one refetch, so rotation needs no restart, but a flood of tokens with random
+//! `kid`s (or an issuer that is down) costs the issuer at most one request per
+//! [`MIN_REFETCH_INTERVAL`]. Without keys the gateway answers 503 and serves nothing: it
+//! fails closed.
+
+pub mod fetch;
+pub mod keys;
+
+use std::sync::Arc;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use arc_swap::ArcSwapOption;
+use serde_json::{Map, Value};
+use vmcp_config::OidcConfig;
+
+pub use keys::{Expect, KeySet, Refusal};
+
+/// How long fetched keys are used before they are fetched again (a failing refetch keeps
+/// the old ones: they still verify what they verified).
+pub const KEYS_TTL: Duration = Duration::from_secs(3600);
+
+/// The least time between two fetches from the issuer, whatever asks for them.
+pub const MIN_REFETCH_INTERVAL: Duration = Duration::from_secs(5);
+
+/// Allowed clock difference between the gateway and the issuer for `exp` and `nbf`.
+pub const CLOCK_SKEW: Duration = Duration::from_secs(30);
+
+/// A caller whose token checked out.
+#[derive(Clone, Debug)]
+pub struct Authenticated {
+    pub issuer: String,
+    pub subject: String,
+    pub claims: Map<String, Value>,
+}
+
+/// Why a request is not let in, and so which answer it gets (docs/AUTH.md).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum AuthFailure {
+    /// No Bearer token at all: 401 without an `error` (RFC 6750 §3.1).
+    Missing,
+    /// A token that is not acceptable: 401 `invalid_token`.
+    Invalid(Refusal),
+    /// A valid token without the configured scopes: 403 `insufficient_scope`.
+    InsufficientScope,
+    /// The issuer's keys cannot be had: 503, nothing is served.
+    Unavailable(String),
+}
+
+impl AuthFailure {
+    /// The metric label.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            AuthFailure::Missing => "missing",
+            AuthFailure::Invalid(Refusal::Malformed) => "malformed",
+            AuthFailure::Invalid(Refusal::Algorithm(_)) => "algorithm",
+            AuthFailure::Invalid(Refusal::UnknownKey) => "unknown_key",
+            AuthFailure::Invalid(Refusal::Signature) => "signature",
+            AuthFailure::Invalid(Refusal::Expired) => "expired",
+            AuthFailure::Invalid(Refusal::NotYetValid) => "not_yet_valid",
+            AuthFailure::Invalid(Refusal::Issuer) => "issuer",
+            AuthFailure::Invalid(Refusal::Audience) => "audience",
+            AuthFailure::Invalid(Refusal::MissingClaim(_)) => "missing_claim",
+            AuthFailure::InsufficientScope => "insufficient_scope",
+            AuthFailure::Unavailable(_) => "issuer_unavailable",
+        }
+    }
+}
+
+/// Keys as fetched, with where from and when.
+struct Loaded {
+    keys: KeySet,
+    at: Instant,
+}
+
+/// What the rate limiter remembers about the last fetch.
+#[derive(Default)]
+struct LastFetch {
+    at: Option<Instant>,
+    error: Option<String>,
+}
+
+/// Checks tokens for one issuer and audience.
+pub struct Verifier {
+    expect: Expect,
+    /// `jwksUrl`, or empty for discovery.
+    jwks_url: String,
+    insecure_allow_http: bool,
+    /// Scopes every token must grant.
+    scopes: Vec<String>,
+    fetcher: fetch::Fetcher,
+    loaded: ArcSwapOption<Loaded>,
+    /// Held across a fetch, so concurrent requests that all need keys wait for one fetch.
+    last_fetch: tokio::sync::Mutex<LastFetch>,
+    min_refetch: Duration,
+}
+
+impl std::fmt::Debug for Verifier {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Verifier")
+            .field("issuer", &self.expect.issuer)
+            .field("audience", &self.expect.audience)
+            .finish()
+    }
+}
+
+impl Verifier {
+    /// A verifier for a validated `incomingAuth.oidc`, with the TLS config for the issuer
+    /// (platform roots plus `caBundlePath`).
+    pub fn new(cfg: &OidcConfig, tls: rustls::ClientConfig) -> Result<Self, String> {
+        Ok(Verifier {
+            expect: Expect {
+                issuer: cfg.issuer.clone(),
+                audience: cfg.audience.clone(),
+                leeway_secs: CLOCK_SKEW.as_secs(),
+            },
+            jwks_url: cfg.jwks_url.clone(),
+            insecure_allow_http: cfg.insecure_allow_http,
+            scopes: cfg.scopes.clone(),
+            fetcher: fetch::Fetcher::new(tls, cfg.jwks_allow_private_ip)?,
+            loaded: ArcSwapOption::empty(),
+            last_fetch: tokio::sync::Mutex::new(LastFetch::default()),
+            min_refetch: MIN_REFETCH_INTERVAL,
+        })
+    }
+
+    pub fn issuer(&self) -> &str {
+        &self.expect.issuer
+    }
+
+    /// Fetches the keys now, so the first client does not wait for them; a failure is
+    /// logged and left to the first request to retry.
+    pub async fn warm_up(&self) {
+        if let Err(e) = self.refetch(None).await {
+            tracing::warn!(issuer = %self.expect.issuer, error = %e,
+                "could not fetch the issuer's keys; clients get 503 until they can be fetched");
+        }
+    }
+
+    /// Checks the `Authorization` header of a request.
+    pub async fn verify(&self, authorization: Option<&str>) -> Result<Authenticated, AuthFailure> {
+        let token = bearer(authorization)?;
+        let claims = self.check(token).await?;
+        if !self.scopes.is_empty() {
+            let granted = keys::granted_scopes(&claims);
+            if !self.scopes.iter().all(|s| granted.contains(&s.as_str())) {
+                return Err(AuthFailure::InsufficientScope);
+            }
+        }
+        let subject = claims
+            .get("sub")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_owned();
+        Ok(Authenticated {
+            issuer: self.expect.issuer.clone(),
+            subject,
+            claims,
+        })
+    }
+
+    async fn check(&self, token: &str) -> Result<Map<String, Value>, AuthFailure> {
+        // The header is read first, so that garbage never causes a fetch.
+        keys::header(token).map_err(AuthFailure::Invalid)?;
+        let mut current = self.loaded.load_full();
+        if current.as_ref().is_none_or(|l| l.at.elapsed() >= KEYS_TTL) {
+            match self.refetch(current.as_ref()).await {
+                Ok(l) => current = Some(l),
+                // Stale keys still verify what they verified; no keys at all is a 503.
+                Err(e) if current.is_none() => return Err(AuthFailure::Unavailable(e)),
+                Err(_) => {}
+            }
+        }
+        let Some(loaded) = current else {
+            return Err(AuthFailure::Unavailable("no keys".into()));
+        };
+        match keys::check(token, &loaded.keys, &self.expect, now()) {
+            Err(Refusal::UnknownKey) => {
+                // Maybe a rotation: one refetch, rate-limited for everyone.
+                match self.refetch(Some(&loaded)).await {
+                    Ok(fresh) => keys::check(token, &fresh.keys, &self.expect, now())
+                        .map_err(AuthFailure::Invalid),
+                    Err(e) if e == RATE_LIMITED => Err(AuthFailure::Invalid(Refusal::UnknownKey)),
+                    Err(e) => Err(AuthFailure::Unavailable(e)),
+                }
+            }
+            r => r.map_err(AuthFailure::Invalid),
+        }
+    }
+
+    /// Fetches the keys unless another request did since `seen` was loaded (then those are
+    /// returned) or the last fetch was less than `min_refetch` ago (then the error is
+    /// [`RATE_LIMITED`], or the last fetch's own error when it failed).
+    async fn refetch(&self, seen: Option<&Arc<Loaded>>) -> Result<Arc<Loaded>, String> {
+        let mut last = self.last_fetch.lock().await;
+        let now_loaded = self.loaded.load_full();
+        if let Some(l) = &now_loaded
+            && seen.is_none_or(|s| !Arc::ptr_eq(s, l))
+            && l.at.elapsed() < KEYS_TTL
+        {
+            return Ok(l.clone());
+        }
+        if let Some(at) = last.at
+            && at.elapsed() < self.min_refetch
+        {
+            return Err(last
+                .error
+                .clone()
+                .unwrap_or_else(|| RATE_LIMITED.to_owned()));
+        }
+        last.at = Some(Instant::now());
+        match self.fetch_keys().await {
+            Ok(keys) => {
+                tracing::info!(issuer = %self.expect.issuer, keys = ?keys, "fetched the issuer's signing keys");
+                let l = Arc::new(Loaded {
+                    keys,
+                    at: Instant::now(),
+                });
+                self.loaded.store(Some(l.clone()));
+                last.error = None;
+                Ok(l)
+            }
+            Err(e) => {
+                let e = format!("the token issuer's keys cannot be fetched: {e}");
+                tracing::warn!(issuer = %self.expect.issuer, error = %e, "key fetch failed");
+                last.error = Some(e.clone());
+                Err(e)
+            }
+        }
+    }
+
+    /// Discovery (unless `jwksUrl` is set), then the JWKS.
+    async fn fetch_keys(&self) -> Result<KeySet, String> {
+        let jwks_url = if self.jwks_url.is_empty() {
+            self.discover().await?
+        } else {
+            self.jwks_url.clone()
+        };
+        let body = self.fetcher.get(&jwks_url).await?;
+        KeySet::parse(&body).map_err(|e| format!("{jwks_url}: {e}"))
+    }
+
+    /// The `jwks_uri` of the issuer's OIDC discovery document, which must name the same
+    /// issuer (OpenID Connect Discovery §4.3: otherwise it is someone else's document).
+    async fn discover(&self) -> Result<String, String> {
+        let url = format!(
+            "{}/.well-known/openid-configuration",
+            self.expect.issuer.trim_end_matches('/')
+        );
+        let body = self.fetcher.get(&url).await?;
+        #[derive(serde::Deserialize)]
+        struct Discovery {
+            issuer: String,
+            jwks_uri: String,
+        }
+        let d: Discovery = serde_json::from_slice(&body)
+            .map_err(|e| format!("{url}: not an OIDC discovery document: {e}"))?;
+        if d.issuer != self.expect.issuer {
+            return Err(format!(
+                "{url} names issuer {:?}, not the configured {:?}",
+                d.issuer, self.expect.issuer
+            ));
+        }
+        let https = d.jwks_uri.starts_with("https://");
+        if !(https || (self.insecure_allow_http && d.jwks_uri.starts_with("http://"))) {
+            return Err(format!(
+                "{url} names jwks_uri {:?}, which is not https (insecureAllowHttp allows http)",
+                d.jwks_uri
+            ));
+        }
+        Ok(d.jwks_uri)
+    }
+}
+
+/// The error text of a refetch refused by the rate limit.
+const RATE_LIMITED: &str = "key refetch rate-limited";
+
+/// The token of an `Authorization: Bearer <token>` header (scheme case-insensitive, RFC 6750).
+fn bearer(authorization: Option<&str>) -> Result<&str, AuthFailure> {
+    let Some(v) = authorization else {
+        return Err(AuthFailure::Missing);
+    };
+    let (scheme, token) = v
+        .split_once(' ')
+        .ok_or(AuthFailure::Invalid(Refusal::Malformed))?;
+    if !scheme.eq_ignore_ascii_case("bearer") {
+        return Err(AuthFailure::Missing);
+    }
+    let token = token.trim();
+    if token.is_empty() {
+        return Err(AuthFailure::Invalid(Refusal::Malformed));
+    }
+    Ok(token)
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bearer_header_forms() {
+        assert_eq!(bearer(Some("Bearer abc")), Ok("abc"));
+        assert_eq!(bearer(Some("bearer  abc ")), Ok("abc"));
+        assert_eq!(bearer(None), Err(AuthFailure::Missing));
+        assert_eq!(
+            bearer(Some("Basic dXNlcjpwdw==")),
+            Err(AuthFailure::Missing)
+        );
+        assert_eq!(
+            bearer(Some("Bearer")),
+            Err(AuthFailure::Invalid(Refusal::Malformed))
+        );
+        assert_eq!(
+            bearer(Some("Bearer  ")),
+            Err(AuthFailure::Invalid(Refusal::Malformed))
+        );
+    }
+}

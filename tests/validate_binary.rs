@@ -182,57 +182,38 @@ fn unreadable_files_get_one_clear_line() {
     }
 }
 
-/// A gateway config in the shape of ToolHive's own parses and follows every rule; what fails is
-/// only what this vmcp states it does not support (client authentication).
+/// A gateway config in the shape of ToolHive's own parses and follows every rule; what is
+/// reported is only what this vmcp states it does not support, as warnings.
 #[test]
-fn toolhive_gateway_shape_fails_only_on_unsupported_features() {
-    fails_only_on_unsupported_features(
+fn toolhive_gateway_shape_is_valid_with_warnings_only() {
+    valid_with_unsupported_warnings(
         &vmcp_testenv::toolhive_shapes().join("gateway-config/vmcp-config.yaml"),
     );
 }
 
 /// The same for ToolHive's own gateway config, when it is beside the checkout.
 #[test]
-fn toolhive_gateway_sample_fails_only_on_unsupported_features() {
+fn toolhive_gateway_sample_is_valid_with_warnings_only() {
     let Some(samples) = vmcp_testenv::toolhive_samples() else {
         return;
     };
-    fails_only_on_unsupported_features(&samples.join("gateway-config/vmcp-config.yaml"));
+    valid_with_unsupported_warnings(&samples.join("gateway-config/vmcp-config.yaml"));
 }
 
-fn fails_only_on_unsupported_features(sample: &Path) {
+fn valid_with_unsupported_warnings(sample: &Path) {
     let run = validate(sample);
-    assert!(
-        !run.ok,
-        "the sample asks for OIDC, which vmcp does not enforce"
-    );
+    assert!(run.ok, "{}", run.stderr);
     let shown = sample.display().to_string();
-    let mut errors = 0;
     for line in run.stderr_lines() {
         let rest = line
             .strip_prefix(&format!("{shown}: "))
             .unwrap_or_else(|| panic!("line without the file name: {line}"));
-        if let Some(problem) = rest.strip_prefix("error: ") {
-            errors += 1;
+        assert!(!rest.starts_with("error: "), "{}", run.stderr);
+        if let Some(problem) = rest.strip_prefix("warning: ") {
             assert!(
-                problem.contains("not supported") || problem.contains("not enforced"),
-                "an error that is not about an unsupported feature: {problem}"
-            );
-        } else if !rest.starts_with("warning: ") {
-            assert_eq!(
-                rest,
-                format!(
-                    "invalid ({errors} error{})",
-                    if errors == 1 { "" } else { "s" }
-                )
+                problem.contains("not supported") || problem.contains("not used"),
+                "a warning that is not about an unsupported feature: {problem}"
             );
         }
     }
-    assert!(errors >= 1, "{}", run.stderr);
-    assert!(
-        run.stderr
-            .contains("error: incomingAuth.type: OIDC client authentication is not supported"),
-        "{}",
-        run.stderr
-    );
 }

@@ -29,8 +29,8 @@ fn assert_round_trip(name: &str) -> Config {
 fn full_config_round_trips() {
     let cfg = assert_round_trip("full.yaml");
     assert_eq!(cfg.backends.len(), 3);
-    // Every field is valid; only the OIDC client authentication is refused, as one
-    // not-supported problem (the gateway does not check tokens yet).
+    // Every field is valid; only `introspectionUrl` is reported, as a not-supported
+    // warning (the gateway accepts JWTs only).
     let report = cfg.validate();
     let found: Vec<(vmcp_config::ProblemKind, &str)> = report
         .problems
@@ -39,7 +39,10 @@ fn full_config_round_trips() {
         .collect();
     assert_eq!(
         found,
-        [(vmcp_config::ProblemKind::NotSupported, "incomingAuth.type")],
+        [(
+            vmcp_config::ProblemKind::NotSupported,
+            "incomingAuth.oidc.introspectionUrl"
+        )],
         "unexpected problems:\n{report}"
     );
 }

@@ -22,6 +22,8 @@ pub enum ServeError {
     Tls(#[from] TlsError),
     #[error(transparent)]
     Auth(#[from] AuthError),
+    #[error("incomingAuth.oidc: {0}")]
+    Oidc(String),
     #[error("incomingAuth.authz: {0}")]
     Authz(#[from] AuthzError),
     #[error(transparent)]

@@ -36,6 +36,9 @@ pub struct Metrics {
     series: RwLock<Tree>,
     /// Requests refused by the authorization policy, per Cedar action.
     denied: [AtomicU64; 3],
+    /// Requests refused by client authentication (`incomingAuth.type: oidc`), per reason
+    /// (a fixed set: `oidc::AuthFailure::reason`).
+    auth_refused: Mutex<BTreeMap<&'static str, u64>>,
 }
 
 /// The Cedar actions whose denials are counted, in `Metrics::denied` order.
@@ -91,6 +94,17 @@ impl Metrics {
         if let Some(i) = DENIED_ACTIONS.iter().position(|k| *k == kind) {
             self.denied[i].fetch_add(1, Ordering::Relaxed);
         }
+    }
+
+    /// Records a request refused by client authentication; `issuer_unavailable` is the
+    /// one to alert on (the issuer's keys cannot be fetched, every client gets 503).
+    pub fn auth_refused(&self, reason: &'static str) {
+        *self
+            .auth_refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .entry(reason)
+            .or_default() += 1;
     }
 
     /// Renders everything; `backends` gives (name, state, is_healthy).
@@ -217,6 +231,19 @@ impl Metrics {
                 kind.action(),
                 n.load(Ordering::Relaxed)
             );
+        }
+        let _ = writeln!(
+            s,
+            "# HELP vmcp_auth_refused_total Requests refused by client authentication (401, 403 insufficient_scope, 503 issuer_unavailable), by reason."
+        );
+        let _ = writeln!(s, "# TYPE vmcp_auth_refused_total counter");
+        for (reason, n) in self
+            .auth_refused
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .iter()
+        {
+            let _ = writeln!(s, "vmcp_auth_refused_total{{reason=\"{reason}\"}} {n}");
         }
         let _ = writeln!(s, "# HELP vmcp_client_sessions Open client sessions.");
         let _ = writeln!(s, "# TYPE vmcp_client_sessions gauge");

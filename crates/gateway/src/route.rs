@@ -11,7 +11,7 @@ use vmcp_config::PartialFailureMode;
 
 use crate::aggregate::Aggregator;
 use crate::aggregate::view::{Listing, View};
-use crate::authz::{Authorizer, Kind, Target, ToolHints};
+use crate::authz::{Authorizer, Kind, Principal, Target, ToolHints};
 use crate::backend::auth::Identity;
 use crate::backend::pool::Caller;
 use crate::backend::{BackendError, RelatedTx};
@@ -43,16 +43,21 @@ pub struct Denied(pub Reply);
 type Outcome = (Reply, String, Option<Arc<str>>, bool);
 
 impl Router {
+    /// Answers one request of `session`; `who` is the caller's Cedar principal (`None` for
+    /// the anonymous one, which only a gateway without client authentication passes).
     pub async fn handle(
         &self,
         session: &Arc<ClientSession>,
+        who: Option<&Principal>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
     ) -> Result<Reply, Denied> {
         let started = Instant::now();
-        let outcome = self.dispatch(session, id, method, params, related).await;
+        let outcome = self
+            .dispatch(session, who, id, method, params, related)
+            .await;
         let elapsed = started.elapsed().as_secs_f64();
         match outcome {
             Ok((reply, tool, backend, ok)) => {
@@ -76,12 +81,16 @@ impl Router {
 
     /// Whether the caller may do what `target` describes; always true without policies.
     /// `target` is only built when there are policies (arguments are parsed for it).
-    fn admits<'t>(&self, target: impl FnOnce() -> Target<'t>) -> Result<(), Kind> {
+    fn admits<'t>(
+        &self,
+        who: Option<&Principal>,
+        target: impl FnOnce() -> Target<'t>,
+    ) -> Result<(), Kind> {
         let Some(a) = &self.authz else {
             return Ok(());
         };
         let target = target();
-        if a.allows(a.anonymous(), &target) {
+        if a.allows(who.unwrap_or(a.anonymous()), &target) {
             Ok(())
         } else {
             Err(target.kind)
@@ -91,6 +100,7 @@ impl Router {
     async fn dispatch(
         &self,
         session: &Arc<ClientSession>,
+        who: Option<&Principal>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
@@ -113,20 +123,25 @@ impl Router {
                     true,
                 )
             }
-            "tools/list" => list(self.list(id, Kind::Tool, |v| &v.tools_list).await),
-            "resources/list" => list(self.list(id, Kind::Resource, |v| &v.resources_list).await),
-            "resources/templates/list" => {
-                list(self.list(id, Kind::Resource, |v| &v.templates_list).await)
-            }
-            "prompts/list" => list(self.list(id, Kind::Prompt, |v| &v.prompts_list).await),
+            "tools/list" => list(self.list(who, id, Kind::Tool, |v| &v.tools_list).await),
+            "resources/list" => list(
+                self.list(who, id, Kind::Resource, |v| &v.resources_list)
+                    .await,
+            ),
+            "resources/templates/list" => list(
+                self.list(who, id, Kind::Resource, |v| &v.templates_list)
+                    .await,
+            ),
+            "prompts/list" => list(self.list(who, id, Kind::Prompt, |v| &v.prompts_list).await),
             "tools/call" | "prompts/get" => {
-                self.by_name(&caller, id, method, params, related).await?
-            }
-            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(&caller, session, id, method, params, related)
+                self.by_name(&caller, who, id, method, params, related)
                     .await?
             }
-            "completion/complete" => self.completion(&caller, id, params).await?,
+            "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
+                self.by_uri(who, session, id, method, params, related)
+                    .await?
+            }
+            "completion/complete" => self.completion(&caller, who, id, params).await?,
             _ => {
                 let msg = format!("method {method:?} is not supported");
                 (
@@ -144,6 +159,7 @@ impl Router {
     /// out); templates are decided on their template string.
     async fn list(
         &self,
+        who: Option<&Principal>,
         id: &RawValue,
         kind: Kind,
         pick: impl Fn(&View) -> &Listing,
@@ -165,7 +181,7 @@ impl Router {
         let Some(a) = &self.authz else {
             return Ok(jsonrpc::response_ok(id, &listing.json));
         };
-        let who = a.anonymous();
+        let who = who.unwrap_or(a.anonymous());
         let filtered = listing.filtered(|name| {
             let hints = match kind {
                 Kind::Tool => view.tools.get(name).map(|r| r.hints).unwrap_or_default(),
@@ -193,6 +209,7 @@ impl Router {
     async fn by_name(
         &self,
         caller: &Caller,
+        who: Option<&Principal>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
@@ -225,7 +242,7 @@ impl Router {
             } else {
                 None
             };
-            self.admits(|| {
+            self.admits(who, || {
                 if tool {
                     let hints = route.map(|r| r.hints).unwrap_or_default();
                     Target::tool(&name, hints, args.as_ref())
@@ -260,8 +277,8 @@ impl Router {
 
     async fn by_uri(
         &self,
-        caller: &Caller,
-        session: &ClientSession,
+        who: Option<&Principal>,
+        session: &Arc<ClientSession>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
@@ -276,7 +293,7 @@ impl Router {
         // Reading and subscribing are decided on the URI asked for (a template's expansion),
         // before it is looked up; unsubscribing only ever takes something away.
         if method != "resources/unsubscribe" {
-            self.admits(|| Target::resource(&uri))?;
+            self.admits(who, || Target::resource(&uri))?;
         }
         self.first_fetch().await;
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
@@ -295,7 +312,7 @@ impl Router {
             let reply = jsonrpc::response_ok(id, &jsonrpc::empty_object());
             (reply, String::new(), Some(backend), true)
         };
-        let mut caller = caller.clone();
+        let mut caller = caller(session);
         match method {
             "resources/subscribe" if !session.subscribe(&uri, caller.client.is_some()) => {
                 return Ok(ok_here(backend));
@@ -323,6 +340,7 @@ impl Router {
     async fn completion(
         &self,
         caller: &Caller,
+        who: Option<&Principal>,
         id: &RawValue,
         params: Option<&RawValue>,
     ) -> Result<Outcome, Kind> {
@@ -348,7 +366,7 @@ impl Router {
         let (backend, params) = match kind.as_str() {
             "ref/prompt" => {
                 let name = jsonrpc::string_member(&ref_members, "name").unwrap_or_default();
-                self.admits(|| Target::prompt(&name))?;
+                self.admits(who, || Target::prompt(&name))?;
                 let Some(route) = view.prompts.get(&name) else {
                     let name = jsonrpc::shown(&name);
                     return Ok(invalid(id, &format!("unknown prompt {name}")));
@@ -365,7 +383,7 @@ impl Router {
             }
             "ref/resource" => {
                 let uri = jsonrpc::string_member(&ref_members, "uri").unwrap_or_default();
-                self.admits(|| Target::resource(&uri))?;
+                self.admits(who, || Target::resource(&uri))?;
                 let Some(b) = view.resource_backend(&uri) else {
                     let uri = jsonrpc::shown(&uri);
                     return Ok(invalid(id, &format!("unknown resource {uri}")));

@@ -16,6 +16,7 @@ use crate::authz::Authorizer;
 use crate::backend::Inbound;
 use crate::backend::build::{Builder, specs_from_config};
 pub use crate::error::ServeError;
+use crate::front::auth::ClientAuth;
 use crate::front::http::{DEFAULT_BODY_LIMIT, Front, app};
 use crate::front::listen::{self, ConnLimits};
 use crate::front::origin::HostPolicy;
@@ -23,6 +24,7 @@ use crate::front::session::{SessionLimits, Sessions};
 use crate::limits::Limits;
 use crate::members::{HealthChecks, Members};
 use crate::metrics::Metrics;
+use crate::oidc::Verifier;
 use crate::{jsonrpc, route};
 
 /// Idle client sessions end after this long.
@@ -165,6 +167,40 @@ pub fn authorizer(cfg: &Config) -> Result<Option<Arc<Authorizer>>, ServeError> {
     Ok(Some(Arc::new(a)))
 }
 
+/// Client authentication of a config with `incomingAuth.type: oidc`: the token verifier
+/// with its issuer client (platform roots plus `caBundlePath`); `None` for `anonymous`. A
+/// CA bundle that does not load is a startup error.
+pub fn client_auth(cfg: &Config) -> Result<Option<Arc<ClientAuth>>, ServeError> {
+    use vmcp_config::IncomingAuthType;
+    let Some(incoming) = cfg.incoming_auth.as_ref() else {
+        return Ok(None);
+    };
+    if incoming.auth_type != Some(IncomingAuthType::Oidc) {
+        return Ok(None);
+    }
+    let Some(oidc) = incoming.oidc.as_ref() else {
+        return Err(ServeError::Oidc("required when type is oidc".into()));
+    };
+    let extra = if oidc.ca_bundle_path.is_empty() {
+        Vec::new()
+    } else {
+        crate::backend::tls::load_ca_bundle(
+            "the OIDC issuer",
+            std::path::Path::new(&oidc.ca_bundle_path),
+        )?
+    };
+    let tls = crate::backend::tls::client_config(
+        "the OIDC issuer",
+        (!oidc.ca_bundle_path.is_empty()).then_some(oidc.ca_bundle_path.as_str()),
+        &crate::backend::tls::base_roots(),
+        &extra,
+    )?;
+    let verifier = Arc::new(Verifier::new(oidc, tls).map_err(ServeError::Oidc)?);
+    tracing::info!(issuer = %oidc.issuer, audience = %oidc.audience,
+        "client authentication: Bearer tokens checked against the OIDC issuer");
+    Ok(Some(Arc::new(ClientAuth::new(oidc, verifier))))
+}
+
 /// Entry point of `vmcp serve`: logging, runtime, config, serve until SIGINT/SIGTERM.
 pub fn run(opts: ServeOptions) -> Result<(), ServeError> {
     run_inner(opts, false, |_, _| {})
@@ -270,6 +306,13 @@ pub async fn start(
         source,
     })?;
     let authz = authorizer(&cfg)?;
+    let auth = client_auth(&cfg)?;
+    if let Some(a) = &auth {
+        // Keys fetched before the first client asks; a failure leaves it to the first
+        // request (which gets 503 until the issuer answers).
+        let v = a.verifier.clone();
+        tokio::spawn(async move { v.warm_up().await });
+    }
     let limits = opts.limits.clone();
     limits.validate()?;
     let replies = Arc::new(crate::backend::budget::ReplyBudget::new(
@@ -369,6 +412,7 @@ pub async fn start(
         hosts,
         name: cfg.name.clone(),
         group_ref: cfg.group_ref.clone(),
+        auth,
     });
 
     let mut loops = Vec::new();

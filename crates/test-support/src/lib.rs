@@ -9,7 +9,8 @@
 //! * re-exported from `vmcp-testenv`, which owns them because the API server needs them
 //!   first: the process launcher ([`Process`], [`spawn`], [`output`]: PR_SET_PDEATHSIG for
 //!   every child, killed and reaped on drop), [`free_port`]/[`free_ports`], the CA
-//!   ([`TestCa`]) and the apply-YAML harness ([`apply_yaml`], [`apply_object`]).
+//!   ([`TestCa`]), the apply-YAML harness ([`apply_yaml`], [`apply_object`]) and the real
+//!   Keycloak of the OIDC tests ([`keycloak`]).
 //!
 //! A dev-dependency only (and a dependency of the bench binaries and the demo example): no
 //! shipped crate depends on it. See docs/TESTING.md, "Test support".
@@ -30,6 +31,8 @@ pub use peers::{
 };
 pub use tls::LoopbackTls;
 pub use vmcp::{operator_command, serve_command};
+#[cfg(unix)]
+pub use vmcp_testenv::keycloak;
 #[cfg(unix)]
 pub use vmcp_testenv::limit_open_files;
 pub use vmcp_testenv::{

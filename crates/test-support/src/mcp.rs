@@ -38,6 +38,8 @@ pub struct Client {
     pub accept: String,
     /// Sent as `MCP-Protocol-Version` on every POST when set.
     pub protocol_header: Option<String>,
+    /// Sent as `Authorization: Bearer <token>` on every request to `/mcp` when set.
+    pub bearer: Option<String>,
     next: u64,
 }
 
@@ -134,6 +136,7 @@ impl Client {
             session: None,
             accept: ACCEPT_JSON_OR_SSE.to_owned(),
             protocol_header: None,
+            bearer: None,
             next: 1,
         }
     }
@@ -151,10 +154,22 @@ impl Client {
         self
     }
 
+    /// Sends `Authorization: Bearer {token}` on every request to `/mcp`.
+    pub fn bearer(mut self, token: &str) -> Client {
+        self.bearer = Some(token.to_owned());
+        self
+    }
+
     /// [`Client::new`] and a successful [`Client::initialize`] at [`PROTOCOL_VERSION`]
     /// (asserted), followed by `notifications/initialized`.
     pub async fn connect(addr: SocketAddr) -> Client {
+        Client::connect_as(addr, None).await
+    }
+
+    /// [`Client::connect`] with a Bearer token on every request.
+    pub async fn connect_as(addr: SocketAddr, bearer: Option<&str>) -> Client {
         let mut c = Client::new(addr);
+        c.bearer = bearer.map(str::to_owned);
         let r = c.initialize(json!({})).await;
         assert_eq!(r["result"]["protocolVersion"], PROTOCOL_VERSION, "{r}");
         c
@@ -192,6 +207,9 @@ impl Client {
         }
         if let Some(s) = &self.session {
             b = b.header("mcp-session-id", s);
+        }
+        if let Some(t) = &self.bearer {
+            b = b.bearer_auth(t);
         }
         b
     }
@@ -307,14 +325,18 @@ impl Client {
 
     /// Opens the session's GET stream; every SSE `data:` payload arrives on the receiver.
     pub async fn stream(&self) -> tokio::sync::mpsc::UnboundedReceiver<String> {
-        let mut resp = self
+        let mut request = self
             .http
             .get(format!("{}/mcp", self.base))
             .header("accept", "text/event-stream")
             .header(
                 "mcp-session-id",
                 self.session.as_deref().expect("a session"),
-            )
+            );
+        if let Some(t) = &self.bearer {
+            request = request.bearer_auth(t);
+        }
+        let mut resp = request
             .send()
             .await
             .unwrap();

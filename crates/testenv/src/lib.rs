@@ -31,6 +31,8 @@ mod crds;
 mod env;
 mod error;
 mod helpers;
+#[cfg(unix)]
+pub mod keycloak;
 mod pki;
 mod process;
 mod rbac;

@@ -17,8 +17,8 @@ use crate::path::FieldPath;
 const NO_AUTH_SERVER: &str =
     "is not supported yet: it needs an embedded authorization server, which vmcp does not have";
 
-const NOT_ENFORCED: &str = "is not supported by this vmcp version yet: the gateway does not check \
-     client credentials and will not serve every client unauthenticated instead (use type: anonymous)";
+const NOT_ENFORCED: &str = "is not supported by this vmcp version: a network gateway has no local \
+     user to trust and will not serve every client unauthenticated instead (use type: oidc or anonymous)";
 
 pub(super) fn check_incoming(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, a: &IncomingAuth) {
     match a.auth_type {
@@ -32,20 +32,14 @@ pub(super) fn check_incoming(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, a: &Incoming
         ),
         Some(_) => {}
     }
-    // The gateway checks no client credentials yet. Serving a config that asks for them
-    // would let every client in, so it is refused by name (fail closed).
-    match a.auth_type {
-        Some(IncomingAuthType::Oidc) => ctx.not_supported(
-            Severity::Error,
-            &at.key("type"),
-            format!("OIDC client authentication {NOT_ENFORCED}"),
-        ),
-        Some(IncomingAuthType::Local) => ctx.not_supported(
+    // `local` trusts whoever runs the process, which means nothing for a network gateway.
+    // Serving it would let every client in, so it is refused by name (fail closed).
+    if a.auth_type == Some(IncomingAuthType::Local) {
+        ctx.not_supported(
             Severity::Error,
             &at.key("type"),
             format!("local client authentication {NOT_ENFORCED}"),
-        ),
-        Some(IncomingAuthType::Anonymous) | None => {}
+        );
     }
     if let Some(oidc) = &a.oidc {
         check_oidc(ctx, &at.key("oidc"), oidc);
@@ -75,6 +69,14 @@ fn check_oidc(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, o: &OidcConfig) {
         &o.introspection_url,
         false,
     );
+    // Opaque tokens are refused without it (401), so ignoring it lets nobody in: a warning.
+    if !o.introspection_url.is_empty() {
+        ctx.not_supported(
+            Severity::Warning,
+            &at.key("introspectionUrl"),
+            "is not used by this vmcp version: only JWT access tokens are accepted, opaque tokens get 401",
+        );
+    }
     if !o.ca_bundle_path.is_empty() {
         check_absolute_path(ctx, &at.key("caBundlePath"), &o.ca_bundle_path);
     }

@@ -15,8 +15,8 @@
 //! | `telemetry`        | present                               | warning  |
 //! | `sessionStorage`   | a provider other than `memory`        | warning  |
 //!
-//! `incomingAuth.type` `oidc` and `local` are not-supported errors too (the gateway checks no
-//! client credentials yet; see the auth rules).
+//! `incomingAuth.type: local` is a not-supported error too (see the auth rules); `oidc` is
+//! served (the gateway checks Bearer JWTs, docs/AUTH.md).
 //!
 //! Strategy features that need an embedded authorization server (`upstream_inject`,
 //! `subjectProviderName`, `authz.primaryUpstreamProvider`), the enterprise-only `obo` strategy

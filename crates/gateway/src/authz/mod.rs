@@ -206,6 +206,8 @@ pub struct Authorizer {
     /// `MCP::"<gateway name>"`, the parent of every resource; none for an unnamed gateway.
     server: Option<EntityUid>,
     anonymous: Principal,
+    /// How an authenticated caller's claims become groups.
+    mapping: ClaimMapping,
     cedar: cedar_policy::Authorizer,
     /// Whether some policy may read call arguments (then calls with arguments are decided
     /// every time).
@@ -263,6 +265,7 @@ impl Authorizer {
             actions,
             server,
             anonymous: Principal::anonymous(&mapping)?,
+            mapping,
             cedar: cedar_policy::Authorizer::new(),
             reads_arguments: cfg.policies.iter().any(|p| reads_arguments(p)),
             memo: RwLock::new(Memo::default()),
@@ -270,16 +273,21 @@ impl Authorizer {
         })
     }
 
-    /// The principal of clients that present no credentials (every client, until vmcp
-    /// checks tokens).
+    /// The principal of clients that present no credentials (every client of a gateway
+    /// with `incomingAuth.type: anonymous`).
     pub fn anonymous(&self) -> &Principal {
         &self.anonymous
     }
 
+    /// The principal of an authenticated caller's token claims, with this gateway's claim
+    /// mapping (`groupClaimName`, `roleClaimName`, `groupEntityType`).
+    pub fn principal_of(&self, claims: &Map<String, Value>) -> Result<Principal, AuthzError> {
+        Principal::from_claims(claims, &self.mapping)
+    }
+
     /// Whether `who` may do `target`. Errors deny, and are logged (rate-limited).
     pub fn allows(&self, who: &Principal, target: &Target<'_>) -> bool {
-        // Other principals (there are none until tokens are checked) are not remembered:
-        // the memo is keyed by target only.
+        // Authenticated principals are not remembered: the memo is keyed by target only.
         let remember = std::ptr::eq(who, &self.anonymous)
             && (target.args.is_none_or(Map::is_empty) || !self.reads_arguments);
         if remember && let Some(allowed) = self.remembered(target) {

@@ -3,9 +3,9 @@
 //! ToolHive builds the principal from the token's claims: the `sub` claim names it, every
 //! claim becomes a `claim_<name>` attribute of the principal and of the request context,
 //! and the group and role claims make it a member (`in`) of `THVGroup::"<group>"` (or the
-//! configured group entity type). vmcp checks no tokens yet, so every client is ToolHive's
-//! anonymous identity; the claim and group handling is written for any claim set so that
-//! the principal does not change shape when token checking arrives.
+//! configured group entity type). With `incomingAuth.type: oidc` the claims are those of
+//! the caller's checked token; with `anonymous` every client is ToolHive's anonymous
+//! identity.
 
 use std::collections::HashSet;
 

@@ -1,4 +1,5 @@
-//! HTTP handlers: `/mcp` (POST, GET, DELETE), `/health`, `/readyz`, `/status`, `/metrics`.
+//! HTTP handlers: `/mcp` (POST, GET, DELETE), `/health`, `/readyz`, `/status`, `/metrics`,
+//! and with client authentication `/.well-known/oauth-protected-resource[/mcp]`.
 //!
 //! Every input is untrusted: bodies are bounded before they are read (413 without buffering an
 //! oversized body), malformed JSON is a JSON-RPC parse error, batches are rejected, and
@@ -23,6 +24,7 @@ use http_body_util::BodyExt;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
 
+use super::auth::{Caller, ClientAuth, METADATA_PATH};
 use super::origin::HostPolicy;
 use super::session::{ClientSession, Sessions};
 use super::sse;
@@ -49,6 +51,8 @@ pub struct Front {
     pub hosts: HostPolicy,
     pub name: String,
     pub group_ref: String,
+    /// `incomingAuth.type: oidc`; `None` serves every client as the anonymous identity.
+    pub auth: Option<Arc<ClientAuth>>,
 }
 
 /// The routes. `/mcp`'s handlers check Host and Origin first themselves; `/status` and
@@ -71,11 +75,36 @@ pub fn app(front: Arc<Front>) -> Router {
         )
         .route("/readyz", get(readyz))
         .route_layer(middleware::from_fn_with_state(front.clone(), origin_only));
-    Router::new()
+    let mut r = Router::new()
         .route("/mcp", get(mcp_get).post(mcp_post).delete(mcp_delete))
         .merge(admin)
-        .merge(probes)
-        .with_state(front)
+        .merge(probes);
+    // Public by design (RFC 9728): a client that got a 401 reads it to find the issuer.
+    if front.auth.is_some() {
+        r = r
+            .route(METADATA_PATH, get(protected_resource))
+            .route(&format!("{METADATA_PATH}/mcp"), get(protected_resource));
+    }
+    r.with_state(front)
+}
+
+async fn protected_resource(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
+    match &front.auth {
+        Some(a) => a.metadata(&headers),
+        None => StatusCode::NOT_FOUND.into_response(),
+    }
+}
+
+/// The caller of a request: authenticated when the gateway checks tokens (the refusal
+/// otherwise), the anonymous identity when it does not.
+async fn caller(front: &Front, headers: &HeaderMap) -> Result<Caller, Response> {
+    match &front.auth {
+        None => Ok(Caller::default()),
+        Some(a) => {
+            a.authenticate(headers, front.router.authz.as_deref(), &front.metrics)
+                .await
+        }
+    }
 }
 
 async fn host_and_origin(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
@@ -175,8 +204,13 @@ fn single_header(h: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>
     first.to_str().map(Some).map_err(|_| ())
 }
 
-/// The session named by the request, or the error response for a missing/unknown one.
-fn session_of(front: &Front, h: &HeaderMap) -> Result<Arc<ClientSession>, Response> {
+/// The session named by the request, or the error response for a missing/unknown one. A
+/// session of another caller is unknown to this one.
+fn session_of(
+    front: &Front,
+    h: &HeaderMap,
+    caller: &Caller,
+) -> Result<Arc<ClientSession>, Response> {
     let Some(id) = header_str(h, "mcp-session-id") else {
         return Err(rpc_error(
             StatusCode::BAD_REQUEST,
@@ -185,14 +219,17 @@ fn session_of(front: &Front, h: &HeaderMap) -> Result<Arc<ClientSession>, Respon
             "missing Mcp-Session-Id header",
         ));
     };
-    front.sessions.get(id).ok_or_else(|| {
-        rpc_error(
-            StatusCode::NOT_FOUND,
-            None,
-            code::INVALID_REQUEST,
-            "unknown or expired session",
-        )
-    })
+    front
+        .sessions
+        .get_for(id, caller.owner.as_ref())
+        .ok_or_else(|| {
+            rpc_error(
+                StatusCode::NOT_FOUND,
+                None,
+                code::INVALID_REQUEST,
+                "unknown or expired session",
+            )
+        })
 }
 
 /// Reads a body up to the limit; larger bodies are refused before or while reading.
@@ -247,6 +284,11 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
     if let Err(r) = check_origin(&front, &headers) {
         return r;
     }
+    // Before the body is read: an unauthenticated client costs a header check.
+    let caller = match caller(&front, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     if let Some(ct) = header_str(&headers, "content-type")
         && !is_json_content_type(ct)
     {
@@ -281,9 +323,9 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
     if let Message::Request { id, method, params } = &msg
         && method == "initialize"
     {
-        return initialize(&front, id, *params);
+        return initialize(&front, &caller, id, *params);
     }
-    let session = match session_of(&front, &headers) {
+    let session = match session_of(&front, &headers, &caller) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -329,6 +371,7 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
             request(
                 front,
                 session,
+                caller,
                 id.to_owned(),
                 method,
                 params.map(|p| p.to_owned()),
@@ -345,7 +388,12 @@ fn accepted() -> Response {
     r
 }
 
-fn initialize(front: &Front, id: &RawValue, params: Option<&RawValue>) -> Response {
+fn initialize(
+    front: &Front,
+    caller: &Caller,
+    id: &RawValue,
+    params: Option<&RawValue>,
+) -> Response {
     #[derive(serde::Deserialize)]
     #[serde(rename_all = "camelCase")]
     struct Init {
@@ -363,7 +411,10 @@ fn initialize(front: &Front, id: &RawValue, params: Option<&RawValue>) -> Respon
         .as_deref()
         .filter(|v| SUPPORTED_VERSIONS.contains(v))
         .unwrap_or(LATEST_VERSION);
-    let session = match front.sessions.create(version, relay_caps) {
+    let session = match front
+        .sessions
+        .create_owned(version, relay_caps, caller.owner.clone())
+    {
         Ok(s) => s,
         Err(e) => {
             tracing::debug!(error = %e, "initialize refused");
@@ -400,6 +451,7 @@ fn initialize(front: &Front, id: &RawValue, params: Option<&RawValue>) -> Respon
 async fn request(
     front: Arc<Front>,
     session: Arc<ClientSession>,
+    caller: Caller,
     id: Box<RawValue>,
     method: String,
     params: Option<Box<RawValue>>,
@@ -414,7 +466,7 @@ async fn request(
         let id = id.clone();
         async move {
             let r = tokio::select! {
-                r = front.router.handle(&session, &id, &method, params.as_deref(), related) => r,
+                r = front.router.handle(&session, caller.principal.as_deref(), &id, &method, params.as_deref(), related) => r,
                 _ = cancel.notified() => Ok(jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled")),
             };
             session.finish(id.get());
@@ -464,6 +516,10 @@ async fn mcp_get(State(front): State<Arc<Front>>, headers: HeaderMap) -> Respons
     if let Err(r) = check_origin(&front, &headers) {
         return r;
     }
+    let caller = match caller(&front, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     if !accepts(&headers, "text/event-stream") {
         return rpc_error(
             StatusCode::NOT_ACCEPTABLE,
@@ -472,7 +528,7 @@ async fn mcp_get(State(front): State<Arc<Front>>, headers: HeaderMap) -> Respons
             "GET requires Accept: text/event-stream",
         );
     }
-    let session = match session_of(&front, &headers) {
+    let session = match session_of(&front, &headers, &caller) {
         Ok(s) => s,
         Err(r) => return r,
     };
@@ -497,6 +553,10 @@ async fn mcp_delete(State(front): State<Arc<Front>>, headers: HeaderMap) -> Resp
     if let Err(r) = check_origin(&front, &headers) {
         return r;
     }
+    let caller = match caller(&front, &headers).await {
+        Ok(c) => c,
+        Err(r) => return r,
+    };
     let Some(id) = header_str(&headers, "mcp-session-id") else {
         return rpc_error(
             StatusCode::BAD_REQUEST,
@@ -505,7 +565,7 @@ async fn mcp_delete(State(front): State<Arc<Front>>, headers: HeaderMap) -> Resp
             "missing Mcp-Session-Id header",
         );
     };
-    if front.sessions.remove(id) {
+    if front.sessions.remove_for(id, caller.owner.as_ref()) {
         StatusCode::NO_CONTENT.into_response()
     } else {
         rpc_error(

@@ -1,6 +1,7 @@
 //! The client-facing side: MCP Streamable HTTP at `/mcp`, plus health, readiness, status and
 //! metrics endpoints.
 
+pub mod auth;
 pub mod http;
 pub mod listen;
 pub mod origin;

@@ -27,9 +27,20 @@ struct Inflight {
     reply: Option<RelatedTx>,
 }
 
+/// Who created a session: the issuer and subject of the token of its `initialize`. Every
+/// later request naming the session must come from the same pair, so a leaked or guessed
+/// session id is worth nothing without that caller's token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Owner {
+    pub issuer: String,
+    pub subject: String,
+}
+
 pub struct ClientSession {
     pub id: String,
     pub protocol_version: String,
+    /// `None` for gateways without client authentication (every caller is anonymous).
+    pub owner: Option<Owner>,
     /// The client's `sampling`, `elicitation` and `roots` capabilities as a JSON object, if it
     /// declared any.
     relay_capabilities: Option<String>,
@@ -316,6 +327,16 @@ impl Sessions {
         protocol_version: &str,
         relay_capabilities: Option<String>,
     ) -> Result<Arc<ClientSession>, SessionRefused> {
+        self.create_owned(protocol_version, relay_capabilities, None)
+    }
+
+    /// [`Sessions::create`] for an authenticated caller, who alone may use the session.
+    pub fn create_owned(
+        &self,
+        protocol_version: &str,
+        relay_capabilities: Option<String>,
+        owner: Option<Owner>,
+    ) -> Result<Arc<ClientSession>, SessionRefused> {
         let dedicated = relay_capabilities.is_some();
         if dedicated {
             self.dedicated.reserve()?;
@@ -323,6 +344,7 @@ impl Sessions {
         let s = Arc::new(ClientSession {
             id: uuid::Uuid::new_v4().to_string(),
             protocol_version: protocol_version.to_owned(),
+            owner,
             relay_capabilities,
             log_level: Mutex::new(None),
             ended: AtomicBool::new(false),
@@ -347,11 +369,18 @@ impl Sessions {
 
     /// The session a request names; it counts as used from now on.
     pub fn get(&self, id: &str) -> Option<Arc<ClientSession>> {
+        self.get_for(id, None)
+    }
+
+    /// The session a request of `caller` names, if it is theirs. Another caller's session
+    /// is answered exactly as an unknown one, so session ids cannot be probed.
+    pub fn get_for(&self, id: &str, caller: Option<&Owner>) -> Option<Arc<ClientSession>> {
         let s = self
             .map
             .read()
             .unwrap_or_else(|p| p.into_inner())
             .get(id)
+            .filter(|s| s.owner.as_ref() == caller)
             .cloned();
         if let Some(s) = &s {
             s.touch();
@@ -366,12 +395,30 @@ impl Sessions {
         (self.limits.unused_ttl / 4).clamp(Duration::from_millis(50), Duration::from_secs(60))
     }
 
+    /// Ends a session, whoever owns it (expiry, shutdown, tests).
     pub fn remove(&self, id: &str) -> bool {
         let s = self
             .map
             .write()
             .unwrap_or_else(|p| p.into_inner())
             .remove(id);
+        self.ended(s)
+    }
+
+    /// Ends the session `id` if it is `caller`'s (a client's DELETE; see
+    /// [`Sessions::get_for`]).
+    pub fn remove_for(&self, id: &str, caller: Option<&Owner>) -> bool {
+        let s = {
+            let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
+            if map.get(id).is_none_or(|s| s.owner.as_ref() != caller) {
+                return false;
+            }
+            map.remove(id)
+        };
+        self.ended(s)
+    }
+
+    fn ended(&self, s: Option<Arc<ClientSession>>) -> bool {
         if let Some(s) = &s {
             s.close();
             if s.is_dedicated()

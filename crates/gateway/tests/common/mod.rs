@@ -8,6 +8,9 @@ use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Duration;
 
+#[cfg(feature = "live")]
+pub mod keycloak;
+
 #[allow(unused_imports)] // each test file uses some
 pub use vmcp_test_support::{
     Client, Everything, LoopbackTls, free_port, peers, python_json, text_of, wait_listening,

@@ -1,0 +1,362 @@
+//! Client authentication at the front door: who a request comes from, and the answers for
+//! those who cannot say (RFC 6750 and RFC 9728, as the MCP authorization spec asks).
+//!
+//! Every `/mcp` request is authenticated before its body is read, so an unauthenticated
+//! client costs a header check. The answers:
+//!
+//! | case | status | `WWW-Authenticate` |
+//! |---|---|---|
+//! | no Bearer token | 401 | `Bearer resource_metadata="<url>"` |
+//! | a token that does not check out | 401 | `Bearer resource_metadata="<url>", error="invalid_token", error_description="..."` |
+//! | valid, without the configured scopes | 403 | `Bearer resource_metadata="<url>", error="insufficient_scope", scope="..."` |
+//! | the issuer's keys cannot be fetched | 503 | none (it is not the client's fault); nothing is served |
+//!
+//! `<url>` is this gateway's `/.well-known/oauth-protected-resource/mcp`, where clients find
+//! which authorization server to get a token from.
+
+// Handlers return a ready `Response` as their error (see `http.rs`).
+#![allow(clippy::result_large_err)]
+
+use std::sync::Arc;
+
+use axum::body::Body;
+use axum::response::Response;
+use http::{HeaderMap, HeaderValue, StatusCode, header};
+
+use super::session::Owner;
+use crate::authz::{Authorizer, Principal};
+use crate::jsonrpc::{self, code};
+use crate::metrics::Metrics;
+use crate::oidc::{AuthFailure, Verifier};
+
+/// The well-known path of RFC 9728 metadata; the MCP endpoint's own is this plus `/mcp`.
+pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
+
+/// How long a client is asked to wait after a 503 for an unreachable issuer.
+const RETRY_AFTER_SECS: &str = "5";
+
+/// `incomingAuth.type: oidc` as the front applies it.
+pub struct ClientAuth {
+    pub verifier: Arc<Verifier>,
+    /// `oidc.resource`, else `oidc.audience` when that is a URL; empty to take the URL the
+    /// request came to.
+    resource: String,
+    scopes: Vec<String>,
+}
+
+/// Who a request is from, as far as the rest of the gateway cares.
+#[derive(Clone, Default)]
+pub struct Caller {
+    /// The session owner; `None` without client authentication.
+    pub owner: Option<Owner>,
+    /// The Cedar principal when there are policies; `None` means the anonymous one, which
+    /// only a gateway without client authentication produces.
+    pub principal: Option<Arc<Principal>>,
+}
+
+impl ClientAuth {
+    pub fn new(cfg: &vmcp_config::OidcConfig, verifier: Arc<Verifier>) -> Self {
+        let resource = if !cfg.resource.is_empty() {
+            cfg.resource.clone()
+        } else if is_http_url(&cfg.audience) {
+            cfg.audience.clone()
+        } else {
+            String::new()
+        };
+        ClientAuth {
+            verifier,
+            resource,
+            scopes: cfg.scopes.clone(),
+        }
+    }
+
+    /// The caller of a request, or the response refusing it.
+    pub async fn authenticate(
+        &self,
+        headers: &HeaderMap,
+        authz: Option<&Authorizer>,
+        metrics: &Metrics,
+    ) -> Result<Caller, Response> {
+        let authorization = match single_value(headers, header::AUTHORIZATION) {
+            Ok(v) => v,
+            Err(()) => Some("malformed"),
+        };
+        let who = match self.verifier.verify(authorization).await {
+            Ok(who) => who,
+            Err(f) => {
+                metrics.auth_refused(f.reason());
+                return Err(self.refusal(&f, headers));
+            }
+        };
+        let principal = match authz {
+            None => None,
+            Some(a) => match a.principal_of(&who.claims) {
+                Ok(p) => Some(Arc::new(p)),
+                Err(e) => {
+                    // Never fall back to the anonymous principal: its policies are not this
+                    // caller's.
+                    tracing::warn!(subject = %who.subject, error = %e, "no Cedar principal for an authenticated caller; refused");
+                    metrics.auth_refused("no_principal");
+                    return Err(plain(
+                        StatusCode::FORBIDDEN,
+                        "the token's claims give no authorization principal",
+                    ));
+                }
+            },
+        };
+        Ok(Caller {
+            owner: Some(Owner {
+                issuer: who.issuer,
+                subject: who.subject,
+            }),
+            principal,
+        })
+    }
+
+    /// The answer for a refused request.
+    fn refusal(&self, f: &AuthFailure, headers: &HeaderMap) -> Response {
+        let meta = quoted(&self.metadata_url(headers));
+        let (status, challenge, msg) = match f {
+            AuthFailure::Missing => (
+                StatusCode::UNAUTHORIZED,
+                format!("Bearer resource_metadata={meta}"),
+                "authentication required: send a Bearer token".to_owned(),
+            ),
+            AuthFailure::Invalid(r) => (
+                StatusCode::UNAUTHORIZED,
+                format!(
+                    "Bearer resource_metadata={meta}, error=\"invalid_token\", error_description={}",
+                    quoted(&r.to_string())
+                ),
+                format!("invalid token: {r}"),
+            ),
+            AuthFailure::InsufficientScope => (
+                StatusCode::FORBIDDEN,
+                format!(
+                    "Bearer resource_metadata={meta}, error=\"insufficient_scope\", scope={}",
+                    quoted(&self.scopes.join(" "))
+                ),
+                format!(
+                    "the token lacks a required scope ({})",
+                    self.scopes.join(" ")
+                ),
+            ),
+            AuthFailure::Unavailable(detail) => {
+                tracing::warn!(error = %detail, "refusing a request: the token issuer's keys are unavailable");
+                let mut r = plain(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    "the token issuer cannot be reached, so no token can be checked; nothing is served until it can (retry later)",
+                );
+                r.headers_mut().insert(
+                    header::RETRY_AFTER,
+                    HeaderValue::from_static(RETRY_AFTER_SECS),
+                );
+                return r;
+            }
+        };
+        let mut r = plain(status, &msg);
+        if let Ok(v) = HeaderValue::from_str(&challenge) {
+            r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+        }
+        r
+    }
+
+    /// The resource this gateway is: the configured one, or the URL the request came to.
+    fn resource(&self, headers: &HeaderMap) -> String {
+        if !self.resource.is_empty() {
+            return self.resource.clone();
+        }
+        format!("{}/mcp", request_origin(headers))
+    }
+
+    /// Where this gateway's RFC 9728 metadata is: the well-known path inserted between the
+    /// resource's origin and its path (RFC 9728 §3.1).
+    fn metadata_url(&self, headers: &HeaderMap) -> String {
+        let resource = self.resource(headers);
+        match url::Url::parse(&resource) {
+            Ok(u) if u.has_host() => {
+                let origin = u.origin().ascii_serialization();
+                let path = u.path().trim_end_matches('/');
+                format!("{origin}{METADATA_PATH}{path}")
+            }
+            _ => format!("{}{METADATA_PATH}/mcp", request_origin(headers)),
+        }
+    }
+
+    /// The RFC 9728 document.
+    pub fn metadata(&self, headers: &HeaderMap) -> Response {
+        let mut doc = serde_json::json!({
+            "resource": self.resource(headers),
+            "authorization_servers": [self.verifier.issuer()],
+            "bearer_methods_supported": ["header"],
+        });
+        if !self.scopes.is_empty() {
+            doc["scopes_supported"] = serde_json::json!(self.scopes);
+        }
+        let mut r = Response::new(Body::from(doc.to_string()));
+        r.headers_mut().insert(
+            header::CONTENT_TYPE,
+            HeaderValue::from_static("application/json"),
+        );
+        r
+    }
+}
+
+fn is_http_url(s: &str) -> bool {
+    url::Url::parse(s).is_ok_and(|u| matches!(u.scheme(), "http" | "https") && u.has_host())
+}
+
+/// `scheme://host` of the request as the client sent it: `https` when a proxy in front
+/// says so (`X-Forwarded-Proto`), the Host header (already checked against
+/// `--allowed-hosts`) with anything that is not a host character dropped.
+fn request_origin(headers: &HeaderMap) -> String {
+    let https = headers
+        .get("x-forwarded-proto")
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim().eq_ignore_ascii_case("https"));
+    let host: String = headers
+        .get(header::HOST)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("localhost")
+        .chars()
+        .filter(|c| c.is_ascii_alphanumeric() || "-.:[]_".contains(*c))
+        .collect();
+    format!("{}://{host}", if https { "https" } else { "http" })
+}
+
+/// An RFC 7230 quoted-string.
+fn quoted(s: &str) -> String {
+    let mut out = String::with_capacity(s.len() + 2);
+    out.push('"');
+    for c in s.chars().filter(|c| !c.is_control()) {
+        if c == '"' || c == '\\' {
+            out.push('\\');
+        }
+        out.push(c);
+    }
+    out.push('"');
+    out
+}
+
+fn plain(status: StatusCode, msg: &str) -> Response {
+    let mut r = Response::new(Body::from(jsonrpc::response_error(
+        None,
+        code::INVALID_REQUEST,
+        msg,
+    )));
+    *r.status_mut() = status;
+    r.headers_mut().insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_static("application/json"),
+    );
+    r
+}
+
+/// The header's only value; `Err` when it is repeated or not visible ASCII (then the
+/// request is treated as carrying a malformed token, never as carrying none).
+fn single_value(h: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ()> {
+    let mut values = h.get_all(name).iter();
+    let Some(first) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(());
+    }
+    first.to_str().map(Some).map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn auth(resource: &str, audience: &str) -> ClientAuth {
+        let cfg = vmcp_config::OidcConfig {
+            issuer: "https://idp.example.com/realms/vmcp".into(),
+            audience: audience.into(),
+            resource: resource.into(),
+            scopes: vec!["mcp:tools".into()],
+            ..Default::default()
+        };
+        let tls = crate::backend::tls::client_config(
+            "issuer",
+            None,
+            &rustls::RootCertStore::empty(),
+            &[],
+        )
+        .unwrap();
+        ClientAuth::new(&cfg, Arc::new(Verifier::new(&cfg, tls).unwrap()))
+    }
+
+    fn host(h: &str) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        m.insert(header::HOST, HeaderValue::from_str(h).unwrap());
+        m
+    }
+
+    #[test]
+    fn metadata_url_follows_rfc_9728() {
+        let a = auth("https://gw.example.com/mcp", "vmcp-gateway");
+        assert_eq!(
+            a.metadata_url(&host("ignored:1")),
+            "https://gw.example.com/.well-known/oauth-protected-resource/mcp"
+        );
+        let a = auth("", "https://gw.example.com");
+        assert_eq!(
+            a.metadata_url(&HeaderMap::new()),
+            "https://gw.example.com/.well-known/oauth-protected-resource"
+        );
+        let a = auth("", "vmcp-gateway");
+        assert_eq!(
+            a.metadata_url(&host("127.0.0.1:8080")),
+            "http://127.0.0.1:8080/.well-known/oauth-protected-resource/mcp"
+        );
+        let mut h = host("gw.internal\"evil");
+        h.insert("x-forwarded-proto", HeaderValue::from_static("https"));
+        assert_eq!(
+            a.metadata_url(&h),
+            "https://gw.internalevil/.well-known/oauth-protected-resource/mcp"
+        );
+    }
+
+    #[test]
+    fn challenges_name_the_metadata_and_the_error() {
+        let a = auth("https://gw.example.com/mcp", "vmcp-gateway");
+        let h = HeaderMap::new();
+        let www = |f: AuthFailure| {
+            let r = a.refusal(&f, &h);
+            (
+                r.status(),
+                r.headers()
+                    .get(header::WWW_AUTHENTICATE)
+                    .map(|v| v.to_str().unwrap().to_owned()),
+            )
+        };
+        let meta =
+            "resource_metadata=\"https://gw.example.com/.well-known/oauth-protected-resource/mcp\"";
+        let (s, w) = www(AuthFailure::Missing);
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(w.unwrap(), format!("Bearer {meta}"));
+        let (s, w) = www(AuthFailure::Invalid(crate::oidc::Refusal::Expired));
+        assert_eq!(s, StatusCode::UNAUTHORIZED);
+        assert_eq!(
+            w.unwrap(),
+            format!(
+                "Bearer {meta}, error=\"invalid_token\", error_description=\"the token has expired\""
+            )
+        );
+        let (s, w) = www(AuthFailure::InsufficientScope);
+        assert_eq!(s, StatusCode::FORBIDDEN);
+        assert_eq!(
+            w.unwrap(),
+            format!("Bearer {meta}, error=\"insufficient_scope\", scope=\"mcp:tools\"")
+        );
+        let (s, w) = www(AuthFailure::Unavailable("down".into()));
+        assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
+        assert!(w.is_none());
+    }
+
+    #[test]
+    fn quoting() {
+        assert_eq!(quoted("a\"b\\c\nd"), "\"a\\\"b\\\\cd\"");
+    }
+}

@@ -1,0 +1,528 @@
+//! `incomingAuth.type: oidc` against a real Keycloak (one per test binary, realm from
+//! `tests/fixtures/keycloak/vmcp-realm.json`): real tokens from its token endpoint, keys
+//! from its discovery document and JWKS. What is asserted is what a client sees: the
+//! status, the `WWW-Authenticate` challenge, the RFC 9728 document, which tools each user
+//! sees and may call, and what reaches the backend.
+
+mod common;
+
+use std::time::Duration;
+
+use base64::Engine as _;
+use common::keycloak::*;
+use common::*;
+use serde_json::{Value, json};
+
+fn b64(b: &[u8]) -> String {
+    base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
+}
+
+fn metadata_url(gw: std::net::SocketAddr) -> String {
+    format!("http://{gw}/.well-known/oauth-protected-resource/mcp")
+}
+
+async fn get_json(url: &str) -> Value {
+    let text = reqwest::get(url).await.unwrap().text().await.unwrap();
+    serde_json::from_str(&text).unwrap_or_else(|e| panic!("{url}: {e}: {text}"))
+}
+
+async fn keycloak() -> std::sync::Arc<Keycloak> {
+    Keycloak::shared().await.expect("Keycloak starts")
+}
+
+/// Asserts a 401 whose challenge names the metadata and, for a token that was sent, the
+/// `invalid_token` error with a description containing `why`.
+#[track_caller]
+fn assert_invalid(
+    (status, headers, body): &(u16, http::HeaderMap, Value),
+    gw: std::net::SocketAddr,
+    why: &str,
+) {
+    assert_eq!(*status, 401, "{body}");
+    let c = challenge(headers);
+    assert!(
+        c.starts_with(&format!(
+            "Bearer resource_metadata=\"{}\", error=\"invalid_token\", error_description=\"",
+            metadata_url(gw)
+        )),
+        "{c}"
+    );
+    assert!(c.contains(why), "{why:?} not in {c}");
+}
+
+/// A valid token is accepted; everything else gets 401 with the right challenge, and none
+/// of them creates a session or reaches the backend.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn tokens_are_checked_and_bad_ones_get_401_with_the_challenge() {
+    let kc = keycloak().await;
+    let (backend, seen) = recording_backend().await;
+    let gw = gateway(&oidc_config(&kc.issuer(), "", "", backend)).await;
+    let alice = token(&kc, CLIENT, ALICE).await;
+    assert_eq!(claims(&alice)["groups"], json!(["eng"]));
+
+    // Good: a session, and the backend's tools.
+    let (status, h, body) = post(
+        gw.addr,
+        Some(&format!("Bearer {alice}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let session = h["mcp-session-id"].to_str().unwrap().to_owned();
+    let (status, _, body) = post(
+        gw.addr,
+        Some(&format!("Bearer {alice}")),
+        Some(&session),
+        tools_list(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(
+        body["result"]["tools"].as_array().unwrap().len(),
+        2,
+        "{body}"
+    );
+    let reached = seen.lock().unwrap().len();
+
+    // Missing: no `error` attribute (RFC 6750 §3.1).
+    let (status, h, _) = post(gw.addr, None, None, initialize()).await;
+    assert_eq!(status, 401);
+    assert_eq!(
+        challenge(&h),
+        format!("Bearer resource_metadata=\"{}\"", metadata_url(gw.addr))
+    );
+    // Another scheme is no Bearer token either.
+    let (status, h, _) = post(gw.addr, Some("Basic YWxpY2U6YWxpY2U="), None, initialize()).await;
+    assert_eq!(status, 401);
+    assert!(!challenge(&h).contains("error="), "{}", challenge(&h));
+
+    // Malformed.
+    for bad in ["Bearer not-a-jwt", "Bearer a.b.c", "Bearer "] {
+        let r = post(gw.addr, Some(bad), None, initialize()).await;
+        assert_invalid(&r, gw.addr, "not a well-formed JWT");
+    }
+    // Another audience: a real Keycloak token of the other client.
+    let other = token(&kc, OTHER_CLIENT, ALICE).await;
+    assert_eq!(claims(&other)["iss"], kc.issuer());
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {other}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_invalid(&r, gw.addr, "another audience");
+
+    // Tampered: alice's token with bob's subject in it.
+    let parts: Vec<&str> = alice.split('.').collect();
+    let mut c = claims(&alice);
+    c["sub"] = json!("someone-else");
+    let tampered = format!(
+        "{}.{}.{}",
+        parts[0],
+        b64(c.to_string().as_bytes()),
+        parts[2]
+    );
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {tampered}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_invalid(&r, gw.addr, "signature does not verify");
+    // A signature cut off.
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {}.{}.", parts[0], parts[1])),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_eq!(r.0, 401);
+
+    // `alg: none`, with the real claims and the real kid.
+    let header: Value = {
+        let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+            .decode(parts[0])
+            .unwrap();
+        serde_json::from_slice(&bytes).unwrap()
+    };
+    let none = json!({"alg": "none", "typ": "JWT", "kid": header["kid"]});
+    let unsigned = format!("{}.{}.", b64(none.to_string().as_bytes()), parts[1]);
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {unsigned}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_invalid(&r, gw.addr, "algorithm none is not accepted");
+
+    // HS256 keyed with the realm's public key (the algorithm-confusion attack), in each
+    // form an attacker might try: the JWK's modulus and the certificate.
+    let jwks = get_json(&format!("{}/protocol/openid-connect/certs", kc.issuer())).await;
+    let rsa = jwks["keys"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|k| k["kid"] == header["kid"])
+        .unwrap();
+    let cert_pem = format!(
+        "-----BEGIN CERTIFICATE-----\n{}\n-----END CERTIFICATE-----\n",
+        rsa["x5c"][0].as_str().unwrap()
+    );
+    for secret in [rsa["n"].as_str().unwrap().as_bytes(), cert_pem.as_bytes()] {
+        let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::HS256);
+        h.kid = header["kid"].as_str().map(str::to_owned);
+        let forged = jsonwebtoken::encode(
+            &h,
+            &claims(&alice),
+            &jsonwebtoken::EncodingKey::from_secret(secret),
+        )
+        .unwrap();
+        let r = post(
+            gw.addr,
+            Some(&format!("Bearer {forged}")),
+            None,
+            initialize(),
+        )
+        .await;
+        assert_invalid(&r, gw.addr, "algorithm HS256 is not accepted");
+    }
+
+    // None of the refused requests reached the backend or made a session.
+    assert_eq!(seen.lock().unwrap().len(), reached);
+    let status: Value = Client::new(gw.addr).get_json("/status").await;
+    assert_eq!(status["sessions"], 1, "{status}");
+    let metrics = Client::new(gw.addr).get_text("/metrics").await;
+    for reason in ["missing", "malformed", "audience", "signature", "algorithm"] {
+        assert!(
+            metrics.contains(&format!("vmcp_auth_refused_total{{reason=\"{reason}\"}}")),
+            "{reason}: {metrics}"
+        );
+    }
+}
+
+/// A token whose issuer is not the configured one is refused even though its signature is
+/// good: the gateway is told another issuer and fetches this realm's keys directly
+/// (`jwksUrl`).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_of_another_issuer_is_refused() {
+    let kc = keycloak().await;
+    let backend = rust_backend(Behaviour::Normal).await;
+    let elsewhere = format!("{}/realms/elsewhere", kc.base);
+    let extra = format!(
+        "    jwksUrl: \"{}/protocol/openid-connect/certs\"\n",
+        kc.issuer()
+    );
+    let gw = gateway(&oidc_config(&elsewhere, &extra, "", backend)).await;
+    let alice = token(&kc, CLIENT, ALICE).await;
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {alice}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_invalid(&r, gw.addr, "another issuer");
+}
+
+/// Keycloak's tokens of `short-cli` live 2 s; past that and the 30 s clock skew they are
+/// refused as expired.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_expired_token_is_refused() {
+    let kc = keycloak().await;
+    let backend = rust_backend(Behaviour::Normal).await;
+    let gw = gateway(&oidc_config(&kc.issuer(), "", "", backend)).await;
+    let short = token(&kc, "short-cli", ALICE).await;
+    let c = claims(&short);
+    assert!(
+        c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap() <= 2,
+        "{c}"
+    );
+    // Within the skew it is still good.
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {short}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_eq!(r.0, 200, "{}", r.2);
+    tokio::time::sleep(Duration::from_secs(34)).await;
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {short}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_invalid(&r, gw.addr, "expired");
+}
+
+/// RFC 9728 metadata at both well-known paths: this gateway as the resource, Keycloak as
+/// the authorization server, the configured scopes, header-only bearer tokens.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_protected_resource_metadata_names_the_issuer() {
+    let kc = keycloak().await;
+    let backend = rust_backend(Behaviour::Normal).await;
+    let gw = gateway(&oidc_config(
+        &kc.issuer(),
+        "    scopes: [openid, profile]\n",
+        "",
+        backend,
+    ))
+    .await;
+    let c = Client::new(gw.addr);
+    for path in [
+        "/.well-known/oauth-protected-resource/mcp",
+        "/.well-known/oauth-protected-resource",
+    ] {
+        let r = c
+            .http
+            .get(format!("{}{path}", c.base))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status(), 200, "{path}");
+        assert_eq!(r.headers()["content-type"], "application/json");
+        let doc: Value = serde_json::from_str(&r.text().await.unwrap()).unwrap();
+        assert_eq!(
+            doc,
+            json!({
+                "resource": format!("http://{}/mcp", gw.addr),
+                "authorization_servers": [kc.issuer()],
+                "scopes_supported": ["openid", "profile"],
+                "bearer_methods_supported": ["header"],
+            }),
+            "{path}"
+        );
+    }
+    // The issuer named there is a real one: its discovery document says so.
+    let d = get_json(&format!("{}/.well-known/openid-configuration", kc.issuer())).await;
+    assert_eq!(d["issuer"], kc.issuer());
+}
+
+/// Configured scopes are required: a valid token without them gets 403 `insufficient_scope`
+/// naming them; one with them (Keycloak grants `profile` and `email` by default) is let in.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn missing_scopes_get_403_insufficient_scope() {
+    let kc = keycloak().await;
+    let backend = rust_backend(Behaviour::Normal).await;
+    let alice = token(&kc, CLIENT, ALICE).await;
+    let granted = claims(&alice)["scope"].as_str().unwrap().to_owned();
+    assert!(granted.split(' ').any(|s| s == "profile"), "{granted}");
+
+    let gw = gateway(&oidc_config(
+        &kc.issuer(),
+        "    scopes: [profile, 'mcp:admin']\n",
+        "",
+        backend,
+    ))
+    .await;
+    let (status, h, _) = post(
+        gw.addr,
+        Some(&format!("Bearer {alice}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_eq!(status, 403);
+    assert_eq!(
+        challenge(&h),
+        format!(
+            "Bearer resource_metadata=\"{}\", error=\"insufficient_scope\", scope=\"profile mcp:admin\"",
+            metadata_url(gw.addr)
+        )
+    );
+    let gw = gateway(&oidc_config(
+        &kc.issuer(),
+        "    scopes: [profile, email]\n",
+        "",
+        backend,
+    ))
+    .await;
+    let (status, _, body) = post(
+        gw.addr,
+        Some(&format!("Bearer {alice}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+}
+
+/// A session belongs to the caller whose token created it: bob's token, or none, with
+/// alice's session id is refused (as an unknown session, so ids cannot be probed), bob
+/// cannot end it, and alice goes on using it.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_session_is_bound_to_its_caller() {
+    let kc = keycloak().await;
+    let backend = rust_backend(Behaviour::Normal).await;
+    let gw = gateway(&oidc_config(&kc.issuer(), "", "", backend)).await;
+    let alice = format!("Bearer {}", token(&kc, CLIENT, ALICE).await);
+    let bob = format!("Bearer {}", token(&kc, CLIENT, BOB).await);
+    let (status, h, _) = post(gw.addr, Some(&alice), None, initialize()).await;
+    assert_eq!(status, 200);
+    let session = h["mcp-session-id"].to_str().unwrap().to_owned();
+
+    let (status, _, body) = post(gw.addr, Some(&bob), Some(&session), tools_list()).await;
+    assert_eq!(status, 404, "{body}");
+    assert_eq!(body["error"]["message"], "unknown or expired session");
+    let (status, h, _) = post(gw.addr, None, Some(&session), tools_list()).await;
+    assert_eq!(status, 401);
+    assert!(challenge(&h).starts_with("Bearer resource_metadata="));
+
+    // GET stream and DELETE are bound the same way.
+    let http = reqwest::Client::new();
+    let r = http
+        .get(format!("http://{}/mcp", gw.addr))
+        .header("accept", "text/event-stream")
+        .header("authorization", &bob)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+    let r = http
+        .delete(format!("http://{}/mcp", gw.addr))
+        .header("authorization", &bob)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 404);
+
+    let (status, _, body) = post(gw.addr, Some(&alice), Some(&session), tools_list()).await;
+    assert_eq!(status, 200, "{body}");
+    let r = http
+        .delete(format!("http://{}/mcp", gw.addr))
+        .header("authorization", &alice)
+        .header("mcp-session-id", &session)
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 204);
+}
+
+/// The client's token is the gateway's business only: no backend request carries the
+/// Authorization header or the token anywhere in its headers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_token_never_reaches_a_backend() {
+    let kc = keycloak().await;
+    let (backend, seen) = recording_backend().await;
+    let gw = gateway(&oidc_config(&kc.issuer(), "", "", backend)).await;
+    let alice = token(&kc, CLIENT, ALICE).await;
+    let mut c = Client::connect_as(gw.addr, Some(&alice)).await;
+    let mut names = c.tool_names().await;
+    names.sort();
+    assert_eq!(names, ["b_add", "b_sleep"]);
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "b_add", "arguments": {"a": 2, "b": 3}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "5", "{r}");
+    let seen = seen.lock().unwrap();
+    assert!(
+        seen.len() >= 3,
+        "initialize, tools/list and the call reach the backend"
+    );
+    for h in seen.iter() {
+        assert!(h.get("authorization").is_none(), "{h:?}");
+        for (name, v) in h {
+            assert!(
+                !String::from_utf8_lossy(v.as_bytes()).contains(&alice[alice.len() - 20..]),
+                "{name} carries the client's token"
+            );
+        }
+    }
+}
+
+/// The issuer down: every request is refused with 503 (never served as anonymous), and the
+/// refusals are counted.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unreachable_issuer_fails_closed_with_503() {
+    let kc = keycloak().await;
+    let (backend, seen) = recording_backend().await;
+    // A port nothing listens on.
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        l.local_addr().unwrap().port()
+    };
+    let gw = gateway(&oidc_config(
+        &format!("http://127.0.0.1:{dead}/realms/vmcp"),
+        "",
+        "",
+        backend,
+    ))
+    .await;
+    let alice = token(&kc, CLIENT, ALICE).await;
+    for _ in 0..3 {
+        let (status, h, body) = post(
+            gw.addr,
+            Some(&format!("Bearer {alice}")),
+            None,
+            initialize(),
+        )
+        .await;
+        assert_eq!(status, 503, "{body}");
+        assert_eq!(h["retry-after"], "5");
+        assert!(
+            body["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("token issuer cannot be reached"),
+            "{body}"
+        );
+    }
+    // A token is still needed to be told so: without one it is a plain 401.
+    assert_eq!(post(gw.addr, None, None, initialize()).await.0, 401);
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|h| h.get("authorization").is_none())
+    );
+    let metrics = Client::new(gw.addr).get_text("/metrics").await;
+    assert!(
+        metrics.contains("vmcp_auth_refused_total{reason=\"issuer_unavailable\"} 3"),
+        "{metrics}"
+    );
+}
+
+/// One Cedar policy set, two Keycloak users: alice (group `eng`) sees and calls `b_add`,
+/// bob (group `sales`) sees and calls `b_sleep`, and neither may call the other's tool.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn groups_from_keycloak_decide_tools_under_one_policy() {
+    let kc = keycloak().await;
+    let backend = rust_backend(Behaviour::Normal).await;
+    let authz = concat!(
+        "  authz:\n    type: cedar\n    policies:\n",
+        "      - 'permit(principal in THVGroup::\"eng\", action == Action::\"call_tool\", resource == Tool::\"b_add\");'\n",
+        "      - 'permit(principal in THVGroup::\"sales\", action == Action::\"call_tool\", resource == Tool::\"b_sleep\");'\n",
+        "      - 'permit(principal, action == Action::\"call_tool\", resource == Tool::\"b_add\") when { principal.claim_preferred_username == \"nobody\" };'\n",
+    );
+    let gw = gateway(&oidc_config(&kc.issuer(), "", authz, backend)).await;
+    let alice = token(&kc, CLIENT, ALICE).await;
+    let bob = token(&kc, CLIENT, BOB).await;
+    let mut a = Client::connect_as(gw.addr, Some(&alice)).await;
+    let mut b = Client::connect_as(gw.addr, Some(&bob)).await;
+    assert_eq!(a.tool_names().await, ["b_add"]);
+    assert_eq!(b.tool_names().await, ["b_sleep"]);
+
+    let add = json!({"name": "b_add", "arguments": {"a": 1, "b": 2}});
+    let sleep = json!({"name": "b_sleep", "arguments": {"seconds": 0}});
+    let (status, r) = a.rpc_status(10, "tools/call", add.clone()).await;
+    assert_eq!((status, text_of(&r).as_str()), (200, "3"), "{r}");
+    let (status, r) = a.rpc_status(11, "tools/call", sleep.clone()).await;
+    assert_eq!(status, 403, "{r}");
+    assert_eq!(r["error"]["message"], "call denied by authorization policy");
+    let (status, r) = b.rpc_status(12, "tools/call", add).await;
+    assert_eq!(status, 403, "{r}");
+    let (status, r) = b.rpc_status(13, "tools/call", sleep).await;
+    assert_eq!(status, 200, "{r}");
+}

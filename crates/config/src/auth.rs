@@ -84,6 +84,14 @@ pub struct OidcConfig {
     /// Absolute path of a PEM bundle trusted for the issuer.
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub ca_bundle_path: String,
+    /// Absolute path of a file holding a bearer token sent on the discovery and JWKS fetches
+    /// (ToolHive's key; a Kubernetes API server as the issuer wants the pod's own
+    /// service-account token there). Read on every fetch, so a rotated token is used.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub jwks_auth_token_path: String,
+    /// How far `exp` and `nbf` may be off, in seconds (vmcp's key; 30 when unset).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub clock_skew_seconds: Option<u32>,
 }
 
 /// Authorization of authenticated requests.

@@ -229,20 +229,23 @@ async fn a_token_of_another_issuer_is_refused() {
     assert_invalid(&r, gw.addr, "another issuer");
 }
 
-/// Keycloak's tokens of `short-cli` live 2 s; past that and the 30 s clock skew they are
-/// refused as expired.
+/// Keycloak's tokens of `short-cli` live 2 s; past that and the configured 1 s clock skew
+/// (`clockSkewSeconds`) they are refused as expired.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn an_expired_token_is_refused() {
     let kc = keycloak().await;
     let backend = rust_backend(Behaviour::Normal).await;
-    let gw = gateway(&oidc_config(&kc.issuer(), "", "", backend)).await;
+    let gw = gateway(&oidc_config(
+        &kc.issuer(),
+        "    clockSkewSeconds: 1\n",
+        "",
+        backend,
+    ))
+    .await;
     let short = token(&kc, "short-cli", ALICE).await;
     let c = claims(&short);
-    assert!(
-        c["exp"].as_u64().unwrap() - c["iat"].as_u64().unwrap() <= 2,
-        "{c}"
-    );
-    // Within the skew it is still good.
+    let exp = c["exp"].as_u64().unwrap();
+    assert!(exp - c["iat"].as_u64().unwrap() <= 2, "{c}");
     let r = post(
         gw.addr,
         Some(&format!("Bearer {short}")),
@@ -251,7 +254,17 @@ async fn an_expired_token_is_refused() {
     )
     .await;
     assert_eq!(r.0, 200, "{}", r.2);
-    tokio::time::sleep(Duration::from_secs(34)).await;
+    // Until a whole second past exp + skew (the claims are in whole seconds).
+    let now = || {
+        std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .unwrap()
+            .as_secs_f64()
+    };
+    let past = (exp + 2) as f64 - now();
+    if past > 0.0 {
+        tokio::time::sleep(Duration::from_secs_f64(past)).await;
+    }
     let r = post(
         gw.addr,
         Some(&format!("Bearer {short}")),

@@ -2,7 +2,8 @@
 //! client builder (no redirects, TLS verified against the platform roots plus
 //! `caBundlePath`, connect timeout) with a whole-request deadline and a size cap.
 //!
-//! Private and loopback addresses are refused unless `jwksAllowPrivateIp` is set, and
+//! Private and loopback addresses are refused unless `jwksAllowPrivateIp` (or, as in
+//! ToolHive, `protectedResourceAllowPrivateIp`) is set, and
 //! metadata and link-local ones always: a token's issuer is configuration, but discovery hands
 //! back a `jwks_uri` the gateway did not choose, and a name may resolve anywhere. The classes
 //! and the resolver are the backends' ([`crate::outbound::Reach`]): literal addresses are
@@ -21,15 +22,26 @@ pub const FETCH_TIMEOUT: Duration = Duration::from_secs(10);
 /// Largest discovery or JWKS document read.
 const MAX_DOCUMENT_BYTES: usize = 512 * 1024;
 
+/// Largest bearer token file read (`jwksAuthTokenPath`); projected service-account tokens
+/// are about 1 KiB.
+const MAX_TOKEN_BYTES: u64 = 16 * 1024;
+
 /// The issuer's HTTP client and the address rule it was built with.
 #[derive(Clone)]
 pub struct Fetcher {
     client: reqwest::Client,
     reach: Reach,
+    /// `jwksAuthTokenPath`: the file whose token goes with requests to the origins the
+    /// configuration names (see [`Fetcher::get`]).
+    token_path: Option<std::path::PathBuf>,
 }
 
 impl Fetcher {
-    pub fn new(tls: rustls::ClientConfig, allow_private: bool) -> Result<Self, String> {
+    pub fn new(
+        tls: rustls::ClientConfig,
+        allow_private: bool,
+        token_path: Option<std::path::PathBuf>,
+    ) -> Result<Self, String> {
         let reach = Reach {
             guarded: true,
             private: allow_private,
@@ -37,11 +49,18 @@ impl Fetcher {
         };
         let client = crate::outbound::client(tls, reach)
             .map_err(|e| format!("building the issuer's HTTP client: {e}"))?;
-        Ok(Fetcher { client, reach })
+        Ok(Fetcher {
+            client,
+            reach,
+            token_path,
+        })
     }
 
-    /// GETs a JSON document; every failure is a sentence naming the URL.
-    pub async fn get(&self, url: &str) -> Result<bytes::Bytes, String> {
+    /// GETs a JSON document; every failure is a sentence naming the URL. With
+    /// `with_token` the `jwksAuthTokenPath` token is sent as `Authorization: Bearer`, read
+    /// from the file now (projected tokens rotate); the caller sets it only for the
+    /// origins the configuration itself names, never for one a discovery document chose.
+    pub async fn get(&self, url: &str, with_token: bool) -> Result<bytes::Bytes, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
@@ -53,11 +72,19 @@ impl Fetcher {
                 "{url}: {why} (jwksAllowPrivateIp allows private addresses)"
             ));
         }
+        let token = match (&self.token_path, with_token) {
+            (Some(path), true) => Some(read_token(path).await?),
+            _ => None,
+        };
         let fut = async {
-            let resp = self
+            let mut req = self
                 .client
                 .get(parsed)
-                .header(http::header::ACCEPT, "application/json")
+                .header(http::header::ACCEPT, "application/json");
+            if let Some(t) = &token {
+                req = req.bearer_auth(t);
+            }
+            let resp = req
                 .send()
                 .await
                 .map_err(|e| format!("{url}: {}", error_chain(&e)))?;
@@ -97,6 +124,29 @@ impl Fetcher {
     }
 }
 
+/// The token in `path`, trimmed; errors name the file, never its content.
+async fn read_token(path: &std::path::Path) -> Result<String, String> {
+    let shown = path.display();
+    let meta = tokio::fs::metadata(path)
+        .await
+        .map_err(|e| format!("jwksAuthTokenPath {shown}: {e}"))?;
+    if meta.len() > MAX_TOKEN_BYTES {
+        return Err(format!(
+            "jwksAuthTokenPath {shown}: larger than {MAX_TOKEN_BYTES} bytes"
+        ));
+    }
+    let text = tokio::fs::read_to_string(path)
+        .await
+        .map_err(|e| format!("jwksAuthTokenPath {shown}: {e}"))?;
+    let token = text.trim();
+    if token.is_empty() || !token.bytes().all(|b| b.is_ascii_graphic()) {
+        return Err(format!(
+            "jwksAuthTokenPath {shown}: not a bearer token (empty, or not visible ASCII)"
+        ));
+    }
+    Ok(token.to_owned())
+}
+
 /// An error with its causes, which reqwest keeps in `source()` ("error sending request"
 /// alone says nothing).
 fn error_chain(e: &dyn std::error::Error) -> String {
@@ -132,25 +182,25 @@ mod tests {
                 a.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
             }
         });
-        let strict = Fetcher::new(tls(), false).unwrap();
+        let strict = Fetcher::new(tls(), false, None).unwrap();
         let e = strict
-            .get(&format!("http://127.0.0.1:{port}/certs"))
+            .get(&format!("http://127.0.0.1:{port}/certs"), false)
             .await
             .unwrap_err();
         assert!(e.contains("a loopback address"), "{e}");
         let e = strict
-            .get(&format!("http://localhost:{port}/certs"))
+            .get(&format!("http://localhost:{port}/certs"), false)
             .await
             .unwrap_err();
         assert!(e.contains("resolves only to refused addresses"), "{e}");
         tokio::time::sleep(Duration::from_millis(50)).await;
         assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 0);
 
-        let open = Fetcher::new(tls(), true).unwrap();
+        let open = Fetcher::new(tls(), true, None).unwrap();
         // Connects now (the listener answers nothing and closes, so it is an error, but
         // one from the connection, not the guard).
         let e = open
-            .get(&format!("http://127.0.0.1:{port}/certs"))
+            .get(&format!("http://127.0.0.1:{port}/certs"), false)
             .await
             .unwrap_err();
         assert!(!e.contains("refused"), "{e}");

@@ -118,12 +118,21 @@ impl Verifier {
             expect: Expect {
                 issuer: cfg.issuer.clone(),
                 audience: cfg.audience.clone(),
-                leeway_secs: CLOCK_SKEW.as_secs(),
+                leeway_secs: cfg
+                    .clock_skew_seconds
+                    .map_or(CLOCK_SKEW.as_secs(), u64::from),
             },
             jwks_url: cfg.jwks_url.clone(),
             insecure_allow_http: cfg.insecure_allow_http,
             scopes: cfg.scopes.clone(),
-            fetcher: fetch::Fetcher::new(tls, cfg.jwks_allow_private_ip)?,
+            // ToolHive reads either flag as allowing private addresses for every issuer
+            // request; so does vmcp, so that its configs mean the same here.
+            fetcher: fetch::Fetcher::new(
+                tls,
+                cfg.jwks_allow_private_ip || cfg.protected_resource_allow_private_ip,
+                (!cfg.jwks_auth_token_path.is_empty())
+                    .then(|| std::path::PathBuf::from(&cfg.jwks_auth_token_path)),
+            )?,
             loaded: ArcSwapOption::empty(),
             last_fetch: tokio::sync::Mutex::new(LastFetch::default()),
             min_refetch: MIN_REFETCH_INTERVAL,
@@ -242,7 +251,10 @@ impl Verifier {
         } else {
             self.jwks_url.clone()
         };
-        let body = self.fetcher.get(&jwks_url).await?;
+        let body = self
+            .fetcher
+            .get(&jwks_url, self.names_origin(&jwks_url))
+            .await?;
         KeySet::parse(&body).map_err(|e| format!("{jwks_url}: {e}"))
     }
 
@@ -253,7 +265,7 @@ impl Verifier {
             "{}/.well-known/openid-configuration",
             self.expect.issuer.trim_end_matches('/')
         );
-        let body = self.fetcher.get(&url).await?;
+        let body = self.fetcher.get(&url, true).await?;
         #[derive(serde::Deserialize)]
         struct Discovery {
             issuer: String,
@@ -275,6 +287,20 @@ impl Verifier {
             ));
         }
         Ok(d.jwks_uri)
+    }
+}
+
+impl Verifier {
+    /// Whether `url` is at an origin the configuration names (the issuer's or `jwksUrl`'s):
+    /// only those get the `jwksAuthTokenPath` token, so a discovery document cannot send
+    /// the gateway's own credential to a host of its choosing.
+    fn names_origin(&self, url: &str) -> bool {
+        let origin = |u: &str| url::Url::parse(u).ok().map(|u| u.origin());
+        let Some(o) = origin(url) else {
+            return false;
+        };
+        origin(&self.expect.issuer).as_ref() == Some(&o)
+            || (!self.jwks_url.is_empty() && origin(&self.jwks_url).as_ref() == Some(&o))
     }
 }
 

@@ -539,3 +539,71 @@ async fn groups_from_keycloak_decide_tools_under_one_policy() {
     let (status, r) = b.rpc_status(13, "tools/call", sleep).await;
     assert_eq!(status, 200, "{r}");
 }
+
+/// A pod-less in-cluster caller: the real API server of `vmcp-testenv` is the issuer
+/// (`type: kubernetesServiceAccount` renders this config). The gateway fetches the API
+/// server's JWKS with its own service-account token (`jwksAuthTokenPath`; the API server
+/// serves the keys only to service accounts) over TLS verified with the cluster CA; an
+/// agent's TokenRequest token for the gateway's audience is accepted, one for another
+/// audience is refused, and without the gateway's token file the keys cannot be had (503).
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn service_account_tokens_of_the_api_server_are_checked() {
+    let env = TestEnv::shared().await.expect("the test API server starts");
+    let ns = env.namespace("sa-oidc").await.unwrap();
+    let own = env
+        .service_account_token_for(&ns, "vmcp-gateway", &[])
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let token_file = dir.path().join("token");
+    std::fs::write(&token_file, format!("{own}\n")).unwrap();
+    let agent = env
+        .service_account_token_for(&ns, "agent", &[AUDIENCE])
+        .await
+        .unwrap();
+    let elsewhere = env
+        .service_account_token_for(&ns, "agent", &["another-service"])
+        .await
+        .unwrap();
+    let api = env.config().cluster_url.to_string();
+    let backend = rust_backend(Behaviour::Normal).await;
+    let config = |token_path: &str| {
+        format!(
+            "name: test\ngroupRef: g\nincomingAuth:\n  type: oidc\n  oidc:\n    issuer: {issuer}\n    audience: {AUDIENCE}\n    jwksUrl: {jwks}\n    caBundlePath: {ca}\n{token_path}    jwksAllowPrivateIp: true\n  authz:\n    type: cedar\n    policies:\n      - 'permit(principal == Client::\"system:serviceaccount:{ns}:agent\", action, resource);'\noutgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\nbackends:\n- {{name: b, url: \"http://{backend}/mcp\", transport: streamable-http}}\n",
+            issuer = TestEnv::SERVICE_ACCOUNT_ISSUER,
+            jwks = format!("{}/openid/v1/jwks", api.trim_end_matches('/')),
+            ca = env.ca_cert_path().display(),
+        )
+    };
+    let gw = gateway(&config(&format!(
+        "    jwksAuthTokenPath: {}\n",
+        token_file.display()
+    )))
+    .await;
+    assert_eq!(claims(&agent)["iss"], TestEnv::SERVICE_ACCOUNT_ISSUER);
+
+    let mut c = Client::connect_as(gw.addr, Some(&agent)).await;
+    assert_eq!(c.tool_names().await, ["b_add", "b_sleep"]);
+    assert_eq!(c.call_text("b_add", json!({"a": 2, "b": 3})).await, "5");
+
+    let r = post(
+        gw.addr,
+        Some(&format!("Bearer {elsewhere}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_invalid(&r, gw.addr, "audience");
+
+    // The API server refuses its keys to anonymous callers: without the token file the
+    // gateway cannot check any token, and says so.
+    let blind = gateway(&config("")).await;
+    let (status, _, body) = post(
+        blind.addr,
+        Some(&format!("Bearer {agent}")),
+        None,
+        initialize(),
+    )
+    .await;
+    assert_eq!(status, 503, "{body}");
+}

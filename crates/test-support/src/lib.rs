@@ -36,5 +36,5 @@ pub use vmcp_testenv::keycloak;
 #[cfg(unix)]
 pub use vmcp_testenv::limit_open_files;
 pub use vmcp_testenv::{
-    Process, TestCa, apply_object, apply_yaml, free_port, free_ports, output, spawn, tail,
+    Process, TestCa, TestEnv, apply_object, apply_yaml, free_port, free_ports, output, spawn, tail,
 };

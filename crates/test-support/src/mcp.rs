@@ -336,10 +336,7 @@ impl Client {
         if let Some(t) = &self.bearer {
             request = request.bearer_auth(t);
         }
-        let mut resp = request
-            .send()
-            .await
-            .unwrap();
+        let mut resp = request.send().await.unwrap();
         assert_eq!(resp.status(), 200, "GET stream");
         let (tx, rx) = tokio::sync::mpsc::unbounded_channel();
         tokio::spawn(async move {

@@ -60,6 +60,15 @@ impl TestEnv {
         &self.server.kubeconfig
     }
 
+    /// The PEM CA file that verifies the API server's serving certificate (what a pod
+    /// finds at `/var/run/secrets/kubernetes.io/serviceaccount/ca.crt`).
+    pub fn ca_cert_path(&self) -> &Path {
+        &self.server.ca_cert
+    }
+
+    /// The issuer the API server writes into service-account tokens (`iss`).
+    pub const SERVICE_ACCOUNT_ISSUER: &'static str = server::SERVICE_ACCOUNT_ISSUER;
+
     /// The kube-apiserver log, for assertions or debugging.
     pub fn apiserver_log_path(&self) -> &Path {
         &self.server.apiserver_log

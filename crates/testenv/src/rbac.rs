@@ -79,6 +79,18 @@ impl TestEnv {
     }
 
     async fn service_account_token(&self, namespace: &str, name: &str) -> Result<String> {
+        self.service_account_token_for(namespace, name, &[]).await
+    }
+
+    /// A TokenRequest token of ServiceAccount `namespace/name` (created if missing) for
+    /// `audiences` (the API server's own when empty), as a pod's projected token with
+    /// `audience:` set is.
+    pub async fn service_account_token_for(
+        &self,
+        namespace: &str,
+        name: &str,
+        audiences: &[&str],
+    ) -> Result<String> {
         let admin = self.client()?;
         let accounts = Api::<ServiceAccount>::namespaced(admin, namespace);
         let account = ServiceAccount {
@@ -95,6 +107,7 @@ impl TestEnv {
         let request = TokenRequest {
             spec: TokenRequestSpec {
                 expiration_seconds: Some(TOKEN_SECONDS),
+                audiences: audiences.iter().map(|a| (*a).to_owned()).collect(),
                 ..TokenRequestSpec::default()
             },
             ..TokenRequest::default()

@@ -33,6 +33,9 @@ const READY_TIMEOUT: Duration = Duration::from_secs(120);
 /// Lines of the server log quoted in a start-up error.
 const LOG_TAIL_LINES: usize = 40;
 
+/// What the API server writes into service-account tokens' `iss` (a cluster's usual one).
+pub(crate) const SERVICE_ACCOUNT_ISSUER: &str = "https://kubernetes.default.svc.cluster.local";
+
 /// A running etcd + kube-apiserver pair and what a client needs to reach it.
 #[derive(Debug)]
 pub(crate) struct Server {
@@ -44,6 +47,8 @@ pub(crate) struct Server {
     pub kubeconfig: PathBuf,
     pub apiserver_log: PathBuf,
     pub etcd_log: PathBuf,
+    /// The CA that signed the API server's serving certificate (PEM).
+    pub ca_cert: PathBuf,
     /// Time from spawning etcd to kube-apiserver answering `/readyz` with ok.
     pub startup: Duration,
     /// Requests to the supervisor thread, which owns the processes.
@@ -246,6 +251,7 @@ fn launch(binaries: &Binaries) -> Result<(Server, Running)> {
         kubeconfig,
         apiserver_log,
         etcd_log,
+        ca_cert: pki.ca_cert.clone(),
         startup: started.elapsed(),
         dir,
     };
@@ -378,7 +384,7 @@ fn apiserver_args(dir: &Path, pki: &Pki, etcd_url: &str, port: u16) -> Vec<Strin
         format!("--client-ca-file={}", pki.ca_cert.display()),
         // Required for the TokenRequest API, which is how tests act as a
         // ServiceAccount for real.
-        "--service-account-issuer=https://kubernetes.default.svc.cluster.local".to_owned(),
+        format!("--service-account-issuer={SERVICE_ACCOUNT_ISSUER}"),
         format!(
             "--service-account-key-file={}",
             pki.service_account_public_key.display()

@@ -81,11 +81,7 @@ fn check_oidc(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, o: &OidcConfig) {
         check_absolute_path(ctx, &at.key("caBundlePath"), &o.ca_bundle_path);
     }
     if !o.jwks_auth_token_path.is_empty() {
-        check_absolute_path(
-            ctx,
-            &at.key("jwksAuthTokenPath"),
-            &o.jwks_auth_token_path,
-        );
+        check_absolute_path(ctx, &at.key("jwksAuthTokenPath"), &o.jwks_auth_token_path);
     }
     if o.clock_skew_seconds.is_some_and(|s| s > 300) {
         ctx.error(

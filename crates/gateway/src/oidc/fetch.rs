@@ -80,7 +80,12 @@ impl Fetcher {
             let mut req = self
                 .client
                 .get(parsed)
-                .header(http::header::ACCEPT, "application/json");
+                // RFC 7517's own type first: the Kubernetes API server answers a JWKS
+                // request for plain JSON with 406.
+                .header(
+                    http::header::ACCEPT,
+                    "application/jwk-set+json, application/json",
+                );
             if let Some(t) = &token {
                 req = req.bearer_auth(t);
             }

@@ -13,7 +13,8 @@ pub mod keycloak;
 
 #[allow(unused_imports)] // each test file uses some
 pub use vmcp_test_support::{
-    Client, Everything, LoopbackTls, free_port, peers, python_json, text_of, wait_listening,
+    Client, Everything, LoopbackTls, TestEnv, free_port, peers, python_json, text_of,
+    wait_listening,
 };
 
 use axum::body::Bytes;

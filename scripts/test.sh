@@ -50,6 +50,9 @@ if [[ -x scripts/test-peers.sh ]]; then
     scripts/test-peers.sh >/dev/null
 fi
 
+step "Keycloak 26.7.3 from Maven Central and a JDK 21+ for the OIDC tests (cached)"
+scripts/keycloak.sh >/dev/null
+
 if [[ -x scripts/conformance-peers.sh ]]; then
     step "MCP conformance suite and Node 22 from npm (cached)"
     scripts/conformance-peers.sh >/dev/null

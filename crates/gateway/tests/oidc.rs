@@ -607,3 +607,84 @@ async fn service_account_tokens_of_the_api_server_are_checked() {
     .await;
     assert_eq!(status, 503, "{body}");
 }
+
+/// Key rotation without a restart, in a realm of its own (so that no other test's tokens
+/// lose their key): a new signing key is added with a higher priority and the old one
+/// disabled through Keycloak's admin API. The gateway has never seen the new `kid`; its
+/// one rate-limited refetch finds it, so the new token is accepted, and a token of the
+/// old key, gone from the key set, is refused.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_rotated_realm_key_is_used_without_a_restart() {
+    use http::Method;
+    let kc = keycloak().await;
+    let root = admin_token(&kc).await;
+    let mut realm: Value = serde_json::from_str(include_str!(
+        "../../../tests/fixtures/keycloak/vmcp-realm.json"
+    ))
+    .unwrap();
+    realm["realm"] = json!("rotation");
+    let (status, body) = admin(&kc, &root, Method::POST, "", Some(realm)).await;
+    assert_eq!(status, 201, "creating the realm: {body}");
+    let issuer = format!("{}/realms/rotation", kc.base);
+    let backend = rust_backend(Behaviour::Normal).await;
+    let gw = gateway(&oidc_config(&issuer, "", "", backend)).await;
+
+    let old = token_in(&kc, "rotation", CLIENT, ALICE).await;
+    let r = post(gw.addr, Some(&format!("Bearer {old}")), None, initialize()).await;
+    assert_eq!(r.0, 200, "{}", r.2);
+    let keys_seen = std::time::Instant::now();
+
+    let (_, info) = admin(&kc, &root, Method::GET, "/rotation", None).await;
+    let realm_id = info["id"].as_str().unwrap().to_owned();
+    let (_, providers) = admin(
+        &kc,
+        &root,
+        Method::GET,
+        "/rotation/components?type=org.keycloak.keys.KeyProvider",
+        None,
+    )
+    .await;
+    let signing: Vec<Value> = providers
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|c| c["providerId"] == "rsa-generated")
+        .cloned()
+        .collect();
+    assert!(!signing.is_empty(), "{providers}");
+    let (status, body) = admin(
+        &kc,
+        &root,
+        Method::POST,
+        "/rotation/components",
+        Some(json!({
+            "name": "rotated",
+            "providerId": "rsa-generated",
+            "providerType": "org.keycloak.keys.KeyProvider",
+            "parentId": realm_id,
+            "config": {"priority": ["500"], "enabled": ["true"], "active": ["true"], "algorithm": ["RS256"]},
+        })),
+    )
+    .await;
+    assert_eq!(status, 201, "adding a key: {body}");
+    for mut c in signing {
+        c["config"]["enabled"] = json!(["false"]);
+        c["config"]["active"] = json!(["false"]);
+        let path = format!("/rotation/components/{}", c["id"].as_str().unwrap());
+        let (status, body) = admin(&kc, &root, Method::PUT, &path, Some(c)).await;
+        assert_eq!(status, 204, "disabling the old key: {body}");
+    }
+
+    let new = token_in(&kc, "rotation", CLIENT, ALICE).await;
+    assert_ne!(kid(&new), kid(&old), "Keycloak signs with the new key");
+    // The refetch for an unknown kid is allowed once per MIN_REFETCH_INTERVAL; the last
+    // fetch was at the latest when the first token was checked.
+    let wait = vmcp_gateway::oidc::MIN_REFETCH_INTERVAL + Duration::from_millis(500);
+    if let Some(left) = wait.checked_sub(keys_seen.elapsed()) {
+        tokio::time::sleep(left).await;
+    }
+    let r = post(gw.addr, Some(&format!("Bearer {new}")), None, initialize()).await;
+    assert_eq!(r.0, 200, "the new key is fetched: {}", r.2);
+    let r = post(gw.addr, Some(&format!("Bearer {old}")), None, initialize()).await;
+    assert_invalid(&r, gw.addr, "");
+}

@@ -33,6 +33,51 @@ pub async fn token(kc: &Keycloak, client: &str, (user, password): (&str, &str)) 
     token_from(&kc.token_endpoint(), client, user, password).await
 }
 
+/// An access token from another realm of the same Keycloak (password grant).
+pub async fn token_in(
+    kc: &Keycloak,
+    realm: &str,
+    client: &str,
+    (user, password): (&str, &str),
+) -> String {
+    let endpoint = format!("{}/realms/{realm}/protocol/openid-connect/token", kc.base);
+    token_from(&endpoint, client, user, password).await
+}
+
+/// The `kid` of a token's header.
+pub fn kid(token: &str) -> String {
+    use base64::Engine as _;
+    let h = token.split('.').next().unwrap();
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(h)
+        .unwrap();
+    let v: Value = serde_json::from_slice(&bytes).unwrap();
+    v["kid"].as_str().unwrap().to_owned()
+}
+
+/// Calls the admin API of Keycloak: `method path` with a JSON body; the status and the
+/// reply as JSON (`null` when empty).
+pub async fn admin(
+    kc: &Keycloak,
+    token: &str,
+    method: http::Method,
+    path: &str,
+    body: Option<Value>,
+) -> (u16, Value) {
+    let mut b = reqwest::Client::new()
+        .request(method, format!("{}/admin/realms{path}", kc.base))
+        .bearer_auth(token);
+    if let Some(body) = body {
+        b = b
+            .header("content-type", "application/json")
+            .body(body.to_string());
+    }
+    let r = b.send().await.unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
+}
+
 async fn token_from(endpoint: &str, client: &str, user: &str, password: &str) -> String {
     let _ = rustls::crypto::ring::default_provider().install_default();
     let body = form(&[

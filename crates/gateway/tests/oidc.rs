@@ -688,3 +688,67 @@ async fn a_rotated_realm_key_is_used_without_a_restart() {
     let r = post(gw.addr, Some(&format!("Bearer {old}")), None, initialize()).await;
     assert_invalid(&r, gw.addr, "");
 }
+
+/// The official Python SDK as the caller, with Keycloak tokens in its `headers`: alice and
+/// bob see their own tools under one policy set, and the SDK without a token is told 401.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_python_sdk_calls_with_a_bearer_token() {
+    let kc = keycloak().await;
+    let backend = rust_backend(Behaviour::Normal).await;
+    let authz = concat!(
+        "  authz:\n    type: cedar\n    policies:\n",
+        "      - 'permit(principal in THVGroup::\"eng\", action, resource == Tool::\"b_add\");'\n",
+        "      - 'permit(principal in THVGroup::\"sales\", action, resource == Tool::\"b_sleep\");'\n",
+    );
+    let gw = gateway(&oidc_config(&kc.issuer(), "", authz, backend)).await;
+    let script = r#"
+import asyncio, json, sys
+import httpx
+from mcp import ClientSession
+from mcp.client.streamable_http import streamablehttp_client
+
+def status_of(e):
+    if isinstance(e, httpx.HTTPStatusError):
+        return e.response.status_code
+    for inner in getattr(e, "exceptions", []):
+        s = status_of(inner)
+        if s is not None:
+            return s
+    return None
+
+async def as_user(url, token):
+    async with streamablehttp_client(url, headers={"Authorization": "Bearer " + token}) as (r, w, _):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            tools = [t.name for t in (await s.list_tools()).tools]
+            return tools
+
+async def main(arg):
+    a = json.loads(arg)
+    out = {"alice": await as_user(a["url"], a["alice"]), "bob": await as_user(a["url"], a["bob"])}
+    async with streamablehttp_client(a["url"], headers={"Authorization": "Bearer " + a["alice"]}) as (r, w, _):
+        async with ClientSession(r, w) as s:
+            await s.initialize()
+            out["sum"] = (await s.call_tool("b_add", {"a": 20, "b": 22})).content[0].text
+    try:
+        async with streamablehttp_client(a["url"]) as (r, w, _):
+            async with ClientSession(r, w) as s:
+                await asyncio.wait_for(s.initialize(), 20)
+        out["anonymous"] = "served"
+    except BaseException as e:
+        out["anonymous"] = status_of(e) or repr(e)
+    print(json.dumps(out))
+
+asyncio.run(main(sys.argv[1]))
+"#;
+    let arg = json!({
+        "url": format!("http://{}/mcp", gw.addr),
+        "alice": token(&kc, CLIENT, ALICE).await,
+        "bob": token(&kc, CLIENT, BOB).await,
+    });
+    let v = python_json(script, &arg.to_string(), Duration::from_secs(90)).await;
+    assert_eq!(
+        v,
+        json!({"alice": ["b_add"], "bob": ["b_sleep"], "sum": "42", "anonymous": 401})
+    );
+}

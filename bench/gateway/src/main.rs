@@ -3,16 +3,17 @@
 //! tables. Every loop is bounded in count and in time.
 //!
 //! ```text
-//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|all] [--vmcp PATH]
+//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|oidc|all] [--vmcp PATH]
 //!     [--n N] [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S]
 //!     [--clients K]
 //! ```
 //!
-//! `authz` is not part of `all`: it runs the throughput and list scenarios against gateways
-//! with and without Cedar policies, side by side (see `authz.rs`).
+//! `authz` and `oidc` are not part of `all`: they run scenarios against gateways with and
+//! without Cedar policies (`authz.rs`) or client authentication (`oidc.rs`), side by side.
 
 mod authz;
 mod backend;
+mod oidc;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -90,6 +91,9 @@ fn main() -> anyhow::Result<()> {
         }
         if what == "authz" {
             authz::run(&o).await?;
+        }
+        if what == "oidc" {
+            oidc::run(&o).await?;
         }
         Ok(())
     })
@@ -269,10 +273,18 @@ fn pool(pool: usize) -> reqwest::Client {
         .expect("reqwest client")
 }
 
+/// The Bearer token every bench client sends, when a scenario sets it (`oidc`: gateways
+/// without client authentication ignore it, so compared requests are the same bytes).
+static BEARER: std::sync::OnceLock<String> = std::sync::OnceLock::new();
+
 /// A client of `addr` on an existing pool, without a session yet; it sends
-/// `MCP-Protocol-Version` as real clients do.
+/// `MCP-Protocol-Version` as real clients do (and [`BEARER`] when set).
 fn mcp_on(http: &reqwest::Client, addr: SocketAddr) -> Client {
-    Client::with_http(http.clone(), addr).protocol_header(PROTOCOL_VERSION)
+    let c = Client::with_http(http.clone(), addr).protocol_header(PROTOCOL_VERSION);
+    match BEARER.get() {
+        Some(t) => c.bearer(t),
+        None => c,
+    }
 }
 
 /// [`mcp_on`] a pool of its own.

@@ -4,6 +4,9 @@
 //! reported as ratios. Every client sends the same ES256 token to both, so the requests are
 //! byte for byte the same; the anonymous gateway ignores it.
 //!
+//! A third gateway adds ToolHive's permit-all Cedar policy, so that the principal built
+//! from the token's claims and the decision for it are counted too.
+//!
 //! Two measures: concurrent `tools/call` (calls per gateway CPU-second, the throughput
 //! scenario) and sequential `tools/call` on one connection (added p50/p99).
 
@@ -93,11 +96,19 @@ pub async fn run(o: &Opts) -> anyhow::Result<()> {
         .map_err(|_| anyhow::anyhow!("the bench token is set once"))?;
     let be = backend::start("b0_".into(), 2).await?;
     let backends = [("b0".to_owned(), be)];
+    let permit_all = format!(
+        "{}  authz:\n    type: cedar\n    policies: ['permit(principal, action, resource);']\n",
+        issuer.incoming()
+    );
     let gws = [
         ("anonymous", Gateway::start(o, &backends).await?),
         (
             "oidc (cached JWKS)",
             Gateway::start_with(o, &backends, &issuer.incoming()).await?,
+        ),
+        (
+            "oidc + Cedar permit-all",
+            Gateway::start_with(o, &backends, &permit_all).await?,
         ),
     ];
     let mut tools = Vec::new();

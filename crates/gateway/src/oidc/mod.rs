@@ -99,6 +99,8 @@ pub struct Verifier {
     /// Held across a fetch, so concurrent requests that all need keys wait for one fetch.
     last_fetch: tokio::sync::Mutex<LastFetch>,
     min_refetch: Duration,
+    /// How long fetched keys are used before they are refreshed ([`KEYS_TTL`]).
+    keys_ttl: Duration,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -136,6 +138,7 @@ impl Verifier {
             loaded: ArcSwapOption::empty(),
             last_fetch: tokio::sync::Mutex::new(LastFetch::default()),
             min_refetch: MIN_REFETCH_INTERVAL,
+            keys_ttl: KEYS_TTL,
         })
     }
 
@@ -178,13 +181,24 @@ impl Verifier {
         // The header is read first, so that garbage never causes a fetch.
         keys::header(token).map_err(AuthFailure::Invalid)?;
         let mut current = self.loaded.load_full();
-        if current.as_ref().is_none_or(|l| l.at.elapsed() >= KEYS_TTL) {
-            match self.refetch(current.as_ref()).await {
+        match &current {
+            None => match self.refetch(None).await {
                 Ok(l) => current = Some(l),
-                // Stale keys still verify what they verified; no keys at all is a 503.
-                Err(e) if current.is_none() => return Err(AuthFailure::Unavailable(e)),
-                Err(_) => {}
+                Err(e) => return Err(AuthFailure::Unavailable(e)),
+            },
+            // Expired keys are refreshed by one request while every other one goes on with
+            // them: a slow issuer then costs one request its latency once an hour, not every
+            // request that arrives meanwhile. A failed refresh keeps them, since they still
+            // verify what they verified.
+            Some(l) if l.at.elapsed() >= self.keys_ttl => {
+                if let Ok(last) = self.last_fetch.try_lock() {
+                    drop(last);
+                    if let Ok(fresh) = self.refetch(Some(l)).await {
+                        current = Some(fresh);
+                    }
+                }
             }
+            Some(_) => {}
         }
         let Some(loaded) = current else {
             return Err(AuthFailure::Unavailable("no keys".into()));
@@ -211,7 +225,7 @@ impl Verifier {
         let now_loaded = self.loaded.load_full();
         if let Some(l) = &now_loaded
             && seen.is_none_or(|s| !Arc::ptr_eq(s, l))
-            && l.at.elapsed() < KEYS_TTL
+            && l.at.elapsed() < self.keys_ttl
         {
             return Ok(l.clone());
         }
@@ -334,6 +348,139 @@ fn now() -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+
+    /// An issuer on 127.0.0.1 serving one ES256 key at `/jwks`, counting the fetches;
+    /// fetches after the first wait for `release` when `hold` is set.
+    struct Issuer {
+        url: String,
+        fetches: Arc<AtomicUsize>,
+        release: Arc<tokio::sync::Notify>,
+        key: jsonwebtoken::EncodingKey,
+    }
+
+    async fn issuer(hold: bool) -> Issuer {
+        use base64::Engine as _;
+        let b64 = |b: &[u8]| base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b);
+        let pair = rcgen::KeyPair::generate().unwrap();
+        let raw = pair.public_key_raw();
+        let jwks = serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "alg": "ES256",
+            "kid": "k1", "x": b64(&raw[1..33]), "y": b64(&raw[33..65])}]})
+        .to_string();
+        let fetches = Arc::new(AtomicUsize::new(0));
+        let release = Arc::new(tokio::sync::Notify::new());
+        let (f, r) = (fetches.clone(), release.clone());
+        let app = axum::Router::new().route(
+            "/jwks",
+            axum::routing::get(move || {
+                let (f, r, jwks) = (f.clone(), r.clone(), jwks.clone());
+                async move {
+                    if f.fetch_add(1, Ordering::SeqCst) > 0 && hold {
+                        r.notified().await;
+                    }
+                    jwks
+                }
+            }),
+        );
+        let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", l.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(l, app).await });
+        Issuer {
+            url,
+            fetches,
+            release,
+            key: jsonwebtoken::EncodingKey::from_ec_der(&pair.serialize_der()),
+        }
+    }
+
+    impl Issuer {
+        fn verifier(&self) -> Verifier {
+            let cfg = OidcConfig {
+                issuer: self.url.clone(),
+                audience: "gw".into(),
+                jwks_url: format!("{}/jwks", self.url),
+                insecure_allow_http: true,
+                jwks_allow_private_ip: true,
+                ..Default::default()
+            };
+            let tls = crate::backend::tls::client_config(
+                "issuer",
+                None,
+                &rustls::RootCertStore::empty(),
+                &[],
+            )
+            .unwrap();
+            Verifier::new(&cfg, tls).unwrap()
+        }
+
+        fn token(&self, kid: &str) -> String {
+            let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
+            h.kid = Some(kid.into());
+            let claims = serde_json::json!({"iss": self.url, "aud": "gw", "sub": "alice",
+                "exp": now() + 600});
+            format!(
+                "Bearer {}",
+                jsonwebtoken::encode(&h, &claims, &self.key).unwrap()
+            )
+        }
+    }
+
+    /// A flood of tokens naming key ids the issuer never published costs the issuer one
+    /// fetch per refetch interval, not one per token.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn unknown_key_ids_cannot_hammer_the_issuer() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let iss = issuer(false).await;
+        let v = Arc::new(iss.verifier());
+        assert!(v.verify(Some(&iss.token("k1"))).await.is_ok());
+        assert_eq!(iss.fetches.load(Ordering::SeqCst), 1);
+        let mut tasks = Vec::new();
+        for i in 0..200 {
+            let (v, t) = (v.clone(), iss.token(&format!("random-{i}")));
+            tasks.push(tokio::spawn(async move { v.verify(Some(&t)).await }));
+        }
+        for t in tasks {
+            assert_eq!(
+                t.await.unwrap().unwrap_err(),
+                AuthFailure::Invalid(Refusal::UnknownKey)
+            );
+        }
+        // The first unknown kid may refetch (the interval had not begun), no other can.
+        assert!(iss.fetches.load(Ordering::SeqCst) <= 2);
+        assert!(v.verify(Some(&iss.token("k1"))).await.is_ok());
+    }
+
+    /// Expired keys are refreshed by one request while the others go on with them: with
+    /// the issuer holding the refresh, a second request is still answered.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_slow_key_refresh_holds_up_one_request_only() {
+        let _ = rustls::crypto::ring::default_provider().install_default();
+        let iss = issuer(true).await;
+        let mut v = iss.verifier();
+        v.keys_ttl = Duration::ZERO;
+        v.min_refetch = Duration::ZERO;
+        let v = Arc::new(v);
+        let token = iss.token("k1");
+        assert!(v.verify(Some(&token)).await.is_ok());
+        let refreshing = {
+            let (v, t) = (v.clone(), token.clone());
+            tokio::spawn(async move { v.verify(Some(&t)).await })
+        };
+        // Until the issuer has the refresh request in hand.
+        let deadline = Instant::now() + Duration::from_secs(10);
+        while iss.fetches.load(Ordering::SeqCst) < 2 {
+            assert!(Instant::now() < deadline, "no refresh was asked for");
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        let other = tokio::time::timeout(Duration::from_secs(10), v.verify(Some(&token))).await;
+        assert!(
+            matches!(other, Ok(Ok(_))),
+            "a request waited for the refresh"
+        );
+        assert!(!refreshing.is_finished());
+        iss.release.notify_one();
+        assert!(refreshing.await.unwrap().is_ok());
+    }
 
     #[test]
     fn bearer_header_forms() {

@@ -566,12 +566,12 @@ async fn service_account_tokens_of_the_api_server_are_checked() {
         .await
         .unwrap();
     let api = env.config().cluster_url.to_string();
+    let jwks = format!("{}/openid/v1/jwks", api.trim_end_matches('/'));
     let backend = rust_backend(Behaviour::Normal).await;
     let config = |token_path: &str| {
         format!(
             "name: test\ngroupRef: g\nincomingAuth:\n  type: oidc\n  oidc:\n    issuer: {issuer}\n    audience: {AUDIENCE}\n    jwksUrl: {jwks}\n    caBundlePath: {ca}\n{token_path}    jwksAllowPrivateIp: true\n  authz:\n    type: cedar\n    policies:\n      - 'permit(principal == Client::\"system:serviceaccount:{ns}:agent\", action, resource);'\noutgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\nbackends:\n- {{name: b, url: \"http://{backend}/mcp\", transport: streamable-http}}\n",
             issuer = TestEnv::SERVICE_ACCOUNT_ISSUER,
-            jwks = format!("{}/openid/v1/jwks", api.trim_end_matches('/')),
             ca = env.ca_cert_path().display(),
         )
     };

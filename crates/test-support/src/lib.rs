@@ -10,13 +10,15 @@
 //!   first: the process launcher ([`Process`], [`spawn`], [`output`]: PR_SET_PDEATHSIG for
 //!   every child, killed and reaped on drop), [`free_port`]/[`free_ports`], the CA
 //!   ([`TestCa`]), the apply-YAML harness ([`apply_yaml`], [`apply_object`]) and the real
-//!   Keycloak of the OIDC tests ([`keycloak`]).
+//!   Keycloak of the OIDC tests ([`keycloak`]; its tokens and admin API in [`oidc`]).
 //!
 //! A dev-dependency only (and a dependency of the bench binaries and the demo example): no
 //! shipped crate depends on it. See docs/TESTING.md, "Test support".
 #![forbid(unsafe_code)]
 
 mod mcp;
+#[cfg(unix)]
+pub mod oidc;
 mod peers;
 mod tls;
 mod vmcp;

@@ -10,8 +10,8 @@ use schemars::{Schema, SchemaGenerator};
 use serde_json::Value;
 
 use crate::{
-    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
-    VirtualMCPServer,
+    MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
+    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
 };
 
 /// API group of every kind.
@@ -157,6 +157,8 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         VirtualMCPServer::crd(),
         MCPExternalAuthConfig::crd(),
         MCPToolConfig::crd(),
+        MCPOIDCConfig::crd(),
+        MCPAuthzConfig::crd(),
     ]
     .into_iter()
     .map(finish)

@@ -6,13 +6,16 @@
 #![forbid(unsafe_code)]
 
 pub mod admission;
+pub mod authz_config;
 pub mod conditions;
+pub mod config_status;
 pub mod crd;
 pub mod entry;
 pub mod external_auth;
 pub mod group;
 pub mod health;
 pub mod manifest;
+pub mod oidc_config;
 pub mod refs;
 pub mod remote_proxy;
 mod schema;
@@ -20,9 +23,11 @@ pub mod server;
 pub mod tool_config;
 pub mod virtual_server;
 
+pub use authz_config::{MCPAuthzConfig, MCPAuthzConfigSpec};
 pub use entry::{MCPServerEntry, MCPServerEntrySpec, MCPServerEntryStatus};
 pub use external_auth::{ExternalAuthType, MCPExternalAuthConfig, MCPExternalAuthConfigSpec};
 pub use group::{MCPGroup, MCPGroupSpec, MCPGroupStatus};
+pub use oidc_config::{MCPOIDCConfig, MCPOIDCConfigSpec};
 pub use remote_proxy::{MCPRemoteProxy, MCPRemoteProxySpec, MCPRemoteProxyStatus};
 pub use server::{MCPServer, MCPServerSpec, MCPServerStatus};
 pub use tool_config::{MCPToolConfig, MCPToolConfigSpec};

@@ -17,8 +17,8 @@ use serde::Deserialize;
 use vmcp_config::input::{self, InputError};
 
 use crate::{
-    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
-    VirtualMCPServer,
+    MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
+    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
     crd::{DEPRECATED_VERSION, GROUP, STORAGE_VERSION},
 };
 
@@ -36,6 +36,8 @@ pub enum Manifest {
     VirtualServer(VirtualMCPServer),
     ExternalAuth(MCPExternalAuthConfig),
     ToolConfig(MCPToolConfig),
+    OidcConfig(MCPOIDCConfig),
+    AuthzConfig(MCPAuthzConfig),
     /// Any other kind (ConfigMaps, Secrets, kinds vmcp does not define), kept as JSON.
     Other(serde_json::Value),
 }
@@ -61,6 +63,8 @@ impl Manifest {
             Manifest::VirtualServer(o) => of(o),
             Manifest::ExternalAuth(o) => of(o),
             Manifest::ToolConfig(o) => of(o),
+            Manifest::OidcConfig(o) => of(o),
+            Manifest::AuthzConfig(o) => of(o),
             Manifest::Other(v) => {
                 let text = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_owned);
                 (
@@ -237,6 +241,8 @@ fn classify(
         "VirtualMCPServer" => typed(value).map(Manifest::VirtualServer),
         "MCPExternalAuthConfig" => typed(value).map(Manifest::ExternalAuth),
         "MCPToolConfig" => typed(value).map(Manifest::ToolConfig),
+        "MCPOIDCConfig" => typed(value).map(Manifest::OidcConfig),
+        "MCPAuthzConfig" => typed(value).map(Manifest::AuthzConfig),
         _ => Ok(Manifest::Other(value)),
     };
     result.map_err(|(path, message)| field_error(path, message))

@@ -71,6 +71,10 @@ fn minimal_spec(kind: &str) -> Value {
         }
         "MCPExternalAuthConfig" => json!({"type": "unauthenticated"}),
         "MCPToolConfig" => json!({"toolsFilter": ["a"]}),
+        "MCPOIDCConfig" => {
+            json!({"type": "inline", "inline": {"issuer": "https://id.example.com"}})
+        }
+        "MCPAuthzConfig" => json!({"type": "cedarv1", "config": {"policies": []}}),
         other => panic!("no minimal spec for {other}"),
     }
 }
@@ -505,16 +509,15 @@ async fn listing_mcpserverentries_needs_its_own_rbac_rule() {
 /// ToolHive kind that is not ours fails the test, so a sample of a new kind is noticed.
 const KINDS_NOT_DEFINED: &[&str] = &[
     "EmbeddingServer",
-    "MCPOIDCConfig",
     "MCPTelemetryConfig",
     "VirtualMCPCompositeToolDefinition",
 ];
 
 /// How many objects of our kinds ToolHive's samples hold (the samples are fixed data).
-const SAMPLE_OBJECTS: usize = 94;
+const SAMPLE_OBJECTS: usize = 99;
 
 /// How many objects of our kinds our own manifests in ToolHive's shapes hold.
-const SHAPE_OBJECTS: usize = 42;
+const SHAPE_OBJECTS: usize = 48;
 
 /// Every object of a kind vmcp defines in our manifests of ToolHive's shapes applies as it is,
 /// with strict field validation (as `kubectl apply` does: a field our schema lacks is an error,

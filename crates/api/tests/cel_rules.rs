@@ -248,3 +248,39 @@ fn opaque_subobjects_are_set_iff_their_type_is() {
         );
     }
 }
+
+fn oidc_config(spec: &str) -> serde_json::Value {
+    yaml(&format!(
+        "apiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPOIDCConfig\nmetadata: {{name: o}}\nspec:\n{spec}"
+    ))
+}
+
+#[test]
+fn oidc_config_subobject_must_match_type() {
+    for spec in [
+        "  type: inline\n  inline: {issuer: 'https://id.example.com'}\n",
+        "  type: kubernetesServiceAccount\n  kubernetesServiceAccount: {}\n",
+    ] {
+        assert_eq!(
+            cel_failures("MCPOIDCConfig", &oidc_config(spec)),
+            Vec::<String>::new(),
+            "{spec}"
+        );
+    }
+    assert_eq!(
+        cel_failures("MCPOIDCConfig", &oidc_config("  type: inline\n")),
+        ["inline must be set when type is 'inline', and must not be set otherwise"]
+    );
+    assert_eq!(
+        cel_failures(
+            "MCPOIDCConfig",
+            &oidc_config(
+                "  type: kubernetesServiceAccount\n  inline: {issuer: 'https://id.example.com'}\n"
+            )
+        ),
+        [
+            "kubernetesServiceAccount must be set when type is 'kubernetesServiceAccount', and must not be set otherwise",
+            "inline must be set when type is 'inline', and must not be set otherwise"
+        ]
+    );
+}

@@ -50,6 +50,8 @@ fn every_kind_has_storage_v1beta1_and_deprecated_v1alpha1() {
         "VirtualMCPServer",
         "MCPExternalAuthConfig",
         "MCPToolConfig",
+        "MCPOIDCConfig",
+        "MCPAuthzConfig",
     ]
     .into_iter()
     .map(String::from)
@@ -114,7 +116,7 @@ fn short_names_and_printer_columns_match_toolhive() {
     const VALID: &str = ".status.conditions[?(@.type=='Valid')].status";
     const AGE: (&str, &str, &str) = ("Age", "date", ".metadata.creationTimestamp");
     type Column = (&'static str, &'static str, &'static str);
-    let want: [(&str, &[&str], Vec<Column>); 7] = [
+    let want: [(&str, &[&str], Vec<Column>); 9] = [
         (
             "VirtualMCPServer",
             &["vmcp", "virtualmcp"],
@@ -187,6 +189,24 @@ fn short_names_and_printer_columns_match_toolhive() {
             "MCPToolConfig",
             &["tc", "toolconfig"],
             vec![("Valid", "string", VALID), AGE],
+        ),
+        (
+            "MCPOIDCConfig",
+            &["mcpoidc"],
+            vec![
+                ("Source", "string", ".spec.type"),
+                ("Valid", "string", VALID),
+                AGE,
+            ],
+        ),
+        (
+            "MCPAuthzConfig",
+            &["authzcfg"],
+            vec![
+                ("Type", "string", ".spec.type"),
+                ("Valid", "string", VALID),
+                AGE,
+            ],
         ),
     ];
     let crds = vmcp_api::crd::all_crds();

@@ -121,7 +121,7 @@ fn spec_config_defaults_change_nothing_the_gateway_runs_with() {
     // when they are beside the checkout.
     let shapes = vmcp_testenv::toolhive_shapes().join("virtual-mcps");
     let from_shapes = spec_configs(&shapes);
-    assert_eq!(from_shapes.len(), 11, "{}", shapes.display());
+    assert_eq!(from_shapes.len(), 12, "{}", shapes.display());
     configs.extend(from_shapes);
     if let Some(samples) = vmcp_testenv::toolhive_samples() {
         let from_samples = spec_configs(&samples.join("virtual-mcps"));

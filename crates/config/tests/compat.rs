@@ -119,7 +119,7 @@ use serde::Deserialize;
 #[test]
 fn every_virtual_mcp_server_spec_config_of_the_shapes_parses_strictly() {
     let (seen, outcomes) = check_virtual_mcp_dir(&toolhive_shapes().join("virtual-mcps"));
-    assert_eq!(seen, 11);
+    assert_eq!(seen, 12);
     assert_eq!(
         outcomes,
         [

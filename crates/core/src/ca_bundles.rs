@@ -56,30 +56,44 @@ pub fn plan_for_entry(entry: &MCPServerEntry, world: &World) -> Option<CaMount> 
         return None;
     }
     let dir = format!("{CA_BUNDLE_ROOT}/{name}");
-    let vol = volume_name(&name);
+    let (volume, mount) = config_map_mount(&volume_name(&name), &cm.name, &key, &dir);
     Some(CaMount {
         entry: name,
         config_map: cm.name.clone(),
         file_path: format!("{dir}/{key}"),
-        volume: Volume {
-            name: vol.clone(),
+        volume,
+        mount,
+        key,
+    })
+}
+
+/// One key of a ConfigMap as the file `<dir>/<key>`, read-only: how every CA bundle reaches
+/// the gateway (an entry's here, the OIDC issuer's in the operator), so all are mounted alike.
+pub fn config_map_mount(
+    volume: &str,
+    config_map: &str,
+    key: &str,
+    dir: &str,
+) -> (Volume, VolumeMount) {
+    (
+        Volume {
+            name: volume.to_string(),
             config_map: Some(ConfigMapVolumeSource {
-                name: cm.name.clone(),
+                name: config_map.to_string(),
                 items: Some(vec![KeyToPath {
-                    key: key.clone(),
-                    path: key.clone(),
+                    key: key.to_string(),
+                    path: key.to_string(),
                     mode: None,
                 }]),
                 ..ConfigMapVolumeSource::default()
             }),
             ..Volume::default()
         },
-        mount: VolumeMount {
-            name: vol,
-            mount_path: dir,
+        VolumeMount {
+            name: volume.to_string(),
+            mount_path: dir.to_string(),
             read_only: Some(true),
             ..VolumeMount::default()
         },
-        key,
-    })
+    )
 }

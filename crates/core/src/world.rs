@@ -11,8 +11,8 @@ use vmcp_api::entry::MCPServerEntryPhase;
 use vmcp_api::group::MCPGroupPhase;
 use vmcp_api::manifest::Manifest;
 use vmcp_api::{
-    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
-    VirtualMCPServer,
+    MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
+    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
 };
 
 /// What the operator needs to know about a Deployment it created.
@@ -34,6 +34,10 @@ pub struct World {
     pub entries: BTreeMap<String, MCPServerEntry>,
     pub auth_configs: BTreeMap<String, MCPExternalAuthConfig>,
     pub tool_configs: BTreeMap<String, MCPToolConfig>,
+    /// Identity providers a VirtualMCPServer's `incomingAuth.oidcConfigRef` may name.
+    pub oidc_configs: BTreeMap<String, MCPOIDCConfig>,
+    /// Authorization configurations `incomingAuth.authzConfigRef` may name.
+    pub authz_configs: BTreeMap<String, MCPAuthzConfig>,
     /// ConfigMap data (binaryData keys appear with an empty value).
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
     /// Secret key names; never values.
@@ -73,6 +77,8 @@ pub mod kinds {
     pub const ENTRY: &str = "MCPServerEntry";
     pub const AUTH: &str = "MCPExternalAuthConfig";
     pub const TOOL_CONFIG: &str = "MCPToolConfig";
+    pub const OIDC_CONFIG: &str = "MCPOIDCConfig";
+    pub const AUTHZ_CONFIG: &str = "MCPAuthzConfig";
     pub const CONFIG_MAP: &str = "ConfigMap";
     pub const SECRET: &str = "Secret";
 }
@@ -192,6 +198,8 @@ impl ManifestWorlds {
                 self.virtual_servers.push(v);
             }
             Manifest::ToolConfig(t) => put!(t, tool_configs),
+            Manifest::OidcConfig(o) => put!(o, oidc_configs),
+            Manifest::AuthzConfig(a) => put!(a, authz_configs),
             Manifest::Other(value) => self.add_other(&value),
         }
     }

@@ -12,7 +12,8 @@ use kube::api::{Api, ApiResource, DynamicObject, ListParams};
 use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use vmcp_api::{
-    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
+    MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
+    MCPServerEntry, MCPToolConfig,
 };
 
 use crate::error::{Error, Result};
@@ -74,6 +75,8 @@ pub async fn load_world(
     world.groups = list::<MCPGroup>(client, ns).await?;
     world.auth_configs = list::<MCPExternalAuthConfig>(client, ns).await?;
     world.tool_configs = list::<MCPToolConfig>(client, ns).await?;
+    world.oidc_configs = list::<MCPOIDCConfig>(client, ns).await?;
+    world.authz_configs = list::<MCPAuthzConfig>(client, ns).await?;
 
     read_referenced(client, ns, &mut world, Some(group)).await?;
     let dep_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
@@ -102,8 +105,8 @@ pub async fn load_world(
     Ok(world)
 }
 
-/// Reads the ConfigMaps and Secrets that the world's entries (of `group`, when given) and
-/// auth configs reference (Secrets reduced to their key names).
+/// Reads the ConfigMaps and Secrets that the world's entries (of `group`, when given), auth
+/// configs and identity providers reference (Secrets reduced to their key names).
 async fn read_referenced(
     client: &Client,
     ns: &str,
@@ -142,6 +145,23 @@ async fn read_referenced(
             .and_then(|t| t.client_secret_ref.as_ref())
         {
             secrets.insert(r.name.clone());
+        }
+    }
+    // The identity providers' client secrets and CA bundles.
+    for i in world
+        .oidc_configs
+        .values()
+        .filter_map(|c| c.spec.inline.as_ref())
+    {
+        if let Some(s) = &i.client_secret_ref {
+            secrets.insert(s.name.clone());
+        }
+        if let Some(c) = i
+            .ca_bundle_ref
+            .as_ref()
+            .and_then(|c| c.config_map_ref.as_ref())
+        {
+            cms.insert(c.name.clone());
         }
     }
     read_config_maps(client, ns, cms, world).await?;

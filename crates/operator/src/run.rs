@@ -1,4 +1,4 @@
-//! The operator process: health and metrics server, leader election, the three controllers
+//! The operator process: health and metrics server, leader election, the controllers
 //! per watched scope, and graceful shutdown.
 //!
 //! `/healthz` answers while the process runs; `/readyz` once the API server has answered
@@ -12,6 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use kube::Client;
+use vmcp_api::{MCPAuthzConfig, MCPOIDCConfig};
 
 use crate::controllers::{self, Context, Metrics, Scope, Shutdown};
 use crate::error::{Error, Result};
@@ -94,6 +95,18 @@ pub async fn run_controllers(ctx: Arc<Context>, scopes: Vec<Scope>, shutdown: Sh
             ctx.clone(),
             scope.clone(),
             shutdown.clone(),
+        )));
+        tasks.push(tokio::spawn(
+            controllers::shared_config::run::<MCPOIDCConfig>(
+                ctx.clone(),
+                scope.clone(),
+                shutdown.clone(),
+            ),
+        ));
+        tasks.push(tokio::spawn(controllers::shared_config::run::<
+            MCPAuthzConfig,
+        >(
+            ctx.clone(), scope.clone(), shutdown.clone()
         )));
         tasks.push(tokio::spawn(controllers::virtual_server::run(
             ctx.clone(),

@@ -73,6 +73,10 @@ pub struct StatusPlan {
     pub url: String,
     pub conditions: Vec<Cond>,
     pub backends: Vec<BackendReport>,
+    /// `status.oidcConfigHash` and `status.authzConfigHash`: the spec hashes of the shared
+    /// configs this render used (absent when it used none, or stopped).
+    pub oidc_config_hash: Option<String>,
+    pub authz_config_hash: Option<String>,
 }
 
 impl StatusPlan {
@@ -258,14 +262,21 @@ pub fn virtual_server_status(
         vmcp_api::health::HealthSummary::of(plan.backends.iter().map(|b| live_health(&b.name)));
     let phase = vmcp_api::health::phase(plan.phase, &health);
     let phase = serde_json::to_value(phase).unwrap_or(serde_json::Value::Null);
-    serde_json::json!({
+    let mut status = serde_json::json!({
         "conditions": conditions,
         "observedGeneration": generation,
         "phase": phase,
         "message": plan.message,
         "url": plan.url,
         "discoveredBackends": backends,
-    })
+    });
+    if let Some(h) = &plan.oidc_config_hash {
+        status["oidcConfigHash"] = h.clone().into();
+    }
+    if let Some(h) = &plan.authz_config_hash {
+        status["authzConfigHash"] = h.clone().into();
+    }
+    status
 }
 
 #[cfg(test)]

@@ -1,7 +1,8 @@
 //! `vmcp render` over manifests in ToolHive's shapes — our own (`tests/fixtures/toolhive-shapes`)
 //! always, and ToolHive's own examples too when `VMCP_TOOLHIVE_SAMPLES` names them: every
-//! VirtualMCPServer either renders a config that passes the gateway's validator, or stops with a
-//! condition naming the field vmcp does not support. Never a panic.
+//! VirtualMCPServer either renders a config that passes the gateway's validator, stops with a
+//! condition naming the field vmcp does not support, or stops because an object it references
+//! is not in the files (ToolHive's own condition and reason, naming the object). Never a panic.
 
 use std::path::{Path, PathBuf};
 
@@ -11,7 +12,7 @@ use vmcp_testenv::{toolhive_samples, toolhive_shapes};
 
 /// Fields that may legitimately stop a ToolHive example: the features the compatibility rule
 /// names as unsupported (optimizer, composite tools, code mode, embedded auth server,
-/// telemetry and OIDC config references). Authorization is not among them.
+/// telemetry config references). Authorization and OIDC are not among them.
 const UNSUPPORTED: &[&str] = &[
     "spec.config.compositeToolRefs",
     "spec.config.codeMode",
@@ -19,8 +20,11 @@ const UNSUPPORTED: &[&str] = &[
     "spec.embeddingServerRef",
     "spec.telemetryConfigRef",
     "spec.authServerConfig",
-    "spec.incomingAuth.oidcConfigRef",
 ];
+
+/// The reference conditions whose failure means "an object the files do not hold, or hold
+/// incompletely" rather than an unsupported feature.
+const REFERENCES: &[&str] = &["OIDCConfigRefValidated", "AuthzConfigRefValidated"];
 
 /// Per VirtualMCPServer of a directory: `file name: outcome`, where the outcome is
 /// `rendered` (with the policies it carries) or the unsupported fields it names.
@@ -60,6 +64,25 @@ fn check_dir(dir: &Path) -> Vec<String> {
                         .and_then(|a| a.authz.as_ref())
                         .map_or(0, |a| a.policies.len());
                     outcomes.push(format!("{file} {}: rendered, {policies} policies", o.name));
+                }
+                None if o
+                    .rendered
+                    .status
+                    .conditions
+                    .iter()
+                    .any(|c| !c.ok && REFERENCES.contains(&c.type_.as_str())) =>
+                {
+                    let c = o
+                        .rendered
+                        .status
+                        .conditions
+                        .iter()
+                        .find(|c| !c.ok && REFERENCES.contains(&c.type_.as_str()))
+                        .unwrap();
+                    outcomes.push(format!(
+                        "{file} {}: stopped ({}={}: {})",
+                        o.name, c.type_, c.reason, c.message
+                    ));
                 }
                 None => {
                     let msg = &o.rendered.status.message;
@@ -102,8 +125,9 @@ fn virtual_mcp_shapes_render_or_name_the_unsupported_field() {
         "vmcp_composite_refs.yaml helpdesk-workflows: refused (spec.config.compositeToolRefs)",
         "vmcp_discovered_permit_all.yaml helpdesk-gateway: rendered, 1 policies",
         "vmcp_embedding_server_ref.yaml search-gateway: refused (spec.embeddingServerRef)",
-        "vmcp_oidc_config_ref.yaml intranet-gateway: refused (spec.incomingAuth.oidcConfigRef)",
+        "vmcp_oidc_config_ref.yaml intranet-gateway: rendered, 1 policies",
         "vmcp_optimizer_settings.yaml tuned-search-gateway: refused (spec.config.optimizer)",
+        "vmcp_service_account_auth.yaml build-gateway: rendered, 2 policies",
         "vmcp_service_and_pod.yaml storefront-gateway: rendered, 3 policies",
         "vmcp_strategies.yaml analytics-prefixed: rendered, 1 policies",
         "vmcp_strategies.yaml analytics-ranked: rendered, 0 policies",
@@ -129,18 +153,30 @@ fn toolhive_virtual_mcp_examples_render_or_name_the_unsupported_field() {
         "vmcp_conflict_resolution.yaml vmcp-prefix-strategy: rendered, 1 policies",
         "vmcp_conflict_resolution.yaml vmcp-priority-strategy: rendered, 1 policies",
         "vmcp_conflict_resolution.yaml vmcp-manual-strategy: rendered, 1 policies",
-        "vmcp_inline_incoming_auth.yaml inline-auth-vmcp: refused (spec.incomingAuth.oidcConfigRef)",
+        // Its MCPOIDCConfig is not in the file (nor the client Secret of the next two).
+        "vmcp_inline_incoming_auth.yaml inline-auth-vmcp: stopped (OIDCConfigRefValidated=OIDCConfigRefNotFound: MCPOIDCConfig default/inline-auth-oidc-config referenced by spec.incomingAuth.oidcConfigRef not found)",
         "vmcp_optimizer_all_options.yaml optimizer-vmcp: refused (spec.config.optimizer, spec.embeddingServerRef)",
         "vmcp_optimizer_openai.yaml optimizer-vmcp: refused (spec.config.optimizer)",
         "vmcp_optimizer_quickstart.yaml optimizer-vmcp: refused (spec.embeddingServerRef)",
-        "vmcp_production_full.yaml production-vmcp: refused (spec.incomingAuth.oidcConfigRef)",
+        "vmcp_production_full.yaml production-vmcp: stopped (OIDCConfigRefValidated=OIDCConfigRefNotFound: MCPOIDCConfig production/production-oidc-config referenced by spec.incomingAuth.oidcConfigRef not found)",
         "vmcp_simple_discovered.yaml simple-vmcp: rendered, 1 policies",
-        "vmcp_with_oidcconfig_ref.yaml shared-auth-vmcp: refused (spec.incomingAuth.oidcConfigRef)",
+        "vmcp_with_oidcconfig_ref.yaml shared-auth-vmcp: stopped (OIDCConfigRefValidated=OIDCConfigRefNotValid: MCPOIDCConfig default/corporate-idp is not valid: spec.inline.clientSecretRef: Secret default/oidc-secret not found)",
         "vmcp_with_telemetry_ref.yaml telemetry-demo-vmcp: refused (spec.telemetryConfigRef)",
     ];
     assert_eq!(outcomes, expected);
     let rendered = outcomes.iter().filter(|o| o.contains(": rendered")).count();
     assert_eq!((rendered, outcomes.len() - rendered), (4, 11));
+    // With the Secret the file leaves out, the shared-provider sample renders its OIDC block.
+    let file = samples.join("virtual-mcps/vmcp_with_oidcconfig_ref.yaml");
+    let text = std::fs::read_to_string(&file).unwrap()
+        + "\n---\napiVersion: v1\nkind: Secret\nmetadata: {name: oidc-secret, namespace: default}\nstringData: {client-secret: x}\n";
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("sample.yaml"), text).unwrap();
+    let outcomes = check_dir(dir.path());
+    assert_eq!(
+        outcomes,
+        ["sample.yaml shared-auth-vmcp: rendered, 1 policies"]
+    );
 }
 
 /// The inline Cedar policies a manifest's VirtualMCPServers carry, by object name, as written.

@@ -756,17 +756,22 @@ fn unsupported_features_name_the_field() {
             valid.message
         );
     }
+    // OIDC and shared authorization configs are supported now (tests/render_incoming_auth.rs):
+    // a reference to one that does not exist stops the render with ToolHive's condition
+    // naming it, not a `Valid` refusal.
     let yaml = mixed_world("inline").replace(
         "incomingAuth: {type: anonymous}",
         "incomingAuth: {type: oidc, oidcConfigRef: {name: o, audience: a}}",
     );
     let (r, _) = render_yaml(&yaml);
+    assert!(r.objects.is_none());
+    assert!(cond(&r, "Valid").ok);
+    let c = cond(&r, "OIDCConfigRefValidated");
+    assert_eq!((c.ok, c.reason.as_str()), (false, "OIDCConfigRefNotFound"));
     assert!(
-        cond(&r, "Valid")
-            .message
-            .contains("spec.incomingAuth.oidcConfigRef: OIDC client authentication (MCPOIDCConfig o) is not supported"),
+        c.message.contains("MCPOIDCConfig default/o"),
         "{}",
-        cond(&r, "Valid").message
+        c.message
     );
     let yaml = mixed_world("inline").replace(
         "incomingAuth: {type: anonymous}",
@@ -774,12 +779,12 @@ fn unsupported_features_name_the_field() {
     );
     let (r, _) = render_yaml(&yaml);
     assert!(r.objects.is_none());
+    let c = cond(&r, "AuthzConfigRefValidated");
+    assert_eq!((c.ok, c.reason.as_str()), (false, "AuthzConfigRefNotFound"));
     assert!(
-        cond(&r, "Valid").message.starts_with(
-            "spec.incomingAuth.authzConfigRef: MCPAuthzConfig references are not supported"
-        ),
+        c.message.contains("MCPAuthzConfig default/shared"),
         "{}",
-        cond(&r, "Valid").message
+        c.message
     );
 }
 

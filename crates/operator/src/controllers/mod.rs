@@ -1,5 +1,6 @@
-//! The three controllers and what they share: the context (client, applier, dependency
-//! indexes, metrics) and the error policy.
+//! The controllers (MCPGroup, MCPServerEntry, VirtualMCPServer, and one for the shared
+//! MCPOIDCConfig and MCPAuthzConfig kinds) and what they share: the context (client, applier,
+//! dependency indexes, metrics) and the error policy.
 //!
 //! Each reconcile is read → validate/render (pure) → apply → status. Validation outcomes are
 //! conditions and end the reconcile successfully, so they never hot-loop; only failures to
@@ -7,6 +8,7 @@
 
 pub mod entry;
 pub mod group;
+pub mod shared_config;
 pub mod validation_hold;
 pub mod virtual_server;
 
@@ -53,8 +55,8 @@ impl Scope {
 /// Counters exposed on `/metrics`.
 #[derive(Debug, Default)]
 pub struct Metrics {
-    pub reconciles: [AtomicU64; 3],
-    pub failures: [AtomicU64; 3],
+    pub reconciles: [AtomicU64; Which::ALL.len()],
+    pub failures: [AtomicU64; Which::ALL.len()],
     pub leader: AtomicU64,
 }
 
@@ -64,16 +66,26 @@ pub enum Which {
     Group = 0,
     Entry = 1,
     VirtualServer = 2,
+    OidcConfig = 3,
+    AuthzConfig = 4,
 }
 
 impl Which {
-    pub const ALL: [Which; 3] = [Which::Group, Which::Entry, Which::VirtualServer];
+    pub const ALL: [Which; 5] = [
+        Which::Group,
+        Which::Entry,
+        Which::VirtualServer,
+        Which::OidcConfig,
+        Which::AuthzConfig,
+    ];
 
     pub fn label(self) -> &'static str {
         match self {
             Which::Group => "mcpgroup",
             Which::Entry => "mcpserverentry",
             Which::VirtualServer => "virtualmcpserver",
+            Which::OidcConfig => "mcpoidcconfig",
+            Which::AuthzConfig => "mcpauthzconfig",
         }
     }
 }

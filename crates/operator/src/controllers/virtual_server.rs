@@ -7,7 +7,8 @@
 //! RoleBinding by label; ConfigMaps by owner), group members (re-reconciling only the
 //! servers whose group names the member, or that listed it last time), and everything the
 //! last render read (auth configs, their Secrets, CA ConfigMaps, header Secrets, the
-//! authorization policies' ConfigMap) through the dependency index.
+//! authorization policies' ConfigMap, the MCPOIDCConfig with its Secret and CA ConfigMap,
+//! the MCPAuthzConfig) through the dependency index.
 
 use std::sync::Arc;
 
@@ -22,8 +23,8 @@ use kube::runtime::reflector::{self, ObjectRef, Store};
 use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use vmcp_api::{
-    MCPExternalAuthConfig, MCPGroup, MCPRemoteProxy, MCPServer, MCPServerEntry, MCPToolConfig,
-    VirtualMCPServer,
+    MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
+    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
 };
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
@@ -274,6 +275,8 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let auths = mapper(&ctx, store.clone(), kinds::AUTH);
     let secrets = mapper(&ctx, store.clone(), kinds::SECRET);
     let tools = mapper(&ctx, store.clone(), kinds::TOOL_CONFIG);
+    let oidcs = mapper(&ctx, store.clone(), kinds::OIDC_CONFIG);
+    let authzs = mapper(&ctx, store.clone(), kinds::AUTHZ_CONFIG);
     let cms = mapper(&ctx, store, kinds::CONFIG_MAP);
     controller
         .owns(scope.api::<Deployment>(&client), owned.clone())
@@ -328,6 +331,16 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
             scope.api::<DeserializeGuard<MCPToolConfig>>(&client),
             cfg.clone(),
             move |t: DeserializeGuard<MCPToolConfig>| tools(t.meta(), None),
+        )
+        .watches(
+            scope.api::<DeserializeGuard<MCPOIDCConfig>>(&client),
+            cfg.clone(),
+            move |o: DeserializeGuard<MCPOIDCConfig>| oidcs(o.meta(), None),
+        )
+        .watches(
+            scope.api::<DeserializeGuard<MCPAuthzConfig>>(&client),
+            cfg.clone(),
+            move |a: DeserializeGuard<MCPAuthzConfig>| authzs(a.meta(), None),
         )
         .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
             secrets(&s.metadata, None)

@@ -22,6 +22,7 @@ use crate::names::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_KEY, CONFIG_MOUNT_DIR, CONFIG_VOLUME, CONTAINER_NAME,
     VMCP_PORT, base_labels, config_map_name, selector_labels, service_name,
 };
+use crate::validate::oidc::OidcCa;
 use vmcp_core::ca_bundles::CaMount;
 
 /// Everything the Deployment depends on.
@@ -35,6 +36,8 @@ pub struct DeploymentInput<'a> {
     /// Extra env vars (auth and header secrets), already sorted and unique.
     pub env: Vec<EnvVar>,
     pub ca_mounts: &'a [CaMount],
+    /// The OIDC issuer's CA bundle, in static and dynamic mode alike.
+    pub oidc_ca: Option<&'a OidcCa>,
     pub checksum: &'a str,
     pub replicas: Option<i32>,
     pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
@@ -116,6 +119,10 @@ fn base_template(i: &DeploymentInput<'_>) -> PodTemplateSpec {
         ..VolumeMount::default()
     }];
     for ca in i.ca_mounts {
+        volumes.push(ca.volume.clone());
+        mounts.push(ca.mount.clone());
+    }
+    if let Some(ca) = i.oidc_ca {
         volumes.push(ca.volume.clone());
         mounts.push(ca.mount.clone());
     }

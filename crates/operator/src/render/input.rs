@@ -3,7 +3,9 @@
 //!
 //! In order: the spec (`Valid`, with the podTemplateSpec patch and unsupported features), the
 //! group (`GroupRefValidated`: it must exist and be Ready), authorization policies held in a
-//! ConfigMap (`AuthConfigured`; fail closed: no gateway without them), discovery and outgoing
+//! ConfigMap (`AuthConfigured`; fail closed: no gateway without them), the shared MCPOIDCConfig
+//! and MCPAuthzConfig references (`OIDCConfigRefValidated`, `AuthzConfigRefValidated`; fail
+//! closed too: a gateway is never rolled to a config that lets clients in unchecked), discovery and outgoing
 //! auth (`BackendsResolved`, `AuthConfigured`: a broken default stops the render, a broken
 //! per-backend auth only excludes that backend), and in static mode at least one usable backend.
 
@@ -17,8 +19,9 @@ use vmcp_core::world::World;
 
 use super::{Mode, Stopped, deployment, sessions};
 use crate::status::{AUTH_CONFIGURED, BACKENDS_RESOLVED, BackendReport, Cond};
-use crate::validate::authz;
+use crate::validate::oidc::{self, ResolvedOidc};
 use crate::validate::virtual_server::check_spec;
+use crate::validate::{RefProblem, authz};
 
 /// What the later stages build from: everything checked, nothing rendered yet.
 #[derive(Clone, Debug)]
@@ -40,6 +43,11 @@ pub struct Input {
     /// The conditions decided so far, all passing or (`BackendsResolved`, `AuthConfigured`)
     /// reporting exclusions that do not stop the render.
     pub conditions: Vec<Cond>,
+    /// The resolved `oidcConfigRef`: its client-secret env var and CA mount go into the
+    /// Deployment (its `oidc` block is already in `config`).
+    pub oidc: Option<ResolvedOidc>,
+    /// The referenced MCPAuthzConfig's spec hash, for `status.authzConfigHash`.
+    pub authz_config_hash: Option<String>,
 }
 
 /// Stage 1: validates the spec, the group and the backends' auth.
@@ -120,6 +128,50 @@ pub fn validate(vmcp: &VirtualMCPServer, world: &World) -> Result<Input, Box<Sto
             format!("MCPGroup {group} is valid and ready"),
         )),
     }
+
+    // The shared identity provider and authorization config.
+    let stop_on = |conds: Vec<Cond>, condition: &str, p: RefProblem| {
+        let c = Cond::fail(condition, p.reason, p.message);
+        Err(Stopped::new(conds, c, P::Failed))
+    };
+    let resolved_oidc = match oidc::resolve(vmcp, world) {
+        None => None,
+        Some(Err(p)) => return stop_on(conds, oidc::CONDITION, p),
+        Some(Ok(r)) => {
+            conds.push(Cond::ok(
+                oidc::CONDITION,
+                oidc::REASON_VALID,
+                format!("MCPOIDCConfig {} is valid", r.config_name),
+            ));
+            if let Some(incoming) = spec.config.incoming_auth.as_mut() {
+                incoming.auth_type = Some(vmcp_config::IncomingAuthType::Oidc);
+                incoming.oidc = Some(r.oidc.clone());
+            }
+            Some(r)
+        }
+    };
+    let authz_config_hash = match authz::from_ref(vmcp, world) {
+        None => None,
+        Some(Err(p)) => return stop_on(conds, authz::REF_CONDITION, p),
+        Some(Ok((cfg, hash))) => {
+            let name = vmcp
+                .spec
+                .incoming_auth
+                .authz_config_ref
+                .as_ref()
+                .map(|r| r.name.as_str())
+                .unwrap_or_default();
+            conds.push(Cond::ok(
+                authz::REF_CONDITION,
+                authz::REF_VALID,
+                format!("MCPAuthzConfig {name} is valid"),
+            ));
+            if let Some(incoming) = spec.config.incoming_auth.as_mut() {
+                incoming.authz = Some(cfg);
+            }
+            Some(hash)
+        }
+    };
 
     // Authorization policies held in a ConfigMap, then discovery and outgoing auth.
     if let Some(a) = vmcp.spec.incoming_auth.authz_config.as_ref()
@@ -229,5 +281,7 @@ pub fn validate(vmcp: &VirtualMCPServer, world: &World) -> Result<Input, Box<Sto
         excluded,
         reports,
         conditions: conds,
+        oidc: resolved_oidc,
+        authz_config_hash,
     })
 }

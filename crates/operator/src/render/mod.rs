@@ -145,6 +145,8 @@ impl Stopped {
                 url,
                 conditions,
                 backends,
+                oidc_config_hash: None,
+                authz_config_hash: None,
             },
             dependencies,
         }
@@ -223,6 +225,29 @@ pub fn dependencies(vmcp: &VirtualMCPServer, world: &World) -> Vec<ObjKey> {
     {
         deps.insert(world.key(kinds::CONFIG_MAP, name));
     }
+    let incoming = &vmcp.spec.incoming_auth;
+    if let Some(r) = &incoming.oidc_config_ref {
+        deps.insert(world.key(kinds::OIDC_CONFIG, &r.name));
+        let inline = world
+            .oidc_configs
+            .get(&r.name)
+            .and_then(|c| c.spec.inline.as_ref());
+        if let Some(i) = inline {
+            if let Some(s) = &i.client_secret_ref {
+                deps.insert(world.key(kinds::SECRET, &s.name));
+            }
+            if let Some(c) = i
+                .ca_bundle_ref
+                .as_ref()
+                .and_then(|c| c.config_map_ref.as_ref())
+            {
+                deps.insert(world.key(kinds::CONFIG_MAP, &c.name));
+            }
+        }
+    }
+    if let Some(r) = &incoming.authz_config_ref {
+        deps.insert(world.key(kinds::AUTHZ_CONFIG, &r.name));
+    }
     let tool_refs = vmcp
         .spec
         .config
@@ -281,5 +306,7 @@ fn status_of(input: input::Input, world: &World, url: String) -> StatusPlan {
         url,
         conditions,
         backends: input.reports,
+        oidc_config_hash: input.oidc.map(|o| o.hash),
+        authz_config_hash: input.authz_config_hash,
     }
 }

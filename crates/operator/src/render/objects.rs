@@ -156,6 +156,16 @@ fn meta(
     }
 }
 
+/// A mounted ConfigMap key's content, for the rollout checksum: a new CA bundle must roll the
+/// pods, since the gateway reads it when it starts. Empty when absent (validation said so).
+fn config_map_value<'w>(world: &'w World, config_map: &str, key: &str) -> &'w str {
+    world
+        .config_maps
+        .get(config_map)
+        .and_then(|d| d.get(key))
+        .map_or("", String::as_str)
+}
+
 /// Stops stage 2 after stage 1's conditions.
 fn stop(input: &Input, blocker: Cond) -> Box<Stopped> {
     Stopped::new(input.conditions.clone(), blocker, P::Failed)
@@ -175,6 +185,10 @@ pub fn desired(
     });
     let mut used_env = BTreeSet::new();
     let mut env: BTreeMap<String, EnvVar> = input.auth.env.clone();
+    // The OIDC client secret, from its Secret; the config names only the variable.
+    if let Some(e) = input.oidc.as_ref().and_then(|o| o.env.as_ref()) {
+        env.insert(e.name.clone(), e.clone());
+    }
     used_env.extend(env.keys().cloned());
     let mut ca_mounts = Vec::new();
     let mut static_backends = Vec::new();
@@ -203,16 +217,18 @@ pub fn desired(
             headers.as_ref(),
         ));
         if let Some(ca) = ca {
-            let content = world
-                .config_maps
-                .get(&ca.config_map)
-                .and_then(|d| d.get(&ca.key))
-                .cloned()
-                .unwrap_or_default();
+            let content = config_map_value(world, &ca.config_map, &ca.key);
             sum.part("ca", &format!("{}/{}/{}", ca.entry, ca.config_map, ca.key))
-                .part("ca-content", &content);
+                .part("ca-content", content);
             ca_mounts.push(ca);
         }
+    }
+    // The issuer's CA bundle is mounted in both modes: the gateway reads it from a file.
+    let oidc_ca = input.oidc.as_ref().and_then(|o| o.ca.as_ref());
+    if let Some(ca) = oidc_ca {
+        let content = config_map_value(world, &ca.config_map, &ca.key);
+        sum.part("oidc-ca", &format!("{}/{}", ca.config_map, ca.key))
+            .part("oidc-ca-content", content);
     }
     let gateway_config = config::finish(input.config.clone(), mode, &input.auth, static_backends);
     let report = gateway_config.validate();
@@ -311,6 +327,7 @@ pub fn desired(
         service_account: sa_name,
         env,
         ca_mounts: &ca_mounts,
+        oidc_ca,
         checksum: &rollout_checksum,
         replicas: vmcp.spec.replicas,
         image_pull_secrets: vmcp.spec.image_pull_secrets.clone(),

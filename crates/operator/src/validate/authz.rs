@@ -21,10 +21,13 @@ use vmcp_config::{AuthzConfig, AuthzType, CedarError};
 
 use vmcp_core::world::World;
 
+use super::RefProblem;
+
 /// The key of ToolHive's authorization file in a ConfigMap when `configMap.key` is empty.
 pub const DEFAULT_KEY: &str = "authz.json";
-/// The only authorizer type of ToolHive's file that vmcp (and ToolHive's vMCP) accepts.
-const CEDAR_V1: &str = "cedarv1";
+/// The only authorizer type of ToolHive's file (and of an MCPAuthzConfig) that vmcp, like
+/// ToolHive's vMCP, accepts.
+use vmcp_api::authz_config::CEDAR_V1;
 
 pub const REASON_NOT_FOUND: &str = "AuthzConfigMapNotFound";
 pub const REASON_INVALID: &str = "AuthzConfigMapInvalid";
@@ -127,6 +130,25 @@ struct CedarOptions {
     role_claim_name: String,
     #[serde(default)]
     group_entity_type: String,
+    /// Refused on an MCPAuthzConfig (it needs an embedded authorization server); ignored in
+    /// the ConfigMap file, as before.
+    #[serde(default)]
+    primary_upstream_provider: Option<String>,
+}
+
+impl CedarOptions {
+    /// The gateway's `incomingAuth.authz` of these options.
+    fn into_config(self) -> AuthzConfig {
+        AuthzConfig {
+            authz_type: Some(AuthzType::Cedar),
+            policies: self.policies,
+            entities_json: self.entities_json,
+            group_claim_name: self.group_claim_name,
+            role_claim_name: self.role_claim_name,
+            group_entity_type: self.group_entity_type,
+            ..AuthzConfig::default()
+        }
+    }
 }
 
 /// The ConfigMap source read from the world and parsed.
@@ -172,23 +194,82 @@ pub fn from_config_map(spec: &SpecAuthz, world: &World) -> Result<AuthzConfig, C
     let Some(cedar) = file.cedar else {
         return Err(invalid("the cedar section is required".into()));
     };
-    let cfg = with_spec_claims(
-        AuthzConfig {
-            authz_type: Some(AuthzType::Cedar),
-            policies: cedar.policies,
-            entities_json: cedar.entities_json,
-            group_claim_name: cedar.group_claim_name,
-            role_claim_name: cedar.role_claim_name,
-            group_entity_type: cedar.group_entity_type,
-            ..AuthzConfig::default()
-        },
-        spec,
-    );
+    let cfg = with_spec_claims(cedar.into_config(), spec);
     cfg.parse_cedar().map_err(|errors| {
         let all: Vec<String> = errors.iter().map(file_problem).collect();
         invalid(all.join("; "))
     })?;
     Ok(cfg)
+}
+
+/// ToolHive's condition for `spec.incomingAuth.authzConfigRef`, and its reasons.
+pub const REF_CONDITION: &str = "AuthzConfigRefValidated";
+pub const REF_VALID: &str = "AuthzConfigRefValid";
+pub const REF_NOT_FOUND: &str = "AuthzConfigRefNotFound";
+pub const REF_NOT_VALID: &str = "AuthzConfigRefNotValid";
+
+/// An MCPAuthzConfig's settings as the gateway's `incomingAuth.authz`, or every problem of
+/// it, each naming its spec field (its own `Valid` condition). Only `cedarv1` exists for a
+/// virtual MCP server; its `config` has the shape of the authorization file's `cedar` section.
+pub fn from_authz_spec(spec: &vmcp_api::MCPAuthzConfigSpec) -> Result<AuthzConfig, Vec<String>> {
+    if spec.authz_type != CEDAR_V1 {
+        return Err(vec![format!(
+            "spec.type: {:?} is not supported for a VirtualMCPServer; only {CEDAR_V1} is",
+            spec.authz_type
+        )]);
+    }
+    let cedar: CedarOptions = serde_json::from_value(spec.config.clone()).map_err(|e| {
+        vec![format!(
+            "spec.config: is not a {CEDAR_V1} configuration: {e}"
+        )]
+    })?;
+    let mut problems = Vec::new();
+    if cedar
+        .primary_upstream_provider
+        .as_deref()
+        .is_some_and(|p| !p.is_empty())
+    {
+        problems.push("spec.config.primary_upstream_provider: not supported (it needs an embedded authorization server)".to_string());
+    }
+    let cfg = cedar.into_config();
+    if let Err(errors) = cfg.parse_cedar() {
+        problems.extend(
+            errors
+                .iter()
+                .map(|e| format!("spec.{}", file_problem(e).replacen("cedar.", "config.", 1))),
+        );
+    }
+    if problems.is_empty() {
+        Ok(cfg)
+    } else {
+        Err(problems)
+    }
+}
+
+/// The VirtualMCPServer's `authzConfigRef` resolved against its world, with the referenced
+/// object's spec hash (for `status.authzConfigHash`); `None` without a reference.
+pub fn from_ref(
+    vmcp: &vmcp_api::VirtualMCPServer,
+    world: &World,
+) -> Option<Result<(AuthzConfig, String), RefProblem>> {
+    let name = &vmcp.spec.incoming_auth.authz_config_ref.as_ref()?.name;
+    let ns = &world.namespace;
+    let Some(cfg) = world.authz_configs.get(name) else {
+        return Some(Err(RefProblem {
+            reason: REF_NOT_FOUND,
+            message: format!(
+                "MCPAuthzConfig {ns}/{name} referenced by spec.incomingAuth.authzConfigRef not found"
+            ),
+        }));
+    };
+    Some(
+        from_authz_spec(&cfg.spec)
+            .map(|a| (a, super::spec_hash(&cfg.spec)))
+            .map_err(|p| RefProblem {
+                reason: REF_NOT_VALID,
+                message: format!("MCPAuthzConfig {ns}/{name} is not valid: {}", p.join("; ")),
+            }),
+    )
 }
 
 /// A Cedar problem named as the file names its field (`cedar.policies[1]`,

@@ -10,11 +10,14 @@
 use vmcp_config::{Config, IncomingAuthType};
 
 /// What the user wrote into superseded keys of `spec.config`: (errors, warnings).
+/// `oidc_from_config` says the gateway takes `spec.config.incomingAuth.oidc` as written (a
+/// `type: oidc` without an `oidcConfigRef`), so that part is not ignored.
 pub fn superseded_keys(
     written: &Config,
     vmcp_name: &str,
     group: &str,
     incoming: IncomingAuthType,
+    oidc_from_config: bool,
 ) -> (Vec<String>, Vec<String>) {
     let mut errors = Vec::new();
     let mut warnings = Vec::new();
@@ -49,6 +52,10 @@ pub fn superseded_keys(
                 t.as_str(),
                 incoming.as_str()
             )),
+            _ if oidc_from_config => warnings.push(
+                "spec.config.incomingAuth.oidc is used as written because spec.incomingAuth names no oidcConfigRef; an MCPOIDCConfig reference is the preferred form"
+                    .into(),
+            ),
             _ => warnings.push(
                 "spec.config.incomingAuth is ignored: spec.incomingAuth decides client authentication"
                     .into(),
@@ -71,6 +78,7 @@ mod tests {
             "eng",
             "team",
             IncomingAuthType::Anonymous,
+            false,
         );
         assert!(e.is_empty() && w.is_empty());
 
@@ -83,7 +91,7 @@ mod tests {
             auth_type: Some(IncomingAuthType::Oidc),
             ..IncomingAuth::default()
         });
-        let (e, w) = superseded_keys(&written, "eng", "team", IncomingAuthType::Anonymous);
+        let (e, w) = superseded_keys(&written, "eng", "team", IncomingAuthType::Anonymous, false);
         assert_eq!(
             w,
             vec!["spec.config.name (other) is replaced by the VirtualMCPServer's name eng"]
@@ -95,7 +103,7 @@ mod tests {
             auth_type: Some(IncomingAuthType::Anonymous),
             ..IncomingAuth::default()
         });
-        let (e, w) = superseded_keys(&written, "eng", "team", IncomingAuthType::Anonymous);
+        let (e, w) = superseded_keys(&written, "eng", "team", IncomingAuthType::Anonymous, false);
         assert!(e.is_empty());
         assert!(
             w[1].starts_with("spec.config.incomingAuth is ignored"),

@@ -52,12 +52,25 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
     };
 
     problems.extend(super::names::check_virtual_server_name(&name));
-    let spec_incoming = match spec.incoming_auth.auth_type {
+    let incoming = &spec.incoming_auth;
+    let spec_incoming = match incoming.auth_type {
         IncomingAuthType::Anonymous => vmcp_config::IncomingAuthType::Anonymous,
         IncomingAuthType::Oidc => vmcp_config::IncomingAuthType::Oidc,
     };
-    let (errors, superseded) =
-        super::superseded::superseded_keys(&config, &name, &spec.group_ref.name, spec_incoming);
+    // `type: oidc` takes its provider from the MCPOIDCConfig reference (resolved by the
+    // render's first stage, which owns its condition) or, in the older shape the API server's
+    // CEL rule no longer admits, from `spec.config.incomingAuth.oidc` as written.
+    let written_oidc = (incoming.auth_type == IncomingAuthType::Oidc
+        && incoming.oidc_config_ref.is_none())
+    .then(|| config.incoming_auth.as_ref().and_then(|a| a.oidc.clone()))
+    .flatten();
+    let (errors, superseded) = super::superseded::superseded_keys(
+        &config,
+        &name,
+        &spec.group_ref.name,
+        spec_incoming,
+        written_oidc.is_some(),
+    );
     problems.extend(errors);
     // Backends are filled in by render (static mode) or the gateway (dynamic mode).
     config.backends.clear();
@@ -78,19 +91,14 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
                 .into(),
         );
     }
-    let incoming = &spec.incoming_auth;
-    if let Some(r) = &incoming.oidc_config_ref {
-        problems.push(format!(
-            "spec.incomingAuth.oidcConfigRef: OIDC client authentication (MCPOIDCConfig {}) is not supported by vmcp yet; use type anonymous",
-            r.name
-        ));
-    } else if incoming.auth_type == IncomingAuthType::Oidc {
+    if incoming.auth_type == IncomingAuthType::Oidc
+        && incoming.oidc_config_ref.is_none()
+        && written_oidc.is_none()
+    {
         problems.push(
-            "spec.incomingAuth.type: oidc is not supported by vmcp yet; use type anonymous".into(),
+            "spec.incomingAuth.oidcConfigRef is required when type is oidc (no spec.config.incomingAuth.oidc either): the gateway would have no issuer to check tokens against"
+                .into(),
         );
-    }
-    if incoming.authz_config_ref.is_some() {
-        problems.push("spec.incomingAuth.authzConfigRef: MCPAuthzConfig references are not supported by vmcp yet (vmcp does not define that kind); use authzConfig with type inline or configMap".into());
     }
     // Inline policies are part of the spec; a ConfigMap's are read when rendering (a
     // missing or broken ConfigMap is an AuthConfigured condition, not a spec problem).
@@ -125,10 +133,24 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
     resolve_tool_configs(&mut config, world, &mut problems);
     config.name = name;
     config.group_ref = spec.group_ref.name.clone();
-    // spec.incomingAuth supersedes config.incomingAuth, as in ToolHive.
+    // spec.incomingAuth supersedes config.incomingAuth, as in ToolHive. With an
+    // oidcConfigRef the provider is filled in by the render's first stage once the reference
+    // resolves (and the final config is validated again there); until then this config must
+    // never be served, and the render stops if the reference does not resolve.
+    let oidc = written_oidc.map(|mut o| {
+        if o.resource.trim().is_empty() {
+            o.resource = super::oidc::default_resource(None, &config.name, &world.namespace);
+        }
+        o
+    });
+    let auth_type = if oidc.is_some() {
+        vmcp_config::IncomingAuthType::Oidc
+    } else {
+        vmcp_config::IncomingAuthType::Anonymous
+    };
     config.incoming_auth = Some(IncomingAuth {
-        auth_type: Some(vmcp_config::IncomingAuthType::Anonymous),
-        oidc: None,
+        auth_type: Some(auth_type),
+        oidc,
         authz,
     });
     if let Some(h) = spec.passthrough_headers.as_ref().filter(|h| !h.is_empty()) {
@@ -167,6 +189,8 @@ pub fn describe(p: &Problem) -> String {
     let path = &p.path;
     let spec_path = if path.is_empty() {
         "spec.config".to_string()
+    } else if let Some(rest) = path.strip_prefix("incomingAuth.oidc") {
+        format!("spec.config.incomingAuth.oidc{rest} (as rendered)")
     } else if let Some(rest) = path.strip_prefix("incomingAuth.authz") {
         format!("spec.incomingAuth.authzConfig{rest}")
     } else if path.starts_with("incomingAuth") {

@@ -67,3 +67,44 @@ kind: MCPGroup
 metadata: {name: team, namespace: default}
 spec: {}
 "#;
+
+/// The pod carries the OIDC client secret as `VMCP_OIDC_CLIENT_SECRET` from Secret
+/// `secret` (name, key), never as a value, and the issuer's CA bundle ConfigMap `ca` (name,
+/// key) mounted read-only at `/etc/toolhive/ca-bundles/_oidc`.
+pub fn assert_oidc_pod(
+    pod: &k8s_openapi::api::core::v1::PodSpec,
+    secret: (&str, &str),
+    ca: (&str, &str),
+) {
+    let c = &pod.containers[0];
+    let env = c
+        .env
+        .iter()
+        .flatten()
+        .find(|e| e.name == "VMCP_OIDC_CLIENT_SECRET")
+        .expect("the client secret's env var");
+    assert!(env.value.is_none(), "a secret value in the pod spec");
+    let sel = env
+        .value_from
+        .as_ref()
+        .and_then(|v| v.secret_key_ref.as_ref())
+        .expect("a secretKeyRef");
+    assert_eq!((sel.name.as_str(), sel.key.as_str()), secret);
+    let vol = pod
+        .volumes
+        .iter()
+        .flatten()
+        .find(|v| v.name == "oidc-ca-bundle")
+        .expect("the CA volume");
+    let cm = vol.config_map.as_ref().expect("a ConfigMap volume");
+    let key = cm.items.as_ref().map(|i| i[0].key.as_str());
+    assert_eq!((cm.name.as_str(), key), (ca.0, Some(ca.1)));
+    let mount = c
+        .volume_mounts
+        .iter()
+        .flatten()
+        .find(|m| m.name == "oidc-ca-bundle")
+        .expect("the CA mount");
+    assert_eq!(mount.mount_path, "/etc/toolhive/ca-bundles/_oidc");
+    assert_eq!(mount.read_only, Some(true));
+}

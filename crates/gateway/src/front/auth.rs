@@ -35,9 +35,64 @@ pub const METADATA_PATH: &str = "/.well-known/oauth-protected-resource";
 /// How long a client is asked to wait after a 503 for an unreachable issuer.
 const RETRY_AFTER_SECS: &str = "5";
 
+/// Most verified callers remembered at once ([`Remembered`]); about 100 bytes each plus
+/// the claims, so a few MB at most.
+const REMEMBERED_CALLERS: usize = 10_000;
+
+/// Callers already authenticated, by the SHA-256 of their `Authorization` value: a client
+/// sends the same token on every request until it expires, and checking its signature
+/// (ECDSA or RSA) and building its Cedar principal is most of what client authentication
+/// costs. An entry is used only while its token has not expired and the key set that
+/// verified it is still the current one; only successes are remembered, so nothing a
+/// client sends can put a refusal or another caller in the map.
+#[derive(Default)]
+struct Remembered {
+    map: std::sync::Mutex<std::collections::HashMap<[u8; 32], Known>>,
+}
+
+struct Known {
+    caller: Caller,
+    /// The token's `exp`, in seconds since the epoch.
+    exp: u64,
+    generation: u64,
+}
+
+impl Remembered {
+    fn get(&self, digest: &[u8; 32], generation: u64, now: u64) -> Option<Caller> {
+        let map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        map.get(digest)
+            .filter(|k| k.generation == generation && now < k.exp)
+            .map(|k| k.caller.clone())
+    }
+
+    fn put(&self, digest: [u8; 32], known: Known, now: u64) {
+        let mut map = self.map.lock().unwrap_or_else(|p| p.into_inner());
+        if map.len() >= REMEMBERED_CALLERS {
+            map.retain(|_, k| k.generation == known.generation && now < k.exp);
+            if map.len() >= REMEMBERED_CALLERS {
+                // Full of live tokens: start over rather than track recency on every hit.
+                map.clear();
+            }
+        }
+        map.insert(digest, known);
+    }
+}
+
+fn digest(authorization: &str) -> [u8; 32] {
+    use sha2::Digest as _;
+    sha2::Sha256::digest(authorization.as_bytes()).into()
+}
+
+fn now_secs() -> u64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map_or(0, |d| d.as_secs())
+}
+
 /// `incomingAuth.type: oidc` as the front applies it.
 pub struct ClientAuth {
     pub verifier: Arc<Verifier>,
+    remembered: Remembered,
     /// `oidc.resource`, else `oidc.audience` when that is a URL; empty to take the URL the
     /// request came to.
     resource: String,
@@ -65,6 +120,7 @@ impl ClientAuth {
         };
         ClientAuth {
             verifier,
+            remembered: Remembered::default(),
             resource,
             scopes: cfg.scopes.clone(),
         }
@@ -81,6 +137,16 @@ impl ClientAuth {
             Ok(v) => v,
             Err(()) => Some("malformed"),
         };
+        // The generation is read before verifying, so a key set stored meanwhile makes the
+        // entry stale rather than passing for the new one.
+        let generation = self.verifier.key_generation();
+        let now = now_secs();
+        let key = authorization.map(digest);
+        if let Some(key) = &key
+            && let Some(caller) = self.remembered.get(key, generation, now)
+        {
+            return Ok(caller);
+        }
         let who = match self.verifier.verify(authorization).await {
             Ok(who) => who,
             Err(f) => {
@@ -104,13 +170,30 @@ impl ClientAuth {
                 }
             },
         };
-        Ok(Caller {
+        let exp = who
+            .claims
+            .get("exp")
+            .and_then(serde_json::Value::as_f64)
+            .map_or(0, |e| e as u64);
+        let caller = Caller {
             owner: Some(Owner {
                 issuer: who.issuer,
                 subject: who.subject,
             }),
             principal,
-        })
+        };
+        if let Some(key) = key {
+            self.remembered.put(
+                key,
+                Known {
+                    caller: caller.clone(),
+                    exp,
+                    generation,
+                },
+                now,
+            );
+        }
+        Ok(caller)
     }
 
     /// The answer for a refused request.
@@ -353,6 +436,28 @@ mod tests {
         let (s, w) = www(AuthFailure::Unavailable("down".into()));
         assert_eq!(s, StatusCode::SERVICE_UNAVAILABLE);
         assert!(w.is_none());
+    }
+
+    /// A remembered caller counts only for its own token, under the key set that verified
+    /// it, before its expiry; a full map makes room.
+    #[test]
+    fn remembered_callers_expire_with_their_token_and_key_set() {
+        let r = Remembered::default();
+        let known = |exp, generation| Known {
+            caller: Caller::default(),
+            exp,
+            generation,
+        };
+        let (a, b) = (digest("Bearer a"), digest("Bearer b"));
+        r.put(a, known(100, 1), 50);
+        assert!(r.get(&a, 1, 99).is_some());
+        assert!(r.get(&b, 1, 99).is_none(), "another token");
+        assert!(r.get(&a, 2, 99).is_none(), "keys fetched since");
+        assert!(r.get(&a, 1, 100).is_none(), "expired");
+        for i in 0..REMEMBERED_CALLERS + 5 {
+            r.put(digest(&format!("Bearer {i}")), known(1_000, 1), 50);
+        }
+        assert!(r.map.lock().unwrap().len() <= REMEMBERED_CALLERS);
     }
 
     #[test]

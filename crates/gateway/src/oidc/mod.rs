@@ -101,6 +101,9 @@ pub struct Verifier {
     min_refetch: Duration,
     /// How long fetched keys are used before they are refreshed ([`KEYS_TTL`]).
     keys_ttl: Duration,
+    /// Bumped whenever a new key set is stored, so that what was verified with the old one
+    /// can be told apart ([`Verifier::key_generation`]).
+    generation: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -139,11 +142,19 @@ impl Verifier {
             last_fetch: tokio::sync::Mutex::new(LastFetch::default()),
             min_refetch: MIN_REFETCH_INTERVAL,
             keys_ttl: KEYS_TTL,
+            generation: std::sync::atomic::AtomicU64::new(0),
         })
     }
 
     pub fn issuer(&self) -> &str {
         &self.expect.issuer
+    }
+
+    /// Which key set is current: it changes with every fetch that stores keys. A caller
+    /// remembered from a token verified under an older generation must be verified again
+    /// (a rotated-out key no longer vouches for it).
+    pub fn key_generation(&self) -> u64 {
+        self.generation.load(std::sync::atomic::Ordering::Acquire)
     }
 
     /// Fetches the keys now, so the first client does not wait for them; a failure is
@@ -246,6 +257,8 @@ impl Verifier {
                     at: Instant::now(),
                 });
                 self.loaded.store(Some(l.clone()));
+                self.generation
+                    .fetch_add(1, std::sync::atomic::Ordering::Release);
                 last.error = None;
                 Ok(l)
             }

@@ -23,6 +23,7 @@ use axum::body::Body;
 use axum::response::Response;
 use http::{HeaderMap, HeaderValue, StatusCode, header};
 
+use super::http::single_header;
 use super::session::Owner;
 use crate::authz::{Authorizer, Principal};
 use crate::jsonrpc::{self, code};
@@ -133,7 +134,8 @@ impl ClientAuth {
         authz: Option<&Authorizer>,
         metrics: &Metrics,
     ) -> Result<Caller, Response> {
-        let authorization = match single_value(headers, header::AUTHORIZATION) {
+        // A repeated or non-ASCII header is a malformed token, never the absence of one.
+        let authorization = match single_header(headers, header::AUTHORIZATION) {
             Ok(v) => v,
             Err(()) => Some("malformed"),
         };
@@ -333,19 +335,6 @@ fn plain(status: StatusCode, msg: &str) -> Response {
         HeaderValue::from_static("application/json"),
     );
     r
-}
-
-/// The header's only value; `Err` when it is repeated or not visible ASCII (then the
-/// request is treated as carrying a malformed token, never as carrying none).
-fn single_value(h: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ()> {
-    let mut values = h.get_all(name).iter();
-    let Some(first) = values.next() else {
-        return Ok(None);
-    };
-    if values.next().is_some() {
-        return Err(());
-    }
-    first.to_str().map(Some).map_err(|_| ())
 }
 
 #[cfg(test)]

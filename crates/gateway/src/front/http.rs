@@ -193,7 +193,7 @@ fn check_origin_header(front: &Front, h: &HeaderMap) -> Result<(), Response> {
 }
 
 /// The header's only value; `Err` when it is repeated or not visible ASCII.
-fn single_header(h: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ()> {
+pub(super) fn single_header(h: &HeaderMap, name: header::HeaderName) -> Result<Option<&str>, ()> {
     let mut values = h.get_all(name).iter();
     let Some(first) = values.next() else {
         return Ok(None);

@@ -53,6 +53,10 @@ fi
 step "Keycloak 26.7.3 from Maven Central and a JDK 21+ for the OIDC tests (cached)"
 scripts/keycloak.sh >/dev/null
 
+step "Ory Hydra from its Go module for the introspection tests (cold build ~5 min on 2 cores, then cached)"
+VMCP_HYDRA_BIN="$(scripts/hydra-build.sh)"
+export VMCP_HYDRA_BIN
+
 if [[ -x scripts/conformance-peers.sh ]]; then
     step "MCP conformance suite and Node 22 from npm (cached)"
     scripts/conformance-peers.sh >/dev/null

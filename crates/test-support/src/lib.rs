@@ -10,7 +10,8 @@
 //!   first: the process launcher ([`Process`], [`spawn`], [`output`]: PR_SET_PDEATHSIG for
 //!   every child, killed and reaped on drop), [`free_port`]/[`free_ports`], the CA
 //!   ([`TestCa`]), the apply-YAML harness ([`apply_yaml`], [`apply_object`]) and the real
-//!   Keycloak of the OIDC tests ([`keycloak`]; its tokens and admin API in [`oidc`]).
+//!   Keycloak of the OIDC tests ([`keycloak`]; its tokens and admin API in [`oidc`]) and the
+//!   real Hydra of the introspection tests ([`hydra`]).
 //!
 //! A dev-dependency only (and a dependency of the bench binaries and the demo example): no
 //! shipped crate depends on it. See docs/TESTING.md, "Test support".
@@ -33,6 +34,8 @@ pub use peers::{
 };
 pub use tls::LoopbackTls;
 pub use vmcp::{operator_command, serve_command};
+#[cfg(unix)]
+pub use vmcp_testenv::hydra;
 #[cfg(unix)]
 pub use vmcp_testenv::keycloak;
 #[cfg(unix)]

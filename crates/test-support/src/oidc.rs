@@ -1,10 +1,12 @@
 //! Tokens from the real Keycloak of the OIDC tests (`vmcp_testenv::keycloak`): password grants
 //! for the fixture's users, the admin API, and reading a token's header and claims (unverified:
-//! to assert on what Keycloak issued).
+//! to assert on what Keycloak issued); and opaque tokens from the real Hydra of the
+//! introspection tests (`vmcp_testenv::hydra`): clients, client-credentials tokens, revocation.
 
 use base64::Engine as _;
 use serde_json::Value;
 
+use crate::hydra::Hydra;
 use crate::keycloak::{ADMIN, Keycloak};
 
 /// The fixture's users and their passwords.
@@ -115,4 +117,59 @@ pub fn claims(token: &str) -> Value {
         .decode(p)
         .unwrap();
     serde_json::from_slice(&bytes).unwrap()
+}
+
+/// A confidential client of the real Hydra (`vmcp_testenv::hydra`) with the client
+/// credentials grant, allowed to ask for `audiences`: created through the admin API
+/// (Hydra keeps the id and secret given).
+pub async fn hydra_client(h: &Hydra, id: &str, secret: &str, audiences: &[&str]) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let body = serde_json::json!({
+        "client_id": id, "client_secret": secret, "grant_types": ["client_credentials"],
+        "audience": audiences, "scope": "mcp", "token_endpoint_auth_method": "client_secret_basic"
+    });
+    let r = reqwest::Client::new()
+        .post(format!("{}/admin/clients", h.admin))
+        .header("content-type", "application/json")
+        .body(body.to_string())
+        .send()
+        .await
+        .unwrap();
+    let status = r.status();
+    let text = r.text().await.unwrap();
+    assert_eq!(status, 201, "creating Hydra client {id}: {text}");
+}
+
+/// An opaque access token of a [`hydra_client`] (client credentials grant), for `audience`
+/// when given.
+pub async fn hydra_token(h: &Hydra, (id, secret): (&str, &str), audience: Option<&str>) -> String {
+    let mut pairs = vec![("grant_type", "client_credentials"), ("scope", "mcp")];
+    if let Some(a) = audience {
+        pairs.push(("audience", a));
+    }
+    let (status, v) = hydra_form(&h.token_endpoint(), (id, secret), &pairs).await;
+    assert_eq!(status, 200, "Hydra token endpoint: {v}");
+    v["access_token"].as_str().unwrap().to_owned()
+}
+
+/// Revokes a token at Hydra (RFC 7009), as its client.
+pub async fn hydra_revoke(h: &Hydra, (id, secret): (&str, &str), token: &str) {
+    let url = format!("{}/oauth2/revoke", h.public);
+    let (status, v) = hydra_form(&url, (id, secret), &[("token", token)]).await;
+    assert_eq!(status, 200, "Hydra revocation: {v}");
+}
+
+async fn hydra_form(url: &str, (id, secret): (&str, &str), pairs: &[(&str, &str)]) -> (u16, Value) {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let r = reqwest::Client::new()
+        .post(url)
+        .basic_auth(id, Some(secret))
+        .header("content-type", "application/x-www-form-urlencoded")
+        .body(form(pairs))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let text = r.text().await.unwrap();
+    (status, serde_json::from_str(&text).unwrap_or(Value::Null))
 }

@@ -11,11 +11,9 @@
 //! with the test binary) and watched by a reaper that kills it and deletes the temp dir when
 //! the test binary is gone however it ends.
 
-use std::io::{Read, Write};
-use std::net::TcpStream;
 use std::path::{Path, PathBuf};
 use std::process::Command;
-use std::sync::{Arc, OnceLock, mpsc};
+use std::sync::{Arc, OnceLock};
 use std::thread;
 use std::time::{Duration, Instant};
 
@@ -164,28 +162,7 @@ fn copy_dir(from: &Path, to: &Path) -> std::io::Result<()> {
 
 fn start() -> Result<Keycloak> {
     let (dist, java) = locate()?;
-    let (tx, rx) = mpsc::channel();
-    thread::Builder::new()
-        .name("vmcp-keycloak-supervisor".to_owned())
-        .spawn(move || {
-            match launch(&dist, &java) {
-                Ok((kc, held)) => {
-                    let _ = tx.send(Ok(kc));
-                    // Hold the child, the reaper and the temp dir for the life of the
-                    // process; the child's PDEATHSIG is tied to this thread.
-                    let _held = held;
-                    loop {
-                        thread::park();
-                    }
-                }
-                Err(e) => {
-                    let _ = tx.send(Err(e));
-                }
-            }
-        })
-        .map_err(Error::io("spawning the Keycloak supervisor thread"))?;
-    rx.recv()
-        .map_err(|_| Error::Supervisor("the Keycloak supervisor exited without reporting".into()))?
+    process::supervised("keycloak", move || launch(&dist, &java))
 }
 
 type Held = (process::Process, Reaper, tempfile::TempDir);
@@ -230,7 +207,7 @@ fn launch(dist: &Path, java: &Path) -> Result<(Keycloak, Held)> {
                 process::tail(&log, 40)
             )));
         }
-        if http_get_ok(port, &ready) {
+        if process::http_get_ok(port, &ready) {
             break;
         }
         if started.elapsed() > STARTUP_TIMEOUT {
@@ -253,29 +230,4 @@ fn launch(dist: &Path, java: &Path) -> Result<(Keycloak, Held)> {
         kc.base, kc.startup
     );
     Ok((kc, (child, reaper, dir)))
-}
-
-/// Whether `GET path` on 127.0.0.1:port answers 200 (HTTP/1.0, so the answer ends with
-/// the connection; no HTTP client needed in this crate).
-fn http_get_ok(port: u16, path: &str) -> bool {
-    let Ok(mut s) = TcpStream::connect_timeout(
-        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
-        Duration::from_secs(2),
-    ) else {
-        return false;
-    };
-    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
-    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").is_err() {
-        return false;
-    }
-    let mut head = [0u8; 16];
-    let mut n = 0;
-    while n < head.len() {
-        match s.read(&mut head[n..]) {
-            Ok(0) | Err(_) => break,
-            Ok(k) => n += k,
-        }
-    }
-    let head = String::from_utf8_lossy(&head[..n]);
-    head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200")
 }

@@ -32,6 +32,8 @@ mod env;
 mod error;
 mod helpers;
 #[cfg(unix)]
+pub mod hydra;
+#[cfg(unix)]
 pub mod keycloak;
 mod pki;
 mod process;

@@ -474,6 +474,65 @@ pub fn tail(path: &Path, lines: usize) -> String {
     }
 }
 
+/// Starts a long-lived server for the whole test binary: `launch` runs on a thread of its own,
+/// which then holds what it returned besides the server's description (the child, its
+/// reaper, its temp dir) for the life of the process, since a child's PDEATHSIG is tied to
+/// the thread that spawned it. Keycloak and Hydra are started this way.
+#[cfg(unix)]
+pub(crate) fn supervised<T, H>(
+    name: &str,
+    launch: impl FnOnce() -> crate::Result<(T, H)> + Send + 'static,
+) -> crate::Result<T>
+where
+    T: Send + 'static,
+    H: 'static,
+{
+    let (tx, rx) = mpsc::channel();
+    thread::Builder::new()
+        .name(format!("vmcp-{name}-supervisor"))
+        .spawn(move || match launch() {
+            Ok((server, held)) => {
+                let _ = tx.send(Ok(server));
+                let _held = held;
+                loop {
+                    thread::park();
+                }
+            }
+            Err(e) => {
+                let _ = tx.send(Err(e));
+            }
+        })
+        .map_err(crate::Error::io("spawning a supervisor thread"))?;
+    rx.recv().map_err(|_| {
+        crate::Error::Supervisor(format!("the {name} supervisor exited without reporting"))
+    })?
+}
+
+/// Whether `GET path` on 127.0.0.1:port answers 200 (HTTP/1.0, so the answer ends with
+/// the connection; no HTTP client needed in this crate).
+pub(crate) fn http_get_ok(port: u16, path: &str) -> bool {
+    let Ok(mut s) = std::net::TcpStream::connect_timeout(
+        &std::net::SocketAddr::from(([127, 0, 0, 1], port)),
+        Duration::from_secs(2),
+    ) else {
+        return false;
+    };
+    let _ = s.set_read_timeout(Some(Duration::from_secs(5)));
+    if write!(s, "GET {path} HTTP/1.0\r\nHost: 127.0.0.1:{port}\r\n\r\n").is_err() {
+        return false;
+    }
+    let mut head = [0u8; 16];
+    let mut n = 0;
+    while n < head.len() {
+        match s.read(&mut head[n..]) {
+            Ok(0) | Err(_) => break,
+            Ok(k) => n += k,
+        }
+    }
+    let head = String::from_utf8_lossy(&head[..n]);
+    head.starts_with("HTTP/1.1 200") || head.starts_with("HTTP/1.0 200")
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

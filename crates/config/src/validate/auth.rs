@@ -69,13 +69,25 @@ fn check_oidc(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, o: &OidcConfig) {
         &o.introspection_url,
         false,
     );
-    // Opaque tokens are refused without it (401), so ignoring it lets nobody in: a warning.
+    // The client secret goes to the introspection endpoint: never over plain http unless
+    // the configuration says it is a development set-up.
     if !o.introspection_url.is_empty() {
-        ctx.not_supported(
-            Severity::Warning,
-            &at.key("introspectionUrl"),
-            "is not used by this vmcp version: only JWT access tokens are accepted, opaque tokens get 401",
-        );
+        let plain_http = o
+            .introspection_url
+            .get(..7)
+            .is_some_and(|s| s.eq_ignore_ascii_case("http://"));
+        if plain_http && !o.insecure_allow_http {
+            ctx.error(
+                &at.key("introspectionUrl"),
+                "must use https (set insecureAllowHttp: true for development only)",
+            );
+        }
+        if !o.client_id.is_empty() && o.client_secret_env.is_empty() {
+            ctx.error(
+                &at.key("clientSecretEnv"),
+                "required when clientId is set with introspectionUrl: the gateway authenticates to the introspection endpoint as that client",
+            );
+        }
     }
     if !o.ca_bundle_path.is_empty() {
         check_absolute_path(ctx, &at.key("caBundlePath"), &o.ca_bundle_path);

@@ -104,7 +104,39 @@ fn oidc_introspection_url_must_be_http() {
         "incomingAuth.oidc.introspectionUrl",
         "must be an http or https URL, not ftp",
     );
-    assert_eq!(ps.len(), 2, "the URL and the OIDC refusal: {ps:?}");
+    assert_eq!(ps.len(), 1, "{ps:?}");
+}
+
+#[test]
+fn oidc_introspection_sends_its_secret_over_https_only() {
+    let ps = incoming(
+        "  type: oidc\n  oidc: {issuer: \"https://idp\", audience: a, introspectionUrl: \"http://idp/introspect\", clientId: gw, clientSecretEnv: GW_SECRET}\n",
+    );
+    assert_has(
+        &ps,
+        Severity::Error,
+        "incomingAuth.oidc.introspectionUrl",
+        "must use https",
+    );
+    assert_eq!(ps.len(), 1, "{ps:?}");
+    let dev = incoming(
+        "  type: oidc\n  oidc: {issuer: \"http://idp\", audience: a, introspectionUrl: \"http://idp/introspect\", insecureAllowHttp: true}\n",
+    );
+    assert!(dev.is_empty(), "{dev:?}");
+}
+
+#[test]
+fn oidc_introspection_client_needs_its_secret() {
+    let ps = incoming(
+        "  type: oidc\n  oidc: {issuer: \"https://idp\", audience: a, introspectionUrl: \"https://idp/introspect\", clientId: gw}\n",
+    );
+    assert_has(
+        &ps,
+        Severity::Error,
+        "incomingAuth.oidc.clientSecretEnv",
+        "required when clientId is set with introspectionUrl",
+    );
+    assert_eq!(ps.len(), 1, "{ps:?}");
 }
 
 #[test]

@@ -94,6 +94,13 @@ pub fn parse_ca_bundle(
     Ok(certs)
 }
 
+/// For tests: a client config trusting nothing but what a test passes explicitly (plain
+/// `http://` test servers never use it; it only has to build).
+#[cfg(test)]
+pub(crate) fn test_client_config() -> rustls::ClientConfig {
+    client_config("issuer", None, &rustls::RootCertStore::empty(), &[]).unwrap()
+}
+
 /// A client config trusting `base` plus `extra`.
 pub fn client_config(
     backend: &str,

@@ -53,7 +53,8 @@ struct Remembered {
 
 struct Known {
     caller: Caller,
-    /// The token's `exp`, in seconds since the epoch.
+    /// [`crate::oidc::Authenticated::valid_until`]: the token's `exp` (capped for an
+    /// introspected one), in seconds since the epoch.
     exp: u64,
     generation: u64,
 }
@@ -88,6 +89,14 @@ fn now_secs() -> u64 {
     std::time::SystemTime::now()
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs())
+}
+
+/// A 503 with `Retry-After`: nothing is served while tokens cannot be checked.
+fn unavailable(msg: &str, retry_after: &'static str) -> Response {
+    let mut r = plain(StatusCode::SERVICE_UNAVAILABLE, msg);
+    r.headers_mut()
+        .insert(header::RETRY_AFTER, HeaderValue::from_static(retry_after));
+    r
 }
 
 /// `incomingAuth.type: oidc` as the front applies it.
@@ -172,11 +181,7 @@ impl ClientAuth {
                 }
             },
         };
-        let exp = who
-            .claims
-            .get("exp")
-            .and_then(serde_json::Value::as_f64)
-            .map_or(0, |e| e as u64);
+        let exp = who.valid_until;
         let caller = Caller {
             owner: Some(Owner {
                 issuer: who.issuer,
@@ -227,16 +232,19 @@ impl ClientAuth {
                 ),
             ),
             AuthFailure::Unavailable(detail) => {
-                tracing::warn!(error = %detail, "refusing a request: the token issuer's keys are unavailable");
-                let mut r = plain(
-                    StatusCode::SERVICE_UNAVAILABLE,
+                tracing::warn!(error = %detail, "refusing a request: the token issuer cannot be reached");
+                return unavailable(
                     "the token issuer cannot be reached, so no token can be checked; nothing is served until it can (retry later)",
+                    RETRY_AFTER_SECS,
                 );
-                r.headers_mut().insert(
-                    header::RETRY_AFTER,
-                    HeaderValue::from_static(RETRY_AFTER_SECS),
+            }
+            AuthFailure::Busy => {
+                // A flood of made-up tokens lands here: a log line each would be a second flood.
+                tracing::debug!("refusing a request: too many opaque tokens to introspect at once");
+                return unavailable(
+                    "too many new tokens are being checked with the token issuer right now; retry shortly",
+                    "1",
                 );
-                return r;
             }
         };
         let mut r = plain(status, &msg);
@@ -349,13 +357,7 @@ mod tests {
             scopes: vec!["mcp:tools".into()],
             ..Default::default()
         };
-        let tls = crate::backend::tls::client_config(
-            "issuer",
-            None,
-            &rustls::RootCertStore::empty(),
-            &[],
-        )
-        .unwrap();
+        let tls = crate::backend::tls::test_client_config();
         ClientAuth::new(&cfg, Arc::new(Verifier::new(&cfg, tls).unwrap()))
     }
 

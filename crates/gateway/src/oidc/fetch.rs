@@ -1,4 +1,4 @@
-//! Talking to the issuer: OIDC discovery and the JWKS, through the gateway's one outbound
+//! Talking to the issuer: OIDC discovery, the JWKS and token introspection, through the gateway's one outbound
 //! client builder (no redirects, TLS verified against the platform roots plus
 //! `caBundlePath`, connect timeout) with a whole-request deadline and a size cap.
 //!
@@ -61,6 +61,63 @@ impl Fetcher {
     /// from the file now (projected tokens rotate); the caller sets it only for the
     /// origins the configuration itself names, never for one a discovery document chose.
     pub async fn get(&self, url: &str, with_token: bool) -> Result<bytes::Bytes, String> {
+        let parsed = self.target(url)?;
+        let token = match (&self.token_path, with_token) {
+            (Some(path), true) => Some(read_token(path).await?),
+            _ => None,
+        };
+        let mut req = self
+            .client
+            .get(parsed)
+            // RFC 7517's own type first: the Kubernetes API server answers a JWKS
+            // request for plain JSON with 406.
+            .header(
+                http::header::ACCEPT,
+                "application/jwk-set+json, application/json",
+            );
+        if let Some(t) = &token {
+            req = req.bearer_auth(t);
+        }
+        self.send(url, req, MAX_DOCUMENT_BYTES).await
+    }
+
+    /// POSTs an `application/x-www-form-urlencoded` body (RFC 7662 introspection) with
+    /// HTTP Basic client authentication when `client` is given, and reads a JSON answer of
+    /// at most `max_bytes`. Errors name the URL and the status, never the body: an
+    /// authorization server's error text may quote what it was sent.
+    pub async fn post_form(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        client: Option<(&str, &str)>,
+        max_bytes: usize,
+    ) -> Result<bytes::Bytes, String> {
+        let parsed = self.target(url)?;
+        let mut req = self
+            .client
+            .post(parsed)
+            .header(http::header::ACCEPT, "application/json")
+            .header(
+                http::header::CONTENT_TYPE,
+                "application/x-www-form-urlencoded",
+            )
+            .body(
+                url::form_urlencoded::Serializer::new(String::new())
+                    .extend_pairs(form)
+                    .finish(),
+            );
+        if let Some((id, secret)) = client {
+            // RFC 6749 §2.3.1: both parts form-urlencoded before the Basic encoding.
+            let enc =
+                |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(id), Some(enc(secret)));
+        }
+        self.send(url, req, max_bytes).await
+    }
+
+    /// `url` parsed, unless its host is a literal address the reach rule refuses (names are
+    /// judged by the guarded resolver when connecting).
+    fn target(&self, url: &str) -> Result<url::Url, String> {
         let parsed = url::Url::parse(url).map_err(|e| format!("{url:?} is not a URL: {e}"))?;
         let literal = match parsed.host() {
             Some(url::Host::Ipv4(a)) => Some(IpAddr::V4(a)),
@@ -72,23 +129,18 @@ impl Fetcher {
                 "{url}: {why} (jwksAllowPrivateIp allows private addresses)"
             ));
         }
-        let token = match (&self.token_path, with_token) {
-            (Some(path), true) => Some(read_token(path).await?),
-            _ => None,
-        };
+        Ok(parsed)
+    }
+
+    /// Sends `req` under [`FETCH_TIMEOUT`] and reads a 200 answer of at most `max_bytes`;
+    /// a redirect is refused, as everywhere in the gateway.
+    async fn send(
+        &self,
+        url: &str,
+        req: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<bytes::Bytes, String> {
         let fut = async {
-            let mut req = self
-                .client
-                .get(parsed)
-                // RFC 7517's own type first: the Kubernetes API server answers a JWKS
-                // request for plain JSON with 406.
-                .header(
-                    http::header::ACCEPT,
-                    "application/jwk-set+json, application/json",
-                );
-            if let Some(t) = &token {
-                req = req.bearer_auth(t);
-            }
             let resp = req
                 .send()
                 .await
@@ -99,13 +151,8 @@ impl Fetcher {
             if resp.status() != StatusCode::OK {
                 return Err(format!("{url}: HTTP {}", resp.status()));
             }
-            if resp
-                .content_length()
-                .is_some_and(|n| n > MAX_DOCUMENT_BYTES as u64)
-            {
-                return Err(format!(
-                    "{url}: document larger than {MAX_DOCUMENT_BYTES} bytes"
-                ));
+            if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
+                return Err(format!("{url}: document larger than {max_bytes} bytes"));
             }
             let mut resp = resp;
             let mut body = Vec::new();
@@ -115,10 +162,8 @@ impl Fetcher {
                 .map_err(|e| format!("{url}: {}", error_chain(&e)))?
             {
                 body.extend_from_slice(&chunk);
-                if body.len() > MAX_DOCUMENT_BYTES {
-                    return Err(format!(
-                        "{url}: document larger than {MAX_DOCUMENT_BYTES} bytes"
-                    ));
+                if body.len() > max_bytes {
+                    return Err(format!("{url}: document larger than {max_bytes} bytes"));
                 }
             }
             Ok(bytes::Bytes::from(body))
@@ -170,8 +215,7 @@ mod tests {
     use super::*;
 
     fn tls() -> rustls::ClientConfig {
-        crate::backend::tls::client_config("issuer", None, &rustls::RootCertStore::empty(), &[])
-            .unwrap()
+        crate::backend::tls::test_client_config()
     }
 
     /// Without the allow flag, a loopback issuer is refused before any connection: the

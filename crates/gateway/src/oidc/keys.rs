@@ -177,6 +177,12 @@ pub enum Refusal {
     Audience,
     #[error("the token lacks the {0} claim")]
     MissingClaim(String),
+    /// Introspection said `active: false`: revoked, expired or never issued.
+    #[error("the token is not active")]
+    Inactive,
+    /// Introspection said it is a refresh or ID token.
+    #[error("the token is not an access token")]
+    NotAccessToken,
 }
 
 /// Reads the header of a token: its `alg` (checked against the allow-list) and `kid`.

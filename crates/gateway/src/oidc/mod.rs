@@ -11,6 +11,7 @@
 //! fails closed.
 
 pub mod fetch;
+pub mod introspect;
 pub mod keys;
 
 use std::sync::Arc;
@@ -38,6 +39,10 @@ pub struct Authenticated {
     pub issuer: String,
     pub subject: String,
     pub claims: Map<String, Value>,
+    /// Until when (seconds since the epoch) this verdict may be reused for the same token:
+    /// a JWT's `exp`; for an introspected token its `exp`, but at most
+    /// [`introspect::REMEMBER_AT_MOST`] from now, so that revocation takes effect.
+    pub valid_until: u64,
 }
 
 /// Why a request is not let in, and so which answer it gets (docs/AUTH.md).
@@ -49,8 +54,12 @@ pub enum AuthFailure {
     Invalid(Refusal),
     /// A valid token without the configured scopes: 403 `insufficient_scope`.
     InsufficientScope,
-    /// The issuer's keys cannot be had: 503, nothing is served.
+    /// The issuer's keys (or its introspection endpoint) cannot be had: 503, nothing is
+    /// served.
     Unavailable(String),
+    /// Too many unknown opaque tokens to introspect right now: 503 with `Retry-After`
+    /// ([`introspect`] says why there is a bound).
+    Busy,
 }
 
 impl AuthFailure {
@@ -67,8 +76,11 @@ impl AuthFailure {
             AuthFailure::Invalid(Refusal::Issuer) => "issuer",
             AuthFailure::Invalid(Refusal::Audience) => "audience",
             AuthFailure::Invalid(Refusal::MissingClaim(_)) => "missing_claim",
+            AuthFailure::Invalid(Refusal::Inactive) => "inactive",
+            AuthFailure::Invalid(Refusal::NotAccessToken) => "not_access_token",
             AuthFailure::InsufficientScope => "insufficient_scope",
             AuthFailure::Unavailable(_) => "issuer_unavailable",
+            AuthFailure::Busy => "introspection_busy",
         }
     }
 }
@@ -104,6 +116,8 @@ pub struct Verifier {
     /// Bumped whenever a new key set is stored, so that what was verified with the old one
     /// can be told apart ([`Verifier::key_generation`]).
     generation: std::sync::atomic::AtomicU64,
+    /// `introspectionUrl`: where tokens that are not JWTs are checked.
+    introspector: Option<introspect::Introspector>,
 }
 
 impl std::fmt::Debug for Verifier {
@@ -117,8 +131,34 @@ impl std::fmt::Debug for Verifier {
 
 impl Verifier {
     /// A verifier for a validated `incomingAuth.oidc`, with the TLS config for the issuer
-    /// (platform roots plus `caBundlePath`).
+    /// (platform roots plus `caBundlePath`). The introspection client secret is read from
+    /// the environment variable `clientSecretEnv` names, here, once.
     pub fn new(cfg: &OidcConfig, tls: rustls::ClientConfig) -> Result<Self, String> {
+        // ToolHive reads either flag as allowing private addresses for every issuer
+        // request; so does vmcp, so that its configs mean the same here.
+        let fetcher = fetch::Fetcher::new(
+            tls,
+            cfg.jwks_allow_private_ip || cfg.protected_resource_allow_private_ip,
+            (!cfg.jwks_auth_token_path.is_empty())
+                .then(|| std::path::PathBuf::from(&cfg.jwks_auth_token_path)),
+        )?;
+        let introspector = if cfg.introspection_url.is_empty() {
+            None
+        } else {
+            let client = if cfg.client_id.is_empty() {
+                None
+            } else {
+                Some((
+                    cfg.client_id.clone(),
+                    client_secret(&cfg.client_secret_env)?,
+                ))
+            };
+            Some(introspect::Introspector::new(
+                cfg.introspection_url.clone(),
+                client,
+                fetcher.clone(),
+            ))
+        };
         Ok(Verifier {
             expect: Expect {
                 issuer: cfg.issuer.clone(),
@@ -130,19 +170,13 @@ impl Verifier {
             jwks_url: cfg.jwks_url.clone(),
             insecure_allow_http: cfg.insecure_allow_http,
             scopes: cfg.scopes.clone(),
-            // ToolHive reads either flag as allowing private addresses for every issuer
-            // request; so does vmcp, so that its configs mean the same here.
-            fetcher: fetch::Fetcher::new(
-                tls,
-                cfg.jwks_allow_private_ip || cfg.protected_resource_allow_private_ip,
-                (!cfg.jwks_auth_token_path.is_empty())
-                    .then(|| std::path::PathBuf::from(&cfg.jwks_auth_token_path)),
-            )?,
+            fetcher,
             loaded: ArcSwapOption::empty(),
             last_fetch: tokio::sync::Mutex::new(LastFetch::default()),
             min_refetch: MIN_REFETCH_INTERVAL,
             keys_ttl: KEYS_TTL,
             generation: std::sync::atomic::AtomicU64::new(0),
+            introspector,
         })
     }
 
@@ -169,7 +203,7 @@ impl Verifier {
     /// Checks the `Authorization` header of a request.
     pub async fn verify(&self, authorization: Option<&str>) -> Result<Authenticated, AuthFailure> {
         let token = bearer(authorization)?;
-        let claims = self.check(token).await?;
+        let (claims, valid_until) = self.check(token).await?;
         if !self.scopes.is_empty() {
             let granted = keys::granted_scopes(&claims);
             if !self.scopes.iter().all(|s| granted.contains(&s.as_str())) {
@@ -185,12 +219,31 @@ impl Verifier {
             issuer: self.expect.issuer.clone(),
             subject,
             claims,
+            valid_until,
         })
     }
 
-    async fn check(&self, token: &str) -> Result<Map<String, Value>, AuthFailure> {
+    /// The token's claims and until when they may be reused.
+    async fn check(&self, token: &str) -> Result<(Map<String, Value>, u64), AuthFailure> {
         // The header is read first, so that garbage never causes a fetch.
-        keys::header(token).map_err(AuthFailure::Invalid)?;
+        match (keys::header(token), &self.introspector) {
+            (Err(Refusal::Malformed), Some(i)) => {
+                let now = now();
+                let claims = i.introspect(token, &self.expect, now).await?;
+                let until = introspected_until(&claims, now);
+                return Ok((claims, until));
+            }
+            (r, _) => r.map_err(AuthFailure::Invalid)?,
+        };
+        let claims = self.check_jwt(token).await?;
+        let exp = claims
+            .get("exp")
+            .and_then(Value::as_f64)
+            .map_or(0, |e| e as u64);
+        Ok((claims, exp))
+    }
+
+    async fn check_jwt(&self, token: &str) -> Result<Map<String, Value>, AuthFailure> {
         let mut current = self.loaded.load_full();
         match &current {
             None => match self.refetch(None).await {
@@ -331,6 +384,32 @@ impl Verifier {
     }
 }
 
+/// Until when an introspected token's verdict may be reused: its `exp`, but never more than
+/// [`introspect::REMEMBER_AT_MOST`] after `now`, so that a revocation lands.
+fn introspected_until(claims: &Map<String, Value>, now: u64) -> u64 {
+    let cap = now.saturating_add(introspect::REMEMBER_AT_MOST.as_secs());
+    claims
+        .get("exp")
+        .and_then(Value::as_f64)
+        .map_or(cap, |e| (e as u64).min(cap))
+}
+
+/// The introspection client secret from the environment variable `var`; an unset or empty
+/// variable is a startup error naming it (and never showing a value).
+fn client_secret(var: &str) -> Result<String, String> {
+    if var.is_empty() {
+        return Err(
+            "incomingAuth.oidc.clientId is set for introspection but clientSecretEnv is not".into(),
+        );
+    }
+    match std::env::var(var) {
+        Ok(v) if !v.trim().is_empty() => Ok(v.trim().to_owned()),
+        _ => Err(format!(
+            "incomingAuth.oidc.clientSecretEnv names {var}, which is not set or empty"
+        )),
+    }
+}
+
 /// The error text of a refetch refused by the rate limit.
 const RATE_LIMITED: &str = "key refetch rate-limited";
 
@@ -416,13 +495,7 @@ mod tests {
                 jwks_allow_private_ip: true,
                 ..Default::default()
             };
-            let tls = crate::backend::tls::client_config(
-                "issuer",
-                None,
-                &rustls::RootCertStore::empty(),
-                &[],
-            )
-            .unwrap();
+            let tls = crate::backend::tls::test_client_config();
             Verifier::new(&cfg, tls).unwrap()
         }
 
@@ -493,6 +566,18 @@ mod tests {
         assert!(!refreshing.is_finished());
         iss.release.notify_one();
         assert!(refreshing.await.unwrap().is_ok());
+    }
+
+    #[test]
+    fn introspected_tokens_are_believed_until_exp_or_five_minutes() {
+        let at = |exp: Value| {
+            let mut m = Map::new();
+            m.insert("exp".into(), exp);
+            introspected_until(&m, 1_000)
+        };
+        assert_eq!(at(serde_json::json!(1_060)), 1_060);
+        assert_eq!(at(serde_json::json!(1_000_000)), 1_300);
+        assert_eq!(introspected_until(&Map::new(), 1_000), 1_300, "no exp");
     }
 
     #[test]

@@ -586,9 +586,49 @@ mod tests {
         assert_ne!(ports[0], ports[2]);
         for port in ports {
             assert!((low..high).contains(&port), "{port} outside {low}..{high}");
-            // Released on return, so the server can take it.
-            TcpListener::bind((Ipv4Addr::LOCALHOST, port)).unwrap();
+            // Released on return, so the server can take it. Asked of this
+            // process's own sockets rather than by binding the port again: on a
+            // shared machine another process may take a free port at any moment.
+            #[cfg(target_os = "linux")]
+            assert!(!listens_here(port), "free_ports still holds {port}");
         }
+    }
+
+    /// Whether one of this process's own sockets listens on 127.0.0.1:`port`
+    /// (Linux: `/proc/net/tcp` rows in state LISTEN, matched by inode against
+    /// `/proc/self/fd`).
+    #[cfg(target_os = "linux")]
+    fn listens_here(port: u16) -> bool {
+        let local = format!("0100007F:{port:04X}");
+        let table = fs::read_to_string("/proc/net/tcp").unwrap();
+        let inodes: Vec<String> = table
+            .lines()
+            .skip(1)
+            .filter_map(|row| {
+                let cols: Vec<&str> = row.split_whitespace().collect();
+                let listening = cols.get(1) == Some(&local.as_str()) && cols.get(3) == Some(&"0A");
+                let inode = cols.get(9).filter(|_| listening)?;
+                Some(format!("socket:[{inode}]"))
+            })
+            .collect();
+        fs::read_dir("/proc/self/fd").unwrap().flatten().any(|fd| {
+            fs::read_link(fd.path()).is_ok_and(|target| {
+                inodes
+                    .iter()
+                    .any(|inode| target.as_os_str() == inode.as_str())
+            })
+        })
+    }
+
+    /// The check above can fail: a listener of our own is seen.
+    #[cfg(target_os = "linux")]
+    #[test]
+    fn a_held_listener_is_seen() {
+        let listener = TcpListener::bind((Ipv4Addr::LOCALHOST, 0)).unwrap();
+        let port = listener.local_addr().unwrap().port();
+        assert!(listens_here(port));
+        drop(listener);
+        assert!(!listens_here(port));
     }
 
     #[test]

@@ -24,6 +24,7 @@ pub struct Harness {
 /// The API server with the CRDs, a fresh namespace named after `prefix`, and the controllers
 /// watching only it.
 pub async fn start(prefix: &str) -> Harness {
+    init_logs();
     let env = TestEnv::shared().await.expect("test apiserver");
     env.install_crds().await.expect("CRDs");
     let ns = env.namespace(prefix).await.expect("namespace");
@@ -36,6 +37,18 @@ pub async fn start(prefix: &str) -> Harness {
         ctx: controllers.ctx.clone(),
         controllers,
     }
+}
+
+/// The controllers' log lines at `warn` (or as `VMCP_TEST_LOG` filters them), captured with
+/// each test's output, so a failing test shows the reconcile errors behind it. Each test runs
+/// its controllers on its own single-threaded runtime, so its lines are its own.
+fn init_logs() {
+    let filter = tracing_subscriber::EnvFilter::try_from_env("VMCP_TEST_LOG")
+        .unwrap_or_else(|_| tracing_subscriber::EnvFilter::new("warn"));
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_test_writer()
+        .try_init();
 }
 
 impl Harness {

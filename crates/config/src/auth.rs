@@ -233,6 +233,11 @@ pub struct HeaderInjection {
     pub header_value: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub header_value_env: String,
+    /// Put in front of the value (vmcp's own key, not ToolHive's): `"Bearer "` turns a raw
+    /// token from a Secret (an MCPExternalAuthConfig of type `bearerToken`) into an
+    /// Authorization value without a second copy of the token in another Secret.
+    #[serde(default, skip_serializing_if = "String::is_empty")]
+    pub header_value_prefix: String,
 }
 
 /// RFC 8693 token exchange.
@@ -255,6 +260,14 @@ pub struct TokenExchange {
     pub subject_token_type: String,
     #[serde(default, skip_serializing_if = "String::is_empty")]
     pub subject_provider_name: String,
+    /// vmcp: the token endpoint may be on a private or loopback address (an in-cluster
+    /// identity provider). Off by default, like `jwksAllowPrivateIp`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private_ip: bool,
+    /// vmcp: a plain-http `tokenUrl` is accepted (the caller's token and the client secret
+    /// then cross the network unencrypted). Off by default, like the OIDC key of that name.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub insecure_allow_http: bool,
 }
 
 /// Injects a token held by an embedded authorization server.

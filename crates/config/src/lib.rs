@@ -53,7 +53,7 @@ pub use operational::{
     CircuitBreaker, FailureHandling, LogLevel, Operational, PartialFailureMode, Timeouts,
 };
 pub use summary::Summary;
-pub use validate::{Problem, ProblemKind, Report, Severity};
+pub use validate::{Problem, ProblemKind, Report, Severity, is_header_name};
 
 /// Parses `config.yaml` text and validates it, unknown keys included in the report: the whole
 /// work of `vmcp validate`, as one function to time.

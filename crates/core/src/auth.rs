@@ -10,6 +10,7 @@ use std::collections::BTreeMap;
 
 use k8s_openapi::api::core::v1::EnvVar;
 use vmcp_api::ExternalAuthType;
+use vmcp_api::external_auth::{MCPExternalAuthConfigSpec, TokenExchangeConfig};
 use vmcp_api::virtual_server::{BackendAuthConfig, BackendAuthType, OutgoingAuthConfig};
 use vmcp_config::{BackendAuthStrategy, HeaderInjection, StrategyType, TokenExchange};
 
@@ -47,6 +48,137 @@ fn check_secret(world: &World, cfg: &str, secret: &str, key: &str) -> Result<(),
     }
 }
 
+/// The token-exchange settings with ToolHive's older snake_case keys (`token_url`,
+/// `client_id`, `client_secret_ref`, `subject_token_type`, and `scope` as one space-separated
+/// string) read as their camelCase fields, which ToolHive's own examples still use. A key
+/// spelt both ways with different values, or any other unknown key, is a problem naming it.
+pub fn normalized_token_exchange(
+    t: &TokenExchangeConfig,
+) -> Result<TokenExchangeConfig, Vec<String>> {
+    let mut out = t.clone();
+    out.unknown.clear();
+    let mut problems = vec![];
+    let at = "spec.tokenExchange";
+    for (key, value) in &t.unknown {
+        let text = || value.as_str().map(str::to_owned);
+        let conflict = |field: &str| {
+            format!("{at}: {key} and {field} are both set, to different values; keep {field}")
+        };
+        let mut put = |slot: &mut Option<String>, field: &str| match (text(), slot.as_ref()) {
+            (None, _) => problems.push(format!("{at}.{key}: must be a string")),
+            (Some(v), Some(old)) if *old != v => problems.push(conflict(field)),
+            (Some(v), _) => *slot = Some(v),
+        };
+        match key.as_str() {
+            "token_url" => put(&mut out.token_url, "tokenUrl"),
+            "client_id" => put(&mut out.client_id, "clientId"),
+            "subject_token_type" => put(&mut out.subject_token_type, "subjectTokenType"),
+            "external_token_header_name" => put(
+                &mut out.external_token_header_name,
+                "externalTokenHeaderName",
+            ),
+            "client_secret_ref" => match serde_json::from_value(value.clone()) {
+                Ok(r) if out.client_secret_ref.as_ref().is_none_or(|old| *old == r) => {
+                    out.client_secret_ref = Some(r)
+                }
+                Ok(_) => problems.push(conflict("clientSecretRef")),
+                Err(_) => problems.push(format!("{at}.{key}: must be {{name, key}}")),
+            },
+            "scope" => match value.as_str() {
+                Some(v) => {
+                    let scopes: Vec<String> = v.split_whitespace().map(str::to_owned).collect();
+                    if out.scopes.as_ref().is_some_and(|old| *old != scopes) {
+                        problems.push(conflict("scopes"));
+                    } else {
+                        out.scopes = Some(scopes);
+                    }
+                }
+                None => problems.push(format!("{at}.{key}: must be a space-separated string")),
+            },
+            _ => problems.push(format!(
+                "{at}: unknown field {key} (fields are camelCase, e.g. tokenUrl)"
+            )),
+        }
+    }
+    if problems.is_empty() {
+        Ok(out)
+    } else {
+        Err(problems)
+    }
+}
+
+/// Every problem of an MCPExternalAuthConfig spec on its own (no Secret is looked at), each
+/// naming its field: what its `Valid` condition reports, and what stops a render that uses it.
+pub fn spec_problems(spec: &MCPExternalAuthConfigSpec) -> Vec<String> {
+    let mut problems = vec![];
+    let ty = spec.auth_type.as_str();
+    let missing = |field: &str| format!("spec.{field} is required for type {ty}");
+    match spec.auth_type {
+        ExternalAuthType::Unauthenticated => {}
+        ExternalAuthType::HeaderInjection => match &spec.header_injection {
+            None => problems.push(missing("headerInjection")),
+            Some(h) => {
+                let name = h.header_name.trim();
+                if name.is_empty() {
+                    problems.push("spec.headerInjection.headerName is empty".into());
+                } else if !vmcp_config::is_header_name(name) {
+                    problems.push(format!(
+                        "spec.headerInjection.headerName: {name:?} is not a valid HTTP header name"
+                    ));
+                }
+            }
+        },
+        ExternalAuthType::BearerToken => {
+            if spec.bearer_token.is_none() {
+                problems.push(missing("bearerToken"));
+            }
+        }
+        ExternalAuthType::TokenExchange => match &spec.token_exchange {
+            None => problems.push(missing("tokenExchange")),
+            Some(t) => match normalized_token_exchange(t) {
+                Err(p) => problems.extend(p),
+                Ok(t) => problems.extend(token_exchange_problems(&t)),
+            },
+        },
+        other => problems.push(format!(
+            "spec.type: {} is not supported by vmcp yet (supported: unauthenticated, headerInjection, bearerToken, tokenExchange)",
+            other.as_str()
+        )),
+    }
+    problems
+}
+
+fn token_exchange_problems(t: &TokenExchangeConfig) -> Vec<String> {
+    let mut problems = vec![];
+    let blank = |v: &Option<String>| v.as_deref().is_none_or(|s| s.trim().is_empty());
+    if blank(&t.token_url) {
+        problems.push("spec.tokenExchange.tokenUrl is required".into());
+    } else if let Some(u) = &t.token_url {
+        // The gateway refuses a plain-http token endpoint unless told otherwise, and an
+        // MCPExternalAuthConfig has no such switch: say so here, not in a crash-looping pod.
+        match url::Url::parse(u) {
+            Ok(p) if p.scheme() == "https" && p.host_str().is_some() => {}
+            Ok(_) => problems.push(format!(
+                "spec.tokenExchange.tokenUrl: {u:?} must be an https URL (the caller's token and the client secret are sent to it)"
+            )),
+            Err(e) => problems.push(format!("spec.tokenExchange.tokenUrl: {u:?} is not a URL: {e}")),
+        }
+    }
+    if blank(&t.audience) {
+        problems.push("spec.tokenExchange.audience is required".into());
+    }
+    if t.client_secret_ref.is_some() && blank(&t.client_id) {
+        problems.push("spec.tokenExchange.clientSecretRef needs clientId".into());
+    }
+    if t.external_token_header_name.is_some() {
+        problems.push("spec.tokenExchange.externalTokenHeaderName is not supported by vmcp: the subject token is always the caller's validated token, so the identity exchanged is the identity authorized".into());
+    }
+    if t.subject_provider_name.is_some() {
+        problems.push("spec.tokenExchange.subjectProviderName is not supported by vmcp yet (it needs an embedded authorization server)".into());
+    }
+    problems
+}
+
 /// Converts the MCPExternalAuthConfig `name` of the world.
 pub fn convert(name: &str, world: &World) -> Result<Converted, String> {
     let cfg = world
@@ -54,69 +186,56 @@ pub fn convert(name: &str, world: &World) -> Result<Converted, String> {
         .get(name)
         .ok_or_else(|| format!("MCPExternalAuthConfig {name} not found"))?;
     let spec = &cfg.spec;
+    let problems = spec_problems(spec);
+    if !problems.is_empty() {
+        return Err(format!(
+            "MCPExternalAuthConfig {name}: {}",
+            problems.join("; ")
+        ));
+    }
     let strategy = |t: StrategyType| BackendAuthStrategy {
         strategy_type: Some(t),
         ..Default::default()
     };
-    match spec.auth_type {
-        ExternalAuthType::Unauthenticated => Ok(Converted {
-            strategy: strategy(StrategyType::Unauthenticated),
-            env: vec![],
-        }),
-        ExternalAuthType::HeaderInjection => {
-            let h = spec
-                .header_injection
-                .as_ref()
-                .ok_or_else(|| format!("MCPExternalAuthConfig {name}: spec.headerInjection is required for type headerInjection"))?;
-            if h.header_name.trim().is_empty() {
-                return Err(format!(
-                    "MCPExternalAuthConfig {name}: spec.headerInjection.headerName is empty"
-                ));
-            }
+    // `spec_problems` vouched for every sub-object and field used below.
+    let header = |header_name: &str, env: &str, prefix: &str| HeaderInjection {
+        header_name: header_name.trim().to_owned(),
+        header_value: String::new(),
+        header_value_env: env.to_owned(),
+        header_value_prefix: prefix.to_owned(),
+    };
+    match (
+        spec.auth_type,
+        &spec.header_injection,
+        &spec.bearer_token,
+        &spec.token_exchange,
+    ) {
+        (ExternalAuthType::HeaderInjection, Some(h), _, _) => {
             let s = &h.value_secret_ref;
             check_secret(world, name, &s.name, &s.key)?;
             let env = format!("TOOLHIVE_HEADER_INJECTION_VALUE_{}", env_fragment(name));
             Ok(Converted {
                 strategy: BackendAuthStrategy {
-                    header_injection: Some(HeaderInjection {
-                        header_name: h.header_name.clone(),
-                        header_value: String::new(),
-                        header_value_env: env.clone(),
-                    }),
+                    header_injection: Some(header(&h.header_name, &env, "")),
                     ..strategy(StrategyType::HeaderInjection)
                 },
                 env: vec![secret_env(&env, &s.name, &s.key)],
             })
         }
-        ExternalAuthType::TokenExchange => {
-            let t = spec
-                .token_exchange
-                .as_ref()
-                .ok_or_else(|| format!("MCPExternalAuthConfig {name}: spec.tokenExchange is required for type tokenExchange"))?;
-            if !t.unknown.is_empty() {
-                let keys: Vec<&str> = t.unknown.keys().map(String::as_str).collect();
-                return Err(format!(
-                    "MCPExternalAuthConfig {name}: unknown field(s) in spec.tokenExchange: {} (fields are camelCase, e.g. tokenUrl)",
-                    keys.join(", ")
-                ));
-            }
-            let required = |v: &Option<String>, field: &str| {
-                v.clone().filter(|s| !s.trim().is_empty()).ok_or_else(|| {
-                    format!("MCPExternalAuthConfig {name}: spec.tokenExchange.{field} is required")
-                })
-            };
-            let token_url = required(&t.token_url, "tokenUrl")?;
-            let audience = required(&t.audience, "audience")?;
-            if t.external_token_header_name.is_some() {
-                return Err(format!(
-                    "MCPExternalAuthConfig {name}: spec.tokenExchange.externalTokenHeaderName is not supported by vmcp yet"
-                ));
-            }
-            if t.subject_provider_name.is_some() {
-                return Err(format!(
-                    "MCPExternalAuthConfig {name}: spec.tokenExchange.subjectProviderName is not supported by vmcp yet (it needs an embedded authorization server)"
-                ));
-            }
+        (ExternalAuthType::BearerToken, _, Some(b), _) => {
+            let s = &b.token_secret_ref;
+            check_secret(world, name, &s.name, &s.key)?;
+            let env = format!("TOOLHIVE_BEARER_TOKEN_{}", env_fragment(name));
+            Ok(Converted {
+                strategy: BackendAuthStrategy {
+                    header_injection: Some(header("Authorization", &env, "Bearer ")),
+                    ..strategy(StrategyType::HeaderInjection)
+                },
+                env: vec![secret_env(&env, &s.name, &s.key)],
+            })
+        }
+        (ExternalAuthType::TokenExchange, _, _, Some(t)) => {
+            let t = normalized_token_exchange(t).map_err(|p| p.join("; "))?;
             let mut env = vec![];
             let mut client_secret_env = String::new();
             if let Some(s) = &t.client_secret_ref {
@@ -130,11 +249,11 @@ pub fn convert(name: &str, world: &World) -> Result<Converted, String> {
             Ok(Converted {
                 strategy: BackendAuthStrategy {
                     token_exchange: Some(TokenExchange {
-                        token_url,
+                        token_url: t.token_url.clone().unwrap_or_default(),
                         client_id: t.client_id.clone().unwrap_or_default(),
                         client_secret: String::new(),
                         client_secret_env,
-                        audience,
+                        audience: t.audience.clone().unwrap_or_default(),
                         scopes: t.scopes.clone().unwrap_or_default(),
                         subject_token_type: t
                             .subject_token_type
@@ -142,16 +261,20 @@ pub fn convert(name: &str, world: &World) -> Result<Converted, String> {
                             .map(token_type_urn)
                             .unwrap_or_default(),
                         subject_provider_name: String::new(),
+                        // Not in ToolHive's CRD: an MCPExternalAuthConfig's endpoint must be
+                        // public and https (docs/AUTH.md, "Token exchange").
+                        allow_private_ip: false,
+                        insecure_allow_http: false,
                     }),
                     ..strategy(StrategyType::TokenExchange)
                 },
                 env,
             })
         }
-        other => Err(format!(
-            "MCPExternalAuthConfig {name} has type {}, which vmcp does not support yet",
-            other.as_str()
-        )),
+        _ => Ok(Converted {
+            strategy: strategy(StrategyType::Unauthenticated),
+            env: vec![],
+        }),
     }
 }
 

@@ -1,8 +1,9 @@
 //! The rollout trigger: a checksum over everything that, when changed, must restart the
 //! gateway pods, written as a pod-template annotation.
 //!
-//! It covers the ConfigMap content, the names and keys of referenced Secrets (not their
-//! values: the operator never reads them) and the content of mounted CA bundles (so rotating a
+//! It covers the ConfigMap content, the names, keys and `resourceVersion`s of referenced
+//! Secrets (not their values: the operator never keeps them; the version is what makes a
+//! rotated Secret roll the pods, whose env the kubelet fills only at start) and the content of mounted CA bundles (so rotating a
 //! CA restarts the gateway, whose TLS clients are built at start-up). An unchanged world gives
 //! the same checksum, so nothing rolls.
 

@@ -42,6 +42,10 @@ pub struct World {
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
     /// Secret key names; never values.
     pub secrets: BTreeMap<String, BTreeSet<String>>,
+    /// Secret `resourceVersion`s: part of the static-mode rollout checksum, so a rotated
+    /// Secret restarts the pods whose env it fills (the kubelet reads env only at start)
+    /// without the operator ever hashing, let alone keeping, a value.
+    pub secret_versions: BTreeMap<String, String>,
     /// Deployments by name (only the ones the operator created are loaded).
     pub deployments: BTreeMap<String, DeploymentState>,
     /// Operator policy, not cluster state: whether entries may point at loopback addresses,
@@ -249,7 +253,16 @@ impl ManifestWorlds {
                     .into_keys()
                     .chain(string_map("stringData").into_keys())
                     .collect();
-                self.world(ns).secrets.insert(name.to_string(), keys);
+                let world = self.world(ns);
+                world.secrets.insert(name.to_string(), keys);
+                if let Some(v) = value
+                    .pointer("/metadata/resourceVersion")
+                    .and_then(|v| v.as_str())
+                {
+                    world
+                        .secret_versions
+                        .insert(name.to_string(), v.to_string());
+                }
             }
             _ => {}
         }

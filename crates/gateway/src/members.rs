@@ -20,7 +20,6 @@ use std::time::Duration;
 use tokio::task::JoinHandle;
 
 use crate::aggregate::Aggregator;
-use crate::backend::auth::Identity;
 use crate::backend::build::{BackendSpec, Builder};
 use crate::backend::pool::{Backend, Caller};
 use crate::error::ServeError;
@@ -180,7 +179,7 @@ impl Members {
             let mut checks: u32 = 0;
             loop {
                 tokio::time::sleep(interval).await;
-                if b.check(&Identity::anonymous(), timeout).await.is_err() {
+                if b.check(timeout).await.is_err() {
                     continue;
                 }
                 let Some(agg) = agg.upgrade() else { return };
@@ -188,7 +187,7 @@ impl Members {
                 let due = !agg.has_part(&name)
                     || checks.is_multiple_of(SAFETY_NET_CHECKS)
                     || !b
-                        .capabilities(&Caller::shared(Identity::anonymous()))
+                        .capabilities(&Caller::gateway())
                         .await
                         .is_ok_and(|c| pushes_list_changes(&c));
                 if due {

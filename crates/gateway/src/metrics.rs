@@ -219,6 +219,44 @@ impl Metrics {
                 b.client_sessions
             );
         }
+        let exchanging: Vec<(&BackendGauges, &ExchangeCounts)> = backends
+            .iter()
+            .filter_map(|b| Some((b, b.exchange.as_ref()?)))
+            .collect();
+        if !exchanging.is_empty() {
+            let _ = writeln!(
+                s,
+                "# HELP vmcp_token_exchange_total Per-call tokens of token_exchange backends: served from the cache (hit) or asked of the token endpoint (exchange)."
+            );
+            let _ = writeln!(s, "# TYPE vmcp_token_exchange_total counter");
+            for (b, e) in &exchanging {
+                let name = esc(&b.name);
+                let _ = writeln!(
+                    s,
+                    "vmcp_token_exchange_total{{backend=\"{name}\",result=\"hit\"}} {}",
+                    e.hits
+                );
+                let _ = writeln!(
+                    s,
+                    "vmcp_token_exchange_total{{backend=\"{name}\",result=\"exchange\"}} {}",
+                    e.exchanges
+                );
+            }
+            let _ = writeln!(
+                s,
+                "# HELP vmcp_token_exchange_failures_total Token exchanges that gave no token, by reason (subject_refused: the caller's token; refused: the gateway's client or request; unavailable: the endpoint)."
+            );
+            let _ = writeln!(s, "# TYPE vmcp_token_exchange_failures_total counter");
+            for (b, e) in &exchanging {
+                for (reason, n) in &e.failures {
+                    let _ = writeln!(
+                        s,
+                        "vmcp_token_exchange_failures_total{{backend=\"{}\",reason=\"{reason}\"}} {n}",
+                        esc(&b.name)
+                    );
+                }
+            }
+        }
         let _ = writeln!(
             s,
             "# HELP vmcp_authz_denied_total Requests refused by the authorization policy (HTTP 403), by Cedar action."
@@ -277,6 +315,15 @@ pub struct BackendGauges {
     pub state: &'static str,
     pub healthy: bool,
     pub client_sessions: usize,
+    /// For `token_exchange` backends.
+    pub exchange: Option<ExchangeCounts>,
+}
+
+/// What a `token_exchange` backend's cache did since start.
+pub struct ExchangeCounts {
+    pub hits: u64,
+    pub exchanges: u64,
+    pub failures: Vec<(&'static str, u64)>,
 }
 
 /// (method, outcome, count) of server-to-client requests (see `relay::counts`).
@@ -302,8 +349,28 @@ mod tests {
             state: "healthy",
             healthy: true,
             client_sessions: 2,
+            exchange: None,
         };
-        let out = m.render(&[gauges], 3, &[("roots/list", "answered", 4)]);
+        let exchanging = BackendGauges {
+            name: "x".into(),
+            state: "healthy",
+            healthy: true,
+            client_sessions: 0,
+            exchange: Some(ExchangeCounts {
+                hits: 9,
+                exchanges: 2,
+                failures: vec![("unavailable", 1)],
+            }),
+        };
+        let out = m.render(&[gauges, exchanging], 3, &[("roots/list", "answered", 4)]);
+        assert!(out.contains(r#"vmcp_token_exchange_total{backend="x",result="hit"} 9"#));
+        assert!(out.contains(r#"vmcp_token_exchange_total{backend="x",result="exchange"} 2"#));
+        assert!(
+            out.contains(
+                r#"vmcp_token_exchange_failures_total{backend="x",reason="unavailable"} 1"#
+            )
+        );
+        assert!(!out.contains(r#"vmcp_token_exchange_total{backend="a""#));
         assert!(out.contains(
             r#"vmcp_requests_total{method="tools/call",tool="a_echo",backend="a",outcome="ok"} 1"#
         ));

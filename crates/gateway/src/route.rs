@@ -12,7 +12,7 @@ use vmcp_config::PartialFailureMode;
 use crate::aggregate::Aggregator;
 use crate::aggregate::view::{Listing, View};
 use crate::authz::{Authorizer, Kind, Principal, Target, ToolHints};
-use crate::backend::auth::Identity;
+use crate::backend::auth::Subject;
 use crate::backend::pool::Caller;
 use crate::backend::{BackendError, RelatedTx};
 use crate::front::session::ClientSession;
@@ -31,6 +31,15 @@ pub struct Router {
     pub authz: Option<Arc<Authorizer>>,
 }
 
+/// Who asks: the Cedar principal (`None` for the anonymous one, which only a gateway
+/// without client authentication passes) and the authenticated caller, whose token
+/// backends that act for the user are given (exchanged), never anyone else's.
+#[derive(Clone, Copy, Default)]
+pub struct Who<'a> {
+    pub principal: Option<&'a Principal>,
+    pub subject: Option<&'a Subject>,
+}
+
 /// The outcome of one request: a full JSON-RPC response text.
 pub type Reply = String;
 
@@ -43,12 +52,11 @@ pub struct Denied(pub Reply);
 type Outcome = (Reply, String, Option<Arc<str>>, bool);
 
 impl Router {
-    /// Answers one request of `session`; `who` is the caller's Cedar principal (`None` for
-    /// the anonymous one, which only a gateway without client authentication passes).
+    /// Answers one request of `session` for `who`.
     pub async fn handle(
         &self,
         session: &Arc<ClientSession>,
-        who: Option<&Principal>,
+        who: Who<'_>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
@@ -100,18 +108,19 @@ impl Router {
     async fn dispatch(
         &self,
         session: &Arc<ClientSession>,
-        who: Option<&Principal>,
+        asker: Who<'_>,
         id: &RawValue,
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
     ) -> Result<Outcome, Kind> {
+        let who = asker.principal;
         let none = || (String::new(), None);
         let list = |r: Result<Reply, Reply>| match r {
             Ok(s) => (s, String::new(), None, true),
             Err(s) => (s, String::new(), None, false),
         };
-        let caller = caller(session);
+        let caller = caller(session, asker.subject);
         Ok(match method {
             "logging/setLevel" => self.set_level(session, id, params).await,
             "ping" => {
@@ -138,7 +147,7 @@ impl Router {
                     .await?
             }
             "resources/read" | "resources/subscribe" | "resources/unsubscribe" => {
-                self.by_uri(who, session, id, method, params, related)
+                self.by_uri(asker, session, id, method, params, related)
                     .await?
             }
             "completion/complete" => self.completion(&caller, who, id, params).await?,
@@ -277,7 +286,7 @@ impl Router {
 
     async fn by_uri(
         &self,
-        who: Option<&Principal>,
+        asker: Who<'_>,
         session: &Arc<ClientSession>,
         id: &RawValue,
         method: &str,
@@ -293,7 +302,7 @@ impl Router {
         // Reading and subscribing are decided on the URI asked for (a template's expansion),
         // before it is looked up; unsubscribing only ever takes something away.
         if method != "resources/unsubscribe" {
-            self.admits(who, || Target::resource(&uri))?;
+            self.admits(asker.principal, || Target::resource(&uri))?;
         }
         self.first_fetch().await;
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
@@ -312,7 +321,7 @@ impl Router {
             let reply = jsonrpc::response_ok(id, &jsonrpc::empty_object());
             (reply, String::new(), Some(backend), true)
         };
-        let mut caller = caller(session);
+        let mut caller = caller(session, asker.subject);
         match method {
             "resources/subscribe" if !session.subscribe(&uri, caller.client.is_some()) => {
                 return Ok(ok_here(backend));
@@ -498,9 +507,9 @@ impl Router {
 
 /// Who the backends see a client's calls come from: its own backend sessions when it needs
 /// them (see `relay`), the shared ones otherwise.
-fn caller(session: &Arc<ClientSession>) -> Caller {
+fn caller(session: &Arc<ClientSession>, subject: Option<&Subject>) -> Caller {
     Caller {
-        identity: Identity::anonymous(),
+        subject: subject.cloned(),
         client: session
             .is_dedicated()
             .then(|| session.clone() as Arc<dyn crate::relay::Downstream>),

@@ -138,6 +138,9 @@ async fn read_referenced(
         if let Some(h) = &a.spec.header_injection {
             secrets.insert(h.value_secret_ref.name.clone());
         }
+        if let Some(b) = &a.spec.bearer_token {
+            secrets.insert(b.token_secret_ref.name.clone());
+        }
         if let Some(r) = a
             .spec
             .token_exchange
@@ -172,6 +175,9 @@ async fn read_referenced(
             .await
             .map_err(Error::kube(format!("reading Secret {ns}/{name}")))?;
         if let Some(s) = got {
+            if let Some(v) = &s.metadata.resource_version {
+                world.secret_versions.insert(name.clone(), v.clone());
+            }
             // Keep key names only; the values are dropped here.
             let keys: BTreeSet<String> = s
                 .data

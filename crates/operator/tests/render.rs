@@ -693,21 +693,53 @@ fn static_mode_without_usable_backends_is_a_condition() {
     );
 }
 
-#[test]
-fn unsupported_auth_type_excludes_only_that_backend() {
+/// `mixed_world` with context7's MCPExternalAuthConfig replaced by `body` (its spec after
+/// `type`), the token-exchange fields dropped.
+fn world_with_ctx7_auth(body: &str) -> String {
     let yaml = mixed_world("inline").replace(
         "  type: tokenExchange\n  tokenExchange:",
-        "  type: bearerToken\n  bearerToken: {tokenSecretRef: {name: ctx7, key: api-key}}\n  x_ignored:",
+        &format!("{body}\n  x_ignored:"),
     );
-    // The replacement leaves the token exchange fields under an unknown key; drop them.
-    let yaml = yaml.replace("  x_ignored:\n    tokenUrl: https://idp.example.com/token\n    clientId: vmcp\n    clientSecretRef: {name: ctx7, key: client-secret}\n    audience: context7\n    subjectTokenType: access_token\n", "");
+    yaml.replace("  x_ignored:\n    tokenUrl: https://idp.example.com/token\n    clientId: vmcp\n    clientSecretRef: {name: ctx7, key: client-secret}\n    audience: context7\n    subjectTokenType: access_token\n", "")
+}
+
+#[test]
+fn bearer_token_renders_to_an_authorization_header_from_the_secret() {
+    let yaml = world_with_ctx7_auth(
+        "  type: bearerToken\n  bearerToken: {tokenSecretRef: {name: ctx7, key: api-key}}",
+    );
+    let (r, _) = render_yaml(&yaml);
+    let cfg = config_roundtrip(&r);
+    assert!(cfg.backend("context7").is_some());
+    let out = cfg.outgoing_auth.as_ref().unwrap();
+    let s = &out.backends["context7"];
+    assert_eq!(s.strategy_type, Some(StrategyType::HeaderInjection));
+    let h = s.header_injection.as_ref().unwrap();
+    assert_eq!(h.header_name, "Authorization");
+    assert_eq!(h.header_value_prefix, "Bearer ");
+    assert!(h.header_value.is_empty(), "no token in the ConfigMap");
+    let e = env(&r, &h.header_value_env).expect("bearer token env");
+    let sk = e
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!((sk.name.as_str(), sk.key.as_str()), ("ctx7", "api-key"));
+    assert!(cond(&r, "AuthConfigured").ok);
+}
+
+#[test]
+fn unsupported_auth_type_excludes_only_that_backend() {
+    let yaml = world_with_ctx7_auth("  type: awsSts\n  awsSts: {region: eu-west-1}");
     let (r, _) = render_yaml(&yaml);
     let cfg = config_roundtrip(&r);
     assert!(cfg.backend("context7").is_none());
     assert!(cfg.backend("fetch").is_some());
     let auth = cond(&r, "AuthConfigured");
     assert!(
-        !auth.ok && auth.message.contains("bearerToken") && auth.message.contains("context7"),
+        !auth.ok && auth.message.contains("awsSts") && auth.message.contains("context7"),
         "{auth:?}"
     );
 }

@@ -28,6 +28,12 @@ pub const AUDIENCE: &str = "vmcp-gateway";
 pub const CLIENT: &str = "vmcp-cli";
 /// A public client whose tokens are for another audience.
 pub const OTHER_CLIENT: &str = "other-cli";
+/// The gateway's own confidential client (id, secret): standard token exchange (RFC 8693)
+/// enabled, service account for client credentials, tokens that live 10 s, and
+/// [`EXCHANGE_AUDIENCE`] available as audience.
+pub const GATEWAY_CLIENT: (&str, &str) = ("vmcp-gateway", "vmcp-gateway-secret");
+/// The client a backend that takes exchanged tokens is: the audience they are made for.
+pub const EXCHANGE_AUDIENCE: &str = "exchange-backend";
 /// The bootstrap admin of the master realm (for the admin API: key rotation).
 pub const ADMIN: (&str, &str) = ("admin", "admin");
 

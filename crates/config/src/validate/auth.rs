@@ -294,11 +294,13 @@ fn check_header_injection(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, h: &HeaderInjec
         (false, false) => ctx.error(at, "set either headerValue or headerValueEnv, not both"),
         _ => {}
     }
-    if h.header_value.contains(['\r', '\n', '\0']) {
-        ctx.error(
-            &at.key("headerValue"),
-            "must not contain line breaks or NUL bytes",
-        );
+    for (key, value) in [
+        ("headerValue", &h.header_value),
+        ("headerValuePrefix", &h.header_value_prefix),
+    ] {
+        if value.contains(['\r', '\n', '\0']) {
+            ctx.error(&at.key(key), "must not contain line breaks or NUL bytes");
+        }
     }
     check_env_name(ctx, &at.key("headerValueEnv"), &h.header_value_env);
 }
@@ -315,6 +317,13 @@ fn check_subject_token_type(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, value: &str) 
 
 fn check_token_exchange(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, t: &TokenExchange) {
     check_http_url(ctx, &at.key("tokenUrl"), &t.token_url, true);
+    if !t.token_url.is_empty() && !is_https(&t.token_url) && !t.insecure_allow_http {
+        ctx.error(
+            &at.key("tokenUrl"),
+            "must be https: the caller's token and the client secret are sent to it \
+             (insecureAllowHttp: true allows plain http, for development)",
+        );
+    }
     check_secret_pair(
         ctx,
         at,

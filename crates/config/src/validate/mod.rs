@@ -269,7 +269,7 @@ pub(crate) fn check_absolute_path(ctx: &mut Ctx<'_>, path: &FieldPath<'_>, value
 }
 
 /// An HTTP header field name (RFC 9110 token).
-pub(crate) fn is_header_name(s: &str) -> bool {
+pub fn is_header_name(s: &str) -> bool {
     !s.is_empty()
         && s.bytes()
             .all(|b| b.is_ascii_alphanumeric() || b"!#$%&'*+-.^_`|~".contains(&b))

@@ -23,7 +23,6 @@ use tokio::sync::{broadcast, watch};
 use vmcp_config::Aggregation;
 
 use crate::backend::BackendError;
-use crate::backend::auth::Identity;
 use crate::backend::pool::{Backend, Caller};
 use crate::health::State;
 use crate::jsonrpc;
@@ -482,7 +481,7 @@ impl Aggregator {
 
 /// Lists everything a backend advertises, following cursors.
 pub async fn fetch(b: &Backend) -> Result<Caps, BackendError> {
-    let id = Caller::shared(Identity::anonymous());
+    let id = Caller::gateway();
     let caps = b.capabilities(&id).await?;
     let has = |k: &str| caps.get(k).is_some_and(|v| !v.is_null());
     let (tools, resources, templates, prompts) = tokio::try_join!(

@@ -2,8 +2,9 @@
 //!
 //! Everything secret is resolved once at startup (environment variables named by the config),
 //! so a missing secret is a startup error naming the backend rather than a failing call hours
-//! later. Token exchange sits behind [`TokenSource`] so it can be added without touching the
-//! request path; today it answers "not supported yet".
+//! later. Token exchange ([`super::exchange`]) acts for the caller: its sessions are per caller
+//! and every call carries the caller's own exchanged token. Strategies vmcp cannot perform
+//! sit behind [`TokenSource`] and answer "not supported yet".
 //!
 //! # Header forwarding in backend `metadata`
 //!
@@ -27,6 +28,8 @@ use std::sync::Arc;
 
 use http::{HeaderMap, HeaderName, HeaderValue};
 use vmcp_config::{BackendAuthStrategy, StrategyType};
+
+use super::exchange::{ExchangeFailure, Exchanger, Settings};
 
 /// Metadata key prefix for literal headers.
 pub const PLAINTEXT_PREFIX: &str = vmcp_config::metadata::HEADER_PLAINTEXT_PREFIX;
@@ -57,6 +60,12 @@ pub enum AuthError {
     Config { backend: String, what: String },
     #[error("backend {backend:?}: outgoing auth type {kind} is not supported yet")]
     NotSupported { backend: String, kind: &'static str },
+    /// No exchanged token for the call (`token_exchange`).
+    #[error("backend {backend:?}: token exchange failed: {failure}")]
+    Exchange {
+        backend: String,
+        failure: ExchangeFailure,
+    },
 }
 
 /// Who the gateway is calling on behalf of. Backend sessions are keyed by it, so two callers
@@ -67,6 +76,29 @@ pub struct Identity(pub Arc<str>);
 impl Identity {
     pub fn anonymous() -> Self {
         Identity(Arc::from("anonymous"))
+    }
+
+    /// The identity of an authenticated caller: its issuer and subject, unambiguously
+    /// joined (the issuer's length first).
+    pub fn of(issuer: &str, subject: &str) -> Self {
+        Identity(Arc::from(format!("{}:{issuer}{subject}", issuer.len())))
+    }
+}
+
+/// An authenticated caller as strategies that act for the user need it: its identity
+/// (which keys its backend sessions) and its validated incoming token (which
+/// `token_exchange` exchanges). Never printed.
+#[derive(Clone)]
+pub struct Subject {
+    pub identity: Identity,
+    pub token: Arc<str>,
+}
+
+impl std::fmt::Debug for Subject {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Subject")
+            .field("identity", &self.identity)
+            .finish_non_exhaustive()
     }
 }
 
@@ -97,11 +129,39 @@ impl TokenSource for Unsupported {
     }
 }
 
+/// A secret given inline (`value`) or by the name of an environment variable (`env_key`,
+/// the config field `field`): `None` when neither is set, an error naming the field when the
+/// variable is unset or empty, so a missing Secret never turns into an empty credential.
+fn literal_or_env(
+    value: &str,
+    env_key: &str,
+    field: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+) -> Result<Option<String>, String> {
+    if !value.is_empty() {
+        return Ok(Some(value.to_owned()));
+    }
+    if env_key.is_empty() {
+        return Ok(None);
+    }
+    match env(env_key) {
+        Some(v) if !v.is_empty() => Ok(Some(v)),
+        _ => Err(format!(
+            "{field}: environment variable {env_key} is not set"
+        )),
+    }
+}
+
 /// The resolved outgoing auth of one backend.
 pub enum Outgoing {
     None,
     /// A fixed header (`header_injection`), secret already resolved.
     Header(HeaderName, HeaderValue),
+    /// RFC 8693 token exchange of the caller's token (`token_exchange`).
+    Exchange {
+        backend: String,
+        exchanger: Arc<Exchanger>,
+    },
     Token(Box<dyn TokenSource>),
 }
 
@@ -110,28 +170,74 @@ impl Outgoing {
         match self {
             Outgoing::None => "unauthenticated",
             Outgoing::Header(..) => "header_injection",
+            Outgoing::Exchange { .. } => "token_exchange",
             Outgoing::Token(_) => "token",
         }
     }
 
-    /// Headers to add to every request of a backend session for `identity`.
+    /// Whether the backend sees each caller with a credential of its own: its sessions are
+    /// then kept per caller ([`Subject::identity`]) and every call carries the caller's
+    /// current credential ([`Outgoing::call_header`]). Otherwise everyone shares sessions.
+    pub fn per_user(&self) -> bool {
+        matches!(self, Outgoing::Exchange { .. })
+    }
+
+    /// The exchanger, for metrics.
+    pub fn exchanger(&self) -> Option<&Arc<Exchanger>> {
+        match self {
+            Outgoing::Exchange { exchanger, .. } => Some(exchanger),
+            _ => None,
+        }
+    }
+
+    /// The `Authorization` value of one call for `subject` on a per-user backend; `None`
+    /// for the others, whose credential is fixed in the session's headers. A call of the
+    /// gateway's own (no subject) gets the service token when there is one.
+    pub async fn call_header(
+        &self,
+        subject: Option<&Subject>,
+    ) -> Result<Option<HeaderValue>, AuthError> {
+        let Outgoing::Exchange { backend, exchanger } = self else {
+            return Ok(None);
+        };
+        match subject {
+            Some(s) => exchanger
+                .header(&s.token)
+                .await
+                .map(Some)
+                .map_err(|failure| AuthError::Exchange {
+                    backend: backend.clone(),
+                    failure,
+                }),
+            None => Ok(exchanger.service_header().await),
+        }
+    }
+
+    /// Headers to add to every request of a backend session; `call` is the per-user
+    /// credential [`Outgoing::call_header`] gave for the call that opens it.
     pub async fn headers(
         &self,
-        identity: &Identity,
+        call: Option<&HeaderValue>,
     ) -> Result<Vec<(HeaderName, HeaderValue)>, AuthError> {
         match self {
             Outgoing::None => Ok(Vec::new()),
             Outgoing::Header(n, v) => Ok(vec![(n.clone(), v.clone())]),
-            Outgoing::Token(t) => Ok(vec![t.header(identity).await?]),
+            Outgoing::Exchange { .. } => Ok(call
+                .map(|v| (http::header::AUTHORIZATION, v.clone()))
+                .into_iter()
+                .collect()),
+            Outgoing::Token(t) => Ok(vec![t.header(&Identity::anonymous()).await?]),
         }
     }
 }
 
-/// Resolves a backend's strategy; `env` looks up environment variables (injected for tests).
+/// Resolves a backend's strategy; `env` looks up environment variables (injected for tests),
+/// `tls` is the backend's TLS configuration (the token endpoint is reached with it).
 pub fn resolve(
     backend: &str,
     strategy: Option<&BackendAuthStrategy>,
     env: &dyn Fn(&str) -> Option<String>,
+    tls: impl FnOnce() -> Result<rustls::ClientConfig, String>,
 ) -> Result<Outgoing, AuthError> {
     let Some(s) = strategy else {
         return Ok(Outgoing::None);
@@ -148,26 +254,52 @@ pub fn resolve(
                 .as_ref()
                 .ok_or_else(|| cfg_err("headerInjection is required".into()))?;
             let name = header_name(&hi.header_name).map_err(cfg_err)?;
-            let value = if !hi.header_value.is_empty() {
-                hi.header_value.clone()
-            } else if !hi.header_value_env.is_empty() {
-                match env(&hi.header_value_env) {
-                    Some(v) if !v.is_empty() => v,
-                    _ => {
-                        return Err(cfg_err(format!(
-                            "headerInjection.headerValueEnv: environment variable {} is not set",
-                            hi.header_value_env
-                        )));
-                    }
-                }
-            } else {
-                return Err(cfg_err(
-                    "headerInjection needs headerValue or headerValueEnv".into(),
-                ));
-            };
+            let value = literal_or_env(
+                &hi.header_value,
+                &hi.header_value_env,
+                "headerInjection.headerValueEnv",
+                env,
+            )
+            .map_err(cfg_err)?
+            .ok_or_else(|| cfg_err("headerInjection needs headerValue or headerValueEnv".into()))?;
+            let value = format!("{}{value}", hi.header_value_prefix);
             let value = HeaderValue::from_str(&value)
                 .map_err(|_| cfg_err("headerInjection value is not a valid header value".into()))?;
             Ok(Outgoing::Header(name, sensitive(value)))
+        }
+        Some(StrategyType::TokenExchange) => {
+            let t = s
+                .token_exchange
+                .as_ref()
+                .ok_or_else(|| cfg_err("tokenExchange is required".into()))?;
+            let secret = literal_or_env(
+                &t.client_secret,
+                &t.client_secret_env,
+                "tokenExchange.clientSecretEnv",
+                env,
+            )
+            .map_err(cfg_err)?
+            .unwrap_or_default();
+            if t.client_id.is_empty() && !secret.is_empty() {
+                return Err(cfg_err(
+                    "tokenExchange: a client secret needs clientId".into(),
+                ));
+            }
+            let fetcher =
+                crate::oidc::fetch::Fetcher::new(tls().map_err(cfg_err)?, t.allow_private_ip, None)
+                    .map_err(cfg_err)?
+                    .allowed_by("tokenExchange.allowPrivateIp");
+            let settings = Settings {
+                token_url: t.token_url.clone(),
+                client: (!t.client_id.is_empty()).then(|| (t.client_id.clone(), secret)),
+                audience: t.audience.clone(),
+                scopes: t.scopes.clone(),
+                subject_token_type: t.subject_token_type.clone(),
+            };
+            Ok(Outgoing::Exchange {
+                backend: backend.to_owned(),
+                exchanger: Arc::new(Exchanger::new(settings, fetcher)),
+            })
         }
         Some(other) => Ok(Outgoing::Token(Box::new(Unsupported {
             backend: backend.to_owned(),
@@ -246,31 +378,92 @@ mod tests {
             }),
             ..Default::default()
         };
-        match resolve("b", Some(&s), &env).unwrap() {
+        match resolve("b", Some(&s), &env, || {
+            Ok(crate::backend::tls::test_client_config())
+        })
+        .unwrap()
+        {
             Outgoing::Header(n, v) => {
                 assert_eq!(n, "authorization");
                 assert_eq!(v, "Bearer s3cret");
             }
             _ => panic!("wrong strategy"),
         }
+        // A bearerToken config: the raw token from the Secret, the prefix from the config.
+        let raw = |k: &str| (k == "RAW").then(|| "t0ken".to_owned());
+        let hi = s.header_injection.as_mut().unwrap();
+        hi.header_value_env = "RAW".into();
+        hi.header_value_prefix = "Bearer ".into();
+        match resolve("b", Some(&s), &raw, || {
+            Ok(crate::backend::tls::test_client_config())
+        })
+        .unwrap()
+        {
+            Outgoing::Header(_, v) => assert_eq!(v, "Bearer t0ken"),
+            _ => panic!("wrong strategy"),
+        }
         s.header_injection.as_mut().unwrap().header_value_env = "MISSING".into();
-        let e = resolve("b", Some(&s), &env).err().unwrap().to_string();
+        let e = resolve("b", Some(&s), &env, || {
+            Ok(crate::backend::tls::test_client_config())
+        })
+        .err()
+        .unwrap()
+        .to_string();
         assert!(e.contains("MISSING") && e.contains("\"b\""), "{e}");
     }
 
     #[tokio::test]
-    async fn token_exchange_is_a_clear_not_supported_error() {
+    async fn unsupported_strategies_are_a_clear_error_and_exchange_needs_its_secret() {
         let s = BackendAuthStrategy {
-            strategy_type: Some(StrategyType::TokenExchange),
+            strategy_type: Some(StrategyType::AwsSts),
             ..Default::default()
         };
-        let o = resolve("b", Some(&s), &env).unwrap();
-        let e = o
-            .headers(&Identity::anonymous())
-            .await
-            .unwrap_err()
-            .to_string();
-        assert!(e.contains("token_exchange is not supported yet"), "{e}");
+        let o = resolve("b", Some(&s), &env, || {
+            Ok(crate::backend::tls::test_client_config())
+        })
+        .unwrap();
+        let e = o.headers(None).await.unwrap_err().to_string();
+        assert!(e.contains("aws_sts is not supported yet"), "{e}");
+
+        let mut s = BackendAuthStrategy {
+            strategy_type: Some(StrategyType::TokenExchange),
+            token_exchange: Some(vmcp_config::TokenExchange {
+                token_url: "https://idp.example/token".into(),
+                client_id: "gw".into(),
+                client_secret_env: "TOKEN".into(),
+                audience: "b".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let o = resolve("b", Some(&s), &env, || {
+            Ok(crate::backend::tls::test_client_config())
+        })
+        .unwrap();
+        assert!(o.per_user());
+        assert_eq!(o.kind(), "token_exchange");
+        s.token_exchange.as_mut().unwrap().client_secret_env = "MISSING".into();
+        let e = resolve("b", Some(&s), &env, || {
+            Ok(crate::backend::tls::test_client_config())
+        })
+        .err()
+        .unwrap()
+        .to_string();
+        assert!(e.contains("MISSING") && e.contains("\"b\""), "{e}");
+        // An anonymous call has nothing to exchange.
+        let s = BackendAuthStrategy {
+            strategy_type: Some(StrategyType::TokenExchange),
+            token_exchange: Some(vmcp_config::TokenExchange {
+                token_url: "https://idp.example/token".into(),
+                ..Default::default()
+            }),
+            ..Default::default()
+        };
+        let o = resolve("b", Some(&s), &env, || {
+            Ok(crate::backend::tls::test_client_config())
+        })
+        .unwrap();
+        assert_eq!(o.call_header(None).await.unwrap(), None);
     }
 
     #[test]

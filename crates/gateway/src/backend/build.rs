@@ -187,28 +187,27 @@ impl Builder {
         if let Some(why) = literal.and_then(|ip| reach.refuses(ip)) {
             return Err(err(format!("url {:?}: {why}", b.url)));
         }
-        let client = match &spec.ca {
-            CaSource::None => self.default_client(&name, reach)?,
-            CaSource::File(path) => {
-                let extra = tls::load_ca_bundle(&name, path)?;
-                let shown = path.display().to_string();
-                http_client(
-                    tls::client_config(&name, Some(&shown), &self.base_roots, &extra)?,
-                    &name,
-                    reach,
-                )?
-            }
-            CaSource::Pem { source, pem } => {
-                let extra = tls::parse_ca_bundle(&name, source, pem.as_bytes())?;
-                http_client(
-                    tls::client_config(&name, Some(source), &self.base_roots, &extra)?,
-                    &name,
-                    reach,
-                )?
-            }
+        let (extra, shown) = match &spec.ca {
+            CaSource::None => (Vec::new(), None),
+            CaSource::File(path) => (
+                tls::load_ca_bundle(&name, path)?,
+                Some(path.display().to_string()),
+            ),
+            CaSource::Pem { source, pem } => (
+                tls::parse_ca_bundle(&name, source, pem.as_bytes())?,
+                Some(source.clone()),
+            ),
+        };
+        let tls_config = || tls::client_config(&name, shown.as_deref(), &self.base_roots, &extra);
+        let client = match shown {
+            None => self.default_client(&name, reach)?,
+            Some(_) => http_client(tls_config()?, &name, reach)?,
         };
         let env = |k: &str| spec.env.get(k).cloned().or_else(|| std::env::var(k).ok());
-        let auth = auth::resolve(&name, spec.auth.as_ref(), &env)?;
+        // The token endpoint is trusted like the backend: the platform roots and its CA.
+        let auth = auth::resolve(&name, spec.auth.as_ref(), &env, || {
+            tls_config().map_err(|e| e.to_string())
+        })?;
         if let auth::Outgoing::Token(_) = auth {
             tracing::warn!(backend = %name, "outgoing auth strategy not supported yet; calls to this backend will fail");
         }

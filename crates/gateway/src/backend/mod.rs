@@ -9,6 +9,7 @@ pub mod auth;
 pub mod budget;
 pub mod build;
 pub mod events;
+pub mod exchange;
 pub mod pool;
 pub mod sse;
 pub mod streamable;
@@ -24,7 +25,7 @@ use tokio::sync::mpsc;
 
 use crate::jsonrpc::{self, Message};
 use crate::relay::Downstream;
-use auth::{Identity, Outgoing};
+use auth::Outgoing;
 
 /// MCP protocol version the gateway asks backends for; they may answer with an older one.
 pub const BACKEND_PROTOCOL_VERSION: &str = "2025-11-25";
@@ -141,10 +142,14 @@ pub struct Http {
 }
 
 impl Http {
-    /// Headers for one backend session of `identity`.
-    pub async fn session_headers(&self, identity: &Identity) -> Result<HeaderMap, BackendError> {
+    /// Headers for one backend session; `credential` is the per-user credential of the call
+    /// that opens it (see [`Outgoing::call_header`]).
+    pub async fn session_headers(
+        &self,
+        credential: Option<&HeaderValue>,
+    ) -> Result<HeaderMap, BackendError> {
         let mut h = self.headers.clone();
-        for (n, v) in self.auth.headers(identity).await? {
+        for (n, v) in self.auth.headers(credential).await? {
             h.insert(n, v);
         }
         Ok(h)
@@ -420,15 +425,19 @@ pub enum Connection {
 }
 
 impl Connection {
+    /// One request; `credential`, for a per-user backend, is the caller's current
+    /// `Authorization` value (it replaces the one the session was opened with: exchanged
+    /// tokens expire long before sessions do).
     pub async fn call(
         &self,
         method: &str,
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
+        credential: Option<&HeaderValue>,
     ) -> Result<Box<RawValue>, BackendError> {
         match self {
-            Connection::Streamable(s) => s.call(method, params, related).await,
-            Connection::Sse(s) => s.call(method, params).await,
+            Connection::Streamable(s) => s.call(method, params, related, credential).await,
+            Connection::Sse(s) => s.call(method, params, credential).await,
         }
     }
 
@@ -533,10 +542,14 @@ impl Common {
         self.post_headers.insert(name, value);
     }
 
-    /// A JSON POST to the backend URL with the session's headers, Accept and Content-Type.
-    fn post_request(&self, body: String) -> reqwest::Request {
+    /// A JSON POST to the backend URL with the session's headers, Accept and Content-Type,
+    /// and the call's own `credential` if it has one.
+    fn post_request(&self, body: String, credential: Option<&HeaderValue>) -> reqwest::Request {
         let mut req = reqwest::Request::new(http::Method::POST, self.http.url.clone());
         *req.headers_mut() = self.post_headers.clone();
+        if let Some(c) = credential {
+            req.headers_mut().insert(header::AUTHORIZATION, c.clone());
+        }
         *req.body_mut() = Some(body.into());
         req
     }

@@ -17,7 +17,7 @@ use std::time::Duration;
 use arc_swap::ArcSwapOption;
 use serde_json::value::RawValue;
 
-use super::auth::Identity;
+use super::auth::{Identity, Subject};
 use super::{
     BackendError, Connection, Http, InboundTx, Origin, RelatedTx, Verdict, sse, streamable,
 };
@@ -25,28 +25,58 @@ use crate::health::{Admission, State, Tracker};
 use crate::relay::Downstream;
 use vmcp_config::Transport;
 
+/// Most callers with sessions of their own on one per-user backend (see
+/// [`Outgoing::per_user`](super::auth::Outgoing::per_user)); beyond it, slots unused for
+/// [`IDLE_SLOT`] are closed, and if none is, the call is refused as overloaded.
+pub const MAX_IDENTITY_SLOTS: usize = 10_000;
+
+/// How long a per-user session may stay unused before a full table closes it.
+pub const IDLE_SLOT: Duration = Duration::from_secs(600);
+
 /// One slot per identity: the current session, and the lock that serialises opening one.
-#[derive(Default)]
 struct Slot {
     current: ArcSwapOption<Connection>,
     opening: tokio::sync::Mutex<()>,
+    /// When a call last took this slot.
+    used: Mutex<std::time::Instant>,
 }
 
-/// Who a call is made for: the identity the backend sees and, for a client with a session of
-/// its own, that client.
-#[derive(Clone)]
+impl Default for Slot {
+    fn default() -> Self {
+        Slot {
+            current: ArcSwapOption::empty(),
+            opening: tokio::sync::Mutex::new(()),
+            used: Mutex::new(std::time::Instant::now()),
+        }
+    }
+}
+
+impl Slot {
+    fn touch(&self) {
+        *self.used.lock().unwrap_or_else(|p| p.into_inner()) = std::time::Instant::now();
+    }
+
+    fn idle_for(&self) -> Duration {
+        self.used
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .elapsed()
+    }
+}
+
+/// Who a call is made for: the authenticated caller, if any (a per-user backend keys its
+/// sessions by it and exchanges its token), and, for a client with a session of its own,
+/// that client.
+#[derive(Clone, Default)]
 pub struct Caller {
-    pub identity: Identity,
+    pub subject: Option<Subject>,
     pub client: Option<Arc<dyn Downstream>>,
 }
 
 impl Caller {
-    /// A caller on the identity's shared session.
-    pub fn shared(identity: Identity) -> Self {
-        Caller {
-            identity,
-            client: None,
-        }
+    /// The gateway itself (health checks, capability lists): no caller, shared sessions.
+    pub fn gateway() -> Self {
+        Caller::default()
     }
 }
 
@@ -94,25 +124,61 @@ impl Backend {
         self.http.auth.kind()
     }
 
-    fn slot(&self, caller: &Caller) -> Arc<Slot> {
+    /// Whom the backend's sessions for `caller` belong to: on a per-user backend the caller
+    /// (the gateway's own requests are the anonymous one), on the others everyone shares.
+    fn identity_of(&self, caller: &Caller) -> Identity {
+        match &caller.subject {
+            Some(s) if self.http.auth.per_user() => s.identity.clone(),
+            _ => Identity::anonymous(),
+        }
+    }
+
+    fn slot(&self, caller: &Caller) -> Result<Arc<Slot>, BackendError> {
         match &caller.client {
             None => {
+                let identity = self.identity_of(caller);
                 let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
-                slots.entry(caller.identity.clone()).or_default().clone()
+                if let Some(s) = slots.get(&identity) {
+                    s.touch();
+                    return Ok(s.clone());
+                }
+                if slots.len() >= MAX_IDENTITY_SLOTS {
+                    slots.retain(|_, s| {
+                        let keep = s.idle_for() < IDLE_SLOT;
+                        if !keep && let Some(c) = s.current.swap(None) {
+                            c.close();
+                        }
+                        keep
+                    });
+                    if slots.len() >= MAX_IDENTITY_SLOTS {
+                        return Err(BackendError::Overloaded(
+                            self.name.to_string(),
+                            format!(
+                                "{MAX_IDENTITY_SLOTS} callers already have sessions of their own"
+                            ),
+                        ));
+                    }
+                }
+                Ok(slots.entry(identity).or_default().clone())
             }
             Some(c) => {
                 let mut clients = self.clients.lock().unwrap_or_else(|p| p.into_inner());
                 if let Some(s) = clients.get(c.id()) {
-                    return s.clone();
+                    return Ok(s.clone());
                 }
-                clients.entry(c.id().to_owned()).or_default().clone()
+                Ok(clients.entry(c.id().to_owned()).or_default().clone())
             }
         }
     }
 
-    /// The live session for `caller`, opening one if needed.
-    async fn connection(&self, caller: &Caller) -> Result<Arc<Connection>, BackendError> {
-        let slot = self.slot(caller);
+    /// The live session for `caller`, opening one if needed with `credential` (the call's
+    /// per-user credential, if any).
+    async fn connection(
+        &self,
+        caller: &Caller,
+        credential: Option<&http::HeaderValue>,
+    ) -> Result<Arc<Connection>, BackendError> {
+        let slot = self.slot(caller)?;
         if let Some(c) = slot.current.load_full()
             && !c.is_closed()
         {
@@ -124,14 +190,14 @@ impl Backend {
         {
             return Ok(c);
         }
-        let (http, id, inbound) = (self.http.clone(), &caller.identity, self.inbound.clone());
+        let (http, inbound) = (self.http.clone(), self.inbound.clone());
         let owner = caller.client.as_ref();
         let conn = match self.transport {
             Transport::StreamableHttp => Connection::Streamable(
-                streamable::Session::connect(http, id, inbound, owner).await?,
+                streamable::Session::connect(http, credential, inbound, owner).await?,
             ),
             Transport::Sse => {
-                Connection::Sse(sse::Session::connect(http, id, inbound, owner).await?)
+                Connection::Sse(sse::Session::connect(http, credential, inbound, owner).await?)
             }
         };
         if let Some(level) = caller.client.as_ref().and_then(|c| c.log_level()) {
@@ -151,7 +217,10 @@ impl Backend {
 
     /// Drops a session that misbehaved, so the next call opens a fresh one.
     fn discard(&self, caller: &Caller, conn: &Arc<Connection>) {
-        let slot = self.slot(caller);
+        let Ok(slot) = self.slot(caller) else {
+            conn.close();
+            return;
+        };
         let cur = slot.current.load();
         if cur.as_ref().is_some_and(|c| Arc::ptr_eq(c, conn)) {
             slot.current.store(None);
@@ -206,7 +275,13 @@ impl Backend {
     /// The backend's advertised capabilities (opening the session if needed).
     pub async fn capabilities(&self, caller: &Caller) -> Result<serde_json::Value, BackendError> {
         let deadline = tokio::time::Instant::now() + self.timeout;
-        let conn = self.connection_by(caller, deadline).await;
+        let conn = match self.credential_by(caller, deadline).await {
+            Ok(credential) => {
+                self.connection_by(caller, deadline, credential.as_ref())
+                    .await
+            }
+            Err(e) => Err(e),
+        };
         if let Err(e) = &conn {
             self.record::<()>(&Err(e.clone()), Origin::Gateway);
         }
@@ -264,15 +339,9 @@ impl Backend {
     }
 
     /// A ping health check: bypasses the breaker (it is how an open circuit closes again).
-    pub async fn check(&self, identity: &Identity, timeout: Duration) -> Result<(), BackendError> {
+    pub async fn check(&self, timeout: Duration) -> Result<(), BackendError> {
         let r = self
-            .call_unchecked(
-                &Caller::shared(identity.clone()),
-                "ping",
-                None,
-                None,
-                timeout,
-            )
+            .call_unchecked(&Caller::gateway(), "ping", None, None, timeout)
             .await
             .map(|_| ());
         let r = match r {
@@ -315,13 +384,15 @@ impl Backend {
         // be opened in time is told apart from a request that takes long (see `verdict`).
         let deadline = tokio::time::Instant::now() + timeout;
         let work = async {
-            let conn = self.connection_by(caller, deadline).await?;
-            match conn.call(method, params, related).await {
+            let credential = self.credential_by(caller, deadline).await?;
+            let credential = credential.as_ref();
+            let conn = self.connection_by(caller, deadline, credential).await?;
+            match conn.call(method, params, related, credential).await {
                 Err(BackendError::SessionExpired(_)) => {
                     // The backend restarted or dropped us: one fresh session, one retry.
                     self.discard(caller, &conn);
-                    let conn = self.connection_by(caller, deadline).await?;
-                    let r = conn.call(method, params, related).await;
+                    let conn = self.connection_by(caller, deadline, credential).await?;
+                    let r = conn.call(method, params, related, credential).await;
                     if r.as_ref().is_err_and(session_is_suspect) {
                         self.discard(caller, &conn);
                     }
@@ -345,11 +416,34 @@ impl Backend {
         &self,
         caller: &Caller,
         deadline: tokio::time::Instant,
+        credential: Option<&http::HeaderValue>,
     ) -> Result<Arc<Connection>, BackendError> {
         let timeout = self.timeout;
-        tokio::time::timeout_at(deadline, self.connection(caller))
+        tokio::time::timeout_at(deadline, self.connection(caller, credential))
             .await
             .map_err(|_| BackendError::ConnectTimeout(self.name.to_string(), timeout))?
+    }
+
+    /// The call's per-user credential (a cached exchanged token, usually), bounded by
+    /// `deadline`; `None` on backends whose credential is in the session's headers.
+    async fn credential_by(
+        &self,
+        caller: &Caller,
+        deadline: tokio::time::Instant,
+    ) -> Result<Option<http::HeaderValue>, BackendError> {
+        let timeout = self.timeout;
+        tokio::time::timeout_at(
+            deadline,
+            self.http.auth.call_header(caller.subject.as_ref()),
+        )
+        .await
+        .map_err(|_| BackendError::ConnectTimeout(self.name.to_string(), timeout))?
+        .map_err(BackendError::Auth)
+    }
+
+    /// The backend's outgoing auth (metrics read its exchange counts).
+    pub fn outgoing(&self) -> &super::auth::Outgoing {
+        &self.http.auth
     }
 
     /// Closes every session (shutdown).
@@ -400,7 +494,7 @@ async fn set_level(backend: &str, conn: &Connection, level: &str) {
     ));
     let r = tokio::time::timeout(
         Duration::from_secs(10),
-        conn.call("logging/setLevel", Some(&params), None),
+        conn.call("logging/setLevel", Some(&params), None, None),
     )
     .await;
     if !matches!(r, Ok(Ok(_))) {

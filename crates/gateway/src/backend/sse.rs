@@ -8,7 +8,7 @@ use std::collections::HashMap;
 use std::sync::atomic::Ordering;
 use std::sync::{Arc, Mutex};
 
-use http::{StatusCode, header};
+use http::{HeaderValue, StatusCode, header};
 use serde_json::value::RawValue;
 use tokio::sync::oneshot;
 use tokio::task::AbortHandle;
@@ -18,7 +18,6 @@ use super::{
     ACCEPT_SSE, BackendError, CancelOnDrop, Common, Http, InboundTx, JSON, cancelled_params,
     content_type_is, handle_incoming, initialize_params, read_initialize,
 };
-use crate::backend::auth::Identity;
 use crate::jsonrpc;
 use crate::relay::Downstream;
 
@@ -41,11 +40,11 @@ impl Session {
     /// `relay`): every server-to-client request on the stream is that client's.
     pub async fn connect(
         http: Arc<Http>,
-        identity: &Identity,
+        credential: Option<&HeaderValue>,
         inbound: InboundTx,
         owner: Option<&Arc<dyn Downstream>>,
     ) -> Result<Session, BackendError> {
-        let headers = http.session_headers(identity).await?;
+        let headers = http.session_headers(credential).await?;
         let resp = http
             .client
             .get(http.url.clone())
@@ -106,7 +105,7 @@ impl Session {
             capabilities: serde_json::Value::Null,
         };
         let params = initialize_params(&session.common.declared_capabilities());
-        let result = session.call("initialize", Some(&params)).await?;
+        let result = session.call("initialize", Some(&params), None).await?;
         let (_version, caps) = read_initialize(&http, &result)?;
         session.capabilities = caps;
         session
@@ -119,6 +118,7 @@ impl Session {
         &self,
         method: &str,
         params: Option<&RawValue>,
+        credential: Option<&HeaderValue>,
     ) -> Result<Box<RawValue>, BackendError> {
         let c = &self.common;
         let id = c.next_id();
@@ -130,17 +130,20 @@ impl Session {
             done: false,
             cancel: |id| {
                 lock(&shared).remove(&id);
-                let req = self.post_request(jsonrpc::notification(
-                    "notifications/cancelled",
-                    Some(&cancelled_params(id)),
-                ));
+                let req = self.post_request(
+                    jsonrpc::notification("notifications/cancelled", Some(&cancelled_params(id))),
+                    credential,
+                );
                 tokio::spawn(async move {
                     let _ =
                         tokio::time::timeout(std::time::Duration::from_secs(5), req.send()).await;
                 });
             },
         };
-        if let Err(e) = self.post(&jsonrpc::request(id, method, params)).await {
+        if let Err(e) = self
+            .post_with(&jsonrpc::request(id, method, params), credential)
+            .await
+        {
             guard.done = true;
             lock(&self.shared).remove(&id);
             return Err(e);
@@ -152,20 +155,37 @@ impl Session {
         r
     }
 
-    fn post_request(&self, body: String) -> reqwest::RequestBuilder {
+    fn post_request(
+        &self,
+        body: String,
+        credential: Option<&HeaderValue>,
+    ) -> reqwest::RequestBuilder {
+        let mut headers = self.common.headers.clone();
+        if let Some(c) = credential {
+            headers.insert(header::AUTHORIZATION, c.clone());
+        }
         self.common
             .http
             .client
             .post(self.endpoint.clone())
-            .headers(self.common.headers.clone())
+            .headers(headers)
             .header(header::CONTENT_TYPE, JSON)
             .body(body)
     }
 
     pub(super) async fn post(&self, body: &str) -> Result<(), BackendError> {
+        self.post_with(body, None).await
+    }
+
+    /// POSTs one message with the call's own credential, if any.
+    async fn post_with(
+        &self,
+        body: &str,
+        credential: Option<&HeaderValue>,
+    ) -> Result<(), BackendError> {
         let http = &self.common.http;
         let resp = self
-            .post_request(body.to_owned())
+            .post_request(body.to_owned(), credential)
             .send()
             .await
             .map_err(|e| http.send_failed(e))?;

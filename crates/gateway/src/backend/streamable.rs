@@ -18,7 +18,6 @@ use super::{
     RelatedTx, cancelled_params, content_type_is, dispatch_incoming, handle_incoming,
     initialize_params, read_initialize,
 };
-use crate::backend::auth::Identity;
 use crate::jsonrpc;
 use crate::relay::Downstream;
 
@@ -36,15 +35,16 @@ impl Session {
     /// the session is that client's own (see `relay`).
     pub async fn connect(
         http: Arc<Http>,
-        identity: &Identity,
+        credential: Option<&HeaderValue>,
         inbound: InboundTx,
         owner: Option<&Arc<dyn Downstream>>,
     ) -> Result<Session, BackendError> {
-        let headers = http.session_headers(identity).await?;
+        let headers = http.session_headers(credential).await?;
         let mut common = Common::new(http.clone(), headers, inbound, owner);
         let _ = common.post_url.set(http.url.clone());
         let params = initialize_params(&common.declared_capabilities());
-        let (result, session_id) = post(&common, "initialize", Some(&params), None, true).await?;
+        let (result, session_id) =
+            post(&common, "initialize", Some(&params), None, None, true).await?;
         let (version, capabilities) = read_initialize(&http, &result)?;
         if let Some(sid) = session_id {
             common.set_header(SESSION_HEADER, sid);
@@ -70,8 +70,9 @@ impl Session {
         method: &str,
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
+        credential: Option<&HeaderValue>,
     ) -> Result<Box<RawValue>, BackendError> {
-        let r = post(&self.common, method, params, related, false)
+        let r = post(&self.common, method, params, related, credential, false)
             .await
             .map(|(r, _)| r);
         if matches!(r, Err(BackendError::SessionExpired(_))) {
@@ -118,7 +119,7 @@ pub(super) async fn notify(
     let resp = c
         .http
         .client
-        .execute(c.post_request(body))
+        .execute(c.post_request(body, None))
         .await
         .map_err(|e| c.http.send_failed(e))?;
     if resp.status() == StatusCode::NOT_FOUND && c.headers.contains_key(SESSION_HEADER) {
@@ -136,6 +137,7 @@ async fn post(
     method: &str,
     params: Option<&RawValue>,
     related: Option<&RelatedTx>,
+    credential: Option<&HeaderValue>,
     want_session: bool,
 ) -> Result<(Box<RawValue>, Option<HeaderValue>), BackendError> {
     let id = c.next_id();
@@ -166,7 +168,7 @@ async fn post(
     };
     let resp = http
         .client
-        .execute(c.post_request(body))
+        .execute(c.post_request(body, credential))
         .await
         .map_err(|e| http.send_failed(e))?;
     let status = resp.status();

@@ -26,6 +26,7 @@ use http::{HeaderMap, HeaderValue, StatusCode, header};
 use super::http::single_header;
 use super::session::Owner;
 use crate::authz::{Authorizer, Principal};
+use crate::backend::auth::{Identity, Subject};
 use crate::jsonrpc::{self, code};
 use crate::metrics::Metrics;
 use crate::oidc::{AuthFailure, Verifier};
@@ -80,6 +81,13 @@ impl Remembered {
     }
 }
 
+/// The token of a `Bearer` value (the scheme is case-insensitive, RFC 7235 §2.1).
+fn bearer_token(authorization: &str) -> Option<&str> {
+    let (scheme, token) = authorization.split_once(' ')?;
+    let token = token.trim();
+    (scheme.eq_ignore_ascii_case("bearer") && !token.is_empty()).then_some(token)
+}
+
 fn digest(authorization: &str) -> [u8; 32] {
     use sha2::Digest as _;
     sha2::Sha256::digest(authorization.as_bytes()).into()
@@ -117,6 +125,9 @@ pub struct Caller {
     /// The Cedar principal when there are policies; `None` means the anonymous one, which
     /// only a gateway without client authentication produces.
     pub principal: Option<Arc<Principal>>,
+    /// The caller's identity and the token of this request, for backends that act for the
+    /// user (`token_exchange`); `None` without client authentication.
+    pub subject: Option<Subject>,
 }
 
 impl ClientAuth {
@@ -182,12 +193,19 @@ impl ClientAuth {
             },
         };
         let exp = who.valid_until;
+        // Remembered under the digest of this very header, so the token kept is the one
+        // every later request with that header carries.
+        let subject = authorization.and_then(bearer_token).map(|token| Subject {
+            identity: Identity::of(&who.issuer, &who.subject),
+            token: Arc::from(token),
+        });
         let caller = Caller {
             owner: Some(Owner {
                 issuer: who.issuer,
                 subject: who.subject,
             }),
             principal,
+            subject,
         };
         if let Some(key) = key {
             self.remembered.put(

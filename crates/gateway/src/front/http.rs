@@ -466,7 +466,7 @@ async fn request(
         let id = id.clone();
         async move {
             let r = tokio::select! {
-                r = front.router.handle(&session, caller.principal.as_deref(), &id, &method, params.as_deref(), related) => r,
+                r = front.router.handle(&session, crate::route::Who { principal: caller.principal.as_deref(), subject: caller.subject.as_ref() }, &id, &method, params.as_deref(), related) => r,
                 _ = cancel.notified() => Ok(jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled")),
             };
             session.finish(id.get());
@@ -654,6 +654,14 @@ async fn metrics(State(front): State<Arc<Front>>) -> Response {
                 state: s.state,
                 healthy: s.health == "healthy",
                 client_sessions: b.dedicated_sessions(),
+                exchange: b.outgoing().exchanger().map(|e| {
+                    use std::sync::atomic::Ordering::Relaxed;
+                    crate::metrics::ExchangeCounts {
+                        hits: e.counts.hits.load(Relaxed),
+                        exchanges: e.counts.exchanges.load(Relaxed),
+                        failures: e.counts.failures(),
+                    }
+                }),
             }
         })
         .collect();

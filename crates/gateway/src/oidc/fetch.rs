@@ -34,6 +34,8 @@ pub struct Fetcher {
     /// `jwksAuthTokenPath`: the file whose token goes with requests to the origins the
     /// configuration names (see [`Fetcher::get`]).
     token_path: Option<std::path::PathBuf>,
+    /// The configuration key that allows private addresses, named when one is refused.
+    allow_key: &'static str,
 }
 
 impl Fetcher {
@@ -53,7 +55,15 @@ impl Fetcher {
             client,
             reach,
             token_path,
+            allow_key: "jwksAllowPrivateIp",
         })
+    }
+
+    /// The same client for another configuration section: a refused private address
+    /// names `key` as what allows it.
+    pub fn allowed_by(mut self, key: &'static str) -> Self {
+        self.allow_key = key;
+        self
     }
 
     /// GETs a JSON document; every failure is a sentence naming the URL. With
@@ -92,6 +102,22 @@ impl Fetcher {
         client: Option<(&str, &str)>,
         max_bytes: usize,
     ) -> Result<bytes::Bytes, String> {
+        match self.post_form_answer(url, form, client, max_bytes).await? {
+            (StatusCode::OK, body) => Ok(body),
+            (status, _) => Err(format!("{url}: HTTP {status}")),
+        }
+    }
+
+    /// [`Fetcher::post_form`], but any status that is not a redirect comes back with its
+    /// body (bounded like a success's), for endpoints whose refusals say why in JSON
+    /// (RFC 6749 §5.2 `error` codes). The caller decides what of it to repeat.
+    pub async fn post_form_answer(
+        &self,
+        url: &str,
+        form: &[(&str, &str)],
+        client: Option<(&str, &str)>,
+        max_bytes: usize,
+    ) -> Result<(StatusCode, bytes::Bytes), String> {
         let parsed = self.target(url)?;
         let mut req = self
             .client
@@ -112,7 +138,7 @@ impl Fetcher {
                 |s: &str| url::form_urlencoded::byte_serialize(s.as_bytes()).collect::<String>();
             req = req.basic_auth(enc(id), Some(enc(secret)));
         }
-        self.send(url, req, max_bytes).await
+        self.answer(url, req, max_bytes).await
     }
 
     /// `url` parsed, unless its host is a literal address the reach rule refuses (names are
@@ -126,7 +152,8 @@ impl Fetcher {
         };
         if let Some(why) = literal.and_then(|ip| self.reach.refuses(ip)) {
             return Err(format!(
-                "{url}: {why} (jwksAllowPrivateIp allows private addresses)"
+                "{url}: {why} ({} allows private addresses)",
+                self.allow_key
             ));
         }
         Ok(parsed)
@@ -140,6 +167,20 @@ impl Fetcher {
         req: reqwest::RequestBuilder,
         max_bytes: usize,
     ) -> Result<bytes::Bytes, String> {
+        match self.answer(url, req, max_bytes).await? {
+            (StatusCode::OK, body) => Ok(body),
+            (status, _) => Err(format!("{url}: HTTP {status}")),
+        }
+    }
+
+    /// Sends `req` under [`FETCH_TIMEOUT`] and reads the answer of at most `max_bytes`,
+    /// whatever its status; a redirect is refused.
+    async fn answer(
+        &self,
+        url: &str,
+        req: reqwest::RequestBuilder,
+        max_bytes: usize,
+    ) -> Result<(StatusCode, bytes::Bytes), String> {
         let fut = async {
             let resp = req
                 .send()
@@ -148,9 +189,7 @@ impl Fetcher {
             if let Some(msg) = crate::outbound::refused_redirect(resp.status(), resp.headers()) {
                 return Err(format!("{url}: {msg}"));
             }
-            if resp.status() != StatusCode::OK {
-                return Err(format!("{url}: HTTP {}", resp.status()));
-            }
+            let status = resp.status();
             if resp.content_length().is_some_and(|n| n > max_bytes as u64) {
                 return Err(format!("{url}: document larger than {max_bytes} bytes"));
             }
@@ -166,7 +205,7 @@ impl Fetcher {
                     return Err(format!("{url}: document larger than {max_bytes} bytes"));
                 }
             }
-            Ok(bytes::Bytes::from(body))
+            Ok((status, bytes::Bytes::from(body)))
         };
         tokio::time::timeout(FETCH_TIMEOUT, fut)
             .await

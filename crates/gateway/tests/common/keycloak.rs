@@ -8,7 +8,9 @@ use std::sync::{Arc, Mutex};
 use axum::body::Bytes;
 use serde_json::{Value, json};
 #[allow(unused_imports)] // each test file uses some
-pub use vmcp_test_support::keycloak::{ADMIN, AUDIENCE, CLIENT, Keycloak, OTHER_CLIENT};
+pub use vmcp_test_support::keycloak::{
+    ADMIN, AUDIENCE, CLIENT, EXCHANGE_AUDIENCE, GATEWAY_CLIENT, Keycloak, OTHER_CLIENT,
+};
 #[allow(unused_imports)]
 pub use vmcp_test_support::oidc::*;
 

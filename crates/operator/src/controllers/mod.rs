@@ -1,5 +1,5 @@
 //! The controllers (MCPGroup, MCPServerEntry, VirtualMCPServer, and one for the shared
-//! MCPOIDCConfig and MCPAuthzConfig kinds) and what they share: the context (client, applier,
+//! MCPOIDCConfig, MCPAuthzConfig and MCPExternalAuthConfig kinds) and what they share: the context (client, applier,
 //! dependency indexes, metrics) and the error policy.
 //!
 //! Each reconcile is read → validate/render (pure) → apply → status. Validation outcomes are
@@ -68,15 +68,17 @@ pub enum Which {
     VirtualServer = 2,
     OidcConfig = 3,
     AuthzConfig = 4,
+    ExternalAuthConfig = 5,
 }
 
 impl Which {
-    pub const ALL: [Which; 5] = [
+    pub const ALL: [Which; 6] = [
         Which::Group,
         Which::Entry,
         Which::VirtualServer,
         Which::OidcConfig,
         Which::AuthzConfig,
+        Which::ExternalAuthConfig,
     ];
 
     pub fn label(self) -> &'static str {
@@ -86,6 +88,7 @@ impl Which {
             Which::VirtualServer => "virtualmcpserver",
             Which::OidcConfig => "mcpoidcconfig",
             Which::AuthzConfig => "mcpauthzconfig",
+            Which::ExternalAuthConfig => "mcpexternalauthconfig",
         }
     }
 }

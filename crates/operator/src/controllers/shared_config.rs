@@ -1,4 +1,4 @@
-//! MCPOIDCConfig and MCPAuthzConfig controller: validation only, like the entry controller.
+//! MCPOIDCConfig, MCPAuthzConfig and MCPExternalAuthConfig controller: validation only, like the entry controller.
 //! It writes each object's `Valid` condition (ToolHive's reasons `ConfigValid` /
 //! `ConfigInvalid`, the message naming every problem), `observedGeneration` and `configHash`.
 //!
@@ -16,7 +16,7 @@ use kube::runtime::watcher;
 use serde::de::DeserializeOwned;
 use vmcp_api::conditions::{reasons as r, types as t};
 use vmcp_api::config_status::ConfigStatus;
-use vmcp_api::{MCPAuthzConfig, MCPOIDCConfig};
+use vmcp_api::{MCPAuthzConfig, MCPExternalAuthConfig, MCPOIDCConfig};
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
 use crate::apply::Namespaced;
@@ -55,6 +55,21 @@ impl SharedConfig for MCPAuthzConfig {
     const WHICH: Which = Which::AuthzConfig;
     fn problems(&self) -> Vec<String> {
         authz::from_authz_spec(&self.spec).err().unwrap_or_default()
+    }
+    fn hash(&self) -> String {
+        spec_hash(&self.spec)
+    }
+    fn status(&self) -> Option<&ConfigStatus> {
+        self.status.as_ref()
+    }
+}
+
+/// Spec problems only: whether its Secrets exist is reported on the VirtualMCPServers that
+/// use it (their `AuthConfigured` condition), since the Secret may live on without the config.
+impl SharedConfig for MCPExternalAuthConfig {
+    const WHICH: Which = Which::ExternalAuthConfig;
+    fn problems(&self) -> Vec<String> {
+        vmcp_core::auth::spec_problems(&self.spec)
     }
     fn hash(&self) -> String {
         spec_hash(&self.spec)

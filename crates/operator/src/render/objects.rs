@@ -274,7 +274,13 @@ pub fn desired(
             .as_ref()
             .and_then(|v| v.secret_key_ref.as_ref())
         {
-            sum.part("secret", &format!("{}={}/{}", e.name, s.name, s.key));
+            // Without a known version (a manifest rendered offline) the part is what it was
+            // before versions counted, so upgrading the operator does not roll every gateway.
+            let part = match world.secret_versions.get(&s.name) {
+                Some(version) => format!("{}={}/{}@{version}", e.name, s.name, s.key),
+                None => format!("{}={}/{}", e.name, s.name, s.key),
+            };
+            sum.part("secret", &part);
         }
     }
     let content_checksum = checksum::sha256_hex(&yaml);

@@ -3,16 +3,18 @@
 //! tables. Every loop is bounded in count and in time.
 //!
 //! ```text
-//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|oidc|all] [--vmcp PATH]
+//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|oidc|credentials|all] [--vmcp PATH]
 //!     [--n N] [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S]
 //!     [--clients K]
 //! ```
 //!
-//! `authz` and `oidc` are not part of `all`: they run scenarios against gateways with and
-//! without Cedar policies (`authz.rs`) or client authentication (`oidc.rs`), side by side.
+//! `authz`, `oidc` and `credentials` are not part of `all`: they run scenarios against gateways
+//! with and without Cedar policies (`authz.rs`), client authentication (`oidc.rs`) or
+//! credentials to backends (`credentials.rs`), side by side.
 
 mod authz;
 mod backend;
+mod credentials;
 mod oidc;
 
 use std::net::SocketAddr;
@@ -95,6 +97,9 @@ fn main() -> anyhow::Result<()> {
         if what == "oidc" {
             oidc::run(&o).await?;
         }
+        if what == "credentials" {
+            credentials::run(&o).await?;
+        }
         Ok(())
     })
 }
@@ -141,9 +146,24 @@ impl Gateway {
         backends: &[(String, SocketAddr)],
         incoming: &str,
     ) -> anyhow::Result<Gateway> {
-        let mut yaml = format!(
-            "name: bench\ngroupRef: g\n{incoming}outgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\nbackends:\n",
-        );
+        Self::start_configured(
+            o,
+            backends,
+            incoming,
+            "outgoingAuth: {source: inline, default: {type: unauthenticated}}\n",
+        )
+        .await
+    }
+
+    /// [`Gateway::start_with`] with `outgoing` (YAML, the whole `outgoingAuth` key) as the
+    /// credentials to backends.
+    async fn start_configured(
+        o: &Opts,
+        backends: &[(String, SocketAddr)],
+        incoming: &str,
+        outgoing: &str,
+    ) -> anyhow::Result<Gateway> {
+        let mut yaml = format!("name: bench\ngroupRef: g\n{incoming}{outgoing}backends:\n",);
         for (name, addr) in backends {
             yaml.push_str(&format!(
                 "- {{name: {name}, url: \"http://{addr}/mcp\", transport: streamable-http}}\n"

@@ -33,13 +33,13 @@ fn b64(b: &[u8]) -> String {
 }
 
 /// An issuer of our own: an ES256 key, its JWKS served at `http://{addr}/jwks`.
-struct Issuer {
+pub(crate) struct Issuer {
     addr: SocketAddr,
     key: jsonwebtoken::EncodingKey,
 }
 
 impl Issuer {
-    async fn start() -> anyhow::Result<Issuer> {
+    pub(crate) async fn start() -> anyhow::Result<Issuer> {
         let pair = rcgen::KeyPair::generate()?; // ECDSA P-256
         let raw = pair.public_key_raw(); // 0x04 || x || y
         let jwks = serde_json::json!({"keys": [{
@@ -67,7 +67,7 @@ impl Issuer {
 
     /// A token for `bench-gateway` valid for an hour, with the claims a Keycloak access
     /// token has (groups, scope, names), so the claim handling is the real one.
-    fn token(&self) -> anyhow::Result<String> {
+    pub(crate) fn token(&self) -> anyhow::Result<String> {
         let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_secs();
         let mut h = jsonwebtoken::Header::new(jsonwebtoken::Algorithm::ES256);
         h.kid = Some("bench".into());
@@ -80,7 +80,7 @@ impl Issuer {
         Ok(jsonwebtoken::encode(&h, &claims, &self.key)?)
     }
 
-    fn incoming(&self) -> String {
+    pub(crate) fn incoming(&self) -> String {
         format!(
             "incomingAuth:\n  type: oidc\n  oidc:\n    issuer: \"{}\"\n    audience: bench-gateway\n    jwksUrl: \"{}/jwks\"\n    insecureAllowHttp: true\n    jwksAllowPrivateIp: true\n",
             self.issuer(),
@@ -111,8 +111,15 @@ pub async fn run(o: &Opts) -> anyhow::Result<()> {
             Gateway::start_with(o, &backends, &permit_all).await?,
         ),
     ];
+    compare(o, "Client authentication", &gws).await
+}
+
+/// Measures `gws` side by side — concurrent `tools/call` throughput in interleaved rounds,
+/// then sequential `tools/call` latency in interleaved blocks — and prints both tables under
+/// `title`, each gateway against the first.
+pub(crate) async fn compare(o: &Opts, title: &str, gws: &[(&str, Gateway)]) -> anyhow::Result<()> {
     let mut tools = Vec::new();
-    for (_, gw) in &gws {
+    for (_, gw) in gws {
         tools.push(gw.wait_tools(2).await?);
     }
 
@@ -126,11 +133,12 @@ pub async fn run(o: &Opts) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\n### Client authentication: tools/call throughput, {} concurrent clients, {ROUNDS} interleaved rounds of {} s\n",
+        "\n### {title}: tools/call throughput, {} concurrent clients, {ROUNDS} interleaved rounds of {} s\n",
         o.concurrency, o.seconds
     );
     println!(
-        "| gateway | req/s (median) | calls per gateway CPU-second (median) | ratio to anonymous (CPU) | gateway CPU µs per call |"
+        "| gateway | req/s (median) | calls per gateway CPU-second (median) | ratio to {} (CPU) | gateway CPU µs per call |",
+        gws[0].0
     );
     println!("|---|---|---|---|---|");
     let base = median(per_cpu[0].clone());
@@ -168,7 +176,7 @@ pub async fn run(o: &Opts) -> anyhow::Result<()> {
         t.sort();
     }
     println!(
-        "\n### Client authentication: sequential tools/call on one connection, {} calls each, interleaved in blocks of {BLOCK}\n",
+        "\n### {title}: sequential tools/call on one connection, {} calls each, interleaved in blocks of {BLOCK}\n",
         times[0].len()
     );
     println!("| gateway | p50 ms | p99 ms | added p50 µs | added p99 µs |");

@@ -406,3 +406,91 @@ fn by_ref(c: &BackendAuthConfig, path: &str) -> Result<Option<String>, String> {
             .ok_or_else(|| format!("{path}.externalAuthConfigRef.name is required when type is externalAuthConfigRef")),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    fn spec(v: serde_json::Value) -> MCPExternalAuthConfigSpec {
+        serde_json::from_value(v).unwrap()
+    }
+
+    #[test]
+    fn snake_case_token_exchange_reads_as_camel_case() {
+        let s = spec(json!({"type": "tokenExchange", "tokenExchange": {
+            "token_url": "https://idp.example/token", "client_id": "gw",
+            "client_secret_ref": {"name": "s", "key": "k"}, "audience": "crm",
+            "scope": "read  write", "subject_token_type": "jwt"}}));
+        assert!(spec_problems(&s).is_empty(), "{:?}", spec_problems(&s));
+        let t = normalized_token_exchange(s.token_exchange.as_ref().unwrap()).unwrap();
+        assert_eq!(t.token_url.as_deref(), Some("https://idp.example/token"));
+        assert_eq!(t.client_id.as_deref(), Some("gw"));
+        assert_eq!(t.client_secret_ref.as_ref().unwrap().name, "s");
+        assert_eq!(
+            t.scopes,
+            Some(vec!["read".to_string(), "write".to_string()])
+        );
+        assert!(t.unknown.is_empty());
+    }
+
+    #[test]
+    fn conflicting_and_unknown_keys_are_named() {
+        let s = spec(json!({"type": "tokenExchange", "tokenExchange": {
+            "tokenUrl": "https://a.example/token", "token_url": "https://b.example/token",
+            "audience": "crm", "tokenURL": "x"}}));
+        let p = spec_problems(&s).join("; ");
+        assert!(p.contains("token_url and tokenUrl are both set"), "{p}");
+        assert!(p.contains("unknown field tokenURL"), "{p}");
+        // The same value both ways is no conflict.
+        let s = spec(json!({"type": "tokenExchange", "tokenExchange": {
+            "tokenUrl": "https://a.example/token", "token_url": "https://a.example/token",
+            "audience": "crm"}}));
+        assert!(spec_problems(&s).is_empty(), "{:?}", spec_problems(&s));
+    }
+
+    #[test]
+    fn spec_problems_name_their_fields() {
+        for (v, want) in [
+            (
+                json!({"type": "tokenExchange", "tokenExchange": {"tokenUrl": "http://idp.example/t", "audience": "a"}}),
+                "must be an https URL",
+            ),
+            (
+                json!({"type": "tokenExchange", "tokenExchange": {"tokenUrl": "https://idp.example/t"}}),
+                "spec.tokenExchange.audience is required",
+            ),
+            (
+                json!({"type": "tokenExchange", "tokenExchange": {"tokenUrl": "https://idp.example/t", "audience": "a", "clientSecretRef": {"name": "s", "key": "k"}}}),
+                "clientSecretRef needs clientId",
+            ),
+            (
+                json!({"type": "tokenExchange", "tokenExchange": {"tokenUrl": "https://idp.example/t", "audience": "a", "externalTokenHeaderName": "X-Up"}}),
+                "externalTokenHeaderName is not supported",
+            ),
+            (
+                json!({"type": "tokenExchange"}),
+                "spec.tokenExchange is required for type tokenExchange",
+            ),
+            (
+                json!({"type": "headerInjection", "headerInjection": {"headerName": "bad name", "valueSecretRef": {"name": "s", "key": "k"}}}),
+                "is not a valid HTTP header name",
+            ),
+            (
+                json!({"type": "bearerToken"}),
+                "spec.bearerToken is required",
+            ),
+            (
+                json!({"type": "awsSts", "awsSts": {"region": "eu-west-1"}}),
+                "spec.type: awsSts is not supported by vmcp yet",
+            ),
+        ] {
+            let p = spec_problems(&spec(v.clone())).join("; ");
+            assert!(p.contains(want), "{v}: {p}");
+        }
+        let ok = spec(
+            json!({"type": "bearerToken", "bearerToken": {"tokenSecretRef": {"name": "s", "key": "k"}}}),
+        );
+        assert!(spec_problems(&ok).is_empty());
+    }
+}

@@ -399,3 +399,211 @@ fn an_object_defined_twice_is_an_error_naming_both_files() {
         "{err}"
     );
 }
+
+/// Every MCPExternalAuthConfig of `dir`, used by an MCPServerEntry of a VirtualMCPServer of its
+/// own (static mode, OIDC callers), rendered: the entry's backend gets the strategy
+/// of the config's type with its secret as an env `secretKeyRef`, or — only for fields vmcp
+/// refuses on purpose — the backend is left out with a condition naming the field and the
+/// config. No Secret value of the files appears in anything rendered. Returns one line per
+/// config.
+fn check_external_auth(dir: &Path) -> Vec<String> {
+    use vmcp_api::manifest::{Manifest, parse_manifests};
+    let mut outcomes = Vec::new();
+    let mut files: Vec<_> = std::fs::read_dir(dir)
+        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
+        .map(|e| e.unwrap().path())
+        .collect();
+    files.sort();
+    for f in files {
+        let text = std::fs::read_to_string(&f).unwrap();
+        let manifests = read_manifests(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
+        let secret_values: Vec<String> = manifests
+            .iter()
+            .filter_map(|m| match m {
+                Manifest::Other(v) if v["kind"] == "Secret" => {
+                    v["stringData"].as_object().map(|d| {
+                        d.values()
+                            .filter_map(|s| s.as_str().map(str::to_owned))
+                            .collect::<Vec<_>>()
+                    })
+                }
+                _ => None,
+            })
+            .flatten()
+            .collect();
+        for m in &manifests {
+            let Manifest::ExternalAuth(cfg) = m else {
+                continue;
+            };
+            let name = cfg.metadata.name.clone().unwrap();
+            let ns = cfg.metadata.namespace.clone().unwrap_or("default".into());
+            let at = format!("{} {name}", f.display());
+            let problems = vmcp_core::auth::spec_problems(&cfg.spec);
+            // The Secrets it names that the file does not hold (ToolHive's samples leave them
+            // to the user), with a placeholder value.
+            let spec = &cfg.spec;
+            let refs = spec
+                .header_injection
+                .as_ref()
+                .map(|h| h.value_secret_ref.clone())
+                .into_iter()
+                .chain(
+                    spec.bearer_token
+                        .as_ref()
+                        .map(|b| b.token_secret_ref.clone()),
+                )
+                .chain(
+                    spec.token_exchange
+                        .as_ref()
+                        .and_then(|t| vmcp_core::auth::normalized_token_exchange(t).ok())
+                        .and_then(|t| t.client_secret_ref),
+                );
+            let mut extra = String::new();
+            for r in refs {
+                let held = manifests.iter().any(|m| {
+                    matches!(m, Manifest::Other(v) if v["kind"] == "Secret" && v["metadata"]["name"] == r.name.as_str())
+                });
+                if !held && !extra.contains(&format!("name: {},", r.name)) {
+                    extra.push_str(&format!(
+                        "---\napiVersion: v1\nkind: Secret\nmetadata: {{name: {}, namespace: {ns}}}\nstringData: {{{}: vmcp-compat-placeholder}}\n",
+                        r.name, r.key
+                    ));
+                }
+            }
+            let wrap = format!(
+                "{text}\n{extra}---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPOIDCConfig\nmetadata: {{name: vmcp-compat-idp, namespace: {ns}}}\nspec: {{type: inline, inline: {{issuer: 'https://idp.compat.example'}}}}\n---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPGroup\nmetadata: {{name: vmcp-compat-{name}, namespace: {ns}}}\nspec: {{}}\n---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPServerEntry\nmetadata: {{name: vmcp-compat-{name}, namespace: {ns}}}\nspec: {{remoteUrl: 'https://{name}.compat.example/mcp', transport: streamable-http, groupRef: {{name: vmcp-compat-{name}}}, externalAuthConfigRef: {{name: {name}}}}}\n---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: VirtualMCPServer\nmetadata: {{name: vmcp-compat-{name}, namespace: {ns}}}\nspec: {{groupRef: {{name: vmcp-compat-{name}}}, incomingAuth: {{type: oidc, oidcConfigRef: {{name: vmcp-compat-idp, audience: vmcp}}}}, outgoingAuth: {{source: inline}}}}\n"
+            );
+            let wrapped = parse_manifests(&wrap, &at).unwrap_or_else(|e| panic!("{at}: {e}"));
+            let outcome = render_manifests(wrapped, &Settings::default())
+                .into_iter()
+                .find(|o| o.name == format!("vmcp-compat-{name}"))
+                .unwrap_or_else(|| panic!("{at}: not rendered"));
+            let yaml = to_yaml(&outcome.documents());
+            for v in &secret_values {
+                assert!(
+                    !yaml.contains(v.as_str()),
+                    "{at}: a Secret value is in the render"
+                );
+            }
+            let backend = outcome
+                .rendered
+                .config
+                .as_ref()
+                .and_then(|c| c.backend(&format!("vmcp-compat-{name}")).map(|_| c));
+            match backend {
+                Some(c) => {
+                    assert!(problems.is_empty(), "{at}: rendered despite {problems:?}");
+                    let key = format!("vmcp-compat-{name}");
+                    let strategy = c
+                        .outgoing_auth
+                        .as_ref()
+                        .and_then(|o| o.backends.get(&key))
+                        .unwrap_or_else(|| panic!("{at}: no strategy for the backend"));
+                    let env = match (&strategy.token_exchange, &strategy.header_injection) {
+                        (Some(t), _) => {
+                            assert!(
+                                t.client_secret.is_empty() && !t.token_url.is_empty(),
+                                "{at}"
+                            );
+                            t.client_secret_env.clone()
+                        }
+                        (_, Some(h)) => {
+                            assert!(h.header_value.is_empty(), "{at}: value in the ConfigMap");
+                            h.header_value_env.clone()
+                        }
+                        _ => String::new(),
+                    };
+                    if !env.is_empty() {
+                        assert!(
+                            yaml.contains(&format!("name: {env}")) && yaml.contains("secretKeyRef"),
+                            "{at}: env {env} is not from a Secret"
+                        );
+                    }
+                    let kind = strategy.strategy_type.map_or("none", |t| t.as_str());
+                    outcomes.push(format!("{at}: rendered as {kind}"));
+                }
+                None => {
+                    assert!(
+                        !problems.is_empty(),
+                        "{at}: left out without a problem: {:?}",
+                        outcome.rendered.status.conditions
+                    );
+                    for p in &problems {
+                        assert!(
+                            p.contains("externalTokenHeaderName"),
+                            "{at}: refused for {p}"
+                        );
+                    }
+                    let c = outcome
+                        .rendered
+                        .status
+                        .conditions
+                        .iter()
+                        .find(|c| !c.ok && c.message.contains("externalTokenHeaderName"))
+                        .unwrap_or_else(|| {
+                            panic!(
+                                "{at}: no condition names the field: {:?}",
+                                outcome.rendered.status.conditions
+                            )
+                        });
+                    assert!(c.message.contains(&name), "{at}: {}", c.message);
+                    outcomes.push(format!("{at}: refused (externalTokenHeaderName)"));
+                }
+            }
+        }
+    }
+    outcomes
+}
+
+#[test]
+fn external_auth_shapes_render_to_working_strategies() {
+    let outcomes = check_external_auth(&toolhive_shapes().join("external-auth"));
+    assert_eq!(
+        outcomes
+            .iter()
+            .filter(|o| o.contains("rendered as"))
+            .count(),
+        2,
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.contains("ledger-bearer: rendered as header_injection")),
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.contains("crm-exchange-legacy: refused")),
+        "{outcomes:#?}"
+    );
+}
+
+#[test]
+fn toolhive_external_auth_samples_render_to_working_strategies() {
+    let Some(samples) = toolhive_samples() else {
+        return;
+    };
+    let mut outcomes = check_external_auth(&samples.join("external-auth"));
+    let entries = check_external_auth(&samples.join("mcp-server-entries"));
+    assert!(
+        entries
+            .iter()
+            .any(|o| o.contains("salesforce-auth: rendered as token_exchange")),
+        "{entries:#?}"
+    );
+    outcomes.extend(entries);
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.contains("api-bearer-auth: rendered as header_injection")),
+        "{outcomes:#?}"
+    );
+    assert!(
+        outcomes
+            .iter()
+            .any(|o| o.contains("oauth-token-exchange: rendered as token_exchange")),
+        "{outcomes:#?}"
+    );
+}

@@ -615,6 +615,17 @@ fn checksum_changes_only_with_what_the_pods_consume() {
         checksum(&base.replace(SECRET_VALUE, "rotated")),
         "secret values are not read"
     );
+    // A rotated Secret has a new resourceVersion: that, not its value, rolls the pods.
+    let versioned = |v: &str| {
+        base.replace(
+            "metadata: {name: ctx7, namespace: default}",
+            &format!("metadata: {{name: ctx7, namespace: default, resourceVersion: \"{v}\"}}"),
+        )
+    };
+    assert_ne!(versioned("1"), base, "the fixture has the Secret");
+    let c1 = checksum(&versioned("1"));
+    assert_eq!(c1, checksum(&versioned("1")));
+    assert_ne!(c1, checksum(&versioned("2")), "rotated secret");
     assert_ne!(
         c0,
         checksum(

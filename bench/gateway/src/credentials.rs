@@ -1,0 +1,73 @@
+//! What credentials to backends cost per call: three release gateways with the same OIDC
+//! client authentication (so every call carries the same validated caller token) and the
+//! same backend, differing only in `outgoingAuth` — none, `header_injection` of a fixed
+//! value, and `token_exchange` against an in-process RFC 8693 endpoint on 127.0.0.1, whose
+//! answer is cached (every client sends the same token, so after the first call each one is
+//! a cache hit). Measured side by side by [`crate::oidc::compare`]; the number of requests
+//! the token endpoint got is printed, to show the calls were hits.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+
+use crate::oidc::{Issuer, compare};
+use crate::{BEARER, Gateway, Opts, backend};
+
+/// A token endpoint that answers every exchange with a token valid for an hour and counts
+/// the requests.
+async fn token_endpoint() -> anyhow::Result<(String, Arc<AtomicU64>)> {
+    let count = Arc::new(AtomicU64::new(0));
+    let c = count.clone();
+    let app = axum::Router::new().route(
+        "/token",
+        axum::routing::post(move || {
+            let n = c.fetch_add(1, Ordering::SeqCst);
+            async move {
+                (
+                    [("content-type", "application/json")],
+                    format!(
+                        r#"{{"access_token":"exchanged-{n}","token_type":"Bearer","expires_in":3600,"issued_token_type":"urn:ietf:params:oauth:token-type:access_token"}}"#
+                    ),
+                )
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let addr = l.local_addr()?;
+    tokio::spawn(async move { axum::serve(l, app).await });
+    Ok((format!("http://{addr}/token"), count))
+}
+
+pub async fn run(o: &Opts) -> anyhow::Result<()> {
+    let issuer = Issuer::start().await?;
+    BEARER
+        .set(issuer.token()?)
+        .map_err(|_| anyhow::anyhow!("the bench token is set once"))?;
+    let (token_url, exchanges) = token_endpoint().await?;
+    let be = backend::start("b0_".into(), 2).await?;
+    let backends = [("b0".to_owned(), be)];
+    let incoming = issuer.incoming();
+    let header = "outgoingAuth: {source: inline, default: {type: header_injection, headerInjection: {headerName: X-Api-Key, headerValue: bench-key}}}\n";
+    let exchange = format!(
+        "outgoingAuth:\n  source: inline\n  default:\n    type: token_exchange\n    tokenExchange:\n      tokenUrl: \"{token_url}\"\n      clientId: bench-gateway\n      clientSecret: bench-secret\n      audience: bench-backend\n      allowPrivateIp: true\n      insecureAllowHttp: true\n"
+    );
+    let gws = [
+        (
+            "no outgoing auth",
+            Gateway::start_with(o, &backends, &incoming).await?,
+        ),
+        (
+            "header_injection",
+            Gateway::start_configured(o, &backends, &incoming, header).await?,
+        ),
+        (
+            "token_exchange (cached)",
+            Gateway::start_configured(o, &backends, &incoming, &exchange).await?,
+        ),
+    ];
+    compare(o, "Backend credentials", &gws).await?;
+    println!(
+        "\nToken endpoint requests during the run: {} (the gateway's own client-credentials token and one exchange for the callers' one token; every other call was a cache hit)",
+        exchanges.load(Ordering::SeqCst)
+    );
+    Ok(())
+}

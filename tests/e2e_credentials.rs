@@ -15,7 +15,7 @@ use std::time::Duration;
 
 use common::{
     Client, Process, apply, apply_group, apply_virtual_server, connect, free_port, rendered_config,
-    scratch, wait_listening,
+    scratch, wait_listening, wait_ready,
 };
 use k8s_openapi::api::apps::v1::Deployment;
 use k8s_openapi::api::core::v1::ConfigMap;
@@ -190,20 +190,6 @@ fn gateway(
     Process::spawn("vmcp serve", command).unwrap()
 }
 
-async fn wait_ready(port: u16, log: &std::path::Path) {
-    wait_listening(port).await;
-    let probe = Client::local(port);
-    let deadline = tokio::time::Instant::now() + WAIT;
-    while probe.get("/readyz").await.0 != 200 {
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "/readyz never ok: {}",
-            std::fs::read_to_string(log).unwrap_or_default()
-        );
-        tokio::time::sleep(Duration::from_millis(100)).await;
-    }
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_secret_backed_header_reaches_the_backend_and_follows_rotation_in_both_modes() {
     let _ = rustls::crypto::ring::default_provider().install_default();
@@ -289,7 +275,8 @@ async fn a_secret_backed_header_reaches_the_backend_and_follows_rotation_in_both
     let port = free_port();
     let gw_log = dir.join("gateway-dynamic.log");
     let dynamic = gateway(&cfg, port, &ns, &gw_kubeconfig, &gw_log, &[]);
-    wait_ready(port, &gw_log).await;
+    wait_listening(port).await;
+    wait_ready(port).await;
     let mut c = connect(port).await;
     wait_key(&mut c, ONE, &gw_log).await;
 
@@ -368,7 +355,8 @@ async fn a_secret_backed_header_reaches_the_backend_and_follows_rotation_in_both
         &static_log,
         &[(env_name, THREE.to_owned())],
     );
-    wait_ready(port, &static_log).await;
+    wait_listening(port).await;
+    wait_ready(port).await;
     let mut c = connect(port).await;
     wait_key(&mut c, THREE, &static_log).await;
 

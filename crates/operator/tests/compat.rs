@@ -26,16 +26,21 @@ const UNSUPPORTED: &[&str] = &[
 /// incompletely" rather than an unsupported feature.
 const REFERENCES: &[&str] = &["OIDCConfigRefValidated", "AuthzConfigRefValidated"];
 
-/// Per VirtualMCPServer of a directory: `file name: outcome`, where the outcome is
-/// `rendered` (with the policies it carries) or the unsupported fields it names.
-fn check_dir(dir: &Path) -> Vec<String> {
-    let mut outcomes = Vec::new();
+/// The files of `dir`, in name order.
+fn files_of(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<_> = std::fs::read_dir(dir)
         .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
         .map(|e| e.unwrap().path())
         .collect();
     files.sort();
-    for f in files {
+    files
+}
+
+/// Per VirtualMCPServer of a directory: `file name: outcome`, where the outcome is
+/// `rendered` (with the policies it carries) or the unsupported fields it names.
+fn check_dir(dir: &Path) -> Vec<String> {
+    let mut outcomes = Vec::new();
+    for f in files_of(dir) {
         let file = f.file_name().unwrap().to_string_lossy().into_owned();
         let manifests = read_manifests(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         for o in render_manifests(manifests, &Settings::default()) {
@@ -409,12 +414,7 @@ fn an_object_defined_twice_is_an_error_naming_both_files() {
 fn check_external_auth(dir: &Path) -> Vec<String> {
     use vmcp_api::manifest::{Manifest, parse_manifests};
     let mut outcomes = Vec::new();
-    let mut files: Vec<_> = std::fs::read_dir(dir)
-        .unwrap_or_else(|e| panic!("{}: {e}", dir.display()))
-        .map(|e| e.unwrap().path())
-        .collect();
-    files.sort();
-    for f in files {
+    for f in files_of(dir) {
         let text = std::fs::read_to_string(&f).unwrap();
         let manifests = read_manifests(&f).unwrap_or_else(|e| panic!("{}: {e}", f.display()));
         let secret_values: Vec<String> = manifests

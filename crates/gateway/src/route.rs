@@ -12,7 +12,8 @@ use vmcp_config::PartialFailureMode;
 use crate::aggregate::Aggregator;
 use crate::aggregate::view::{Listing, View};
 use crate::authz::{Authorizer, Kind, Principal, Target, ToolHints};
-use crate::backend::auth::Subject;
+use crate::backend::auth::{AuthError, Subject};
+use crate::backend::exchange::ExchangeFailure;
 use crate::backend::pool::Caller;
 use crate::backend::{BackendError, RelatedTx};
 use crate::front::session::ClientSession;
@@ -32,20 +33,51 @@ pub struct Router {
 }
 
 /// Who asks: the Cedar principal (`None` for the anonymous one, which only a gateway
-/// without client authentication passes) and the authenticated caller, whose token
-/// backends that act for the user are given (exchanged), never anyone else's.
+/// without client authentication passes), the authenticated caller, whose token
+/// backends that act for the user are given (exchanged), never anyone else's, and the
+/// caller's headers `passthroughHeaders` forwards to backends.
 #[derive(Clone, Copy, Default)]
 pub struct Who<'a> {
     pub principal: Option<&'a Principal>,
     pub subject: Option<&'a Subject>,
+    pub forwarded: Option<&'a http::HeaderMap>,
 }
 
 /// The outcome of one request: a full JSON-RPC response text.
 pub type Reply = String;
 
-/// A request refused by the authorization policy: the JSON-RPC error to send with HTTP 403.
+/// A request refused before anything reached a backend, with the JSON-RPC error to send;
+/// the variant decides the HTTP status.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Denied(pub Reply);
+pub enum Refused {
+    /// The authorization policy said no: HTTP 403.
+    Policy(Reply),
+    /// The token endpoint of a backend that acts for the user refused the caller's token
+    /// (RFC 6749 `invalid_grant`/`invalid_token`: revoked, or not exchangeable): HTTP 401
+    /// with a challenge, so the client fetches a fresh token instead of retrying this one.
+    Token(Reply),
+}
+
+impl Refused {
+    pub fn into_reply(self) -> Reply {
+        match self {
+            Refused::Policy(r) | Refused::Token(r) => r,
+        }
+    }
+}
+
+/// Why `dispatch` stopped short of a reply of its own.
+enum Stop {
+    Policy(Kind),
+    /// The named backend's token endpoint refused the caller's token.
+    Token(String),
+}
+
+impl From<Kind> for Stop {
+    fn from(k: Kind) -> Self {
+        Stop::Policy(k)
+    }
+}
 
 /// A reply with its metric labels: the tool name (empty if none), the backend (if any) and
 /// whether it succeeded.
@@ -61,7 +93,7 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Result<Reply, Denied> {
+    ) -> Result<Reply, Refused> {
         let started = Instant::now();
         let outcome = self
             .dispatch(session, who, id, method, params, related)
@@ -74,14 +106,23 @@ impl Router {
                     .observe(metric_method(method), &tool, backend, ok, elapsed);
                 Ok(reply)
             }
-            Err(kind) => {
+            Err(Stop::Policy(kind)) => {
                 self.metrics
                     .observe(metric_method(method), "", "", false, elapsed);
                 self.metrics.denied(kind);
-                Err(Denied(jsonrpc::response_error(
+                Err(Refused::Policy(jsonrpc::response_error(
                     Some(id),
                     code::DENIED,
                     kind.denial(),
+                )))
+            }
+            Err(Stop::Token(backend)) => {
+                self.metrics
+                    .observe(metric_method(method), "", &backend, false, elapsed);
+                Err(Refused::Token(jsonrpc::response_error(
+                    Some(id),
+                    code::BACKEND_ERROR,
+                    &subject_refused(&backend),
                 )))
             }
         }
@@ -113,14 +154,14 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Result<Outcome, Kind> {
+    ) -> Result<Outcome, Stop> {
         let who = asker.principal;
         let none = || (String::new(), None);
         let list = |r: Result<Reply, Reply>| match r {
             Ok(s) => (s, String::new(), None, true),
             Err(s) => (s, String::new(), None, false),
         };
-        let caller = caller(session, asker.subject);
+        let caller = caller(session, asker);
         Ok(match method {
             "logging/setLevel" => self.set_level(session, id, params).await,
             "ping" => {
@@ -132,16 +173,22 @@ impl Router {
                     true,
                 )
             }
-            "tools/list" => list(self.list(who, id, Kind::Tool, |v| &v.tools_list).await),
+            "tools/list" => list(
+                self.list(&caller, who, id, Kind::Tool, |v| &v.tools_list)
+                    .await,
+            ),
             "resources/list" => list(
-                self.list(who, id, Kind::Resource, |v| &v.resources_list)
+                self.list(&caller, who, id, Kind::Resource, |v| &v.resources_list)
                     .await,
             ),
             "resources/templates/list" => list(
-                self.list(who, id, Kind::Resource, |v| &v.templates_list)
+                self.list(&caller, who, id, Kind::Resource, |v| &v.templates_list)
                     .await,
             ),
-            "prompts/list" => list(self.list(who, id, Kind::Prompt, |v| &v.prompts_list).await),
+            "prompts/list" => list(
+                self.list(&caller, who, id, Kind::Prompt, |v| &v.prompts_list)
+                    .await,
+            ),
             "tools/call" | "prompts/get" => {
                 self.by_name(&caller, who, id, method, params, related)
                     .await?
@@ -168,12 +215,13 @@ impl Router {
     /// out); templates are decided on their template string.
     async fn list(
         &self,
+        caller: &Caller,
         who: Option<&Principal>,
         id: &RawValue,
         kind: Kind,
         pick: impl Fn(&View) -> &Listing,
     ) -> Result<Reply, Reply> {
-        self.first_fetch().await;
+        self.first_fetch(caller).await;
         let view = self.agg.view();
         if self.partial_failure == PartialFailureMode::Fail && !view.missing.is_empty() {
             let msg = format!(
@@ -209,10 +257,13 @@ impl Router {
 
     /// Waits (bounded) until every backend was fetched once: a request right after initialize
     /// may name a tool, prompt or resource of a backend still being listed.
-    async fn first_fetch(&self) {
+    async fn first_fetch(&self, caller: &Caller) {
         if !self.agg.is_ready() {
             let _ = tokio::time::timeout(self.first_fetch_wait, self.agg.wait_ready()).await;
         }
+        // Backends that answer only callers are listed from the first caller's view.
+        let _ =
+            tokio::time::timeout(self.first_fetch_wait, self.agg.fetch_user_views(caller)).await;
     }
 
     async fn by_name(
@@ -223,7 +274,7 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Result<Outcome, Kind> {
+    ) -> Result<Outcome, Stop> {
         let Keyed {
             members,
             value: name,
@@ -232,7 +283,7 @@ impl Router {
             Ok(k) => k,
             Err(reply) => return Ok(reply),
         };
-        self.first_fetch().await;
+        self.first_fetch(caller).await;
         let view = self.agg.view();
         let route = if method == "tools/call" {
             view.tools.get(&name)
@@ -275,7 +326,7 @@ impl Router {
         drop(view);
         let (reply, ok) = self
             .forward(caller, id, &backend, method, &params, related)
-            .await;
+            .await?;
         let label = if method == "tools/call" {
             name
         } else {
@@ -292,7 +343,7 @@ impl Router {
         method: &str,
         params: Option<&RawValue>,
         related: Option<RelatedTx>,
-    ) -> Result<Outcome, Kind> {
+    ) -> Result<Outcome, Stop> {
         let Keyed {
             params, value: uri, ..
         } = match keyed(id, params, "uri") {
@@ -304,7 +355,8 @@ impl Router {
         if method != "resources/unsubscribe" {
             self.admits(asker.principal, || Target::resource(&uri))?;
         }
-        self.first_fetch().await;
+        let mut caller = caller(session, asker);
+        self.first_fetch(&caller).await;
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
             let msg = format!("resource {} not found", jsonrpc::shown(&uri));
             return Ok((
@@ -321,7 +373,6 @@ impl Router {
             let reply = jsonrpc::response_ok(id, &jsonrpc::empty_object());
             (reply, String::new(), Some(backend), true)
         };
-        let mut caller = caller(session, asker.subject);
         match method {
             "resources/subscribe" if !session.subscribe(&uri, caller.client.is_some()) => {
                 return Ok(ok_here(backend));
@@ -337,12 +388,13 @@ impl Router {
             },
             _ => {}
         }
-        let (reply, ok) = self
+        let r = self
             .forward(&caller, id, &backend, method, params, related)
             .await;
-        if method == "resources/subscribe" && !ok {
+        if method == "resources/subscribe" && !matches!(r, Ok((_, true))) {
             session.unsubscribe(&uri);
         }
+        let (reply, ok) = r?;
         Ok((reply, String::new(), Some(backend), ok))
     }
 
@@ -352,7 +404,7 @@ impl Router {
         who: Option<&Principal>,
         id: &RawValue,
         params: Option<&RawValue>,
-    ) -> Result<Outcome, Kind> {
+    ) -> Result<Outcome, Stop> {
         let Some(params) = params else {
             return Ok(invalid(id, "params are required"));
         };
@@ -368,7 +420,7 @@ impl Router {
             Err(e) => return Ok(refused(id, "params.ref", e)),
         };
         let kind = jsonrpc::string_member(&ref_members, "type").unwrap_or_default();
-        self.first_fetch().await;
+        self.first_fetch(caller).await;
         let view = self.agg.view();
         // Completing a prompt's or resource's arguments is using it: the same decision as
         // getting the prompt or reading the resource.
@@ -409,7 +461,7 @@ impl Router {
         drop(view);
         let (reply, ok) = self
             .forward(caller, id, &backend, "completion/complete", &params, None)
-            .await;
+            .await?;
         Ok((reply, String::new(), Some(backend), ok))
     }
 
@@ -474,42 +526,56 @@ impl Router {
         method: &str,
         params: &RawValue,
         related: Option<RelatedTx>,
-    ) -> (Reply, bool) {
+    ) -> Result<(Reply, bool), Stop> {
         let Some(b) = self.agg.backend(backend) else {
-            return (
+            return Ok((
                 jsonrpc::response_error(
                     Some(id),
                     code::INTERNAL_ERROR,
                     "route to an unknown backend",
                 ),
                 false,
-            );
+            ));
         };
-        match b.call(caller, method, Some(params), related.as_ref()).await {
-            Ok(result) => (jsonrpc::response_ok(id, &result), true),
-            Err(BackendError::Remote(e)) => (jsonrpc::response_raw_error(id, &e), false),
-            // An open circuit included: the name still routes to its backend (see `view`).
-            Err(e) => {
-                let c = match e {
-                    BackendError::Timeout(..) | BackendError::ConnectTimeout(..) => {
-                        code::BACKEND_TIMEOUT
-                    }
-                    BackendError::Protocol(..) => code::BACKEND_ERROR,
-                    BackendError::Overloaded(..) => code::LIMIT_REACHED,
-                    ref e if e.is_refusal() => code::BACKEND_ERROR,
-                    _ => code::BACKEND_UNAVAILABLE,
-                };
-                (jsonrpc::response_error(Some(id), c, &e.to_string()), false)
-            }
-        }
+        Ok(
+            match b.call(caller, method, Some(params), related.as_ref()).await {
+                Ok(result) => (jsonrpc::response_ok(id, &result), true),
+                Err(BackendError::Remote(e)) => (jsonrpc::response_raw_error(id, &e), false),
+                Err(BackendError::Auth(AuthError::Exchange {
+                    failure: ExchangeFailure::SubjectRefused(_),
+                    ..
+                })) => return Err(Stop::Token(backend.to_owned())),
+                // An open circuit included: the name still routes to its backend (see `view`).
+                Err(e) => {
+                    let c = match e {
+                        BackendError::Timeout(..) | BackendError::ConnectTimeout(..) => {
+                            code::BACKEND_TIMEOUT
+                        }
+                        BackendError::Protocol(..) => code::BACKEND_ERROR,
+                        BackendError::Overloaded(..) => code::LIMIT_REACHED,
+                        ref e if e.is_refusal() => code::BACKEND_ERROR,
+                        _ => code::BACKEND_UNAVAILABLE,
+                    };
+                    (jsonrpc::response_error(Some(id), c, &e.to_string()), false)
+                }
+            },
+        )
     }
+}
+
+/// What a caller whose token a backend's token endpoint refused is told.
+fn subject_refused(backend: &str) -> String {
+    format!(
+        "backend {backend:?}: its token endpoint refused to exchange your token (expired, revoked or not exchangeable); authenticate again"
+    )
 }
 
 /// Who the backends see a client's calls come from: its own backend sessions when it needs
 /// them (see `relay`), the shared ones otherwise.
-fn caller(session: &Arc<ClientSession>, subject: Option<&Subject>) -> Caller {
+fn caller(session: &Arc<ClientSession>, who: Who<'_>) -> Caller {
     Caller {
-        subject: subject.cloned(),
+        subject: who.subject.cloned(),
+        forwarded: who.forwarded.cloned().unwrap_or_default(),
         client: session
             .is_dedicated()
             .then(|| session.clone() as Arc<dyn crate::relay::Downstream>),

@@ -413,6 +413,12 @@ pub async fn start(
         name: cfg.name.clone(),
         group_ref: cfg.group_ref.clone(),
         auth,
+        // Validated names (see `vmcp_config`): a bad one was refused before this point.
+        passthrough: cfg
+            .passthrough_headers
+            .iter()
+            .filter_map(|h| http::HeaderName::from_bytes(h.as_bytes()).ok())
+            .collect(),
     });
 
     let mut loops = Vec::new();

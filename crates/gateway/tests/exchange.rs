@@ -27,6 +27,15 @@ type Grants = Arc<Mutex<Vec<String>>>;
 /// A loopback proxy for `upstream` (Keycloak's token endpoint) that records the grant type
 /// of every request and, while `down` is set, answers 503 itself.
 async fn token_proxy(upstream: String) -> (String, Grants, Arc<AtomicBool>) {
+    proxy_refusing(upstream, false).await
+}
+
+/// [`token_proxy`] that, with `no_client_credentials`, answers client-credentials grants
+/// as Keycloak does for a client without service accounts (`unauthorized_client`).
+async fn proxy_refusing(
+    upstream: String,
+    no_client_credentials: bool,
+) -> (String, Grants, Arc<AtomicBool>) {
     let grants: Grants = Arc::default();
     let down = Arc::new(AtomicBool::new(false));
     let (g, d) = (grants.clone(), down.clone());
@@ -39,9 +48,14 @@ async fn token_proxy(upstream: String) -> (String, Grants, Arc<AtomicBool>) {
                     .find(|(k, _)| k == "grant_type")
                     .map(|(_, v)| v.into_owned())
                     .unwrap_or_default();
-                g.lock().unwrap().push(grant);
+                g.lock().unwrap().push(grant.clone());
                 if d.load(Ordering::SeqCst) {
                     return (http::StatusCode::SERVICE_UNAVAILABLE, String::new());
+                }
+                if no_client_credentials && grant == "client_credentials" {
+                    let refusal = json!({"error": "unauthorized_client",
+                        "error_description": "Client not enabled to retrieve service account"});
+                    return (http::StatusCode::UNAUTHORIZED, refusal.to_string());
                 }
                 let mut req = reqwest::Client::new()
                     .post(upstream)
@@ -318,4 +332,158 @@ async fn a_failing_token_endpoint_names_the_backend_and_spares_the_others() {
         "no call of alice's reached the backend without its token"
     );
     assert_eq!(a.call_text("plain_add", json!({"a": 2, "b": 1})).await, "3");
+}
+
+/// A user of the test's own: created through the admin API with `password`, so revoking its
+/// sessions touches no other test's users. Returns its id.
+async fn new_user(kc: &Keycloak, root: &str, name: &str, password: &str) -> String {
+    use http::Method;
+    let body = json!({
+        "username": name, "enabled": true, "email": format!("{name}@example.com"),
+        "emailVerified": true, "firstName": name, "lastName": "Test",
+        "credentials": [{"type": "password", "value": password, "temporary": false}]
+    });
+    let path = format!("/{REALM}/users");
+    let (status, reply) = admin(kc, root, Method::POST, &path, Some(body)).await;
+    assert_eq!(status, 201, "creating user {name}: {reply}");
+    let (_, found) = admin(
+        kc,
+        root,
+        Method::GET,
+        &format!("{path}?username={name}&exact=true"),
+        None,
+    )
+    .await;
+    found[0]["id"].as_str().unwrap().to_owned()
+}
+
+/// A token the gateway still accepts (signature and expiry are fine) whose Keycloak session
+/// was revoked: the token endpoint refuses to exchange it (RFC 8693 `invalid_request`, once
+/// bob's exchange has shown the gateway's request is well formed), and the caller is told to
+/// authenticate again with HTTP 401 and an `invalid_token` challenge, not a backend failure.
+/// The other backend still serves the same token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_revoked_caller_token_is_answered_401_with_a_challenge() {
+    use http::Method;
+    let kc = keycloak().await;
+    let root = admin_token(&kc).await;
+    let name = format!("revoked-{}", std::process::id());
+    let password = "revoked-password";
+    let id = new_user(&kc, &root, &name, password).await;
+    let user = token(&kc, CLIENT, (&name, password)).await;
+    let (b, seen) = recording_backend().await;
+    let (plain, _) = recording_backend().await;
+    let gw = gateway(&config(
+        &kc,
+        &kc.token_endpoint(),
+        GATEWAY_CLIENT.1,
+        b,
+        plain,
+    ))
+    .await;
+    let bob = token(&kc, CLIENT, BOB).await;
+    let mut b_client = Client::connect_as(gw.addr, Some(&bob)).await;
+    assert_eq!(
+        b_client.call_text("b_add", json!({"a": 1, "b": 2})).await,
+        "3"
+    );
+    seen.lock().unwrap().clear();
+    let mut c = Client::connect_as(gw.addr, Some(&user)).await;
+    assert!(c.tool_names().await.contains(&"b_add".to_owned()));
+
+    let (status, _) = admin(
+        &kc,
+        &root,
+        Method::POST,
+        &format!("/{REALM}/users/{id}/logout"),
+        None,
+    )
+    .await;
+    assert_eq!(status, 204, "logging {name} out");
+    let body = json!({"jsonrpc": "2.0", "id": 7, "method": "tools/call",
+        "params": {"name": "b_add", "arguments": {"a": 1, "b": 1}}});
+    let r = c.send(body.to_string()).await.unwrap();
+    assert_eq!(r.status, 401, "{}", r.text());
+    let challenge = r
+        .headers
+        .get("www-authenticate")
+        .map(|v| v.to_str().unwrap().to_owned())
+        .unwrap_or_default();
+    assert!(
+        challenge.starts_with("Bearer ")
+            && challenge.contains(r#"error="invalid_token""#)
+            && challenge.contains("resource_metadata="),
+        "{challenge}"
+    );
+    let reply: Value = serde_json::from_slice(&r.body).unwrap();
+    assert_eq!(reply["id"], 7, "{reply}");
+    let msg = error_of(&reply);
+    assert!(
+        msg.contains(r#"backend "b""#) && msg.contains("authenticate again"),
+        "{msg}"
+    );
+    assert!(
+        seen.lock()
+            .unwrap()
+            .iter()
+            .all(|h| h.get("authorization").is_none()),
+        "nothing reached the backend without an exchanged token"
+    );
+    assert_eq!(c.call_text("plain_add", json!({"a": 2, "b": 2})).await, "4");
+    let metrics = c.get_text("/metrics").await;
+    assert!(
+        metrics.contains(
+            r#"vmcp_token_exchange_failures_total{backend="b",reason="subject_refused"} 1"#
+        ),
+        "{metrics}"
+    );
+}
+
+/// A backend that answers only users, and a gateway that has no token of its own for it
+/// (its client gets no client-credentials token): the backend is healthy and marked as
+/// needing a user token in /status, not failing; the first authenticated caller's list
+/// fetches its tools, which every caller then sees, and each caller's call carries its own
+/// exchanged token.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_that_answers_only_users_is_listed_from_the_first_callers_view() {
+    let kc = keycloak().await;
+    let (proxy, _, _) = proxy_refusing(kc.token_endpoint(), true).await;
+    let (b, seen) = recording_backend_requiring(Some("authorization")).await;
+    let (plain, _) = recording_backend().await;
+    let gw = gateway(&config(&kc, &proxy, GATEWAY_CLIENT.1, b, plain)).await;
+    let status_of = |s: &Value| {
+        s["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|x| x["name"] == "b")
+            .cloned()
+            .unwrap()
+    };
+    let alice = token(&kc, CLIENT, ALICE).await;
+    let mut a = Client::connect_as(gw.addr, Some(&alice)).await;
+    let before = status_of(&a.get_json("/status").await);
+    assert_eq!(before["health"], "healthy", "{before}");
+    assert_eq!(before["needsUserToken"], true, "{before}");
+    assert!(before["capabilityError"].is_null(), "{before}");
+    assert!(before["lastError"].is_null(), "{before}");
+
+    let names = a.tool_names().await;
+    assert!(
+        names.contains(&"b_add".to_owned()) && names.contains(&"plain_add".to_owned()),
+        "{names:?}"
+    );
+    assert_eq!(a.call_text("b_add", json!({"a": 1, "b": 1})).await, "2");
+    let bob = token(&kc, CLIENT, BOB).await;
+    let mut bc = Client::connect_as(gw.addr, Some(&bob)).await;
+    assert!(bc.tool_names().await.contains(&"b_add".to_owned()));
+    assert_eq!(bc.call_text("b_add", json!({"a": 2, "b": 1})).await, "3");
+
+    let after = status_of(&a.get_json("/status").await);
+    assert_eq!(after["health"], "healthy", "{after}");
+    assert!(after["tools"].as_u64().unwrap() >= 2, "{after}");
+    let alice_sub = claims(&alice)["sub"].clone();
+    let bob_sub = claims(&bob)["sub"].clone();
+    assert!(!tokens_of(&kc, &seen, &alice_sub).await.is_empty());
+    assert!(!tokens_of(&kc, &seen, &bob_sub).await.is_empty());
 }

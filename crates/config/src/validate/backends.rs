@@ -105,6 +105,15 @@ fn restricted_header(lower: &str) -> Option<&'static str> {
             "mcp-session-id",
             "is managed by the gateway for each backend session",
         ),
+        (
+            "mcp-protocol-version",
+            "is managed by the gateway for each backend session",
+        ),
+        ("mcp-method", "is set by the gateway for each request"),
+        ("mcp-name", "is set by the gateway for each request"),
+        ("last-event-id", "is managed by the gateway for each stream"),
+        ("content-type", "is set by the gateway for each request"),
+        ("accept", "is set by the gateway for each request"),
     ];
     if let Some((_, why)) = EXACT.iter().find(|(name, _)| *name == lower) {
         return Some(why);

@@ -74,7 +74,7 @@ backends:
 #[test]
 fn passthrough_header_rules() {
     let ps = with(
-        "passthroughHeaders: [X-Request-Id, Authorization, cookie, X-Forwarded-For, Proxy-Foo, 'Bad Header', x-request-id, Mcp-Session-Id]\n",
+        "passthroughHeaders: [X-Request-Id, Authorization, cookie, X-Forwarded-For, Proxy-Foo, 'Bad Header', x-request-id, Mcp-Session-Id, MCP-Protocol-Version, Content-Type]\n",
     );
     assert_only(
         &ps,
@@ -106,6 +106,14 @@ fn passthrough_header_rules() {
             (
                 Severity::Error,
                 "passthroughHeaders[7]: Mcp-Session-Id cannot be forwarded: it is managed by the gateway for each backend session",
+            ),
+            (
+                Severity::Error,
+                "passthroughHeaders[8]: MCP-Protocol-Version cannot be forwarded: it is managed by the gateway for each backend session",
+            ),
+            (
+                Severity::Error,
+                "passthroughHeaders[9]: Content-Type cannot be forwarded: it is set by the gateway for each request",
             ),
         ],
     );

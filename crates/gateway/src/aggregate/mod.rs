@@ -16,6 +16,7 @@ pub mod view;
 use std::collections::{BTreeMap, HashSet};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
+use std::time::Instant;
 
 use arc_swap::ArcSwap;
 use serde_json::Value;
@@ -42,6 +43,9 @@ enum Recorded {
     },
     /// The fetch failed; the error was stored and the previous capabilities kept.
     Failed(String),
+    /// The backend answers only callers ([`Backend::needs_user_token`]): no error is
+    /// stored, and the next authenticated caller's list fetches its part.
+    AwaitsUser,
 }
 
 /// Largest number of pages followed for one list.
@@ -78,7 +82,17 @@ pub struct Aggregator {
     coalescing: AtomicBool,
     ready: watch::Sender<bool>,
     changes: broadcast::Sender<&'static str>,
+    /// Backends whose part must be fetched as a caller ([`Recorded::AwaitsUser`]), each with
+    /// the instant before which it is not tried again (after a failed try).
+    user_views: Mutex<BTreeMap<String, Option<Instant>>>,
+    /// Whether `user_views` is non-empty: the one check every list call pays.
+    wants_user_views: AtomicBool,
+    /// One fetch of user views at a time: a burst of first callers costs one fetch.
+    user_fetch: tokio::sync::Mutex<()>,
 }
+
+/// How long a user-view fetch that failed (the caller was refused too) is not retried.
+const USER_VIEW_RETRY: std::time::Duration = std::time::Duration::from_secs(5);
 
 impl Aggregator {
     pub fn new(agg: Aggregation, backends: BTreeMap<String, Arc<Backend>>) -> Arc<Self> {
@@ -115,6 +129,9 @@ impl Aggregator {
             coalescing: AtomicBool::new(false),
             ready,
             changes,
+            user_views: Mutex::new(BTreeMap::new()),
+            wants_user_views: AtomicBool::new(false),
+            user_fetch: tokio::sync::Mutex::new(()),
         });
         a.rebuild();
         a
@@ -277,7 +294,7 @@ impl Aggregator {
         let Some(b) = self.backend(name) else {
             return;
         };
-        let r = fetch(&b).await;
+        let r = fetch(&b, &Caller::gateway()).await;
         match self.record_fetch(name, &b, r) {
             Recorded::Discarded => {
                 tracing::debug!(
@@ -304,6 +321,12 @@ impl Aggregator {
             ),
             Recorded::Failed(error) => {
                 tracing::warn!(backend = name, %error, "capability fetch failed")
+            }
+            Recorded::AwaitsUser => {
+                tracing::debug!(
+                    backend = name,
+                    "capabilities wait for an authenticated caller's list"
+                )
             }
         }
         // Rebuild first: readiness promises the view already holds this backend's part.
@@ -355,8 +378,18 @@ impl Aggregator {
             .contains(name);
         let mut errs = self.fetch_errors.lock().unwrap_or_else(|p| p.into_inner());
         match r {
+            Err(_) if b.needs_user_token() => {
+                errs.remove(name);
+                self.want_user_view(name);
+                Recorded::AwaitsUser
+            }
             Ok(c) => {
                 errs.remove(name);
+                b.served_the_gateway();
+                self.user_views
+                    .lock()
+                    .unwrap_or_else(|p| p.into_inner())
+                    .remove(name);
                 // A replaced backend's first fetch always counts (readiness waits for it),
                 // even when it finds what the previous one had.
                 if tried && parts.get(name).and_then(|p| p.as_deref()) == Some(&c) {
@@ -382,6 +415,90 @@ impl Aggregator {
                 Recorded::Failed(error)
             }
         }
+    }
+
+    fn want_user_view(&self, name: &str) {
+        let mut u = self.user_views.lock().unwrap_or_else(|p| p.into_inner());
+        u.insert(name.to_owned(), None);
+        self.wants_user_views.store(true, Ordering::Release);
+    }
+
+    /// Fetches, as `caller`, the parts of backends that answer only callers and have none
+    /// yet (or were told their lists changed). Costs one atomic load when there are none.
+    /// What is fetched becomes everyone's listing (as a gateway-wide view always is; calls
+    /// still carry each caller's own token), so backends whose lists differ by user should
+    /// give the gateway client credentials instead.
+    pub async fn fetch_user_views(&self, caller: &Caller) {
+        if caller.subject.is_none() || !self.wants_user_views.load(Ordering::Acquire) {
+            return;
+        }
+        let _one = self.user_fetch.lock().await;
+        let now = Instant::now();
+        let due: Vec<String> = self
+            .user_views
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .iter()
+            .filter(|(_, not_before)| not_before.is_none_or(|t| t <= now))
+            .map(|(n, _)| n.clone())
+            .collect();
+        if due.is_empty() {
+            return;
+        }
+        let fetched = futures::future::join_all(due.iter().map(|name| async move {
+            let b = self.backend(name)?;
+            let r = fetch(&b, caller).await;
+            Some((name, b, r))
+        }))
+        .await;
+        let mut any = false;
+        for (name, b, r) in fetched.into_iter().flatten() {
+            let failed = match &r {
+                Ok(_) => None,
+                Err(e) => Some(e.to_string()),
+            };
+            let mut u = self.user_views.lock().unwrap_or_else(|p| p.into_inner());
+            match failed {
+                None => {
+                    u.remove(name);
+                    drop(u);
+                    if let Ok(c) = r {
+                        any |= self.store_user_view(name, &b, c);
+                    }
+                }
+                Some(error) => {
+                    u.insert(name.clone(), Some(now + USER_VIEW_RETRY));
+                    tracing::debug!(backend = %name, %error, "capability fetch as a caller failed");
+                }
+            }
+        }
+        {
+            let u = self.user_views.lock().unwrap_or_else(|p| p.into_inner());
+            self.wants_user_views
+                .store(!u.is_empty(), Ordering::Release);
+        }
+        if any {
+            let want = self.mark_changed();
+            self.rebuild_coalesced(want).await;
+        }
+    }
+
+    /// Stores a part fetched as a caller, unless `b` was replaced or removed meanwhile
+    /// (see [`Aggregator::record_fetch`]); whether it did.
+    fn store_user_view(&self, name: &str, b: &Arc<Backend>, c: Caps) -> bool {
+        let mut parts = self.lock_parts();
+        if !self.is_current(name, b) {
+            return false;
+        }
+        tracing::info!(
+            backend = name,
+            tools = c.tools.len(),
+            resources = c.resources.len(),
+            prompts = c.prompts.len(),
+            "capabilities fetched as the first authenticated caller"
+        );
+        parts.insert(name.to_owned(), Some(Arc::new(c)));
+        true
     }
 
     /// Called on a backend state transition.
@@ -479,16 +596,15 @@ impl Aggregator {
     }
 }
 
-/// Lists everything a backend advertises, following cursors.
-pub async fn fetch(b: &Backend) -> Result<Caps, BackendError> {
-    let id = Caller::gateway();
-    let caps = b.capabilities(&id).await?;
+/// Lists everything a backend advertises to `id`, following cursors.
+pub async fn fetch(b: &Backend, id: &Caller) -> Result<Caps, BackendError> {
+    let caps = b.capabilities(id).await?;
     let has = |k: &str| caps.get(k).is_some_and(|v| !v.is_null());
     let (tools, resources, templates, prompts) = tokio::try_join!(
-        list_if(b, &id, has("tools"), "tools/list", "tools", "name"),
+        list_if(b, id, has("tools"), "tools/list", "tools", "name"),
         list_if(
             b,
-            &id,
+            id,
             has("resources"),
             "resources/list",
             "resources",
@@ -496,13 +612,13 @@ pub async fn fetch(b: &Backend) -> Result<Caps, BackendError> {
         ),
         list_if(
             b,
-            &id,
+            id,
             has("resources"),
             "resources/templates/list",
             "resourceTemplates",
             "uriTemplate"
         ),
-        list_if(b, &id, has("prompts"), "prompts/list", "prompts", "name"),
+        list_if(b, id, has("prompts"), "prompts/list", "prompts", "name"),
     )?;
     Ok(Caps {
         tools,

@@ -182,6 +182,18 @@ impl Outgoing {
         matches!(self, Outgoing::Exchange { .. })
     }
 
+    /// Whether the gateway's own requests (health checks, capability lists) reach the
+    /// backend without any credential while callers' requests carry one: a per-user backend
+    /// for which the gateway has no client-credentials token (no secret, or the endpoint
+    /// gives it none). Such a backend refusing the gateway (401/403) is expected, not a
+    /// failure (see `pool::Backend::needs_user_token`).
+    pub fn gateway_goes_without(&self) -> bool {
+        match self {
+            Outgoing::Exchange { exchanger, .. } => !exchanger.serves_the_gateway(),
+            _ => false,
+        }
+    }
+
     /// The exchanger, for metrics.
     pub fn exchanger(&self) -> Option<&Arc<Exchanger>> {
         match self {

@@ -20,7 +20,7 @@
 //! code, never `error_description`, which may quote what it was sent.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -49,7 +49,8 @@ pub enum ExchangeFailure {
     /// The call has no caller token to exchange (an anonymous caller).
     #[error("the call carries no caller token to exchange")]
     NoSubject,
-    /// The endpoint refused the caller's token (`invalid_grant`, `invalid_token`): the
+    /// The endpoint refused the caller's token (`invalid_grant`, `invalid_token`, or
+    /// `invalid_request` once the gateway's request is known good, see [`blame`]): the
     /// caller should get a new one.
     #[error("the token endpoint refused the caller's token ({0})")]
     SubjectRefused(String),
@@ -178,6 +179,11 @@ pub struct Exchanger {
     /// The client-credentials token for the gateway's own requests.
     service: Entry,
     pub counts: Counts,
+    /// Whether the last [`Exchanger::service_header`] found a token.
+    service_held: AtomicBool,
+    /// Whether the endpoint has exchanged a token for this gateway: from then on the
+    /// gateway's request is known to be well formed (see [`blame`]).
+    exchanged_once: AtomicBool,
 }
 
 impl Exchanger {
@@ -188,6 +194,8 @@ impl Exchanger {
             cache: Mutex::default(),
             service: Entry::default(),
             counts: Counts::default(),
+            exchanged_once: Default::default(),
+            service_held: Default::default(),
         }
     }
 
@@ -213,7 +221,21 @@ impl Exchanger {
 
     /// The `Authorization` value for the gateway's own requests: a client-credentials
     /// token, when client credentials are configured.
+    /// Whether the gateway's own requests carry a token of its own: it has client
+    /// credentials and the endpoint gave it a client-credentials token the last time it
+    /// asked ([`Exchanger::service_header`]).
+    pub fn serves_the_gateway(&self) -> bool {
+        self.service_held.load(Ordering::Relaxed)
+    }
+
+    /// The client-credentials token for the gateway's own requests, if it has one.
     pub async fn service_header(&self) -> Option<HeaderValue> {
+        let got = self.service_token().await;
+        self.service_held.store(got.is_some(), Ordering::Relaxed);
+        got
+    }
+
+    async fn service_token(&self) -> Option<HeaderValue> {
         self.settings
             .client
             .as_ref()
@@ -307,6 +329,17 @@ impl Exchanger {
             Ok((status, body)) => read_answer(status, &body),
             Err(e) => Err(ExchangeFailure::Unavailable(e)),
         };
+        let outcome = if counted {
+            match outcome {
+                Ok(o) => {
+                    self.exchanged_once.store(true, Ordering::Relaxed);
+                    Ok(o)
+                }
+                Err(f) => Err(blame(f, self.exchanged_once.load(Ordering::Relaxed))),
+            }
+        } else {
+            outcome
+        };
         let held = match &outcome {
             Ok((header, lifetime)) => Held::Token(header.clone(), now + *lifetime),
             Err(f) => {
@@ -385,6 +418,20 @@ pub fn read_answer(
     Ok((header, lifetime(expires_in)))
 }
 
+/// Whose fault an exchange refusal is. RFC 8693 §2.2.2 answers `invalid_request` both for
+/// a malformed request and for a subject token that is "invalid for any reason" (Keycloak
+/// does so for a revoked session). Once the endpoint has exchanged a token for this
+/// gateway, its request is known to be well formed, so `invalid_request` is the caller's
+/// token; before that it reads as the gateway's configuration, which an operator must fix.
+pub fn blame(failure: ExchangeFailure, exchanged_before: bool) -> ExchangeFailure {
+    match failure {
+        ExchangeFailure::Refused(code) if exchanged_before && code == "invalid_request" => {
+            ExchangeFailure::SubjectRefused(code)
+        }
+        f => f,
+    }
+}
+
 /// RFC 6749 §5.2: `error` is %x20-21 / %x23-5B / %x5D-7E; shown only when it is one,
 /// and short.
 fn is_error_code(code: &str) -> bool {
@@ -407,6 +454,20 @@ mod tests {
         assert_eq!(lifetime(Some(1)), Duration::ZERO);
         assert_eq!(lifetime(Some(0)), Duration::ZERO);
         assert_eq!(lifetime(None), Duration::from_secs(54));
+    }
+
+    #[test]
+    fn invalid_request_blames_the_caller_only_once_the_request_is_known_good() {
+        let req = || ExchangeFailure::Refused("invalid_request".into());
+        assert_eq!(blame(req(), false), req());
+        assert_eq!(
+            blame(req(), true),
+            ExchangeFailure::SubjectRefused("invalid_request".into())
+        );
+        let client = ExchangeFailure::Refused("invalid_client".into());
+        assert_eq!(blame(client.clone(), true), client);
+        let down = ExchangeFailure::Unavailable("HTTP 503".into());
+        assert_eq!(blame(down.clone(), true), down);
     }
 
     #[test]

@@ -425,19 +425,17 @@ pub enum Connection {
 }
 
 impl Connection {
-    /// One request; `credential`, for a per-user backend, is the caller's current
-    /// `Authorization` value (it replaces the one the session was opened with: exchanged
-    /// tokens expire long before sessions do).
+    /// One request, with what the call adds to the session's headers ([`PerCall`]).
     pub async fn call(
         &self,
         method: &str,
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
-        credential: Option<&HeaderValue>,
+        call: PerCall<'_>,
     ) -> Result<Box<RawValue>, BackendError> {
         match self {
-            Connection::Streamable(s) => s.call(method, params, related, credential).await,
-            Connection::Sse(s) => s.call(method, params, credential).await,
+            Connection::Streamable(s) => s.call(method, params, related, call).await,
+            Connection::Sse(s) => s.call(method, params, call).await,
         }
     }
 
@@ -472,6 +470,34 @@ impl Connection {
         match self {
             Connection::Streamable(s) => &s.capabilities,
             Connection::Sse(s) => &s.capabilities,
+        }
+    }
+}
+
+/// What one call adds to its session's headers: the caller's own credential on a per-user
+/// backend (it replaces the one the session was opened with: exchanged tokens expire long
+/// before sessions do), and the client headers `passthroughHeaders` lets through. Forwarded
+/// headers never replace one the session sets (auth, static headers, session id): what the
+/// gateway decided to send is what is sent.
+#[derive(Clone, Copy, Default)]
+pub struct PerCall<'a> {
+    pub credential: Option<&'a HeaderValue>,
+    pub forwarded: Option<&'a HeaderMap>,
+}
+
+impl PerCall<'_> {
+    fn apply(&self, h: &mut HeaderMap) {
+        if let Some(f) = self.forwarded {
+            for name in f.keys() {
+                if !h.contains_key(name) {
+                    for v in f.get_all(name) {
+                        h.append(name.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        if let Some(c) = self.credential {
+            h.insert(header::AUTHORIZATION, c.clone());
         }
     }
 }
@@ -543,13 +569,11 @@ impl Common {
     }
 
     /// A JSON POST to the backend URL with the session's headers, Accept and Content-Type,
-    /// and the call's own `credential` if it has one.
-    fn post_request(&self, body: String, credential: Option<&HeaderValue>) -> reqwest::Request {
+    /// and what the call adds.
+    fn post_request(&self, body: String, call: PerCall<'_>) -> reqwest::Request {
         let mut req = reqwest::Request::new(http::Method::POST, self.http.url.clone());
         *req.headers_mut() = self.post_headers.clone();
-        if let Some(c) = credential {
-            req.headers_mut().insert(header::AUTHORIZATION, c.clone());
-        }
+        call.apply(req.headers_mut());
         *req.body_mut() = Some(body.into());
         req
     }

@@ -11,6 +11,7 @@
 //! many clients.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
@@ -19,7 +20,7 @@ use serde_json::value::RawValue;
 
 use super::auth::{Identity, Subject};
 use super::{
-    BackendError, Connection, Http, InboundTx, Origin, RelatedTx, Verdict, sse, streamable,
+    BackendError, Connection, Http, InboundTx, Origin, PerCall, RelatedTx, Verdict, sse, streamable,
 };
 use crate::health::{Admission, State, Tracker};
 use crate::relay::Downstream;
@@ -65,12 +66,13 @@ impl Slot {
 }
 
 /// Who a call is made for: the authenticated caller, if any (a per-user backend keys its
-/// sessions by it and exchanges its token), and, for a client with a session of its own,
-/// that client.
+/// sessions by it and exchanges its token), for a client with a session of its own, that
+/// client, and the client's headers `passthroughHeaders` forwards (empty when none are).
 #[derive(Clone, Default)]
 pub struct Caller {
     pub subject: Option<Subject>,
     pub client: Option<Arc<dyn Downstream>>,
+    pub forwarded: http::HeaderMap,
 }
 
 impl Caller {
@@ -95,6 +97,10 @@ pub struct Backend {
     clients: Mutex<HashMap<String, Arc<Slot>>>,
     inbound: InboundTx,
     on_transition: OnTransition,
+    /// Set when the backend refused one of the gateway's own requests for want of a user
+    /// token (see [`Backend::needs_user_token`]); cleared when the gateway's own capability
+    /// fetch succeeds.
+    needs_user: AtomicBool,
 }
 
 impl Backend {
@@ -117,7 +123,29 @@ impl Backend {
             clients: Mutex::new(HashMap::new()),
             inbound,
             on_transition,
+            needs_user: AtomicBool::new(false),
         }
+    }
+
+    /// Whether the backend answers only callers: a per-user backend without client
+    /// credentials of the gateway's that refused the gateway's own request with 401 or 403.
+    /// It is alive (it answered), so it stays healthy; its capabilities are listed from the
+    /// first authenticated caller's view (`aggregate::Aggregator::fetch_user_views`).
+    pub fn needs_user_token(&self) -> bool {
+        self.needs_user.load(Ordering::Relaxed)
+    }
+
+    /// The gateway's own capability fetch succeeded: the backend serves the gateway.
+    pub fn served_the_gateway(&self) {
+        self.needs_user.store(false, Ordering::Relaxed);
+    }
+
+    /// Whether `e`, to one of the gateway's own requests, is the refusal of a backend that
+    /// answers only callers.
+    fn refuses_the_gateway(&self, e: &BackendError) -> bool {
+        self.http.auth.gateway_goes_without()
+            && matches!(e, BackendError::Status(_, _, s)
+                if *s == http::StatusCode::UNAUTHORIZED || *s == http::StatusCode::FORBIDDEN)
     }
 
     pub fn auth_kind(&self) -> &'static str {
@@ -357,6 +385,13 @@ impl Backend {
     fn record<T>(&self, r: &Result<T, BackendError>, origin: Origin) -> Verdict {
         let verdict = match r {
             Ok(_) => Verdict::Up,
+            // The backend answered, and wants a user: alive, not failing.
+            Err(e) if origin == Origin::Gateway && self.refuses_the_gateway(e) => {
+                if !self.needs_user.swap(true, Ordering::Relaxed) {
+                    tracing::info!(backend = %self.name, "backend refuses the gateway's own requests without a user token: listed from the first authenticated caller's view");
+                }
+                Verdict::Up
+            }
             Err(e) => e.verdict(origin),
         };
         let change = match (verdict, r) {
@@ -386,13 +421,17 @@ impl Backend {
         let work = async {
             let credential = self.credential_by(caller, deadline).await?;
             let credential = credential.as_ref();
+            let per_call = PerCall {
+                credential,
+                forwarded: (!caller.forwarded.is_empty()).then_some(&caller.forwarded),
+            };
             let conn = self.connection_by(caller, deadline, credential).await?;
-            match conn.call(method, params, related, credential).await {
+            match conn.call(method, params, related, per_call).await {
                 Err(BackendError::SessionExpired(_)) => {
                     // The backend restarted or dropped us: one fresh session, one retry.
                     self.discard(caller, &conn);
                     let conn = self.connection_by(caller, deadline, credential).await?;
-                    let r = conn.call(method, params, related, credential).await;
+                    let r = conn.call(method, params, related, per_call).await;
                     if r.as_ref().is_err_and(session_is_suspect) {
                         self.discard(caller, &conn);
                     }
@@ -494,7 +533,7 @@ async fn set_level(backend: &str, conn: &Connection, level: &str) {
     ));
     let r = tokio::time::timeout(
         Duration::from_secs(10),
-        conn.call("logging/setLevel", Some(&params), None, None),
+        conn.call("logging/setLevel", Some(&params), None, PerCall::default()),
     )
     .await;
     if !matches!(r, Ok(Ok(_))) {

@@ -15,8 +15,8 @@ use tokio::task::AbortHandle;
 
 use super::events::Decoder;
 use super::{
-    ACCEPT_SSE, BackendError, CancelOnDrop, Common, Http, InboundTx, JSON, cancelled_params,
-    content_type_is, handle_incoming, initialize_params, read_initialize,
+    ACCEPT_SSE, BackendError, CancelOnDrop, Common, Http, InboundTx, JSON, PerCall,
+    cancelled_params, content_type_is, handle_incoming, initialize_params, read_initialize,
 };
 use crate::jsonrpc;
 use crate::relay::Downstream;
@@ -105,7 +105,9 @@ impl Session {
             capabilities: serde_json::Value::Null,
         };
         let params = initialize_params(&session.common.declared_capabilities());
-        let result = session.call("initialize", Some(&params), None).await?;
+        let result = session
+            .call("initialize", Some(&params), PerCall::default())
+            .await?;
         let (_version, caps) = read_initialize(&http, &result)?;
         session.capabilities = caps;
         session
@@ -118,7 +120,7 @@ impl Session {
         &self,
         method: &str,
         params: Option<&RawValue>,
-        credential: Option<&HeaderValue>,
+        call: PerCall<'_>,
     ) -> Result<Box<RawValue>, BackendError> {
         let c = &self.common;
         let id = c.next_id();
@@ -132,7 +134,7 @@ impl Session {
                 lock(&shared).remove(&id);
                 let req = self.post_request(
                     jsonrpc::notification("notifications/cancelled", Some(&cancelled_params(id))),
-                    credential,
+                    call,
                 );
                 tokio::spawn(async move {
                     let _ =
@@ -141,7 +143,7 @@ impl Session {
             },
         };
         if let Err(e) = self
-            .post_with(&jsonrpc::request(id, method, params), credential)
+            .post_with(&jsonrpc::request(id, method, params), call)
             .await
         {
             guard.done = true;
@@ -155,15 +157,9 @@ impl Session {
         r
     }
 
-    fn post_request(
-        &self,
-        body: String,
-        credential: Option<&HeaderValue>,
-    ) -> reqwest::RequestBuilder {
+    fn post_request(&self, body: String, call: PerCall<'_>) -> reqwest::RequestBuilder {
         let mut headers = self.common.headers.clone();
-        if let Some(c) = credential {
-            headers.insert(header::AUTHORIZATION, c.clone());
-        }
+        call.apply(&mut headers);
         self.common
             .http
             .client
@@ -174,18 +170,14 @@ impl Session {
     }
 
     pub(super) async fn post(&self, body: &str) -> Result<(), BackendError> {
-        self.post_with(body, None).await
+        self.post_with(body, PerCall::default()).await
     }
 
-    /// POSTs one message with the call's own credential, if any.
-    async fn post_with(
-        &self,
-        body: &str,
-        credential: Option<&HeaderValue>,
-    ) -> Result<(), BackendError> {
+    /// POSTs one message with what the call adds to the session's headers.
+    async fn post_with(&self, body: &str, call: PerCall<'_>) -> Result<(), BackendError> {
         let http = &self.common.http;
         let resp = self
-            .post_request(body.to_owned(), credential)
+            .post_request(body.to_owned(), call)
             .send()
             .await
             .map_err(|e| http.send_failed(e))?;

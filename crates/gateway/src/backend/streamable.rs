@@ -15,7 +15,7 @@ use tokio::task::AbortHandle;
 use super::events::Decoder;
 use super::{
     ACCEPT_BOTH, ACCEPT_SSE, BackendError, CancelOnDrop, Common, Handled, Http, InboundTx, JSON,
-    RelatedTx, cancelled_params, content_type_is, dispatch_incoming, handle_incoming,
+    PerCall, RelatedTx, cancelled_params, content_type_is, dispatch_incoming, handle_incoming,
     initialize_params, read_initialize,
 };
 use crate::jsonrpc;
@@ -43,8 +43,15 @@ impl Session {
         let mut common = Common::new(http.clone(), headers, inbound, owner);
         let _ = common.post_url.set(http.url.clone());
         let params = initialize_params(&common.declared_capabilities());
-        let (result, session_id) =
-            post(&common, "initialize", Some(&params), None, None, true).await?;
+        let (result, session_id) = post(
+            &common,
+            "initialize",
+            Some(&params),
+            None,
+            PerCall::default(),
+            true,
+        )
+        .await?;
         let (version, capabilities) = read_initialize(&http, &result)?;
         if let Some(sid) = session_id {
             common.set_header(SESSION_HEADER, sid);
@@ -70,9 +77,9 @@ impl Session {
         method: &str,
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
-        credential: Option<&HeaderValue>,
+        call: PerCall<'_>,
     ) -> Result<Box<RawValue>, BackendError> {
-        let r = post(&self.common, method, params, related, credential, false)
+        let r = post(&self.common, method, params, related, call, false)
             .await
             .map(|(r, _)| r);
         if matches!(r, Err(BackendError::SessionExpired(_))) {
@@ -119,7 +126,7 @@ pub(super) async fn notify(
     let resp = c
         .http
         .client
-        .execute(c.post_request(body, None))
+        .execute(c.post_request(body, PerCall::default()))
         .await
         .map_err(|e| c.http.send_failed(e))?;
     if resp.status() == StatusCode::NOT_FOUND && c.headers.contains_key(SESSION_HEADER) {
@@ -137,7 +144,7 @@ async fn post(
     method: &str,
     params: Option<&RawValue>,
     related: Option<&RelatedTx>,
-    credential: Option<&HeaderValue>,
+    call: PerCall<'_>,
     want_session: bool,
 ) -> Result<(Box<RawValue>, Option<HeaderValue>), BackendError> {
     let id = c.next_id();
@@ -168,7 +175,7 @@ async fn post(
     };
     let resp = http
         .client
-        .execute(c.post_request(body, credential))
+        .execute(c.post_request(body, call))
         .await
         .map_err(|e| http.send_failed(e))?;
     let status = resp.status();

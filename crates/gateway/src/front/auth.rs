@@ -272,6 +272,15 @@ impl ClientAuth {
         r
     }
 
+    /// The `WWW-Authenticate` challenge of a request whose token a backend's token endpoint
+    /// refused on exchange: the token is as good as invalid for this resource.
+    pub fn token_refused_challenge(&self, headers: &HeaderMap) -> String {
+        format!(
+            "Bearer resource_metadata={}, error=\"invalid_token\", error_description=\"a backend's token endpoint refused to exchange this token\"",
+            quoted(&self.metadata_url(headers))
+        )
+    }
+
     /// The resource this gateway is: the configured one, or the URL the request came to.
     fn resource(&self, headers: &HeaderMap) -> String {
         if !self.resource.is_empty() {

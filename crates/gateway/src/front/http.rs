@@ -19,7 +19,7 @@ use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
-use http::{HeaderMap, HeaderValue, StatusCode, header};
+use http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use http_body_util::BodyExt;
 use serde_json::value::RawValue;
 use tokio::sync::mpsc;
@@ -53,6 +53,26 @@ pub struct Front {
     pub group_ref: String,
     /// `incomingAuth.type: oidc`; `None` serves every client as the anonymous identity.
     pub auth: Option<Arc<ClientAuth>>,
+    /// `passthroughHeaders`: client headers sent on to backends with each request (the
+    /// config validator keeps credentials and hop-by-hop headers out of it).
+    pub passthrough: Vec<HeaderName>,
+}
+
+impl Front {
+    /// The client headers of one request that `passthroughHeaders` forwards; `None` when
+    /// none is configured or present, so the common case costs nothing.
+    fn forwarded(&self, headers: &HeaderMap) -> Option<HeaderMap> {
+        if self.passthrough.is_empty() {
+            return None;
+        }
+        let mut out = HeaderMap::new();
+        for name in &self.passthrough {
+            for v in headers.get_all(name) {
+                out.append(name.clone(), v.clone());
+            }
+        }
+        (!out.is_empty()).then_some(out)
+    }
 }
 
 /// The routes. `/mcp`'s handlers check Host and Origin first themselves; `/status` and
@@ -368,10 +388,15 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
         }
         Message::Request { id, method, params } => {
             let stream_ok = accepts(&headers, "text/event-stream");
+            let forwarded = front.forwarded(&headers);
             request(
                 front,
                 session,
-                caller,
+                Asker {
+                    caller,
+                    forwarded,
+                    headers: &headers,
+                },
                 id.to_owned(),
                 method,
                 params.map(|p| p.to_owned()),
@@ -446,12 +471,20 @@ fn initialize(
     r
 }
 
+/// Who sends one request, as the router needs it: the authenticated caller, the headers
+/// `passthroughHeaders` forwards, and the request's headers (for a 401's challenge).
+struct Asker<'h> {
+    caller: Caller,
+    forwarded: Option<HeaderMap>,
+    headers: &'h HeaderMap,
+}
+
 /// Runs one request. With SSE allowed, the reply switches to a stream as soon as the backend
 /// sends a related notification (progress, log) before the response; otherwise it is JSON.
 async fn request(
     front: Arc<Front>,
     session: Arc<ClientSession>,
-    caller: Caller,
+    asker: Asker<'_>,
     id: Box<RawValue>,
     method: String,
     params: Option<Box<RawValue>>,
@@ -460,13 +493,18 @@ async fn request(
     let (tx, mut rx) = mpsc::unbounded_channel::<Box<RawValue>>();
     let related = stream_ok.then_some(tx);
     let cancel = session.register(id.get(), related.clone());
+    let Asker {
+        caller,
+        forwarded,
+        headers,
+    } = asker;
     let fut = {
         let front = front.clone();
         let session = session.clone();
         let id = id.clone();
         async move {
             let r = tokio::select! {
-                r = front.router.handle(&session, crate::route::Who { principal: caller.principal.as_deref(), subject: caller.subject.as_ref() }, &id, &method, params.as_deref(), related) => r,
+                r = front.router.handle(&session, route::Who { principal: caller.principal.as_deref(), subject: caller.subject.as_ref(), forwarded: forwarded.as_ref() }, &id, &method, params.as_deref(), related) => r,
                 _ = cancel.notified() => Ok(jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled")),
             };
             session.finish(id.get());
@@ -476,11 +514,11 @@ async fn request(
     let mut fut = Box::pin(fut);
     let first = tokio::select! {
         biased;
-        reply = &mut fut => return answer(reply),
+        reply = &mut fut => return answer(&front, headers, reply),
         m = rx.recv() => m,
     };
     let Some(first) = first else {
-        return answer(fut.await);
+        return answer(&front, headers, fut.await);
     };
     let stream = async_stream::stream! {
         yield sse::event(first.get());
@@ -492,9 +530,9 @@ async fn request(
                     while let Ok(m) = rx.try_recv() {
                         yield sse::event(m.get());
                     }
-                    // A denial is decided before anything is forwarded, so it never comes
+                    // A refusal is decided before anything is forwarded, so it never comes
                     // after a related message; were it to, the stream's status is sent.
-                    let (Ok(text) | Err(route::Denied(text))) = reply;
+                    let text = reply.unwrap_or_else(route::Refused::into_reply);
                     yield sse::event(&text);
                     break;
                 }
@@ -504,11 +542,26 @@ async fn request(
     sse::response(stream, None)
 }
 
-/// A reply as JSON: HTTP 200, or 403 for a request the authorization policy refused.
-fn answer(reply: Result<route::Reply, route::Denied>) -> Response {
+/// A reply as JSON: HTTP 200; 403 for a request the authorization policy refused; 401 with
+/// an `invalid_token` challenge when a backend's token endpoint refused the caller's token,
+/// the one answer that makes an OAuth client fetch a new token.
+fn answer(
+    front: &Front,
+    headers: &HeaderMap,
+    reply: Result<route::Reply, route::Refused>,
+) -> Response {
     match reply {
         Ok(text) => json(StatusCode::OK, text),
-        Err(route::Denied(text)) => json(StatusCode::FORBIDDEN, text),
+        Err(route::Refused::Policy(text)) => json(StatusCode::FORBIDDEN, text),
+        Err(route::Refused::Token(text)) => {
+            let mut r = json(StatusCode::UNAUTHORIZED, text);
+            if let Some(auth) = &front.auth
+                && let Ok(v) = HeaderValue::from_str(&auth.token_refused_challenge(headers))
+            {
+                r.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+            }
+            r
+        }
     }
 }
 
@@ -622,6 +675,10 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
                 // Sessions held for clients that need their own (sampling, roots, log level).
                 "clientSessions": b.dedicated_sessions(),
                 "capabilityError": front.agg.fetch_error(&b.name),
+                // Refuses the gateway's own requests without a user token (a per-user
+                // backend without client credentials): listed from the first
+                // authenticated caller's view, and healthy as long as it answers.
+                "needsUserToken": b.needs_user_token(),
             })
         })
         .collect();

@@ -1,15 +1,13 @@
 //! What the OIDC tests build around the real Keycloak (its tokens come from
-//! `vmcp_test_support::oidc`): a gateway config with `incomingAuth.type: oidc`, a backend that
-//! records the headers it receives, a raw request helper that returns status and headers.
+//! `vmcp_test_support::oidc`): a gateway config with `incomingAuth.type: oidc` and a raw
+//! request helper that returns status and headers (the recording backend is in `common`).
 
 use std::net::SocketAddr;
-use std::sync::{Arc, Mutex};
 
-use axum::body::Bytes;
 use serde_json::{Value, json};
 #[allow(unused_imports)] // each test file uses some
 pub use vmcp_test_support::keycloak::{
-    ADMIN, AUDIENCE, CLIENT, EXCHANGE_AUDIENCE, GATEWAY_CLIENT, Keycloak, OTHER_CLIENT,
+    ADMIN, AUDIENCE, CLIENT, EXCHANGE_AUDIENCE, GATEWAY_CLIENT, Keycloak, OTHER_CLIENT, REALM,
 };
 #[allow(unused_imports)]
 pub use vmcp_test_support::oidc::*;
@@ -23,29 +21,6 @@ pub fn oidc_config(issuer: &str, oidc_extra: &str, authz: &str, backend: SocketA
 }
 
 /// The headers of every request a [`recording_backend`] received.
-pub type Recorded = Arc<Mutex<Vec<http::HeaderMap>>>;
-
-/// [`super::rust_backend`] that also records the headers of every request.
-pub async fn recording_backend() -> (SocketAddr, Recorded) {
-    let seen: Recorded = Arc::default();
-    let started = std::time::Instant::now();
-    let s = seen.clone();
-    let app = axum::Router::new().route(
-        "/mcp",
-        axum::routing::post(move |headers: http::HeaderMap, body: Bytes| {
-            let s = s.clone();
-            async move {
-                s.lock().unwrap().push(headers);
-                super::handle(super::Behaviour::Normal, started, body).await
-            }
-        }),
-    );
-    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = l.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(l, app).await });
-    (addr, seen)
-}
-
 /// One `/mcp` POST with an optional raw `Authorization` value and session: status, headers,
 /// body as JSON (`null` when empty or not JSON).
 pub async fn post(

@@ -49,6 +49,50 @@ pub async fn rust_backend(behaviour: Behaviour) -> SocketAddr {
     addr
 }
 
+pub type Recorded = Arc<std::sync::Mutex<Vec<http::HeaderMap>>>;
+
+/// Header under which [`recording_backend`] files the JSON-RPC method of each request it
+/// records (the gateway never sends it: it is added on arrival).
+pub const RECORDED_METHOD: &str = "x-recorded-method";
+
+/// [`rust_backend`] that also records the headers of every request, with its method under
+/// [`RECORDED_METHOD`].
+pub async fn recording_backend() -> (SocketAddr, Recorded) {
+    recording_backend_requiring(None).await
+}
+
+/// [`recording_backend`] that, with `required`, answers requests without that header with
+/// HTTP 401 (unrecorded): a backend that serves only callers with credentials.
+pub async fn recording_backend_requiring(required: Option<&'static str>) -> (SocketAddr, Recorded) {
+    let seen: Recorded = Arc::default();
+    let started = std::time::Instant::now();
+    let s = seen.clone();
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(move |headers: http::HeaderMap, body: Bytes| {
+            let s = s.clone();
+            async move {
+                if required.is_some_and(|h| headers.get(h).is_none()) {
+                    return http::StatusCode::UNAUTHORIZED.into_response();
+                }
+                let mut headers = headers;
+                let msg: Value = serde_json::from_slice(&body).unwrap_or_default();
+                if let Some(m) = msg["method"].as_str()
+                    && let Ok(v) = http::HeaderValue::from_str(m)
+                {
+                    headers.insert(RECORDED_METHOD, v);
+                }
+                s.lock().unwrap().push(headers);
+                handle(Behaviour::Normal, started, body).await
+            }
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    (addr, seen)
+}
+
 /// How the test answers a `tools/list` held by a [`gated_backend`].
 pub enum Answer {
     /// The usual tools (`sleep`, `add`) plus these.

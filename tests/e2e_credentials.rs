@@ -4,8 +4,10 @@
 //! `X-Api-Key` it received). In dynamic mode the gateway reads the Secret through the API and
 //! a rotated value reaches the backend without a restart; in static mode the operator renders
 //! the value as an env `secretKeyRef`, and rotating the Secret changes the pod template's
-//! checksum (a rollout). The value is in no ConfigMap, no status and no log line, with both
-//! processes logging at debug level. The MCPExternalAuthConfig gets its `Valid` condition.
+//! checksum (a rollout). The entry's `headerForward` (a plaintext header and one from the same
+//! Secret) travels the same way and follows the same rotations. The values are in no
+//! ConfigMap, no status and no log line, with both processes logging at debug level. The
+//! MCPExternalAuthConfig gets its `Valid` condition.
 
 mod common;
 
@@ -36,7 +38,8 @@ const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
 type Seen = Arc<Mutex<Vec<String>>>;
 
 /// A minimal streamable-HTTP MCP server (JSON replies, no sessions) whose one tool, `whoami`,
-/// answers with the `X-Api-Key` header of the call.
+/// answers with the `X-Api-Key`, `X-Tenant` and `X-Partner-Key` headers of the call, joined
+/// by `|` (see [`seen_as`]).
 async fn key_echo_backend() -> (u16, Seen) {
     let seen: Seen = Arc::default();
     let s = seen.clone();
@@ -45,12 +48,16 @@ async fn key_echo_backend() -> (u16, Seen) {
         axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
             let s = s.clone();
             async move {
-                let key = headers
-                    .get("x-api-key")
-                    .and_then(|v| v.to_str().ok())
-                    .unwrap_or("<none>")
-                    .to_owned();
+                let header = |name: &str| {
+                    headers
+                        .get(name)
+                        .and_then(|v| v.to_str().ok())
+                        .unwrap_or("<none>")
+                        .to_owned()
+                };
+                let key = header("x-api-key");
                 s.lock().unwrap().push(key.clone());
+                let key = format!("{key}|{}|{}", header("x-tenant"), header("x-partner-key"));
                 let msg: Value = serde_json::from_str(&body).unwrap_or(Value::Null);
                 let Some(id) = msg.get("id").cloned() else {
                     return (axum::http::StatusCode::ACCEPTED, JSON, String::new());
@@ -79,9 +86,20 @@ async fn key_echo_backend() -> (u16, Seen) {
     (port, seen)
 }
 
+/// The Secret: `token` for the MCPExternalAuthConfig, `partner` for the entry's
+/// `headerForward`.
 fn secret(value: &str) -> Value {
     json!({"apiVersion": "v1", "kind": "Secret", "metadata": {"name": "creds"},
-           "stringData": {"token": value}})
+           "stringData": {"token": value, "partner": partner(value)}})
+}
+
+fn partner(value: &str) -> String {
+    format!("{value}-partner")
+}
+
+/// What `whoami` answers when the Secret holds `value`.
+fn seen_as(value: &str) -> String {
+    format!("{value}|acme|{}", partner(value))
 }
 
 fn api_resource(kind: &str, plural: &str) -> ApiResource {
@@ -238,7 +256,10 @@ async fn a_secret_backed_header_reaches_the_backend_and_follows_rotation_in_both
                "metadata": {"name": "rec"},
                "spec": {"remoteUrl": format!("http://127.0.0.1:{backend_port}/mcp"),
                         "transport": "streamable-http", "groupRef": {"name": "team"},
-                        "allowPrivateEndpoint": true, "externalAuthConfigRef": {"name": "api-key"}}}),
+                        "allowPrivateEndpoint": true, "externalAuthConfigRef": {"name": "api-key"},
+                        "headerForward": {"addPlaintextHeaders": {"X-Tenant": "acme"},
+                            "addHeadersFromSecret": [{"headerName": "X-Partner-Key",
+                                "valueSecretRef": {"name": "creds", "key": "partner"}}]}}}),
     )
     .await;
     apply_virtual_server(&client, &ns, None).await;
@@ -278,11 +299,11 @@ async fn a_secret_backed_header_reaches_the_backend_and_follows_rotation_in_both
     wait_listening(port).await;
     wait_ready(port).await;
     let mut c = connect(port).await;
-    wait_key(&mut c, ONE, &gw_log).await;
+    wait_key(&mut c, &seen_as(ONE), &gw_log).await;
 
     // Rotation reaches the backend with no restart, on the same client session.
     apply(&client, &ns, secret(TWO)).await;
-    wait_key(&mut c, TWO, &gw_log).await;
+    wait_key(&mut c, &seen_as(TWO), &gw_log).await;
     assert!(
         seen.lock().unwrap().iter().all(|k| k == ONE || k == TWO),
         "every request carried the key: {:?}",
@@ -299,20 +320,26 @@ async fn a_secret_backed_header_reaches_the_backend_and_follows_rotation_in_both
         d.spec.unwrap().template
     };
     let deadline = tokio::time::Instant::now() + WAIT;
-    let (yaml, env_name, before) = loop {
+    let (yaml, env_name, partner_env, before) = loop {
         let yaml = rendered_config(&cms).await.unwrap_or_default();
         let t = pod_template().await;
-        let env_name = t.spec.as_ref().and_then(|s| {
-            s.containers[0].env.iter().flatten().find_map(|e| {
-                let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
-                (r.name == "creds" && r.key == "token").then(|| e.name.clone())
+        let env_of = |key: &str| {
+            t.spec.as_ref().and_then(|s| {
+                s.containers[0].env.iter().flatten().find_map(|e| {
+                    let r = e.value_from.as_ref()?.secret_key_ref.as_ref()?;
+                    (r.name == "creds" && r.key == key).then(|| e.name.clone())
+                })
             })
-        });
-        if let Some(env_name) = env_name.filter(|n| yaml.contains(n.as_str())) {
+        };
+        let named = |n: &String| yaml.contains(n.as_str());
+        if let (Some(env_name), Some(partner_env)) = (
+            env_of("token").filter(named),
+            env_of("partner").filter(named),
+        ) {
             let sum = t.metadata.unwrap().annotations.unwrap()
                 ["toolhive.stacklok.dev/runconfig-checksum"]
                 .clone();
-            break (yaml, env_name, sum);
+            break (yaml, env_name, partner_env, sum);
         }
         assert!(
             tokio::time::Instant::now() < deadline,
@@ -353,12 +380,12 @@ async fn a_secret_backed_header_reaches_the_backend_and_follows_rotation_in_both
         &ns,
         env.kubeconfig_path(),
         &static_log,
-        &[(env_name, THREE.to_owned())],
+        &[(env_name, THREE.to_owned()), (partner_env, partner(THREE))],
     );
     wait_listening(port).await;
     wait_ready(port).await;
     let mut c = connect(port).await;
-    wait_key(&mut c, THREE, &static_log).await;
+    wait_key(&mut c, &seen_as(THREE), &static_log).await;
 
     // Nowhere else: not in any ConfigMap, Deployment or status, not in the logs.
     let state = visible_state(&client, &ns).await;

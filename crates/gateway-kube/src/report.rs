@@ -103,6 +103,11 @@ impl BackendReport {
     }
 }
 
+/// The message of a ready backend that refuses the gateway's own requests without a user
+/// token (`Backend::needs_user_token`): it is not failing, and says why its tools appear
+/// only once a caller has listed them.
+pub const NEEDS_USER_TOKEN: &str = "healthy; needs a user token: the gateway's own requests are refused, so its capabilities are listed from the first authenticated caller's view";
+
 /// The health of every backend of a running gateway, sorted by name. A backend the gateway
 /// could not even build (a CA bundle that does not parse, a missing secret key) is reported
 /// unavailable with the reason, so it shows in the VirtualMCPServer status, not only in a log.
@@ -110,7 +115,13 @@ pub fn reports_of(agg: &Aggregator) -> Vec<BackendReport> {
     let mut out: Vec<BackendReport> = agg
         .backends()
         .iter()
-        .map(|(name, b)| BackendReport::from_snapshot(name, &b.health.snapshot()))
+        .map(|(name, b)| {
+            let mut r = BackendReport::from_snapshot(name, &b.health.snapshot());
+            if b.needs_user_token() && r.health == BackendHealth::Ready {
+                r.message = NEEDS_USER_TOKEN.into();
+            }
+            r
+        })
         .collect();
     out.extend(agg.left_out().into_iter().map(|(name, why)| BackendReport {
         name,

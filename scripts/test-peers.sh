@@ -4,7 +4,9 @@
 #
 #   - @modelcontextprotocol/server-everything (npm): the reference MCP server, run as a
 #     streamable-HTTP backend and as a legacy SSE backend;
-#   - the official Python SDK `mcp` (PyPI) in a virtualenv: a real MCP client.
+#   - the official Python SDK `mcp` (PyPI) in a virtualenv: a real MCP client (1.x, the
+#     2025 revisions), and 2.x in a second one: client and server of both 2025-11-25 and
+#     2026-07-28.
 #
 # Why a cache outside the repo: `cargo clean` must not throw it away and several
 # checkouts can share it. The cache key is the pinned version, so bumping a pin below
@@ -18,10 +20,12 @@
 #   SERVER_EVERYTHING=<path to dist/index.js>
 #   NODE=<path to node>
 #   PYTHON=<path to the venv's python with mcp installed>
+#   PYTHON_MODERN=<path to the venv's python with mcp 2.x installed>
 set -euo pipefail
 
 SERVER_EVERYTHING_VERSION=2026.8.31
 PY_MCP_VERSION=1.27.0
+PY_MCP_MODERN_VERSION=2.3.0
 
 start=$SECONDS
 log() { printf 'test-peers [%3ds]: %s\n' "$((SECONDS - start))" "$*" >&2; }
@@ -30,6 +34,7 @@ die() { log "error: $*"; exit 1; }
 root="${VMCP_CACHE_DIR:-$HOME/.cache/vmcp}/peers"
 npm_dir="$root/npm/server-everything-$SERVER_EVERYTHING_VERSION"
 venv="$root/python/mcp-$PY_MCP_VERSION"
+modern_venv="$root/python/mcp-$PY_MCP_MODERN_VERSION"
 
 command -v node >/dev/null || die "node is required (Debian: apt-get install nodejs npm)"
 command -v npm >/dev/null || die "npm is required"
@@ -51,21 +56,29 @@ else
 fi
 
 # --- Python SDK ------------------------------------------------------------
+# venv DIR VERSION IMPORT: a virtualenv in DIR with mcp==VERSION, checked by importing IMPORT.
+venv() {
+    local dir=$1 version=$2 import=$3
+    if [[ -x "$dir/bin/python" && -f "$dir/.complete" ]]; then
+        log "python mcp $version present"
+        return
+    fi
+    log "creating venv with mcp==$version in $dir"
+    rm -rf "$dir"
+    mkdir -p "$(dirname "$dir")"
+    python3 -m venv "$dir" >&2
+    "$dir/bin/pip" install --quiet --disable-pip-version-check "mcp==$version" >&2
+    "$dir/bin/python" -c "import $import" || die "mcp import failed in $dir"
+    touch "$dir/.complete"
+}
+venv "$venv" "$PY_MCP_VERSION" mcp.client.streamable_http
+venv "$modern_venv" "$PY_MCP_MODERN_VERSION" "mcp.client.client, mcp.server.mcpserver"
 py="$venv/bin/python"
-if [[ -x "$py" && -f "$venv/.complete" ]]; then
-    log "python mcp $PY_MCP_VERSION present"
-else
-    log "creating venv with mcp==$PY_MCP_VERSION in $venv"
-    rm -rf "$venv"
-    mkdir -p "$(dirname "$venv")"
-    python3 -m venv "$venv" >&2
-    "$venv/bin/pip" install --quiet --disable-pip-version-check "mcp==$PY_MCP_VERSION" >&2
-    "$py" -c 'import mcp.client.streamable_http' || die "mcp import failed in $venv"
-    touch "$venv/.complete"
-fi
+py_modern="$modern_venv/bin/python"
 
 log "done"
 echo "SERVER_EVERYTHING=$entry"
 echo "NODE=$(command -v node)"
 echo "PYTHON=$py"
+echo "PYTHON_MODERN=$py_modern"
 echo "BIND_LOOPBACK=$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)/bind-loopback.cjs"

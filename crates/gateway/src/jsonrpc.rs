@@ -34,6 +34,18 @@ pub mod code {
     pub const DENIED: i64 = 403;
 }
 
+/// MCP logging levels (RFC 5424 severities), least severe first.
+pub const LOG_LEVELS: [&str; 8] = [
+    "debug",
+    "info",
+    "notice",
+    "warning",
+    "error",
+    "critical",
+    "alert",
+    "emergency",
+];
+
 /// Why an incoming message could not be accepted, with the JSON-RPC code to answer with.
 #[derive(Debug, thiserror::Error, PartialEq, Eq)]
 pub enum FrameError {

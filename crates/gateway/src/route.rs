@@ -474,16 +474,7 @@ impl Router {
         id: &RawValue,
         params: Option<&RawValue>,
     ) -> Outcome {
-        const LEVELS: [&str; 8] = [
-            "debug",
-            "info",
-            "notice",
-            "warning",
-            "error",
-            "critical",
-            "alert",
-            "emergency",
-        ];
+        use jsonrpc::LOG_LEVELS as LEVELS;
         let members = match params.map(jsonrpc::object_members).transpose() {
             Ok(m) => m,
             Err(e) => return refused(id, "params", e),

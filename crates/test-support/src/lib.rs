@@ -29,8 +29,8 @@ pub use mcp::{
     tool_names_of,
 };
 pub use peers::{
-    Everything, Peers, peers, python_json, run_script, try_peers, try_wait_listening,
-    wait_listening,
+    Everything, Peers, modern_python_json, peers, python_json, run_script, try_peers,
+    try_wait_listening, wait_listening,
 };
 pub use tls::LoopbackTls;
 pub use vmcp::{operator_command, serve_command};

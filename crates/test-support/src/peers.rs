@@ -18,8 +18,11 @@ pub struct Peers {
     /// server-everything's `dist/index.js`.
     pub server_everything: PathBuf,
     pub node: PathBuf,
-    /// The virtualenv's python, with the `mcp` SDK.
+    /// The virtualenv's python, with the `mcp` SDK 1.x (the 2025 revisions).
     pub python: PathBuf,
+    /// The second virtualenv's python, with the `mcp` SDK 2.x: client and server of both
+    /// 2025-11-25 and 2026-07-28.
+    pub python_modern: PathBuf,
     /// The node preload that keeps server-everything on 127.0.0.1.
     pub bind_loopback: PathBuf,
 }
@@ -50,6 +53,7 @@ fn locate() -> anyhow::Result<Peers> {
         server_everything: get("SERVER_EVERYTHING")?,
         node: get("NODE")?,
         python: get("PYTHON")?,
+        python_modern: get("PYTHON_MODERN")?,
         bind_loopback: get("BIND_LOOPBACK")?,
     })
 }
@@ -171,7 +175,16 @@ impl Everything {
 /// prints last; fails the test with the script's stderr if it fails or does not finish
 /// within `limit`.
 pub async fn python_json(script: &str, arg: &str, limit: Duration) -> Value {
-    let mut command = Command::new(&peers().python);
+    run_python_json(&peers().python, script, arg, limit).await
+}
+
+/// [`python_json`] with the SDK 2.x (`mcp` 2.3.0, which speaks 2026-07-28).
+pub async fn modern_python_json(script: &str, arg: &str, limit: Duration) -> Value {
+    run_python_json(&peers().python_modern, script, arg, limit).await
+}
+
+async fn run_python_json(python: &Path, script: &str, arg: &str, limit: Duration) -> Value {
+    let mut command = Command::new(python);
     command.arg("-c").arg(script).arg(arg);
     let out = tokio::task::spawn_blocking(move || vmcp_testenv::output(command, limit))
         .await

@@ -33,8 +33,10 @@ use crate::jsonrpc::{self, Message, code};
 use crate::metrics::Metrics;
 use crate::route;
 
-/// Protocol versions served, newest first.
+/// Protocol versions served with the initialize handshake and sessions, newest first (the
+/// stateless era is in [`super::modern`]).
 pub const SUPPORTED_VERSIONS: [&str; 3] = ["2025-11-25", "2025-06-18", "2025-03-26"];
+pub const LEGACY_VERSIONS: [&str; 3] = SUPPORTED_VERSIONS;
 pub const LATEST_VERSION: &str = SUPPORTED_VERSIONS[0];
 /// Default request body limit.
 pub const DEFAULT_BODY_LIMIT: usize = 8 * 1024 * 1024;
@@ -141,7 +143,7 @@ async fn origin_only(State(front): State<Arc<Front>>, req: Request, next: Next) 
     }
 }
 
-fn json(status: StatusCode, body: String) -> Response {
+pub(super) fn json(status: StatusCode, body: String) -> Response {
     let mut r = Response::new(Body::from(body));
     *r.status_mut() = status;
     r.headers_mut().insert(
@@ -159,7 +161,7 @@ fn header_str<'h>(h: &'h HeaderMap, name: &str) -> Option<&'h str> {
     h.get(name).and_then(|v| v.to_str().ok())
 }
 
-fn accepts(h: &HeaderMap, what: &str) -> bool {
+pub(super) fn accepts(h: &HeaderMap, what: &str) -> bool {
     h.get_all(header::ACCEPT)
         .iter()
         .filter_map(|v| v.to_str().ok())
@@ -340,10 +342,26 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
             return rpc_error(StatusCode::BAD_REQUEST, None, e.code(), &e.to_string());
         }
     };
+    if super::modern::is_modern(&headers) {
+        let forwarded = front.forwarded(&headers);
+        return super::modern::post(front, caller, &headers, msg, forwarded).await;
+    }
     if let Message::Request { id, method, params } = &msg
         && method == "initialize"
     {
         return initialize(&front, &caller, id, *params);
+    }
+    // A request of the stateless era sent without its version header.
+    if let Message::Request { id, params, .. } = &msg
+        && !headers.contains_key("mcp-session-id")
+        && super::modern::has_modern_envelope(*params)
+    {
+        return super::modern::error(
+            Some(id),
+            super::modern::codes::HEADER_MISMATCH,
+            "Header mismatch: MCP-Protocol-Version header is required and must match the request envelope's protocol version",
+            None,
+        );
     }
     let session = match session_of(&front, &headers, &caller) {
         Ok(s) => s,
@@ -407,6 +425,15 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
     }
 }
 
+/// GET and DELETE in the stateless era: there is no stream or session to open or end.
+fn only_post() -> Response {
+    let mut r = Response::new(Body::empty());
+    *r.status_mut() = StatusCode::METHOD_NOT_ALLOWED;
+    r.headers_mut()
+        .insert(header::ALLOW, HeaderValue::from_static("POST"));
+    r
+}
+
 fn accepted() -> Response {
     let mut r = Response::new(Body::empty());
     *r.status_mut() = StatusCode::ACCEPTED;
@@ -453,14 +480,8 @@ fn initialize(
     };
     let result = serde_json::json!({
         "protocolVersion": version,
-        "capabilities": {
-            "tools": {"listChanged": true},
-            "resources": {"subscribe": true, "listChanged": true},
-            "prompts": {"listChanged": true},
-            "completions": {},
-            "logging": {},
-        },
-        "serverInfo": {"name": if front.name.is_empty() { "vmcp" } else { &front.name }, "version": env!("CARGO_PKG_VERSION")},
+        "capabilities": super::modern::server_capabilities(),
+        "serverInfo": super::modern::server_info(front),
     });
     let result = jsonrpc::raw(result.to_string());
     let mut r = json(StatusCode::OK, jsonrpc::response_ok(id, &result));
@@ -545,7 +566,7 @@ async fn request(
 /// A reply as JSON: HTTP 200; 403 for a request the authorization policy refused; 401 with
 /// an `invalid_token` challenge when a backend's token endpoint refused the caller's token,
 /// the one answer that makes an OAuth client fetch a new token.
-fn answer(
+pub(super) fn answer(
     front: &Front,
     headers: &HeaderMap,
     reply: Result<route::Reply, route::Refused>,
@@ -568,6 +589,9 @@ fn answer(
 async fn mcp_get(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_origin(&front, &headers) {
         return r;
+    }
+    if super::modern::is_modern(&headers) {
+        return only_post();
     }
     let caller = match caller(&front, &headers).await {
         Ok(c) => c,
@@ -605,6 +629,9 @@ async fn mcp_get(State(front): State<Arc<Front>>, headers: HeaderMap) -> Respons
 async fn mcp_delete(State(front): State<Arc<Front>>, headers: HeaderMap) -> Response {
     if let Err(r) = check_origin(&front, &headers) {
         return r;
+    }
+    if super::modern::is_modern(&headers) {
+        return only_post();
     }
     let caller = match caller(&front, &headers).await {
         Ok(c) => c,

@@ -4,6 +4,8 @@
 pub mod auth;
 pub mod http;
 pub mod listen;
+pub mod modern;
 pub mod origin;
 pub mod session;
 pub mod sse;
+pub mod subscriptions;

@@ -330,6 +330,37 @@ impl Sessions {
         self.create_owned(protocol_version, relay_capabilities, None)
     }
 
+    /// A session for one stateless (2026-07-28) request: it is not kept, holds no backend
+    /// session of its own, and ends with the request. The router needs a session for every
+    /// request (in-flight registration, subscriptions); this one is thrown away after.
+    pub fn ephemeral(&self, protocol_version: &str, owner: Option<Owner>) -> Arc<ClientSession> {
+        Arc::new(self.session(String::new(), protocol_version, None, owner))
+    }
+
+    fn session(
+        &self,
+        id: String,
+        protocol_version: &str,
+        relay_capabilities: Option<String>,
+        owner: Option<Owner>,
+    ) -> ClientSession {
+        ClientSession {
+            id,
+            protocol_version: protocol_version.to_owned(),
+            owner,
+            holds_dedicated: AtomicBool::new(relay_capabilities.is_some()),
+            relay_capabilities,
+            log_level: Mutex::new(None),
+            ended: AtomicBool::new(false),
+            last_seen: Mutex::new(Instant::now()),
+            used: AtomicBool::new(false),
+            dedicated: self.dedicated.clone(),
+            stream: Mutex::new(None),
+            inflight: Mutex::new(HashMap::new()),
+            subscriptions: Mutex::new(HashMap::new()),
+        }
+    }
+
     /// [`Sessions::create`] for an authenticated caller, who alone may use the session.
     pub fn create_owned(
         &self,
@@ -341,21 +372,12 @@ impl Sessions {
         if dedicated {
             self.dedicated.reserve()?;
         }
-        let s = Arc::new(ClientSession {
-            id: uuid::Uuid::new_v4().to_string(),
-            protocol_version: protocol_version.to_owned(),
-            owner,
+        let s = Arc::new(self.session(
+            uuid::Uuid::new_v4().to_string(),
+            protocol_version,
             relay_capabilities,
-            log_level: Mutex::new(None),
-            ended: AtomicBool::new(false),
-            last_seen: Mutex::new(Instant::now()),
-            used: AtomicBool::new(false),
-            holds_dedicated: AtomicBool::new(dedicated),
-            dedicated: self.dedicated.clone(),
-            stream: Mutex::new(None),
-            inflight: Mutex::new(HashMap::new()),
-            subscriptions: Mutex::new(HashMap::new()),
-        });
+            owner,
+        ));
         let mut map = self.map.write().unwrap_or_else(|p| p.into_inner());
         if map.len() >= self.limits.max {
             drop(map);

@@ -1,0 +1,146 @@
+//! The official Python SDK 2.x client (`mcp` 2.3.0) against the gateway in the 2026-07-28
+//! era, through its own code: pinned to `2026-07-28` it discovers, lists, calls, reads,
+//! gets a prompt, completes and listens — the backends behind the gateway are a 2025-only
+//! server-everything and our own small backend, so every answer is bridged; `auto` finds the
+//! modern era by its probe; `legacy` still gets a 2025 session. A 2025 client works at the
+//! same time on the same endpoint.
+
+mod common;
+
+use std::time::Duration;
+
+use common::*;
+use serde_json::json;
+use vmcp_test_support::modern_python_json;
+
+const PINNED: &str = r#"
+import anyio, json, os, sys
+import mcp_types as types
+from mcp import Client
+
+async def main(arg):
+    a = json.loads(arg)
+    async with Client(a["url"], mode="2026-07-28",
+                      client_info=types.Implementation(name="sdk-test", version="1")) as c:
+        disc = await c.session.send_discover("2026-07-28")
+        tools = await c.list_tools()
+        echo = await c.call_tool("legacy_echo", {"message": "hi"})
+        add = await c.call_tool("victim_get-sum", {"a": 2, "b": 3})
+        res = await c.list_resources()
+        first = res.resources[0]
+        read = await c.read_resource(first.uri)
+        prompt = await c.get_prompt("legacy_simple-prompt", {})
+        comp = await c.complete(types.PromptReference(type="ref/prompt", name="legacy_completable-prompt"),
+                                {"name": "department", "value": "Eng"})
+        events = []
+        async with c.listen(tools_list_changed=True) as sub:
+            open(a["marker"], "w").write(sub.subscription_id)
+            with anyio.fail_after(60):
+                async for ev in sub:
+                    events.append(type(ev).__name__)
+                    break
+        after = await c.list_tools()
+        print(json.dumps({
+            "versions": disc["supportedVersions"],
+            "server": disc["_meta"]["io.modelcontextprotocol/serverInfo"]["name"],
+            "tools": [t.name for t in tools.tools],
+            "echo": echo.content[0].text,
+            "add": add.content[0].text,
+            "read": bool(read.contents),
+            "prompt": prompt.messages[0].content.text,
+            "completion": comp.completion.values,
+            "events": events,
+            "after": [t.name for t in after.tools],
+        }))
+
+anyio.run(main, sys.argv[1])
+"#;
+
+const AUTO: &str = r#"
+import anyio, json, sys
+from mcp import Client
+
+async def main(url, mode):
+    async with Client(url, mode=mode) as c:
+        tools = await c.list_tools()
+        r = await c.call_tool("victim_get-sum", {"a": 20, "b": 22})
+        print(json.dumps({"version": c.session.protocol_version if hasattr(c.session, "protocol_version") else None,
+                          "tools": len(tools.tools), "add": r.content[0].text}))
+
+anyio.run(main, *sys.argv[1].split(" "))
+"#;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_sdk_client_in_every_mode_through_a_gateway_of_2025_backends() {
+    let legacy = Everything::start("streamableHttp").await;
+    let mut victim = Everything::start("streamableHttp").await;
+    let yaml = config(&format!(
+        "backends:\n\
+         - {{name: legacy, url: \"{}\", transport: streamable-http}}\n\
+         - {{name: victim, url: \"{}\", transport: streamable-http}}\n\
+         operational:\n  failureHandling: {{healthCheckInterval: 200ms, unhealthyThreshold: 2, partialFailureMode: best_effort}}\n",
+        legacy.url(),
+        victim.url()
+    ));
+    let gw = gateway(&yaml).await;
+    let url = format!("http://{}/mcp", gw.addr);
+
+    // auto finds the modern era; legacy gets a session; both call through.
+    for mode in ["auto", "legacy"] {
+        let v = modern_python_json(AUTO, &format!("{url} {mode}"), Duration::from_secs(60)).await;
+        assert!(v["add"].as_str().unwrap().contains("42"), "{mode}: {v}");
+        assert!(v["tools"].as_u64().unwrap() > 5, "{mode}: {v}");
+    }
+
+    let dir = tempfile::tempdir().unwrap();
+    let marker = dir.path().join("listening");
+    let arg = json!({"url": url, "marker": marker}).to_string();
+    let client =
+        tokio::spawn(
+            async move { modern_python_json(PINNED, &arg, Duration::from_secs(120)).await },
+        );
+    // A 2025 client at the same time.
+    let mut old = Client::connect(gw.addr).await;
+    assert!(old.tool_names().await.contains(&"victim_echo".to_owned()));
+    // Once the SDK client listens, a backend leaving changes the tool list.
+    for _ in 0..600 {
+        if marker.exists() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(marker.exists(), "the client never started listening");
+    victim.kill();
+    let v = client.await.unwrap();
+    assert!(
+        v["versions"]
+            .as_array()
+            .unwrap()
+            .contains(&json!("2026-07-28")),
+        "{v}"
+    );
+    assert_eq!(v["server"], "test");
+    let tools: Vec<&str> = v["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|t| t.as_str().unwrap())
+        .collect();
+    assert!(
+        tools.contains(&"legacy_echo") && tools.contains(&"victim_get-sum"),
+        "{v}"
+    );
+    assert_eq!(v["echo"], "Echo: hi");
+    assert!(v["add"].as_str().unwrap().contains('5'), "{v}");
+    assert_eq!(v["read"], true);
+    assert!(v["prompt"].as_str().unwrap().len() > 3, "{v}");
+    assert_eq!(v["completion"], json!(["Engineering"]));
+    assert_eq!(v["events"], json!(["ToolsListChanged"]));
+    let after = v["after"].as_array().unwrap();
+    assert!(
+        !after.contains(&json!("victim_get-sum")) && after.contains(&json!("legacy_echo")),
+        "{v}"
+    );
+    // The 2025 client saw the same change.
+    assert!(!old.tool_names().await.contains(&"victim_echo".to_owned()));
+}

@@ -3,7 +3,9 @@
 //! gets a prompt, completes and listens — the backends behind the gateway are a 2025-only
 //! server-everything and our own small backend, so every answer is bridged; `auto` finds the
 //! modern era by its probe; `legacy` still gets a 2025 session. A 2025 client works at the
-//! same time on the same endpoint.
+//! same time on the same endpoint. Backends of the new era (a 2026-only server and the SDK's
+//! dual-mode one) are spoken to in it, next to 2025-only ones, and serve clients of both eras;
+//! their `input_required` rounds pass through to 2026 clients.
 
 mod common;
 
@@ -11,7 +13,7 @@ use std::time::Duration;
 
 use common::*;
 use serde_json::json;
-use vmcp_test_support::modern_python_json;
+use vmcp_test_support::{Sdk2Server, modern_python_json};
 
 const PINNED: &str = r#"
 import anyio, json, os, sys
@@ -143,4 +145,148 @@ async fn the_sdk_client_in_every_mode_through_a_gateway_of_2025_backends() {
     );
     // The 2025 client saw the same change.
     assert!(!old.tool_names().await.contains(&"victim_echo".to_owned()));
+}
+
+const MODERN_CLIENT: &str = r#"
+import anyio, json, sys
+import mcp_types as types
+from mcp import Client
+
+asked = []
+
+async def on_elicit(ctx, params):
+    asked.append(params.message)
+    return types.ElicitResult(action="accept", content={"name": "octocat"})
+
+async def main(url):
+    async with Client(url, mode="2026-07-28", elicitation_callback=on_elicit) as c:
+        a = await c.call_tool("modern_add", {"a": 2, "b": 3})
+        d = await c.call_tool("dual_add", {"a": 4, "b": 4})
+        r = await c.read_resource("py://greeting")
+        g = await c.call_tool("modern_greet", {})
+        print(json.dumps({"modern": a.content[0].text, "dual": d.content[0].text,
+                          "read": r.contents[0].text, "greet": g.content[0].text,
+                          "asked": asked}))
+
+anyio.run(main, sys.argv[1])
+"#;
+
+/// Backends of both eras behind one gateway: a server that refuses every 2025 request, the
+/// SDK's dual-mode server (spoken to in 2026-07-28, which it offers) and 2025-only
+/// server-everything. Each is served in its own era, shown in /status, and reachable from
+/// clients of both eras; a modern backend's list change (announced on the listen stream the
+/// gateway keeps to it) reaches the gateway's clients.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn backends_of_both_eras_serve_clients_of_both_eras() {
+    let modern = Sdk2Server::start(true).await;
+    let dual = Sdk2Server::start(false).await;
+    let old = Everything::start("streamableHttp").await;
+    let yaml = config(&format!(
+        "backends:\n\
+         - {{name: modern, url: \"{}\", transport: streamable-http}}\n\
+         - {{name: dual, url: \"{}\", transport: streamable-http}}\n\
+         - {{name: old, url: \"{}\", transport: streamable-http}}\n",
+        modern.url(),
+        dual.url(),
+        old.url()
+    ));
+    let gw = gateway(&yaml).await;
+    let mut c = Client::connect(gw.addr).await;
+    let tools = c.tool_names().await;
+    for want in ["modern_add", "modern_grow", "dual_add", "old_echo"] {
+        assert!(
+            tools.contains(&want.to_owned()),
+            "{want} missing: {tools:?}"
+        );
+    }
+    let status = c.get_json("/status").await;
+    let backend = |name: &str| {
+        status["backends"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|b| b["name"] == name)
+            .cloned()
+            .unwrap()
+    };
+    for name in ["modern", "dual"] {
+        let b = backend(name);
+        assert_eq!(b["mcpRevision"], "2026-07-28", "{b}");
+        assert_eq!(b["health"], "healthy", "{b}");
+    }
+    assert!(
+        backend("old")["mcpRevision"]
+            .as_str()
+            .unwrap()
+            .starts_with("2025-"),
+        "{status}"
+    );
+
+    // A 2025 client reaches the modern backend: call, read, prompt, completion.
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "modern_add", "arguments": {"a": 20, "b": 22}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "42", "{r}");
+    let r = c
+        .rpc("resources/read", json!({"uri": "py://greeting"}))
+        .await;
+    assert_eq!(r["result"]["contents"][0]["text"], "hello from py", "{r}");
+    let r = c
+        .rpc(
+            "prompts/get",
+            json!({"name": "modern_review", "arguments": {"code": "x=1"}}),
+        )
+        .await;
+    assert!(
+        r["result"]["messages"][0]["content"]["text"]
+            .as_str()
+            .unwrap()
+            .contains("x=1"),
+        "{r}"
+    );
+    let r = c
+        .rpc(
+            "completion/complete",
+            json!({"ref": {"type": "ref/prompt", "name": "modern_review"},
+                   "argument": {"name": "language", "value": "py"}}),
+        )
+        .await;
+    assert_eq!(
+        r["result"]["completion"]["values"],
+        json!(["python", "pytorch"]),
+        "{r}"
+    );
+
+    // A 2026 client reaches them too, and the modern backend's input_required round
+    // passes through as is: the client's own elicitation handler answers, and its retry
+    // completes the call.
+    let url = format!("http://{}/mcp", gw.addr);
+    let v = modern_python_json(MODERN_CLIENT, &url, Duration::from_secs(60)).await;
+    assert_eq!(
+        v,
+        json!({"modern": "5", "dual": "8", "read": "hello from py",
+               "greet": "hello octocat", "asked": ["Who are you?"]})
+    );
+
+    // The modern backend's tool list grows: it says so on its listen stream, and the
+    // gateway's view follows.
+    let r = c
+        .rpc(
+            "tools/call",
+            json!({"name": "modern_grow", "arguments": {}}),
+        )
+        .await;
+    assert_eq!(text_of(&r), "grew", "{r}");
+    let mut grown = false;
+    for _ in 0..100 {
+        if c.tool_names().await.contains(&"modern_grown".to_owned()) {
+            grown = true;
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(grown, "the gateway never saw the modern backend's new tool");
 }

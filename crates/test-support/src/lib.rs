@@ -29,7 +29,7 @@ pub use mcp::{
     tool_names_of,
 };
 pub use peers::{
-    Everything, Peers, modern_python_json, peers, python_json, run_script, try_peers,
+    Everything, Peers, Sdk2Server, modern_python_json, peers, python_json, run_script, try_peers,
     try_wait_listening, wait_listening,
 };
 pub use tls::LoopbackTls;

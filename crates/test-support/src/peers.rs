@@ -171,6 +171,45 @@ impl Everything {
     }
 }
 
+/// An MCP server on the Python SDK 2.x (`python/sdk2_server.py`): dual mode (2025 sessions
+/// and 2026-07-28 on one endpoint), or, `modern_only`, reachable only with 2026-07-28.
+pub struct Sdk2Server {
+    pub port: u16,
+    _process: Process,
+}
+
+impl Sdk2Server {
+    pub async fn start(modern_only: bool) -> Sdk2Server {
+        Self::try_start(modern_only)
+            .await
+            .unwrap_or_else(|e| panic!("{e:#}"))
+    }
+
+    pub async fn try_start(modern_only: bool) -> anyhow::Result<Sdk2Server> {
+        let p = try_peers()?;
+        let port = free_port();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("python/sdk2_server.py");
+        let mut command = Command::new(&p.python_modern);
+        command.arg(script).arg(port.to_string());
+        if modern_only {
+            command.arg("--modern-only");
+        }
+        command.stdin(Stdio::null()).stdout(Stdio::null());
+        let process = Process::spawn("python sdk2 server", command)?;
+        if let Err(e) = try_wait_listening(port, Duration::from_secs(30)).await {
+            bail!("sdk2 server: {e}; its log:\n{}", process.log_tail(40));
+        }
+        Ok(Sdk2Server {
+            port,
+            _process: process,
+        })
+    }
+
+    pub fn url(&self) -> String {
+        format!("http://127.0.0.1:{}/mcp", self.port)
+    }
+}
+
 /// Runs a Python script on the official `mcp` SDK with one argument and parses the JSON it
 /// prints last; fails the test with the script's stderr if it fails or does not finish
 /// within `limit`.

@@ -219,6 +219,8 @@ impl Builder {
             headers,
             auth,
             replies: self.replies.clone(),
+            era: std::sync::OnceLock::new(),
+            revision: std::sync::Mutex::new(None),
         };
         Ok(Arc::new(Backend::new(
             http,

@@ -10,6 +10,7 @@ pub mod budget;
 pub mod build;
 pub mod events;
 pub mod exchange;
+pub mod modern;
 pub mod pool;
 pub mod sse;
 pub mod streamable;
@@ -139,6 +140,10 @@ pub struct Http {
     pub auth: Outgoing,
     /// Reply bytes in flight, shared by every backend of the gateway.
     pub replies: Arc<budget::ReplyBudget>,
+    /// The era the backend speaks, once its first session found out (see [`modern`]).
+    pub era: OnceLock<modern::Era>,
+    /// The protocol version of its latest session (`/status`).
+    pub revision: std::sync::Mutex<Option<String>>,
 }
 
 impl Http {
@@ -518,6 +523,9 @@ pub struct Common {
     /// The client of a dedicated session; `None` for a shared one. Weak: the client session
     /// ends the backend sessions, not the other way round.
     owner: Option<Weak<dyn Downstream>>,
+    /// A 2026-07-28 backend: no session; every request carries the era's headers and
+    /// envelope (see [`modern`]).
+    modern: bool,
 }
 
 impl Common {
@@ -539,6 +547,7 @@ impl Common {
             inbound,
             post_url: OnceLock::new(),
             owner: owner.map(Arc::downgrade),
+            modern: false,
         }
     }
 

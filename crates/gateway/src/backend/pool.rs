@@ -148,6 +148,16 @@ impl Backend {
                 if *s == http::StatusCode::UNAUTHORIZED || *s == http::StatusCode::FORBIDDEN)
     }
 
+    /// The protocol version of the backend's latest session: `2026-07-28` for a modern
+    /// backend, the negotiated one for a 2025 backend; `None` before the first session.
+    pub fn revision(&self) -> Option<String> {
+        self.http
+            .revision
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .clone()
+    }
+
     pub fn auth_kind(&self) -> &'static str {
         self.http.auth.kind()
     }

@@ -13,6 +13,7 @@ use serde_json::value::RawValue;
 use tokio::task::AbortHandle;
 
 use super::events::Decoder;
+use super::modern::{self, Era};
 use super::{
     ACCEPT_BOTH, ACCEPT_SSE, BackendError, CancelOnDrop, Common, Handled, Http, InboundTx, JSON,
     PerCall, RelatedTx, cancelled_params, content_type_is, dispatch_incoming, handle_incoming,
@@ -40,6 +41,13 @@ impl Session {
         owner: Option<&Arc<dyn Downstream>>,
     ) -> Result<Session, BackendError> {
         let headers = http.session_headers(credential).await?;
+        if http.era.get() != Some(&Era::Legacy) {
+            match connect_modern(&http, headers.clone(), inbound.clone(), owner).await {
+                Ok(Some(s)) => return Ok(s),
+                Ok(None) => {}
+                Err(e) => return Err(e),
+            }
+        }
         let mut common = Common::new(http.clone(), headers, inbound, owner);
         let _ = common.post_url.set(http.url.clone());
         let params = initialize_params(&common.declared_capabilities());
@@ -53,6 +61,7 @@ impl Session {
         )
         .await?;
         let (version, capabilities) = read_initialize(&http, &result)?;
+        *http.revision.lock().unwrap_or_else(|p| p.into_inner()) = Some(version.clone());
         if let Some(sid) = session_id {
             common.set_header(SESSION_HEADER, sid);
         }
@@ -110,6 +119,62 @@ impl Session {
     }
 }
 
+/// The modern session of a backend whose era is modern or not known yet: `server/discover`
+/// decides (see [`super::modern`]). `Ok(None)` when the backend turned out legacy, which is
+/// remembered; an unreachable backend decides nothing. A backend known to be modern is never
+/// tried with the handshake.
+async fn connect_modern(
+    http: &Arc<Http>,
+    headers: http::HeaderMap,
+    inbound: InboundTx,
+    owner: Option<&Arc<dyn Downstream>>,
+) -> Result<Option<Session>, BackendError> {
+    let mut common = Common::new(http.clone(), headers, inbound, owner);
+    common.modern = true;
+    let _ = common.post_url.set(http.url.clone());
+    common.set_header(VERSION_HEADER, HeaderValue::from_static(modern::VERSION));
+    let known = http.era.get() == Some(&Era::Modern);
+    let probe = post(
+        &common,
+        "server/discover",
+        None,
+        None,
+        PerCall::default(),
+        false,
+    )
+    .await;
+    let capabilities = match probe {
+        Ok((result, _)) => modern::read_discover(&result),
+        // A 2025 server answers a request without a session with an error of some kind.
+        Err(BackendError::Remote(_) | BackendError::Status(..)) if !known => None,
+        Err(e) => return Err(e),
+    };
+    let Some(capabilities) = capabilities else {
+        if known {
+            return Err(http.protocol(
+                "server/discover no longer offers 2026-07-28 (the backend was modern before)",
+            ));
+        }
+        let _ = http.era.set(Era::Legacy);
+        tracing::debug!(backend = %http.name, "backend speaks the 2025 handshake");
+        return Ok(None);
+    };
+    if http.era.set(Era::Modern).is_ok() {
+        tracing::info!(backend = %http.name, "backend speaks MCP 2026-07-28: stateless requests");
+    }
+    *http.revision.lock().unwrap_or_else(|p| p.into_inner()) = Some(modern::VERSION.to_owned());
+    let common = Arc::new(common);
+    let listener = modern::listen_filter(&capabilities).map(|f| {
+        let c = common.clone();
+        tokio::spawn(async move { modern::listen(c, f).await }).abort_handle()
+    });
+    Ok(Some(Session {
+        common,
+        listener,
+        capabilities,
+    }))
+}
+
 impl Drop for Session {
     fn drop(&mut self) {
         self.close();
@@ -122,6 +187,10 @@ pub(super) async fn notify(
     method: &str,
     params: Option<&RawValue>,
 ) -> Result<(), BackendError> {
+    if c.modern {
+        // 2026-07-28 has no client notifications over HTTP.
+        return Ok(());
+    }
     let body = jsonrpc::notification(method, params);
     let resp = c
         .http
@@ -148,6 +217,8 @@ async fn post(
     want_session: bool,
 ) -> Result<(Box<RawValue>, Option<HeaderValue>), BackendError> {
     let id = c.next_id();
+    let enveloped = c.modern.then(|| modern::with_envelope(params));
+    let params = enveloped.as_deref().or(params);
     let body = jsonrpc::request(id, method, params);
     let http = &c.http;
     // If the caller gives up (timeout, client cancel), tell the backend.
@@ -155,7 +226,8 @@ async fn post(
         id,
         done: false,
         cancel: |id| {
-            if c.closed.load(Ordering::Relaxed) {
+            // Closing the request's stream is the cancel in 2026-07-28.
+            if c.closed.load(Ordering::Relaxed) || c.modern {
                 return;
             }
             let req = http
@@ -173,9 +245,17 @@ async fn post(
             });
         },
     };
+    let mut req = c.post_request(body, call);
+    if c.modern {
+        modern::request_headers(
+            req.headers_mut(),
+            method,
+            params.unwrap_or(&jsonrpc::empty_object()),
+        );
+    }
     let resp = http
         .client
-        .execute(c.post_request(body, call))
+        .execute(req)
         .await
         .map_err(|e| http.send_failed(e))?;
     let status = resp.status();
@@ -185,6 +265,33 @@ async fn post(
     }
     if !status.is_success() {
         guard.done = true;
+        // 2026-07-28 sends JSON-RPC errors with 4xx statuses: an answer, not a failure.
+        if c.modern
+            && status.is_client_error()
+            && content_type_is(resp.headers(), "application/json")
+        {
+            let what = http.status_error(method, &resp);
+            let bytes = http.read_body(resp).await?;
+            let text = std::str::from_utf8(&bytes).map_err(|_| what.clone())?;
+            return match dispatch_incoming(c, text, None) {
+                Ok((Handled::Response(n, Err(e @ BackendError::Remote(_))), _)) if n == id => {
+                    Err(e)
+                }
+                _ => Err(what),
+            };
+        }
+        if method == "initialize"
+            && status.is_client_error()
+            && content_type_is(resp.headers(), "application/json")
+        {
+            // Say why (an unsupported version, a 2026-only server), not just the status.
+            let bytes = http.read_body(resp).await?;
+            return Err(http.protocol(format!(
+                "initialize: HTTP {}: {}",
+                status.as_u16(),
+                error_message(&bytes)
+            )));
+        }
         return Err(http.status_error(method, &resp));
     }
     let session = if want_session {
@@ -206,6 +313,22 @@ async fn post(
     };
     guard.done = true;
     result.map(|r| (r, session))
+}
+
+/// The `error.message` (and `error.data`) of a JSON-RPC error body, bounded and printable:
+/// it is the backend's text and goes to `/status` and the log.
+fn error_message(body: &[u8]) -> String {
+    let v: serde_json::Value = serde_json::from_slice(body).unwrap_or_default();
+    let e = &v["error"];
+    let mut s = match (e["code"].as_i64(), e["message"].as_str()) {
+        (Some(code), Some(m)) => format!("{m} ({code})"),
+        _ => "no JSON-RPC error in the answer".to_owned(),
+    };
+    if let Some(d) = e.get("data").filter(|d| !d.is_null()) {
+        s.push_str(&format!("; data: {d}"));
+    }
+    let s: String = s.chars().filter(|c| !c.is_control()).take(300).collect();
+    s
 }
 
 /// Reads an SSE reply until the response with `id` arrives.
@@ -239,28 +362,40 @@ async fn read_stream(
 
 /// The standalone GET stream: server-initiated notifications for the whole session.
 async fn listen(c: Arc<Common>) {
-    let mut failures = 0u32;
-    while !c.closed.load(Ordering::Relaxed) && failures < 5 {
-        let resp = c
-            .http
+    follow(&c, "GET stream", |c| {
+        c.http
             .client
             .get(c.http.url.clone())
             .headers(c.headers.clone())
             .header(header::ACCEPT, ACCEPT_SSE)
-            .send()
-            .await;
-        let Ok(mut resp) = resp else {
+    })
+    .await
+}
+
+/// Keeps a long-lived SSE stream of the backend open (the 2025 GET stream, a 2026
+/// `subscriptions/listen`) and hands what arrives to [`handle_incoming`]; `open` makes the
+/// request. Reopened after a drop, until five tries in a row fail; a backend that answers
+/// with anything but a stream offers none, and is left alone.
+pub(super) async fn follow(
+    c: &Arc<Common>,
+    what: &str,
+    open: impl Fn(&Common) -> reqwest::RequestBuilder,
+) {
+    let mut failures = 0u32;
+    while !c.closed.load(Ordering::Relaxed) && failures < 5 {
+        let Ok(mut resp) = open(c).send().await else {
             failures += 1;
             tokio::time::sleep(std::time::Duration::from_secs(1)).await;
             continue;
         };
         if let Some(refused) = crate::outbound::refused_redirect(resp.status(), resp.headers()) {
             // Not followed. Only said here: calls on the session report their own answers.
-            tracing::warn!(backend = %c.http.name, request = "GET stream", "{refused}");
+            tracing::warn!(backend = %c.http.name, request = what, "{refused}");
             return;
         }
         if !resp.status().is_success() || !content_type_is(resp.headers(), "text/event-stream") {
             // 405: the backend offers no stream. Nothing to listen to.
+            tracing::debug!(backend = %c.http.name, request = what, status = %resp.status(), "backend offers no notification stream");
             return;
         }
         let mut dec = Decoder::new(super::MAX_BACKEND_MESSAGE);
@@ -270,7 +405,7 @@ async fn listen(c: Arc<Common>) {
         while let Ok(Some(chunk)) = resp.chunk().await {
             if let Err(e) = held.cover(dec.buffered() + chunk.len()) {
                 crate::limits::refused(e.bound());
-                tracing::warn!(backend = %c.http.name, error = %e, "event on the GET stream refused");
+                tracing::warn!(backend = %c.http.name, error = %e, request = what, "event on a notification stream refused");
                 break;
             }
             let Ok(evs) = dec.push(&chunk) else { break };
@@ -278,9 +413,10 @@ async fn listen(c: Arc<Common>) {
                 if ev.data.is_empty() {
                     continue;
                 }
-                let _ = handle_incoming(&c, &ev.data, None);
+                let _ = handle_incoming(c, &ev.data, None);
             }
             held.shrink_to(dec.buffered());
+            failures = 0;
         }
         failures += 1;
         tokio::time::sleep(std::time::Duration::from_millis(500)).await;

@@ -706,6 +706,8 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
                 // backend without client credentials): listed from the first
                 // authenticated caller's view, and healthy as long as it answers.
                 "needsUserToken": b.needs_user_token(),
+                // The MCP revision spoken with it (2026-07-28: stateless).
+                "mcpRevision": b.revision(),
             })
         })
         .collect();

@@ -108,6 +108,10 @@ struct LimitFlags {
     /// Largest single backend reply, in bytes.
     #[arg(long, env = "VMCP_MAX_REPLY_BYTES", default_value_t = vmcp_gateway::limits::DEFAULT_MAX_REPLY_BYTES)]
     max_reply_bytes: usize,
+    /// Entries per page of the tool, resource, template and prompt lists the gateway answers
+    /// (clients follow `nextCursor`).
+    #[arg(long, env = "VMCP_LIST_PAGE_SIZE", default_value_t = vmcp_gateway::limits::DEFAULT_LIST_PAGE_SIZE)]
+    list_page_size: usize,
 }
 
 impl From<LimitFlags> for vmcp_gateway::Limits {
@@ -122,6 +126,7 @@ impl From<LimitFlags> for vmcp_gateway::Limits {
             max_dedicated_sessions: f.max_dedicated_sessions,
             reply_budget_bytes: f.reply_budget_bytes,
             max_reply_bytes: f.max_reply_bytes,
+            list_page_size: f.list_page_size,
         }
     }
 }

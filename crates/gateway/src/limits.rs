@@ -90,6 +90,8 @@ pub struct Limits {
     pub reply_budget_bytes: usize,
     /// Largest single backend reply.
     pub max_reply_bytes: usize,
+    /// Entries per page of a list the gateway answers (`nextCursor` beyond it).
+    pub list_page_size: usize,
 }
 
 pub const DEFAULT_MAX_CONNECTIONS: usize = 4096;
@@ -101,6 +103,7 @@ pub const DEFAULT_UNUSED_SESSION_TTL: Duration = Duration::from_secs(60);
 pub const DEFAULT_MAX_DEDICATED_SESSIONS: usize = 1_000;
 pub const DEFAULT_REPLY_BUDGET_BYTES: usize = 256 * 1024 * 1024;
 pub const DEFAULT_MAX_REPLY_BYTES: usize = crate::backend::MAX_BACKEND_MESSAGE;
+pub const DEFAULT_LIST_PAGE_SIZE: usize = 1_000;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -114,6 +117,7 @@ impl Default for Limits {
             max_dedicated_sessions: DEFAULT_MAX_DEDICATED_SESSIONS,
             reply_budget_bytes: DEFAULT_REPLY_BUDGET_BYTES,
             max_reply_bytes: DEFAULT_MAX_REPLY_BYTES,
+            list_page_size: DEFAULT_LIST_PAGE_SIZE,
         }
     }
 }
@@ -139,6 +143,7 @@ impl Limits {
             ("max-sessions", self.max_sessions),
             ("reply-budget-bytes", self.reply_budget_bytes),
             ("max-reply-bytes", self.max_reply_bytes),
+            ("list-page-size", self.list_page_size),
         ];
         if let Some((flag, _)) = counts.iter().find(|(_, v)| *v == 0) {
             return Err(LimitsError::Zero(flag));

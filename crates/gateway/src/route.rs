@@ -30,6 +30,8 @@ pub struct Router {
     pub first_fetch_wait: Duration,
     /// The Cedar policies, when `incomingAuth.authz` is `cedar`; `None` costs nothing.
     pub authz: Option<Arc<Authorizer>>,
+    /// Entries per page of the lists answered (`--list-page-size`).
+    pub page_size: usize,
 }
 
 /// Who asks: the Cedar principal (`None` for the anonymous one, which only a gateway
@@ -174,19 +176,23 @@ impl Router {
                 )
             }
             "tools/list" => list(
-                self.list(&caller, who, id, Kind::Tool, |v| &v.tools_list)
+                self.list(&caller, who, id, params, Kind::Tool, |v| &v.tools_list)
                     .await,
             ),
             "resources/list" => list(
-                self.list(&caller, who, id, Kind::Resource, |v| &v.resources_list)
-                    .await,
+                self.list(&caller, who, id, params, Kind::Resource, |v| {
+                    &v.resources_list
+                })
+                .await,
             ),
             "resources/templates/list" => list(
-                self.list(&caller, who, id, Kind::Resource, |v| &v.templates_list)
-                    .await,
+                self.list(&caller, who, id, params, Kind::Resource, |v| {
+                    &v.templates_list
+                })
+                .await,
             ),
             "prompts/list" => list(
-                self.list(&caller, who, id, Kind::Prompt, |v| &v.prompts_list)
+                self.list(&caller, who, id, params, Kind::Prompt, |v| &v.prompts_list)
                     .await,
             ),
             "tools/call" | "prompts/get" => {
@@ -218,9 +224,20 @@ impl Router {
         caller: &Caller,
         who: Option<&Principal>,
         id: &RawValue,
+        params: Option<&RawValue>,
         kind: Kind,
         pick: impl Fn(&View) -> &Listing,
     ) -> Result<Reply, Reply> {
+        let after = match cursor_param(params) {
+            Ok(c) => c,
+            Err(msg) => {
+                return Err(jsonrpc::response_error(
+                    Some(id),
+                    code::INVALID_PARAMS,
+                    &msg,
+                ));
+            }
+        };
         self.first_fetch(caller).await;
         let view = self.agg.view();
         if self.partial_failure == PartialFailureMode::Fail && !view.missing.is_empty() {
@@ -235,23 +252,48 @@ impl Router {
             ));
         }
         let listing = pick(&view);
+        let list = listing.kind();
+        let after = match after.map(|c| cursor::decode(&c, list)).transpose() {
+            Ok(a) => a,
+            Err(()) => {
+                return Err(jsonrpc::response_error(
+                    Some(id),
+                    code::INVALID_PARAMS,
+                    "invalid cursor: pass back the nextCursor of the previous page unchanged",
+                ));
+            }
+        };
         let Some(a) = &self.authz else {
-            return Ok(jsonrpc::response_ok(id, &listing.json));
+            if after.is_none() && listing.fits(self.page_size) {
+                return Ok(jsonrpc::response_ok(id, &listing.json));
+            }
+            let page = listing.page(
+                after.as_deref(),
+                self.page_size,
+                |_| true,
+                |last| cursor::encode(list, last),
+            );
+            return Ok(jsonrpc::response_ok(id, &page));
         };
         let who = who.unwrap_or(a.anonymous());
-        let filtered = listing.filtered(|name| {
-            let hints = match kind {
-                Kind::Tool => view.tools.get(name).map(|r| r.hints).unwrap_or_default(),
-                Kind::Prompt | Kind::Resource => ToolHints::default(),
-            };
-            let target = Target {
-                kind,
-                name,
-                hints,
-                args: None,
-            };
-            a.allows(who, &target)
-        });
+        let filtered = listing.page(
+            after.as_deref(),
+            self.page_size,
+            |name| {
+                let hints = match kind {
+                    Kind::Tool => view.tools.get(name).map(|r| r.hints).unwrap_or_default(),
+                    Kind::Prompt | Kind::Resource => ToolHints::default(),
+                };
+                let target = Target {
+                    kind,
+                    name,
+                    hints,
+                    args: None,
+                };
+                a.allows(who, &target)
+            },
+            |last| cursor::encode(list, last),
+        );
         Ok(jsonrpc::response_ok(id, &filtered))
     }
 
@@ -551,6 +593,59 @@ impl Router {
                 }
             },
         )
+    }
+}
+
+/// The `cursor` of a list request, if any; the message naming what is wrong otherwise.
+fn cursor_param(params: Option<&RawValue>) -> Result<Option<String>, String> {
+    let Some(p) = params else {
+        return Ok(None);
+    };
+    let members = jsonrpc::object_members(p).map_err(|e| format!("params: {e}"))?;
+    match members.iter().find(|(k, _)| k == "cursor") {
+        None => Ok(None),
+        Some((_, v)) => match serde_json::from_str::<Option<String>>(v.get()) {
+            Ok(c) => Ok(c),
+            Err(_) => Err("params.cursor must be a string".into()),
+        },
+    }
+}
+
+/// The gateway's own list cursors: opaque to clients, naming the list they belong to and
+/// the key to continue after (see `Listing::page`).
+mod cursor {
+    use base64::Engine as _;
+    const B64: base64::engine::GeneralPurpose = base64::engine::general_purpose::URL_SAFE_NO_PAD;
+    const VERSION: &str = "vmcp1";
+
+    pub fn encode(list: &str, last: &str) -> String {
+        B64.encode(format!("{VERSION}\0{list}\0{last}"))
+    }
+
+    /// The key to continue after; `Err` for anything but a cursor of `list` made by
+    /// [`encode`].
+    pub fn decode(cursor: &str, list: &str) -> Result<String, ()> {
+        let bytes = B64.decode(cursor).map_err(|_| ())?;
+        let text = String::from_utf8(bytes).map_err(|_| ())?;
+        let mut parts = text.splitn(3, '\0');
+        match (parts.next(), parts.next(), parts.next()) {
+            (Some(VERSION), Some(l), Some(last)) if l == list => Ok(last.to_owned()),
+            _ => Err(()),
+        }
+    }
+
+    #[cfg(test)]
+    mod tests {
+        use super::*;
+
+        #[test]
+        fn cursors_round_trip_and_belong_to_their_list() {
+            let c = encode("tools", "b_add");
+            assert_eq!(decode(&c, "tools"), Ok("b_add".into()));
+            assert_eq!(decode(&c, "prompts"), Err(()));
+            assert_eq!(decode("not a cursor", "tools"), Err(()));
+            assert_eq!(decode(&B64.encode("vmcp0\0tools\0x"), "tools"), Err(()));
+        }
     }
 }
 

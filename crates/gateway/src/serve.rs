@@ -403,6 +403,7 @@ pub async fn start(
             partial_failure: partial,
             first_fetch_wait: max_timeout,
             authz,
+            page_size: limits.list_page_size,
         },
         sessions: sessions.clone(),
         metrics,

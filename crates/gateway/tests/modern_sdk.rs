@@ -34,6 +34,11 @@ async def main(arg):
         prompt = await c.get_prompt("legacy_simple-prompt", {})
         comp = await c.complete(types.PromptReference(type="ref/prompt", name="legacy_completable-prompt"),
                                 {"name": "department", "value": "Eng"})
+        progress = []
+        async def on_progress(p, total, message):
+            progress.append(p)
+        lr = await c.call_tool("legacy_trigger-long-running-operation", {"duration": 1, "steps": 3},
+                               progress_callback=on_progress)
         events = []
         async with c.listen(tools_list_changed=True) as sub:
             open(a["marker"], "w").write(sub.subscription_id)
@@ -51,6 +56,8 @@ async def main(arg):
             "read": bool(read.contents),
             "prompt": prompt.messages[0].content.text,
             "completion": comp.completion.values,
+            "progress": progress,
+            "long": lr.content[0].text,
             "events": events,
             "after": [t.name for t in after.tools],
         }))
@@ -137,6 +144,9 @@ async fn the_sdk_client_in_every_mode_through_a_gateway_of_2025_backends() {
     assert_eq!(v["read"], true);
     assert!(v["prompt"].as_str().unwrap().len() > 3, "{v}");
     assert_eq!(v["completion"], json!(["Engineering"]));
+    // Progress of a 2025 backend's call reaches the 2026 client on the request's stream.
+    assert_eq!(v["progress"], json!([1.0, 2.0, 3.0]), "{v}");
+    assert!(v["long"].as_str().unwrap().contains("completed"), "{v}");
     assert_eq!(v["events"], json!(["ToolsListChanged"]));
     let after = v["after"].as_array().unwrap();
     assert!(

@@ -9,6 +9,7 @@ use common::*;
 use serde_json::{Value, json};
 
 const V: &str = "2026-07-28";
+const JSON: [(&str, &str); 1] = [("content-type", "application/json")];
 
 fn meta() -> Value {
     json!({"io.modelcontextprotocol/protocolVersion": V,
@@ -248,4 +249,106 @@ async fn every_check_names_what_is_wrong_with_this_eras_status() {
     )
     .await;
     assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32602)), "{v}");
+}
+
+/// Lists come in pages of `--list-page-size` with the gateway's own cursors, in both eras;
+/// a cursor that is not one of them is -32602.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn lists_are_paged_with_opaque_cursors_in_both_eras() {
+    let b = rust_backend(Behaviour::Normal).await;
+    let yaml = config(&format!(
+        "backends:\n- {{name: b, url: \"http://{b}/mcp\", transport: streamable-http}}\n"
+    ));
+    let mut opts = loopback_entries();
+    opts.limits.list_page_size = 1;
+    let gw = gateway_with(&yaml, opts).await;
+    let h = [("mcp-protocol-version", V), ("mcp-method", "tools/list")];
+    let mut names = Vec::new();
+    let mut cursor: Option<String> = None;
+    for _ in 0..10 {
+        let params = match &cursor {
+            Some(c) => json!({"cursor": c}),
+            None => json!({}),
+        };
+        let (s, _, v) = post(gw.addr, &h, request(1, "tools/list", params)).await;
+        assert_eq!(s, 200, "{v}");
+        let page = v["result"]["tools"].as_array().unwrap();
+        assert_eq!(page.len(), 1, "{v}");
+        names.push(page[0]["name"].as_str().unwrap().to_owned());
+        match v["result"]["nextCursor"].as_str() {
+            Some(c) => cursor = Some(c.to_owned()),
+            None => break,
+        }
+    }
+    assert_eq!(names, ["b_add", "b_sleep"], "sorted, each once");
+
+    // A 2025 client pages the same way.
+    let mut c = Client::connect(gw.addr).await;
+    let first = c.rpc("tools/list", json!({})).await;
+    assert_eq!(first["result"]["tools"][0]["name"], "b_add");
+    let next = first["result"]["nextCursor"].as_str().unwrap().to_owned();
+    let second = c.rpc("tools/list", json!({"cursor": next})).await;
+    assert_eq!(second["result"]["tools"][0]["name"], "b_sleep");
+    assert!(second["result"].get("nextCursor").is_none());
+    // The cursor of another list, or one made up: -32602.
+    let r = c.rpc("prompts/list", json!({"cursor": next})).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let r = c.rpc("tools/list", json!({"cursor": "b_add"})).await;
+    assert_eq!(r["error"]["code"], -32602, "{r}");
+    let (s, _, v) = post(gw.addr, &h, request(2, "tools/list", json!({"cursor": 5}))).await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32602)), "{v}");
+}
+
+/// A backend whose `tools/list` pages never end: its part fails with the reason in /status,
+/// instead of the gateway serving the first hundred pages as if they were all.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_backend_whose_pages_never_end_is_an_error_not_a_truncated_list() {
+    let app = axum::Router::new().route(
+        "/mcp",
+        axum::routing::post(|body: String| async move {
+            let msg: Value = serde_json::from_str(&body).unwrap_or_default();
+            let Some(id) = msg.get("id").cloned() else {
+                return (http::StatusCode::ACCEPTED, JSON, String::new());
+            };
+            let result = match msg["method"].as_str().unwrap_or("") {
+                "initialize" => json!({"protocolVersion": "2025-06-18",
+                    "capabilities": {"tools": {}}, "serverInfo": {"name": "endless", "version": "1"}}),
+                "tools/list" => {
+                    let n: u64 = msg["params"]["cursor"]
+                        .as_str()
+                        .and_then(|c| c.parse().ok())
+                        .unwrap_or(0);
+                    json!({"tools": [{"name": format!("t{n}"), "inputSchema": {"type": "object"}}],
+                           "nextCursor": (n + 1).to_string()})
+                }
+                _ => {
+                    let e = json!({"jsonrpc": "2.0", "id": id, "error": {"code": -32601, "message": "no"}});
+                    return (http::StatusCode::OK, JSON, e.to_string());
+                }
+            };
+            (
+                http::StatusCode::OK,
+                JSON,
+                json!({"jsonrpc": "2.0", "id": id, "result": result}).to_string(),
+            )
+        }),
+    );
+    let l = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = l.local_addr().unwrap();
+    tokio::spawn(async move { axum::serve(l, app).await });
+    let yaml = config(&format!(
+        "backends:\n- {{name: endless, url: \"http://{addr}/mcp\", transport: streamable-http}}\n"
+    ));
+    let gw = gateway(&yaml).await;
+    let mut c = Client::connect(gw.addr).await;
+    let r = c.rpc("tools/list", json!({})).await;
+    assert_eq!(r["error"]["code"], -32001, "partialFailureMode fail: {r}");
+    let status = c.get_json("/status").await;
+    let err = status["backends"][0]["capabilityError"]
+        .as_str()
+        .unwrap_or_default();
+    assert!(
+        err.contains("more than 100 pages") && err.contains("not served truncated"),
+        "{status}"
+    );
 }

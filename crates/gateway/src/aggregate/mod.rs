@@ -681,5 +681,12 @@ async fn list_if(
             _ => return Ok(out),
         }
     }
-    Ok(out)
+    // Never a silently truncated list: the backend's part fails (in /status and the log).
+    Err(BackendError::Protocol(
+        b.name.to_string(),
+        format!(
+            "{method}: more than {MAX_PAGES} pages ({} entries so far); the list is not served truncated",
+            out.len()
+        ),
+    ))
 }

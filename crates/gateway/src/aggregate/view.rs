@@ -40,6 +40,8 @@ pub struct Route {
 /// unfiltered list is the prepared text as it is.
 #[derive(Debug)]
 pub struct Listing {
+    /// The member holding the entries (`tools`, `resources`, ...), which names the list.
+    key: &'static str,
     pub json: Box<RawValue>,
     /// Per entry, in list order: what authorization decides on (tool or prompt name,
     /// resource URI, template string) and the entry's bytes in `json`.
@@ -49,7 +51,12 @@ pub struct Listing {
 }
 
 impl Listing {
-    fn build(key: &str, items: Vec<(String, Value)>) -> Listing {
+    /// Which list this is (`tools`, `resources`, `resourceTemplates`, `prompts`).
+    pub fn kind(&self) -> &'static str {
+        self.key
+    }
+
+    fn build(key: &'static str, items: Vec<(String, Value)>) -> Listing {
         let mut json = format!("{{{}:[", Value::from(key));
         let prefix = json.len();
         let mut entries = Vec::with_capacity(items.len());
@@ -63,29 +70,62 @@ impl Listing {
         }
         json.push_str("]}");
         Listing {
+            key,
             json: jsonrpc::raw(json),
             entries,
             prefix,
         }
     }
 
-    /// The list with only the entries `keep` accepts, in the same order.
-    pub fn filtered(&self, mut keep: impl FnMut(&str) -> bool) -> Box<RawValue> {
+    /// One page of the list: at most `size` of the entries `keep` accepts whose key sorts
+    /// after `after` (entries are sorted by key), and the key to continue after when more
+    /// remain. The keys are unique and sorted, so a page boundary survives changes of the
+    /// list between pages: nothing is shown twice, and what was added before the boundary
+    /// is simply not shown.
+    /// `cursor` turns the key to continue after into the `nextCursor` sent.
+    pub fn page(
+        &self,
+        after: Option<&str>,
+        size: usize,
+        mut keep: impl FnMut(&str) -> bool,
+        cursor: impl FnOnce(&str) -> String,
+    ) -> Box<RawValue> {
         let text = self.json.get();
-        let mut out = String::with_capacity(text.len());
+        let start = after.map_or(0, |a| {
+            self.entries.partition_point(|(k, _)| k.as_str() <= a)
+        });
+        let mut out = String::with_capacity(text.len().min(1 << 20));
         out.push_str(&text[..self.prefix]);
-        let mut first = true;
-        for (k, span) in &self.entries {
-            if keep(k) {
-                if !first {
-                    out.push(',');
-                }
-                out.push_str(&text[span.clone()]);
-                first = false;
+        let mut shown = 0usize;
+        let mut last: Option<&str> = None;
+        let mut more = false;
+        for (k, span) in &self.entries[start..] {
+            if !keep(k) {
+                continue;
             }
+            if shown == size {
+                more = true;
+                break;
+            }
+            if shown > 0 {
+                out.push(',');
+            }
+            out.push_str(&text[span.clone()]);
+            shown += 1;
+            last = Some(k);
         }
-        out.push_str("]}");
+        out.push(']');
+        if more && let Some(last) = last {
+            out.push_str(",\"nextCursor\":");
+            out.push_str(&Value::String(cursor(last)).to_string());
+        }
+        out.push('}');
         jsonrpc::raw(out)
+    }
+
+    /// Whether the whole list fits on one page of `size`.
+    pub fn fits(&self, size: usize) -> bool {
+        self.entries.len() <= size
     }
 }
 
@@ -590,15 +630,34 @@ mod tests {
         assert_eq!(keys, ["alpha_add", "alpha_echo"]);
         assert_eq!(v.tools["alpha_echo"].hints.read_only, Some(true));
         assert_eq!(v.tools["alpha_add"].hints, ToolHints::default());
-        let only_echo: Value =
-            serde_json::from_str(v.tools_list.filtered(|k| k == "alpha_echo").get()).unwrap();
+        let page = |after: Option<&str>, size: usize, keep: &dyn Fn(&str) -> bool| {
+            let p = v
+                .tools_list
+                .page(after, size, keep, |last| format!("after:{last}"));
+            serde_json::from_str::<Value>(p.get()).unwrap()
+        };
+        let only_echo = page(None, 10, &|k| k == "alpha_echo");
         assert_eq!(only_echo["tools"].as_array().unwrap().len(), 1);
         assert_eq!(only_echo["tools"][0], listed["tools"][1]);
-        assert_eq!(v.tools_list.filtered(|_| false).get(), r#"{"tools":[]}"#);
+        assert!(only_echo.get("nextCursor").is_none());
+        assert_eq!(page(None, 10, &|_| false), json!({"tools": []}));
         assert_eq!(
-            v.tools_list.filtered(|_| true).get(),
+            v.tools_list
+                .page(None, 10, |_| true, |_| unreachable!())
+                .get(),
             v.tools_list.json.get()
         );
+        // Pages of one: the first names where to go on, the second ends the list.
+        let first = page(None, 1, &|_| true);
+        assert_eq!(first["tools"], json!([listed["tools"][0]]));
+        assert_eq!(first["nextCursor"], "after:alpha_add");
+        let second = page(Some("alpha_add"), 1, &|_| true);
+        assert_eq!(second["tools"], json!([listed["tools"][1]]));
+        assert!(second.get("nextCursor").is_none());
+        // A boundary key that is gone (the tool left between pages) still places the page.
+        let gone = page(Some("alpha_b"), 5, &|_| true);
+        assert_eq!(gone["tools"], json!([listed["tools"][1]]));
+        assert!(v.tools_list.fits(2) && !v.tools_list.fits(1));
         let res: Vec<&str> = v
             .resources_list
             .entries

@@ -143,12 +143,16 @@ async fn connect_modern(
         false,
     )
     .await;
-    let capabilities = match probe {
-        Ok((result, _)) => modern::read_discover(&result),
-        // A 2025 server answers a request without a session with an error of some kind.
-        Err(BackendError::Remote(_) | BackendError::Status(..)) if !known => None,
-        Err(e) => return Err(e),
-    };
+    let capabilities =
+        match probe {
+            Ok((result, _)) => modern::read_discover(&result),
+            // A 2025 server answers a request without a session with an error of some kind,
+            // or with something that is no JSON-RPC answer at all.
+            Err(
+                BackendError::Remote(_) | BackendError::Status(..) | BackendError::Protocol(..),
+            ) if !known => None,
+            Err(e) => return Err(e),
+        };
     let Some(capabilities) = capabilities else {
         if known {
             return Err(http.protocol(

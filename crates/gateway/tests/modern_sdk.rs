@@ -300,3 +300,64 @@ async fn backends_of_both_eras_serve_clients_of_both_eras() {
     }
     assert!(grown, "the gateway never saw the modern backend's new tool");
 }
+
+const BRIDGED: &str = r#"
+import anyio, json, sys
+import mcp_types as types
+from mcp import Client
+
+asked = []
+
+async def on_sampling(ctx, params):
+    asked.append(["sampling", params.messages[0].content.text])
+    return types.CreateMessageResult(role="assistant", model="test-llm", stop_reason="endTurn",
+                                     content=types.TextContent(type="text", text="Paris"))
+
+async def on_elicit(ctx, params):
+    asked.append(["elicitation", params.message])
+    return types.ElicitResult(action="accept", content={"name": "octocat"})
+
+async def main(url):
+    async with Client(url, mode="2026-07-28", sampling_callback=on_sampling,
+                      elicitation_callback=on_elicit) as c:
+        s = await c.call_tool("legacy_trigger-sampling-request", {"prompt": "Capital of France?"})
+        e = await c.call_tool("legacy_trigger-elicitation-request", {})
+        print(json.dumps({"sampling": [x.text for x in s.content if x.type == "text"],
+                          "elicitation": [x.text for x in e.content if x.type == "text"],
+                          "asked": asked}))
+
+anyio.run(main, sys.argv[1])
+"#;
+
+/// A 2025 backend's sampling and elicitation requests during a 2026 client's call become
+/// `input_required` rounds: the SDK client's own handlers answer them, its retries reach
+/// the backend's waiting requests, and the calls complete with what the handlers said.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_2025_backends_requests_become_input_rounds_for_a_2026_client() {
+    let legacy = Everything::start("streamableHttp").await;
+    let yaml = config(&format!(
+        "backends:\n- {{name: legacy, url: \"{}\", transport: streamable-http}}\n",
+        legacy.url()
+    ));
+    let gw = gateway(&yaml).await;
+    let url = format!("http://{}/mcp", gw.addr);
+    let v = modern_python_json(BRIDGED, &url, Duration::from_secs(90)).await;
+    let asked = v["asked"].as_array().unwrap();
+    assert_eq!(asked.len(), 2, "{v}");
+    assert_eq!(asked[0][0], "sampling");
+    assert!(
+        asked[0][1].as_str().unwrap().contains("Capital of France?"),
+        "{v}"
+    );
+    assert_eq!(asked[1][0], "elicitation");
+    let sampling = v["sampling"].to_string();
+    assert!(sampling.contains("Paris"), "{v}");
+    let elicitation = v["elicitation"].to_string();
+    assert!(
+        elicitation.contains("octocat") && elicitation.contains("accept"),
+        "{v}"
+    );
+    // Nothing is left waiting: the calls' sessions ended with them.
+    let status = Client::connect(gw.addr).await.get_json("/status").await;
+    assert_eq!(status["backends"][0]["clientSessions"], 0, "{status}");
+}

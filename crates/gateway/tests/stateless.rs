@@ -237,6 +237,27 @@ async fn every_check_names_what_is_wrong_with_this_eras_status() {
         assert_eq!(r.status().as_u16(), 405, "{m}");
         assert_eq!(r.headers()["allow"], "POST");
     }
+    // A retry naming a state of the gateway's that does not exist: -32602, never run anew.
+    let mut retry = request(
+        6,
+        "tools/call",
+        json!({"name": "b_add", "arguments": {"a": 1, "b": 1},
+               "requestState": "vmcp-state-0000", "inputResponses": {}}),
+    );
+    retry["params"]["_meta"]["io.modelcontextprotocol/clientCapabilities"] =
+        json!({"sampling": {}});
+    let (s, _, v) = post(
+        addr,
+        &[
+            ("mcp-protocol-version", V),
+            ("mcp-method", "tools/call"),
+            ("mcp-name", "b_add"),
+        ],
+        retry,
+    )
+    .await;
+    assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32602)), "{v}");
+    assert_eq!(v["error"]["message"], "Invalid or expired requestState");
     // An unknown resource is -32602 in this era.
     let (s, _, v) = post(
         addr,

@@ -5,6 +5,7 @@ pub mod auth;
 pub mod http;
 pub mod listen;
 pub mod modern;
+pub mod mrtr;
 pub mod origin;
 pub mod session;
 pub mod sse;

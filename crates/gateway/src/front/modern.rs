@@ -131,6 +131,9 @@ pub fn status_of(code: i64) -> StatusCode {
 /// What a stateless request declared in its `_meta`.
 pub struct Envelope {
     pub version: String,
+    /// The `sampling`, `elicitation` and `roots` capabilities the client declared (see
+    /// `session::relay_capabilities`): a backend may ask it for input during a call.
+    pub relay_capabilities: Option<String>,
     /// `io.modelcontextprotocol/logLevel`: without it no log message is sent to the client.
     pub log_level: Option<String>,
 }
@@ -190,10 +193,14 @@ fn check(headers: &HeaderMap, method: &str, params: Option<&RawValue>) -> Result
         .and_then(|(_, v)| serde_json::from_str::<serde_json::Map<String, Value>>(v.get()).ok());
     let envelope = meta.as_ref().and_then(|m| {
         let version = m.get(META_VERSION)?;
-        m.get(META_CAPABILITIES).filter(|c| c.is_object())?;
-        Some((version.clone(), m.get(META_LOG_LEVEL).cloned()))
+        let caps = m.get(META_CAPABILITIES).filter(|c| c.is_object())?;
+        Some((
+            version.clone(),
+            m.get(META_LOG_LEVEL).cloned(),
+            super::session::relay_capabilities(caps),
+        ))
     });
-    let Some((version, log_level)) = envelope else {
+    let Some((version, log_level, relay_capabilities)) = envelope else {
         return Err(Reject::new(
             code::INVALID_PARAMS,
             format!(
@@ -240,7 +247,11 @@ fn check(headers: &HeaderMap, method: &str, params: Option<&RawValue>) -> Result
             ));
         }
     };
-    Ok(Envelope { version, log_level })
+    Ok(Envelope {
+        version,
+        log_level,
+        relay_capabilities,
+    })
 }
 
 use jsonrpc::LOG_LEVELS as LEVELS;
@@ -343,6 +354,15 @@ pub async fn post(
             super::subscriptions::listen(front, caller, id, params, &envelope).await
         }
         m if ROUTED.contains(&m) => {
+            if let Some(retry) = super::mrtr::retry_of(params)
+                && let Some(r) = super::mrtr::resume(front.clone(), &caller, id, m, retry).await
+            {
+                return r;
+            }
+            if super::mrtr::applies(m, &envelope) {
+                return super::mrtr::start(front, caller, id, m, params, &envelope, forwarded)
+                    .await;
+            }
             routed(
                 front, caller, headers, id, method, params, envelope, forwarded,
             )
@@ -494,6 +514,20 @@ fn related_wanted(text: &str, log_level: Option<&str>) -> bool {
 struct Shape {
     cacheable: bool,
     private: bool,
+}
+
+/// The response to a routed request of `method` in this era's shape.
+pub fn finish(
+    front: &Front,
+    headers: &HeaderMap,
+    reply: Result<route::Reply, route::Refused>,
+    method: &str,
+) -> Response {
+    let shape = Shape {
+        cacheable: CACHEABLE.contains(&method),
+        private: per_caller(front),
+    };
+    answer(front, headers, reply, shape)
 }
 
 fn answer(

@@ -181,6 +181,29 @@ async def main(url):
 anyio.run(main, sys.argv[1])
 "#;
 
+/// A 2025 client (the SDK 1.x) with an elicitation handler.
+const LEGACY_ELICITING: &str = r#"
+import asyncio, json, sys
+from mcp import ClientSession
+from mcp.client.streamable_http import streamablehttp_client
+from mcp.types import ElicitResult
+
+asked = []
+
+async def elicit(ctx, params):
+    asked.append(params.message)
+    return ElicitResult(action="accept", content={"name": "hubot"})
+
+async def main(url):
+    async with streamablehttp_client(url) as (r, w, _):
+        async with ClientSession(r, w, elicitation_callback=elicit) as s:
+            await s.initialize()
+            res = await s.call_tool("modern_greet", {})
+            print(json.dumps({"greet": res.content[0].text, "asked": asked}))
+
+asyncio.run(main(sys.argv[1]))
+"#;
+
 /// Backends of both eras behind one gateway: a server that refuses every 2025 request, the
 /// SDK's dual-mode server (spoken to in 2026-07-28, which it offers) and 2025-only
 /// server-everything. Each is served in its own era, shown in /status, and reachable from
@@ -279,6 +302,14 @@ async fn backends_of_both_eras_serve_clients_of_both_eras() {
         v,
         json!({"modern": "5", "dual": "8", "read": "hello from py",
                "greet": "hello octocat", "asked": ["Who are you?"]})
+    );
+
+    // The other way round: the modern backend's input_required round becomes a real
+    // elicitation request to a 2025 client, whose answer completes the call.
+    let v = python_json(LEGACY_ELICITING, &url, Duration::from_secs(60)).await;
+    assert_eq!(
+        v,
+        json!({"greet": "hello hubot", "asked": ["Who are you?"]})
     );
 
     // The modern backend's tool list grows: it says so on its listen stream, and the

@@ -38,18 +38,23 @@ pub enum Era {
     Modern,
 }
 
-/// The gateway's own envelope, for its own requests and for calls of 2025 clients.
-fn own_envelope() -> Value {
+/// The gateway's own envelope, declaring `capabilities` (a JSON object): none for its own
+/// requests and shared sessions, a 2025 client's own `sampling`/`elicitation`/`roots` on
+/// its dedicated sessions (their `input_required` results become requests to that client,
+/// see [`input_required`]).
+fn own_envelope(capabilities: &str) -> Value {
+    let caps: Value = serde_json::from_str(capabilities).unwrap_or_else(|_| json!({}));
     json!({
         META_VERSION: VERSION,
-        META_CAPABILITIES: {},
+        META_CAPABILITIES: caps,
         META_CLIENT_INFO: {"name": "vmcp", "version": env!("CARGO_PKG_VERSION")},
     })
 }
 
 /// `params` with the envelope in `_meta`: the caller's own if it carries one (a 2026 client's
-/// call), else the gateway's merged into whatever `_meta` the params have (a progress token).
-pub fn with_envelope(params: Option<&RawValue>) -> Box<RawValue> {
+/// call), else the gateway's (declaring `capabilities`) merged into whatever `_meta` the
+/// params have (a progress token).
+pub fn with_envelope(params: Option<&RawValue>, capabilities: &str) -> Box<RawValue> {
     let members = params
         .and_then(|p| jsonrpc::object_members(p).ok())
         .unwrap_or_default();
@@ -61,7 +66,7 @@ pub fn with_envelope(params: Option<&RawValue>) -> Box<RawValue> {
         return params.map_or_else(jsonrpc::empty_object, |p| p.to_owned());
     }
     let mut meta = meta.unwrap_or_default();
-    if let Value::Object(own) = own_envelope() {
+    if let Value::Object(own) = own_envelope(capabilities) {
         meta.extend(own);
     }
     let meta = jsonrpc::raw(Value::Object(meta).to_string());
@@ -127,6 +132,65 @@ pub fn read_discover(result: &RawValue) -> Option<Value> {
         .then_some(d.capabilities)
 }
 
+/// Most `input_required` rounds one call to a modern backend may take for a 2025 client.
+pub const MAX_INPUT_ROUNDS: usize = 10;
+
+/// An `input_required` result (multi round-trip requests): the requests for the client by
+/// key, and the state to send back.
+pub struct InputRequired {
+    pub requests: Vec<(String, String, Option<Box<RawValue>>)>,
+    pub state: Option<Box<RawValue>>,
+}
+
+/// The result read as `input_required`, if it is one.
+pub fn input_required(result: &RawValue) -> Option<InputRequired> {
+    #[derive(serde::Deserialize)]
+    #[serde(rename_all = "camelCase")]
+    struct Ir<'a> {
+        result_type: Option<&'a str>,
+        #[serde(default)]
+        input_requests: Option<std::collections::BTreeMap<String, Req>>,
+        request_state: Option<Box<RawValue>>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Req {
+        method: String,
+        params: Option<Box<RawValue>>,
+    }
+    let ir: Ir<'_> = serde_json::from_str(result.get()).ok()?;
+    if ir.result_type != Some("input_required") {
+        return None;
+    }
+    Some(InputRequired {
+        requests: ir
+            .input_requests
+            .unwrap_or_default()
+            .into_iter()
+            .map(|(k, r)| (k, r.method, r.params))
+            .collect(),
+        state: ir.request_state,
+    })
+}
+
+/// The params of a retry: the original ones with `inputResponses` and `requestState` (when
+/// the backend gave one, echoed byte for byte).
+pub fn retry_params(
+    params: Option<&RawValue>,
+    responses: &serde_json::Map<String, Value>,
+    state: Option<&RawValue>,
+) -> Box<RawValue> {
+    let members = params
+        .and_then(|p| jsonrpc::object_members(p).ok())
+        .unwrap_or_default();
+    let responses = jsonrpc::raw(Value::Object(responses.clone()).to_string());
+    let with = jsonrpc::with_member(&members, "inputResponses", &responses);
+    let Some(state) = state else {
+        return with;
+    };
+    let members = jsonrpc::object_members(&with).unwrap_or_default();
+    jsonrpc::with_member(&members, "requestState", state)
+}
+
 /// The list changes a modern backend can announce, as a listen filter; `None` if none.
 pub fn listen_filter(capabilities: &Value) -> Option<Value> {
     let on = |k: &str| capabilities.get(k).and_then(|c| c.get("listChanged")) == Some(&json!(true));
@@ -149,7 +213,7 @@ pub async fn listen(c: Arc<Common>, filter: Value) {
     let n = std::sync::atomic::AtomicU64::new(0);
     super::streamable::follow(&c, "subscriptions/listen", |c| {
         let id = n.fetch_add(1, Ordering::Relaxed) + 1;
-        let params = json!({"notifications": filter, "_meta": own_envelope()});
+        let params = json!({"notifications": filter, "_meta": own_envelope("{}")});
         let body = json!({"jsonrpc": "2.0", "id": format!("vmcp-listen-{id}"),
             "method": "subscriptions/listen", "params": params});
         let mut headers = c.headers.clone();
@@ -177,13 +241,15 @@ mod tests {
         let p = jsonrpc::raw(
             r#"{"name":"add","arguments":{"a":1},"_meta":{"progressToken":7}}"#.into(),
         );
-        let v: Value = serde_json::from_str(with_envelope(Some(&p)).get()).unwrap();
+        let v: Value = serde_json::from_str(with_envelope(Some(&p), "{}").get()).unwrap();
         assert_eq!(v["_meta"]["progressToken"], 7);
         assert_eq!(v["_meta"][META_VERSION], VERSION);
         assert_eq!(v["_meta"][META_CAPABILITIES], json!({}));
         assert_eq!(v["arguments"], json!({"a": 1}));
-        let none: Value = serde_json::from_str(with_envelope(None).get()).unwrap();
+        let none: Value =
+            serde_json::from_str(with_envelope(None, r#"{"sampling":{}}"#).get()).unwrap();
         assert_eq!(none["_meta"][META_VERSION], VERSION);
+        assert_eq!(none["_meta"][META_CAPABILITIES], json!({"sampling": {}}));
     }
 
     #[test]
@@ -191,7 +257,7 @@ mod tests {
         let p = jsonrpc::raw(
             r#"{"name":"t","inputResponses":{"k":{"action":"accept"}},"_meta":{"io.modelcontextprotocol/protocolVersion":"2026-07-28","io.modelcontextprotocol/clientCapabilities":{"elicitation":{}}}}"#.into(),
         );
-        assert_eq!(with_envelope(Some(&p)).get(), p.get());
+        assert_eq!(with_envelope(Some(&p), "{}").get(), p.get());
     }
 
     #[test]

@@ -94,7 +94,50 @@ impl Session {
         if matches!(r, Err(BackendError::SessionExpired(_))) {
             self.close();
         }
-        r
+        match (r, self.common.owner()) {
+            // A modern backend asks a 2025 client (its dedicated session) for input.
+            (Ok(result), Some(owner)) if self.common.modern => {
+                self.answer_rounds(owner, method, params, related, call, result)
+                    .await
+            }
+            (r, _) => r,
+        }
+    }
+
+    /// Turns a modern backend's `input_required` rounds into real requests to the client of
+    /// a dedicated session (relayed as any server-to-client request is), and retries with
+    /// its answers until the backend completes; at most [`modern::MAX_INPUT_ROUNDS`].
+    async fn answer_rounds(
+        &self,
+        owner: Arc<dyn Downstream>,
+        method: &str,
+        params: Option<&RawValue>,
+        related: Option<&RelatedTx>,
+        call: PerCall<'_>,
+        mut result: Box<RawValue>,
+    ) -> Result<Box<RawValue>, BackendError> {
+        let http = &self.common.http;
+        for _ in 0..modern::MAX_INPUT_ROUNDS {
+            let Some(ir) = modern::input_required(&result) else {
+                return Ok(result);
+            };
+            let mut responses = serde_json::Map::new();
+            for (key, m, p) in ir.requests {
+                let answer = ask(&owner, related, &m, p.as_deref())
+                    .await
+                    .map_err(|e| http.protocol(format!("{method}: {m} for the client: {e}")))?;
+                let v = serde_json::from_str(answer.get()).unwrap_or(serde_json::Value::Null);
+                responses.insert(key, v);
+            }
+            let retry = modern::retry_params(params, &responses, ir.state.as_deref());
+            result = post(&self.common, method, Some(&retry), related, call, false)
+                .await
+                .map(|(r, _)| r)?;
+        }
+        Err(http.protocol(format!(
+            "{method}: still input_required after {} rounds",
+            modern::MAX_INPUT_ROUNDS
+        )))
     }
 
     pub fn close(&self) {
@@ -221,7 +264,13 @@ async fn post(
     want_session: bool,
 ) -> Result<(Box<RawValue>, Option<HeaderValue>), BackendError> {
     let id = c.next_id();
-    let enveloped = c.modern.then(|| modern::with_envelope(params));
+    let enveloped = c.modern.then(|| {
+        let caps = match c.owner.is_some() {
+            true => std::borrow::Cow::Owned(c.declared_capabilities()),
+            false => std::borrow::Cow::Borrowed("{}"),
+        };
+        modern::with_envelope(params, &caps)
+    });
     let params = enveloped.as_deref().or(params);
     let body = jsonrpc::request(id, method, params);
     let http = &c.http;
@@ -317,6 +366,40 @@ async fn post(
     };
     guard.done = true;
     result.map(|r| (r, session))
+}
+
+/// Sends one request of a backend to the client of a dedicated session and waits for its
+/// answer (the relay's wait); the client's result, or why there is none.
+async fn ask(
+    owner: &Arc<dyn Downstream>,
+    related: Option<&RelatedTx>,
+    method: &str,
+    params: Option<&RawValue>,
+) -> Result<Box<RawValue>, String> {
+    if !crate::relay::RELAYED_METHODS.contains(&method) {
+        return Err("not a request the gateway relays".into());
+    }
+    let pending = crate::relay::register().ok_or("too many requests wait for client answers")?;
+    let req = crate::relay::request(&pending.id, method, params);
+    let sent = related.is_some_and(|tx| tx.send(req.clone()).is_ok()) || owner.send(&req, true);
+    if !sent {
+        crate::relay::count(method, crate::relay::Outcome::NoStream);
+        return Err("the client has no open stream".into());
+    }
+    match pending.answer(crate::relay::ANSWER_TIMEOUT).await {
+        Some(Ok(r)) => {
+            crate::relay::count(method, crate::relay::Outcome::Answered);
+            Ok(r)
+        }
+        Some(Err(e)) => {
+            crate::relay::count(method, crate::relay::Outcome::ClientError);
+            Err(format!("the client answered with an error: {}", e.get()))
+        }
+        None => {
+            crate::relay::count(method, crate::relay::Outcome::Unanswered);
+            Err("no answer from the client".into())
+        }
+    }
 }
 
 /// The `error.message` (and `error.data`) of a JSON-RPC error body, bounded and printable:

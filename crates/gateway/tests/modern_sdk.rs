@@ -174,9 +174,17 @@ async def main(url):
         d = await c.call_tool("dual_add", {"a": 4, "b": 4})
         r = await c.read_resource("py://greeting")
         g = await c.call_tool("modern_greet", {})
+        events = []
+        async with c.listen(tools_list_changed=True) as sub:
+            await c.call_tool("modern_grow", {})
+            with anyio.fail_after(30):
+                async for ev in sub:
+                    events.append(type(ev).__name__)
+                    break
+        grown = [t.name for t in (await c.list_tools()).tools if t.name == "modern_grown"]
         print(json.dumps({"modern": a.content[0].text, "dual": d.content[0].text,
                           "read": r.contents[0].text, "greet": g.content[0].text,
-                          "asked": asked}))
+                          "asked": asked, "events": events, "grown": grown}))
 
 anyio.run(main, sys.argv[1])
 "#;
@@ -208,7 +216,7 @@ asyncio.run(main(sys.argv[1]))
 /// SDK's dual-mode server (spoken to in 2026-07-28, which it offers) and 2025-only
 /// server-everything. Each is served in its own era, shown in /status, and reachable from
 /// clients of both eras; a modern backend's list change (announced on the listen stream the
-/// gateway keeps to it) reaches the gateway's clients.
+/// gateway keeps to it) reaches a 2026 client's listen stream and a 2025 client's lists.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn backends_of_both_eras_serve_clients_of_both_eras() {
     let modern = Sdk2Server::start(true).await;
@@ -301,7 +309,8 @@ async fn backends_of_both_eras_serve_clients_of_both_eras() {
     assert_eq!(
         v,
         json!({"modern": "5", "dual": "8", "read": "hello from py",
-               "greet": "hello octocat", "asked": ["Who are you?"]})
+               "greet": "hello octocat", "asked": ["Who are you?"],
+               "events": ["ToolsListChanged"], "grown": ["modern_grown"]})
     );
 
     // The other way round: the modern backend's input_required round becomes a real

@@ -3,18 +3,20 @@
 //! tables. Every loop is bounded in count and in time.
 //!
 //! ```text
-//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|oidc|credentials|all] [--vmcp PATH]
+//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|oidc|credentials|eras|all] [--vmcp PATH]
 //!     [--n N] [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S]
 //!     [--clients K]
 //! ```
 //!
-//! `authz`, `oidc` and `credentials` are not part of `all`: they run scenarios against gateways
-//! with and without Cedar policies (`authz.rs`), client authentication (`oidc.rs`) or
-//! credentials to backends (`credentials.rs`), side by side.
+//! `authz`, `oidc`, `credentials` and `eras` are not part of `all`: they run scenarios against
+//! gateways with and without Cedar policies (`authz.rs`), client authentication (`oidc.rs`) or
+//! credentials to backends (`credentials.rs`), or clients of both MCP eras (`eras.rs`), side
+//! by side.
 
 mod authz;
 mod backend;
 mod credentials;
+mod eras;
 mod oidc;
 
 use std::net::SocketAddr;
@@ -99,6 +101,9 @@ fn main() -> anyhow::Result<()> {
         }
         if what == "credentials" {
             credentials::run(&o).await?;
+        }
+        if what == "eras" {
+            eras::run(&o).await?;
         }
         Ok(())
     })

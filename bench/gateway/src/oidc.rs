@@ -23,7 +23,7 @@ const ROUNDS: usize = 3;
 /// Sequential calls per block of the latency measure (blocks alternate between gateways).
 const BLOCK: usize = 250;
 
-fn median(mut v: Vec<f64>) -> f64 {
+pub(crate) fn median(mut v: Vec<f64>) -> f64 {
     v.sort_by(f64::total_cmp);
     v[v.len() / 2]
 }

@@ -186,27 +186,51 @@ fn check(headers: &HeaderMap, method: &str, params: Option<&RawValue>) -> Result
             ));
         }
     };
-    let members = params.and_then(|p| jsonrpc::object_members(p).ok());
-    let meta = members
-        .as_ref()
-        .and_then(|m| m.iter().find(|(k, _)| k == "_meta"))
-        .and_then(|(_, v)| serde_json::from_str::<serde_json::Map<String, Value>>(v.get()).ok());
-    let envelope = meta.as_ref().and_then(|m| {
-        let version = m.get(META_VERSION)?;
-        let caps = m.get(META_CAPABILITIES).filter(|c| c.is_object())?;
-        Some((
-            version.clone(),
-            m.get(META_LOG_LEVEL).cloned(),
-            super::session::relay_capabilities(caps),
-        ))
+    // Borrowed, so a request costs no copies of what it carries; a key given twice makes
+    // the parse fail, which reads as a malformed envelope.
+    #[derive(serde::Deserialize)]
+    struct Params<'a> {
+        #[serde(rename = "_meta", borrow, default)]
+        meta: Option<Meta<'a>>,
+        #[serde(borrow, default)]
+        name: Option<&'a RawValue>,
+        #[serde(borrow, default)]
+        uri: Option<&'a RawValue>,
+    }
+    #[derive(serde::Deserialize)]
+    struct Meta<'a> {
+        #[serde(rename = "io.modelcontextprotocol/protocolVersion", borrow)]
+        version: Option<&'a RawValue>,
+        #[serde(rename = "io.modelcontextprotocol/clientCapabilities", borrow)]
+        capabilities: Option<&'a RawValue>,
+        #[serde(rename = "io.modelcontextprotocol/logLevel", borrow)]
+        log_level: Option<&'a RawValue>,
+    }
+    let parsed = params.and_then(|p| serde_json::from_str::<Params<'_>>(p.get()).ok());
+    let envelope = parsed.as_ref().and_then(|p| {
+        let m = p.meta.as_ref()?;
+        let caps = m.capabilities.filter(|c| c.get().starts_with('{'))?;
+        Some((m.version?, m.log_level, caps))
     });
-    let Some((version, log_level, relay_capabilities)) = envelope else {
+    let Some((version, log_level, caps)) = envelope else {
         return Err(Reject::new(
             code::INVALID_PARAMS,
             format!(
                 "params._meta must be an object carrying the required '{META_VERSION}' and '{META_CAPABILITIES}' envelope keys"
             ),
         ));
+    };
+    let version: Value = serde_json::from_str(version.get()).unwrap_or(Value::Null);
+    let log_level: Option<Value> = log_level.and_then(|l| serde_json::from_str(l.get()).ok());
+    let relay_capabilities = if ["sampling", "elicitation", "roots"]
+        .iter()
+        .any(|k| caps.get().contains(k))
+    {
+        serde_json::from_str(caps.get())
+            .ok()
+            .and_then(|c| super::session::relay_capabilities(&c))
+    } else {
+        None
     };
     if version_h.is_none() || version.as_str() != version_h {
         return mismatch(
@@ -217,11 +241,13 @@ fn check(headers: &HeaderMap, method: &str, params: Option<&RawValue>) -> Result
         return mismatch("Mcp-Method header does not match the request body's method");
     }
     if let Some(key) = name_key(method) {
-        let body = members
+        let raw = parsed
             .as_ref()
-            .and_then(|m| jsonrpc::string_member(m, key));
+            .and_then(|p| if key == "name" { p.name } else { p.uri });
+        let body =
+            raw.and_then(|r| serde_json::from_str::<std::borrow::Cow<'_, str>>(r.get()).ok());
         if let Some(body) = body
-            && name_h.map(decode_header_value).as_deref() != Some(body.as_str())
+            && name_h.map(decode_header_value).as_deref() != Some(&*body)
         {
             return mismatch(&format!(
                 "Mcp-Name header does not match the request body's '{key}' parameter"
@@ -572,52 +598,61 @@ fn shaped(text: String, shape: Shape) -> (StatusCode, String) {
     let Some(result) = r.result else {
         return (StatusCode::OK, text);
     };
-    let Ok(members) = jsonrpc::object_members(result) else {
+    #[derive(serde::Deserialize)]
+    struct Has<'a> {
+        #[serde(rename = "resultType", borrow)]
+        result_type: Option<&'a RawValue>,
+        #[serde(rename = "ttlMs", borrow)]
+        ttl_ms: Option<&'a RawValue>,
+        #[serde(rename = "cacheScope", borrow)]
+        cache_scope: Option<&'a RawValue>,
+    }
+    let Ok(has) = serde_json::from_str::<Has<'_>>(result.get()) else {
         return (StatusCode::OK, text);
     };
-    let has = |k: &str| members.iter().any(|(m, _)| m == k);
-    let mut extra: Vec<(&str, &str)> = Vec::new();
-    if !has("resultType") {
-        extra.push(("resultType", r#""complete""#));
+    let mut extra = String::new();
+    let mut add = |k: &str, v: &str| {
+        extra.push('"');
+        extra.push_str(k);
+        extra.push_str("\":");
+        extra.push_str(v);
+        extra.push(',');
+    };
+    if has.result_type.is_none() {
+        add("resultType", r#""complete""#);
     }
     if shape.cacheable {
-        if !has("ttlMs") {
-            extra.push(("ttlMs", "0"));
+        if has.ttl_ms.is_none() {
+            add("ttlMs", "0");
         }
-        if !has("cacheScope") {
-            extra.push((
+        if has.cache_scope.is_none() {
+            add(
                 "cacheScope",
                 if shape.private {
                     r#""private""#
                 } else {
                     r#""public""#
                 },
-            ));
+            );
         }
     }
     if extra.is_empty() {
         return (StatusCode::OK, text);
     }
-    let mut out = String::with_capacity(result.get().len() + 64);
-    out.push('{');
-    for (i, (k, v)) in extra.iter().enumerate() {
-        if i > 0 {
-            out.push(',');
-        }
-        out.push('"');
-        out.push_str(k);
-        out.push_str("\":");
-        out.push_str(v);
+    // The result is a slice of `text`: insert after its opening brace, in place.
+    let body = result.get().trim_start();
+    let Some(inner) = body.strip_prefix('{') else {
+        return (StatusCode::OK, text);
+    };
+    if inner.trim_start().starts_with('}') {
+        extra.pop();
     }
-    for (k, v) in &members {
-        out.push(',');
-        out.push_str(&serde_json::to_string(k).unwrap_or_default());
-        out.push(':');
-        out.push_str(v.get());
-    }
-    out.push('}');
-    let result = jsonrpc::raw(out);
-    (StatusCode::OK, jsonrpc::response_ok(r.id, &result))
+    let at = inner.as_ptr() as usize - text.as_ptr() as usize;
+    let mut out = String::with_capacity(text.len() + extra.len());
+    out.push_str(&text[..at]);
+    out.push_str(&extra);
+    out.push_str(&text[at..]);
+    (StatusCode::OK, out)
 }
 
 #[cfg(test)]

@@ -18,6 +18,8 @@
 set -euo pipefail
 
 CONFORMANCE_VERSION=0.1.16
+# The referee of the 2026-07-28 revision (its requirements file names the scenarios).
+CONFORMANCE_2026_VERSION=0.2.0-alpha.12
 NODE22_VERSION=22.23.3
 
 start=$SECONDS
@@ -47,6 +49,22 @@ else
     touch "$dir/.complete"
 fi
 
+dir2026="$root/npm/conformance-$CONFORMANCE_2026_VERSION"
+suite2026="$dir2026/node_modules/@modelcontextprotocol/conformance/dist/index.js"
+if [[ -f "$suite2026" && -f "$dir2026/.complete" ]]; then
+    log "conformance $CONFORMANCE_2026_VERSION present"
+else
+    log "installing @modelcontextprotocol/conformance@$CONFORMANCE_2026_VERSION into $dir2026"
+    rm -rf "$dir2026"
+    mkdir -p "$dir2026"
+    printf '{"name":"vmcp-conformance-peers-2026","private":true}\n' >"$dir2026/package.json"
+    npm install --prefix "$dir2026" --no-audit --no-fund --loglevel=error \
+        "@modelcontextprotocol/conformance@$CONFORMANCE_2026_VERSION" >&2
+    [[ -f "$suite2026" ]] || die "install finished but $suite2026 is missing"
+    touch "$dir2026/.complete"
+fi
+
 log "done"
 echo "CONFORMANCE_NODE=$node"
 echo "CONFORMANCE=$suite"
+echo "CONFORMANCE_2026=$suite2026"

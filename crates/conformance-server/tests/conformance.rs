@@ -16,6 +16,8 @@ use vmcp_test_support::{Process, output, run_script};
 struct Suite {
     node: PathBuf,
     suite: PathBuf,
+    /// The referee of the 2026-07-28 revision.
+    suite_2026: PathBuf,
 }
 
 /// Installs (once, cached) and locates the suite via scripts/conformance-peers.sh.
@@ -31,6 +33,7 @@ fn suite() -> Suite {
     Suite {
         node: get("CONFORMANCE_NODE"),
         suite: get("CONFORMANCE"),
+        suite_2026: get("CONFORMANCE_2026"),
     }
 }
 
@@ -66,10 +69,29 @@ impl Backend {
 
 /// Runs the suite against `url`; returns (success, summary text).
 fn run_suite(s: &Suite, url: &str, expected_failures: Option<&Path>) -> (bool, String) {
+    run(
+        &s.node,
+        &s.suite,
+        &["--suite", "active"],
+        url,
+        expected_failures,
+    )
+}
+
+/// Runs `suite` in server mode with `select` (which scenarios) against `url`.
+fn run(
+    node: &Path,
+    suite: &Path,
+    select: &[&str],
+    url: &str,
+    expected_failures: Option<&Path>,
+) -> (bool, String) {
     let results = tempfile::tempdir().expect("tempdir");
-    let mut cmd = Command::new(&s.node);
-    cmd.arg(&s.suite)
-        .args(["server", "--url", url, "--suite", "active", "-o"])
+    let mut cmd = Command::new(node);
+    cmd.arg(suite)
+        .args(["server", "--url", url])
+        .args(select)
+        .arg("-o")
         .arg(results.path())
         .current_dir(results.path());
     if let Some(f) = expected_failures {
@@ -97,6 +119,7 @@ async fn conformance_suite_passes_directly_and_through_the_gateway() {
         let s = Suite {
             node: s.node.clone(),
             suite: s.suite.clone(),
+            suite_2026: s.suite_2026.clone(),
         };
         tokio::task::spawn_blocking(move || run_suite(&s, &direct, None))
             .await
@@ -132,10 +155,32 @@ async fn conformance_suite_passes_directly_and_through_the_gateway() {
     let baseline =
         Path::new(env!("CARGO_MANIFEST_DIR")).join("../../conformance/expected-failures.yml");
     let via = format!("http://localhost:{}/mcp", gw.addr.port());
+    let (node, suite_2026) = (s.node.clone(), s.suite_2026.clone());
+    let via_2026 = via.clone();
     let (ok, summary) = tokio::task::spawn_blocking(move || run_suite(&s, &via, Some(&baseline)))
         .await
         .expect("suite");
     println!("through the gateway:\n{summary}");
+    // The 2026-07-28 revision's requirements, through the gateway in front of the same 2025
+    // backend: the stateless edge and the bridging are what is measured.
+    let baseline_2026 = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../conformance/expected-failures-2026-07-28.yml");
+    let (ok_2026, summary_2026) = tokio::task::spawn_blocking(move || {
+        run(
+            &node,
+            &suite_2026,
+            &["--requirements", "2026-07-28"],
+            &via_2026,
+            Some(&baseline_2026),
+        )
+    })
+    .await
+    .expect("suite");
+    println!("2026-07-28 through the gateway:\n{summary_2026}");
+    assert!(
+        ok_2026,
+        "2026-07-28 conformance through the gateway failed (see conformance/expected-failures-2026-07-28.yml):\n{summary_2026}"
+    );
     gw.stop().await;
     drop(backend);
     assert!(

@@ -339,6 +339,20 @@ pub fn response_error(id: Option<&RawValue>, code: i64, message: &str) -> String
     format!(r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg}}}}}"#)
 }
 
+/// [`response_error`] with `data`.
+pub fn response_error_data(
+    id: Option<&RawValue>,
+    code: i64,
+    message: &str,
+    data: &Value,
+) -> String {
+    let msg = serde_json::to_string(message).unwrap_or_else(|_| "\"error\"".to_owned());
+    let id = id.map_or("null", RawValue::get);
+    format!(
+        r#"{{"jsonrpc":"2.0","id":{id},"error":{{"code":{code},"message":{msg},"data":{data}}}}}"#
+    )
+}
+
 /// A request with a numeric id the gateway chose.
 pub fn request(id: u64, method: &str, params: Option<&RawValue>) -> String {
     match params {

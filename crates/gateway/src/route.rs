@@ -402,7 +402,13 @@ impl Router {
         let Some(backend) = self.agg.view().resource_backend(&uri) else {
             let msg = format!("resource {} not found", jsonrpc::shown(&uri));
             return Ok((
-                jsonrpc::response_error(Some(id), code::RESOURCE_NOT_FOUND, &msg),
+                // `data.uri` names it, as both revisions ask.
+                jsonrpc::response_error_data(
+                    Some(id),
+                    code::RESOURCE_NOT_FOUND,
+                    &msg,
+                    &serde_json::json!({ "uri": uri }),
+                ),
                 String::new(),
                 None,
                 false,

@@ -270,6 +270,7 @@ async fn every_check_names_what_is_wrong_with_this_eras_status() {
     )
     .await;
     assert_eq!((s, v["error"]["code"].as_i64()), (400, Some(-32602)), "{v}");
+    assert_eq!(v["error"]["data"]["uri"], "mem://nope", "{v}");
 }
 
 /// Lists come in pages of `--list-page-size` with the gateway's own cursors, in both eras;

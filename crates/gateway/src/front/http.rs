@@ -533,32 +533,38 @@ async fn request(
         }
     };
     let mut fut = Box::pin(fut);
-    let first = tokio::select! {
+    // The reply may be ready with related messages already queued (a backend that sends
+    // its progress and its answer in one burst): they still go first, on a stream.
+    let (first, ready) = tokio::select! {
         biased;
-        reply = &mut fut => return answer(&front, headers, reply),
-        m = rx.recv() => m,
-    };
-    let Some(first) = first else {
-        return answer(&front, headers, fut.await);
+        reply = &mut fut => match rx.try_recv() {
+            Ok(m) => (m, Some(reply)),
+            Err(_) => return answer(&front, headers, reply),
+        },
+        m = rx.recv() => match m {
+            Some(m) => (m, None),
+            None => return answer(&front, headers, fut.await),
+        },
     };
     let stream = async_stream::stream! {
         yield sse::event(first.get());
-        loop {
-            tokio::select! {
-                biased;
-                Some(m) = rx.recv() => yield sse::event(m.get()),
-                reply = &mut fut => {
-                    while let Ok(m) = rx.try_recv() {
-                        yield sse::event(m.get());
-                    }
-                    // A refusal is decided before anything is forwarded, so it never comes
-                    // after a related message; were it to, the stream's status is sent.
-                    let text = reply.unwrap_or_else(route::Refused::into_reply);
-                    yield sse::event(&text);
-                    break;
+        let reply = match ready {
+            Some(reply) => reply,
+            None => loop {
+                tokio::select! {
+                    biased;
+                    Some(m) = rx.recv() => yield sse::event(m.get()),
+                    reply = &mut fut => break reply,
                 }
-            }
+            },
+        };
+        while let Ok(m) = rx.try_recv() {
+            yield sse::event(m.get());
         }
+        // A refusal is decided before anything is forwarded, so it never comes after a
+        // related message; were it to, the stream's status is sent.
+        let text = reply.unwrap_or_else(route::Refused::into_reply);
+        yield sse::event(&text);
     };
     sse::response(stream, None)
 }

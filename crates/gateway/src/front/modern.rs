@@ -469,13 +469,18 @@ async fn routed(
         }
     };
     let mut fut = Box::pin(fut);
-    let first = tokio::select! {
+    // The reply may be ready with related messages already queued (a backend that sends
+    // its progress and its answer in one burst): they still go first, on a stream.
+    let (first, ready) = tokio::select! {
         biased;
-        reply = &mut fut => return answer(&front, headers, reply, shape),
-        m = rx.recv() => m,
-    };
-    let Some(first) = first else {
-        return answer(&front, headers, fut.await, shape);
+        reply = &mut fut => match rx.try_recv() {
+            Ok(m) => (m, Some(reply)),
+            Err(_) => return answer(&front, headers, reply, shape),
+        },
+        m = rx.recv() => match m {
+            Some(m) => (m, None),
+            None => return answer(&front, headers, fut.await, shape),
+        },
     };
     let log_level = envelope.log_level;
     let wanted = move |m: &RawValue| related_wanted(m.get(), log_level.as_deref());
@@ -483,23 +488,24 @@ async fn routed(
         if wanted(&first) {
             yield sse::event(first.get());
         }
-        loop {
-            tokio::select! {
-                biased;
-                Some(m) = rx.recv() => if wanted(&m) { yield sse::event(m.get()) },
-                reply = &mut fut => {
-                    while let Ok(m) = rx.try_recv() {
-                        if wanted(&m) {
-                            yield sse::event(m.get());
-                        }
-                    }
-                    let text = reply.unwrap_or_else(route::Refused::into_reply);
-                    let (_, text) = shaped(text, shape);
-                    yield sse::event(&text);
-                    break;
+        let reply = match ready {
+            Some(reply) => reply,
+            None => loop {
+                tokio::select! {
+                    biased;
+                    Some(m) = rx.recv() => if wanted(&m) { yield sse::event(m.get()) },
+                    reply = &mut fut => break reply,
                 }
+            },
+        };
+        while let Ok(m) = rx.try_recv() {
+            if wanted(&m) {
+                yield sse::event(m.get());
             }
         }
+        let text = reply.unwrap_or_else(route::Refused::into_reply);
+        let (_, text) = shaped(text, shape);
+        yield sse::event(&text);
     };
     sse::response(stream, None)
 }

@@ -161,7 +161,7 @@ pub async fn start(
     let state = token();
     lock().insert(state.clone(), call.clone());
     schedule_expiry(front.clone(), state.clone());
-    round(&front, id, &state, &call).await
+    round(front, id.to_owned(), state, call).await
 }
 
 /// A client's next round: its answers go to the backend's waiting requests, and the call
@@ -195,7 +195,7 @@ pub async fn resume(
             crate::relay::deliver(&jsonrpc::string_value(&key), Ok(answer));
         }
     }
-    Some(round(&front, id, &retry.state, &call).await)
+    Some(round(front, id.to_owned(), retry.state, call).await)
 }
 
 fn invalid_state(id: &RawValue) -> Response {
@@ -207,26 +207,62 @@ fn invalid_state(id: &RawValue) -> Response {
     )
 }
 
-/// Waits for the call's next step: requests of the backend for the client (answered as
-/// `input_required` carrying them, keyed by the gateway's ids), or its outcome (answered
-/// as the call's result, and the call forgotten).
-async fn round(front: &Front, id: &RawValue, state: &str, call: &Call) -> Response {
+/// One thing that happened to a call while the client waits.
+enum Event {
+    /// A progress notification for the client.
+    Progress(Box<RawValue>),
+    /// Requests of the backend for the client: (gateway id, method, params).
+    Input(Vec<(String, String, Value)>),
+    /// The call's outcome.
+    Done(Result<route::Reply, route::Refused>),
+    /// The wait is over.
+    Expired,
+}
+
+/// The call's next event (log messages are not passed on: the request named no level).
+async fn next_event(call: &Call) -> Event {
     let mut guard = call.events.lock().await;
     let ev = &mut *guard;
     let left = call.deadline.saturating_duration_since(Instant::now());
-    let first = tokio::select! {
-        r = &mut ev.done => Err(r),
-        m = next_request(&mut ev.related) => Ok(m),
-        _ = tokio::time::sleep(left) => Ok(None),
-    };
-    match first {
-        Ok(Some(req)) => {
+    let sleep = tokio::time::sleep(left);
+    tokio::pin!(sleep);
+    loop {
+        let m = tokio::select! {
+            biased;
+            m = ev.related.recv() => m,
+            r = &mut ev.done => return match r {
+                Ok(r) => Event::Done(r),
+                Err(_) => Event::Expired,
+            },
+            _ = &mut sleep => return Event::Expired,
+        };
+        let Some(m) = m else {
+            // Every sender is gone: only the outcome is left.
+            return match (&mut ev.done).await {
+                Ok(r) => Event::Done(r),
+                Err(_) => Event::Expired,
+            };
+        };
+        if let Some(req) = as_request(&m) {
             let mut requests = vec![req];
             while let Ok(m) = ev.related.try_recv() {
                 if let Some(r) = as_request(&m) {
                     requests.push(r);
                 }
             }
+            return Event::Input(requests);
+        }
+        if m.get().contains("\"notifications/progress\"") {
+            return Event::Progress(m);
+        }
+    }
+}
+
+/// The reply that ends a round: `input_required` carrying the backend's requests, keyed by
+/// the gateway's ids, or the call's outcome (and the call forgotten).
+fn settle(front: &Front, id: &RawValue, state: &str, call: &Call, event: Event) -> Response {
+    match event {
+        Event::Input(requests) => {
             let mut input = serde_json::Map::new();
             let mut asked = call.asked.lock().unwrap_or_else(|p| p.into_inner());
             for (key, method, params) in requests {
@@ -244,8 +280,13 @@ async fn round(front: &Front, id: &RawValue, state: &str, call: &Call) -> Respon
                 jsonrpc::response_ok(id, &jsonrpc::raw(result.to_string())),
             )
         }
-        Ok(None) => {
-            drop(guard);
+        Event::Done(reply) => {
+            end(front, state);
+            // The reply carries the first round's id: answer under this round's.
+            let reply = reply.map(|text| with_id(&text, id));
+            super::modern::finish(front, &HeaderMap::new(), reply, &call.method)
+        }
+        Event::Expired | Event::Progress(_) => {
             end(front, state);
             error(
                 Some(id),
@@ -254,35 +295,33 @@ async fn round(front: &Front, id: &RawValue, state: &str, call: &Call) -> Respon
                 None,
             )
         }
-        Err(outcome) => {
-            drop(guard);
-            end(front, state);
-            let reply = match outcome {
-                Ok(r) => r,
-                Err(_) => Ok(jsonrpc::response_error(
-                    Some(id),
-                    code::INTERNAL_ERROR,
-                    "the call was dropped",
-                )),
-            };
-            // The reply carries the first round's id: answer under this round's.
-            let reply = reply.map(|text| with_id(&text, id));
-            super::modern::finish(front, &HeaderMap::new(), reply, &call.method)
-        }
     }
 }
 
-/// The next server-to-client request among the call's related messages (progress and log
-/// messages are dropped: a round's answer is one JSON reply).
-async fn next_request(
-    related: &mut mpsc::UnboundedReceiver<Box<RawValue>>,
-) -> Option<(String, String, Value)> {
-    while let Some(m) = related.recv().await {
-        if let Some(r) = as_request(&m) {
-            return Some(r);
+/// Answers one round: as JSON when nothing comes before its end, else as an SSE stream that
+/// carries the call's progress notifications and then the round's end.
+async fn round(front: Arc<Front>, id: Box<RawValue>, state: String, call: Arc<Call>) -> Response {
+    let first = next_event(&call).await;
+    let Event::Progress(first) = first else {
+        return settle(&front, &id, &state, &call, first);
+    };
+    let stream = async_stream::stream! {
+        yield super::sse::event(first.get());
+        loop {
+            match next_event(&call).await {
+                Event::Progress(m) => yield super::sse::event(m.get()),
+                other => {
+                    let r = settle(&front, &id, &state, &call, other);
+                    let body = axum::body::to_bytes(r.into_body(), usize::MAX)
+                        .await
+                        .unwrap_or_default();
+                    yield super::sse::event(&String::from_utf8_lossy(&body));
+                    break;
+                }
+            }
         }
-    }
-    None
+    };
+    super::sse::response(stream, None)
 }
 
 /// A relayed request's gateway id, method and params.

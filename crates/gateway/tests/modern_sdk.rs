@@ -194,7 +194,7 @@ const LEGACY_ELICITING: &str = r#"
 import asyncio, json, sys
 from mcp import ClientSession
 from mcp.client.streamable_http import streamablehttp_client
-from mcp.types import ElicitResult
+from mcp.types import CreateMessageResult, ElicitResult, TextContent
 
 asked = []
 
@@ -202,12 +202,19 @@ async def elicit(ctx, params):
     asked.append(params.message)
     return ElicitResult(action="accept", content={"name": "hubot"})
 
+async def sample(ctx, params):
+    asked.append(params.messages[0].content.text)
+    return CreateMessageResult(role="assistant", model="test-llm", stopReason="endTurn",
+                               content=TextContent(type="text", text="Paris"))
+
 async def main(url):
     async with streamablehttp_client(url) as (r, w, _):
-        async with ClientSession(r, w, elicitation_callback=elicit) as s:
+        async with ClientSession(r, w, elicitation_callback=elicit, sampling_callback=sample) as s:
             await s.initialize()
             res = await s.call_tool("modern_greet", {})
-            print(json.dumps({"greet": res.content[0].text, "asked": asked}))
+            cap = await s.call_tool("modern_capital", {})
+            print(json.dumps({"greet": res.content[0].text, "capital": cap.content[0].text,
+                              "asked": asked}))
 
 asyncio.run(main(sys.argv[1]))
 "#;
@@ -313,12 +320,13 @@ async fn backends_of_both_eras_serve_clients_of_both_eras() {
                "events": ["ToolsListChanged"], "grown": ["modern_grown"]})
     );
 
-    // The other way round: the modern backend's input_required round becomes a real
-    // elicitation request to a 2025 client, whose answer completes the call.
+    // The other way round: the modern backend's input_required rounds become real
+    // elicitation and sampling requests to a 2025 client, whose answers complete the calls.
     let v = python_json(LEGACY_ELICITING, &url, Duration::from_secs(60)).await;
     assert_eq!(
         v,
-        json!({"greet": "hello hubot", "asked": ["Who are you?"]})
+        json!({"greet": "hello hubot", "capital": "the model said Paris",
+               "asked": ["Who are you?", "Capital of France?"]})
     );
 
     // The modern backend's tool list grows: it says so on its listen stream, and the

@@ -8,7 +8,8 @@ wrapper refuses every 2025 request (-32022 naming 2026-07-28, GET/DELETE 405), s
 is one that only the 2026-07-28 revision can reach.
 
 Tools: add(a, b); grow() adds the tool `grown` and announces the change to listeners;
-greet() elicits a name first (multi round-trip at 2026-07-28). A resource, a prompt with a
+greet() elicits a name first, capital() asks the client's model (multi round-trip at
+2026-07-28). A resource, a prompt with a
 completion.
 """
 
@@ -17,7 +18,8 @@ import sys
 from typing import Annotated
 
 import uvicorn
-from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve
+from mcp.server.mcpserver import Context, Elicit, MCPServer, Resolve, Sample
+from mcp_types import CreateMessageResult, SamplingMessage, TextContent
 from pydantic import BaseModel
 from mcp_types import Completion, PromptReference
 from mcp_types.version import HANDSHAKE_PROTOCOL_VERSIONS, MODERN_PROTOCOL_VERSIONS
@@ -56,6 +58,17 @@ def ask_login() -> Elicit[Login]:
 def greet(login: Annotated[Login, Resolve(ask_login)]) -> str:
     """Greets after asking the client who is there (2026-07-28: an input_required round)."""
     return f"hello {login.name}"
+
+
+def ask_capital() -> Sample:
+    question = SamplingMessage(role="user", content=TextContent(type="text", text="Capital of France?"))
+    return Sample([question], max_tokens=20)
+
+
+@mcp.tool()
+def capital(answer: Annotated[CreateMessageResult, Resolve(ask_capital)]) -> str:
+    """Asks the client's model first (2026-07-28: an input_required round)."""
+    return f"the model said {answer.content.text}"
 
 
 @mcp.resource("py://greeting", mime_type="text/plain")

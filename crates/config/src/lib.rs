@@ -12,6 +12,7 @@
 
 pub mod addr;
 mod aggregation;
+pub mod audit;
 mod auth;
 mod cedar;
 mod defaults;
@@ -31,6 +32,7 @@ pub use aggregation::{
     ToolAnnotations, ToolConfigRef, ToolOverride, ToolVisibility, WORKLOAD_PLACEHOLDER,
     WorkloadTools,
 };
+pub use audit::AuditSettings;
 pub use auth::{
     AuthSource, AuthzConfig, AuthzType, AwsSts, BackendAuthStrategy, HeaderInjection, IncomingAuth,
     IncomingAuthType, Obo, OidcConfig, OutgoingAuth, RoleMapping, StrategyType, TokenExchange,

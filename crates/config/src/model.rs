@@ -81,7 +81,8 @@ pub struct Config {
     #[schemars(schema_with = "preserved_object")]
     pub telemetry: Option<Unsupported>,
 
-    /// Audit logging (not supported yet; kept verbatim).
+    /// Audit logging (ToolHive's keys; read by [`crate::AuditSettings::read`], kept
+    /// verbatim so a config round-trips).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved_object")]
     pub audit: Option<Unsupported>,

@@ -24,6 +24,8 @@ pub enum ServeError {
     Auth(#[from] AuthError),
     #[error("incomingAuth.oidc: {0}")]
     Oidc(String),
+    #[error("{0}")]
+    Audit(String),
     #[error("incomingAuth.authz: {0}")]
     Authz(#[from] AuthzError),
     #[error(transparent)]

@@ -6,6 +6,7 @@
 //! and ping checks. See `serve` for the wiring.
 
 pub mod aggregate;
+pub mod audit;
 pub mod authz;
 pub mod backend;
 pub mod error;

@@ -32,6 +32,8 @@ pub struct Router {
     pub authz: Option<Arc<Authorizer>>,
     /// Entries per page of the lists answered (`--list-page-size`).
     pub page_size: usize,
+    /// Audit events (`audit` section); `None` costs nothing.
+    pub audit: Option<Arc<crate::audit::Auditor>>,
 }
 
 /// Who asks: the Cedar principal (`None` for the anonymous one, which only a gateway
@@ -43,6 +45,8 @@ pub struct Who<'a> {
     pub principal: Option<&'a Principal>,
     pub subject: Option<&'a Subject>,
     pub forwarded: Option<&'a http::HeaderMap>,
+    /// The issuer and subject of the caller's token (audit events name them).
+    pub owner: Option<&'a crate::front::session::Owner>,
 }
 
 /// The outcome of one request: a full JSON-RPC response text.
@@ -100,34 +104,55 @@ impl Router {
         let outcome = self
             .dispatch(session, who, id, method, params, related)
             .await;
-        let elapsed = started.elapsed().as_secs_f64();
-        match outcome {
+        let duration = started.elapsed();
+        let elapsed = duration.as_secs_f64();
+        let (result, tool, backend, outcome) = match outcome {
             Ok((reply, tool, backend, ok)) => {
-                let backend = backend.as_deref().unwrap_or("");
+                let b = backend.as_deref().unwrap_or("");
                 self.metrics
-                    .observe(metric_method(method), &tool, backend, ok, elapsed);
-                Ok(reply)
+                    .observe(metric_method(method), &tool, b, ok, elapsed);
+                let o = if ok { "success" } else { "error" };
+                (Ok(reply), tool, backend.map(|b| b.to_string()), o)
             }
             Err(Stop::Policy(kind)) => {
                 self.metrics
                     .observe(metric_method(method), "", "", false, elapsed);
                 self.metrics.denied(kind);
-                Err(Refused::Policy(jsonrpc::response_error(
-                    Some(id),
-                    code::DENIED,
-                    kind.denial(),
-                )))
+                let reply = jsonrpc::response_error(Some(id), code::DENIED, kind.denial());
+                (Err(Refused::Policy(reply)), String::new(), None, "denied")
             }
             Err(Stop::Token(backend)) => {
                 self.metrics
                     .observe(metric_method(method), "", &backend, false, elapsed);
-                Err(Refused::Token(jsonrpc::response_error(
+                let reply = jsonrpc::response_error(
                     Some(id),
                     code::BACKEND_ERROR,
                     &subject_refused(&backend),
-                )))
+                );
+                (
+                    Err(Refused::Token(reply)),
+                    String::new(),
+                    Some(backend),
+                    "failure",
+                )
             }
+        };
+        if let Some(a) = &self.audit {
+            let reply = match &result {
+                Ok(r) | Err(Refused::Policy(r) | Refused::Token(r)) => r.as_str(),
+            };
+            a.record(crate::audit::Record {
+                method,
+                params,
+                tool: &tool,
+                backend: backend.as_deref(),
+                outcome,
+                duration,
+                owner: who.owner,
+                reply: Some(reply),
+            });
         }
+        result
     }
 
     /// Whether the caller may do what `target` describes; always true without policies.

@@ -307,6 +307,12 @@ pub async fn start(
     })?;
     let authz = authorizer(&cfg)?;
     let auth = client_auth(&cfg)?;
+    let audit = match &cfg.audit {
+        Some(section) => crate::audit::Auditor::start(vmcp_config::AuditSettings::read(section).0)
+            .await
+            .map_err(ServeError::Audit)?,
+        None => None,
+    };
     if let Some(a) = &auth {
         // Keys fetched before the first client asks; a failure leaves it to the first
         // request (which gets 503 until the issuer answers).
@@ -404,6 +410,7 @@ pub async fn start(
             first_fetch_wait: max_timeout,
             authz,
             page_size: limits.list_page_size,
+            audit: audit.clone(),
         },
         sessions: sessions.clone(),
         metrics,

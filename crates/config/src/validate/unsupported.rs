@@ -11,7 +11,6 @@
 //! | `optimizer`        | present (even `{}` enables it)        | error    |
 //! | `codeMode`         | `enabled: true`                       | error    |
 //! | `rateLimiting`     | present                               | error    |
-//! | `audit`            | present, unless `enabled: false`      | error    |
 //! | `telemetry`        | present                               | warning  |
 //! | `sessionStorage`   | a provider other than `memory`        | warning  |
 //!
@@ -76,13 +75,29 @@ pub(super) fn check(ctx: &mut Ctx<'_>, root: &FieldPath<'_>, cfg: &Config) {
             "rate limiting is not supported yet; the limits would not be enforced",
         );
     }
-    if cfg.audit.is_some() && flag(&cfg.audit, "enabled") != Some(false) {
-        ctx.not_supported(
-            Severity::Error,
-            &root.key("audit"),
-            "audit logging is not supported yet; no audit events would be written \
-             (set enabled: false or remove the section)",
-        );
+    if let Some(audit) = &cfg.audit {
+        let (_, problems) = crate::AuditSettings::read(audit);
+        let at = root.key("audit");
+        for (key, msg, is_error) in problems {
+            let (k, index) = match key.split_once('\0') {
+                Some((k, i)) => (k, i.parse::<usize>().ok()),
+                None => (key.as_str(), None),
+            };
+            let field = at.key(k);
+            let entry;
+            let path = match index {
+                Some(i) => {
+                    entry = field.index(i);
+                    &entry
+                }
+                None => &field,
+            };
+            if is_error {
+                ctx.error(path, msg);
+            } else {
+                ctx.warn(path, msg);
+            }
+        }
     }
     if cfg.telemetry.is_some() {
         ctx.not_supported(

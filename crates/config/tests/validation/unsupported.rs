@@ -32,10 +32,6 @@ fn unsupported_sections() {
                 "rateLimiting: rate limiting is not supported yet; the limits would not be enforced",
             ),
             (
-                Severity::Error,
-                "audit: audit logging is not supported yet; no audit events would be written (set enabled: false or remove the section)",
-            ),
-            (
                 Severity::Warning,
                 "telemetry: telemetry settings are not supported yet and are ignored",
             ),
@@ -58,6 +54,35 @@ fn unsupported_sections() {
         "codeMode: {enabled: false}\naudit: {enabled: false}\nsessionStorage: {provider: memory}\n",
     );
     assert_only(&ps, &[]);
+}
+
+#[test]
+fn audit_sections_are_read_and_their_mistakes_named() {
+    let ps = with(
+        "audit: {enabled: true, eventTypes: [mcp_tool_call, mcp_tool], maxDataSize: -1, logFile: audit.log, colour: red}\n",
+    );
+    assert_only(
+        &ps,
+        &[
+            (Severity::Error, "audit.colour: unknown key"),
+            (
+                Severity::Error,
+                "audit.eventTypes[1]: unknown event type \"mcp_tool\"; known: mcp_initialize, mcp_tool_call, mcp_tools_list, mcp_resource_read, mcp_resources_list, mcp_prompt_get, mcp_prompts_list, mcp_notification, mcp_ping, mcp_logging, mcp_completion, mcp_roots_list_changed, mcp_request, http_request",
+            ),
+            (
+                Severity::Error,
+                "audit.maxDataSize: must be a number of bytes from 0 to 16777216",
+            ),
+            (
+                Severity::Error,
+                "audit.logFile: must be an absolute file path",
+            ),
+        ],
+    );
+    assert_only(
+        &with("audit: {enabled: true, event_types: [mcp_tool_call], include_request_data: true}\n"),
+        &[],
+    );
 }
 
 #[test]

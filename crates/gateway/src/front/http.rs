@@ -525,7 +525,7 @@ async fn request(
         let id = id.clone();
         async move {
             let r = tokio::select! {
-                r = front.router.handle(&session, route::Who { principal: caller.principal.as_deref(), subject: caller.subject.as_ref(), forwarded: forwarded.as_ref() }, &id, &method, params.as_deref(), related) => r,
+                r = front.router.handle(&session, route::Who { principal: caller.principal.as_deref(), subject: caller.subject.as_ref(), forwarded: forwarded.as_ref(), owner: caller.owner.as_ref() }, &id, &method, params.as_deref(), related) => r,
                 _ = cancel.notified() => Ok(jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled")),
             };
             session.finish(id.get());
@@ -761,6 +761,13 @@ async fn metrics(State(front): State<Arc<Front>>) -> Response {
     let body = front
         .metrics
         .render(&backends, front.sessions.len(), &relayed);
+    let mut body = body;
+    if let Some(a) = &front.router.audit {
+        let (dropped, written) = a.counts();
+        body.push_str(&format!(
+            "# HELP vmcp_audit_events_written_total Audit events written.\n# TYPE vmcp_audit_events_written_total counter\nvmcp_audit_events_written_total {written}\n# HELP vmcp_audit_events_dropped_total Audit events dropped because the writer fell behind.\n# TYPE vmcp_audit_events_dropped_total counter\nvmcp_audit_events_dropped_total {dropped}\n"
+        ));
+    }
     let mut r = Response::new(Body::from(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

@@ -461,6 +461,7 @@ async fn routed(
                 principal: caller.principal.as_deref(),
                 subject: caller.subject.as_ref(),
                 forwarded: forwarded.as_ref(),
+                owner: caller.owner.as_ref(),
             };
             front
                 .router

@@ -142,6 +142,7 @@ pub async fn start(
                 principal: caller.principal.as_deref(),
                 subject: caller.subject.as_ref(),
                 forwarded: forwarded.as_ref(),
+                owner: caller.owner.as_ref(),
             };
             let r = front
                 .router

@@ -144,6 +144,7 @@ async fn resource_request(
         principal: caller.principal.as_deref(),
         subject: caller.subject.as_ref(),
         forwarded: None,
+        owner: caller.owner.as_ref(),
     };
     match front
         .router

@@ -61,7 +61,8 @@ pub struct Record<'a> {
     pub outcome: &'static str,
     pub duration: Duration,
     pub owner: Option<&'a Owner>,
-    pub reply: Option<&'a str>,
+    /// The JSON-RPC response sent.
+    pub reply: &'a str,
 }
 
 /// ToolHive's event type of an MCP method.
@@ -212,10 +213,8 @@ impl Auditor {
         {
             self.put(&mut data, "request", p.get());
         }
-        if self.settings.include_response_data
-            && let Some(reply) = r.reply
-        {
-            self.put(&mut data, "response", reply);
+        if self.settings.include_response_data {
+            self.put(&mut data, "response", r.reply);
         }
         if !data.is_empty() {
             e["data"] = Value::Object(data);

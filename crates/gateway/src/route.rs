@@ -112,7 +112,7 @@ impl Router {
                 self.metrics
                     .observe(metric_method(method), &tool, b, ok, elapsed);
                 let o = if ok { "success" } else { "error" };
-                (Ok(reply), tool, backend.map(|b| b.to_string()), o)
+                (Ok(reply), tool, backend, o)
             }
             Err(Stop::Policy(kind)) => {
                 self.metrics
@@ -132,7 +132,7 @@ impl Router {
                 (
                     Err(Refused::Token(reply)),
                     String::new(),
-                    Some(backend),
+                    Some(Arc::from(backend)),
                     "failure",
                 )
             }
@@ -149,7 +149,7 @@ impl Router {
                 outcome,
                 duration,
                 owner: who.owner,
-                reply: Some(reply),
+                reply,
             });
         }
         result

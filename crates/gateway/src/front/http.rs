@@ -511,7 +511,7 @@ async fn request(
     params: Option<Box<RawValue>>,
     stream_ok: bool,
 ) -> Response {
-    let (tx, mut rx) = mpsc::unbounded_channel::<Box<RawValue>>();
+    let (tx, rx) = mpsc::unbounded_channel::<Box<RawValue>>();
     let related = stream_ok.then_some(tx);
     let cancel = session.register(id.get(), related.clone());
     let Asker {
@@ -532,41 +532,16 @@ async fn request(
             r
         }
     };
-    let mut fut = Box::pin(fut);
-    // The reply may be ready with related messages already queued (a backend that sends
-    // its progress and its answer in one burst): they still go first, on a stream.
-    let (first, ready) = tokio::select! {
-        biased;
-        reply = &mut fut => match rx.try_recv() {
-            Ok(m) => (m, Some(reply)),
-            Err(_) => return answer(&front, headers, reply),
-        },
-        m = rx.recv() => match m {
-            Some(m) => (m, None),
-            None => return answer(&front, headers, fut.await),
-        },
-    };
-    let stream = async_stream::stream! {
-        yield sse::event(first.get());
-        let reply = match ready {
-            Some(reply) => reply,
-            None => loop {
-                tokio::select! {
-                    biased;
-                    Some(m) = rx.recv() => yield sse::event(m.get()),
-                    reply = &mut fut => break reply,
-                }
-            },
-        };
-        while let Ok(m) = rx.try_recv() {
-            yield sse::event(m.get());
-        }
+    sse::reply_or_stream(
+        fut,
+        rx,
+        |reply| answer(&front, headers, reply),
+        |_| true,
         // A refusal is decided before anything is forwarded, so it never comes after a
         // related message; were it to, the stream's status is sent.
-        let text = reply.unwrap_or_else(route::Refused::into_reply);
-        yield sse::event(&text);
-    };
-    sse::response(stream, None)
+        |reply| reply.unwrap_or_else(route::Refused::into_reply),
+    )
+    .await
 }
 
 /// A reply as JSON: HTTP 200; 403 for a request the authorization policy refused; 401 with

@@ -446,7 +446,7 @@ async fn routed(
         .sessions
         .ephemeral(&envelope.version, caller.owner.clone());
     let stream_ok = accepts(headers, "text/event-stream");
-    let (tx, mut rx) = mpsc::unbounded_channel::<Box<RawValue>>();
+    let (tx, rx) = mpsc::unbounded_channel::<Box<RawValue>>();
     let related = stream_ok.then_some(tx);
     let shape = Shape {
         cacheable: CACHEABLE.contains(&method.as_str()),
@@ -469,46 +469,15 @@ async fn routed(
                 .await
         }
     };
-    let mut fut = Box::pin(fut);
-    // The reply may be ready with related messages already queued (a backend that sends
-    // its progress and its answer in one burst): they still go first, on a stream.
-    let (first, ready) = tokio::select! {
-        biased;
-        reply = &mut fut => match rx.try_recv() {
-            Ok(m) => (m, Some(reply)),
-            Err(_) => return answer(&front, headers, reply, shape),
-        },
-        m = rx.recv() => match m {
-            Some(m) => (m, None),
-            None => return answer(&front, headers, fut.await, shape),
-        },
-    };
     let log_level = envelope.log_level;
-    let wanted = move |m: &RawValue| related_wanted(m.get(), log_level.as_deref());
-    let stream = async_stream::stream! {
-        if wanted(&first) {
-            yield sse::event(first.get());
-        }
-        let reply = match ready {
-            Some(reply) => reply,
-            None => loop {
-                tokio::select! {
-                    biased;
-                    Some(m) = rx.recv() => if wanted(&m) { yield sse::event(m.get()) },
-                    reply = &mut fut => break reply,
-                }
-            },
-        };
-        while let Ok(m) = rx.try_recv() {
-            if wanted(&m) {
-                yield sse::event(m.get());
-            }
-        }
-        let text = reply.unwrap_or_else(route::Refused::into_reply);
-        let (_, text) = shaped(text, shape);
-        yield sse::event(&text);
-    };
-    sse::response(stream, None)
+    sse::reply_or_stream(
+        fut,
+        rx,
+        |reply| answer(&front, headers, reply, shape),
+        move |m| related_wanted(m.get(), log_level.as_deref()),
+        move |reply| shaped(reply.unwrap_or_else(route::Refused::into_reply), shape).1,
+    )
+    .await
 }
 
 /// Whether a message related to a request goes to a stateless client: progress always (the

@@ -47,3 +47,57 @@ pub fn response(
     }
     r
 }
+
+/// The outcome of one routed request.
+type Outcome = Result<crate::route::Reply, crate::route::Refused>;
+
+/// The answer to one routed request, in either era: `json(reply)` when the reply comes before
+/// any message related to it; otherwise an SSE stream of the related messages (progress,
+/// logs, relayed requests) that `wanted` lets through, then the reply as `text` writes it.
+/// A reply that is ready with related messages already queued (a backend that sent its
+/// progress and its answer in one burst) still goes out on a stream, messages first.
+pub async fn reply_or_stream<F>(
+    fut: F,
+    mut rx: tokio::sync::mpsc::UnboundedReceiver<Box<serde_json::value::RawValue>>,
+    json: impl FnOnce(Outcome) -> Response,
+    wanted: impl Fn(&serde_json::value::RawValue) -> bool + Send + 'static,
+    text: impl FnOnce(Outcome) -> String + Send + 'static,
+) -> Response
+where
+    F: std::future::Future<Output = Outcome> + Send + 'static,
+{
+    let mut fut = Box::pin(fut);
+    let (first, ready) = tokio::select! {
+        biased;
+        reply = &mut fut => match rx.try_recv() {
+            Ok(m) => (m, Some(reply)),
+            Err(_) => return json(reply),
+        },
+        m = rx.recv() => match m {
+            Some(m) => (m, None),
+            None => return json(fut.await),
+        },
+    };
+    let stream = async_stream::stream! {
+        if wanted(&first) {
+            yield event(first.get());
+        }
+        let reply = match ready {
+            Some(reply) => reply,
+            None => loop {
+                tokio::select! {
+                    biased;
+                    Some(m) = rx.recv() => if wanted(&m) { yield event(m.get()) },
+                    reply = &mut fut => break reply,
+                }
+            },
+        };
+        while let Ok(m) = rx.try_recv() {
+            if wanted(&m) {
+                yield event(m.get());
+            }
+        }
+        yield event(&text(reply));
+    };
+    response(stream, None)
+}

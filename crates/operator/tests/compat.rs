@@ -411,6 +411,14 @@ fn an_object_defined_twice_is_an_error_naming_both_files() {
 /// refuses on purpose — the backend is left out with a condition naming the field and the
 /// config. No Secret value of the files appears in anything rendered. Returns one line per
 /// config.
+/// Fails unless one of `outcomes` (of [`check_external_auth`]) contains `want`.
+fn assert_outcome(outcomes: &[String], want: &str) {
+    assert!(
+        outcomes.iter().any(|o| o.contains(want)),
+        "no outcome contains {want:?}: {outcomes:#?}"
+    );
+}
+
 fn check_external_auth(dir: &Path) -> Vec<String> {
     use vmcp_api::manifest::{Manifest, parse_manifests};
     let mut outcomes = Vec::new();
@@ -566,18 +574,8 @@ fn external_auth_shapes_render_to_working_strategies() {
         2,
         "{outcomes:#?}"
     );
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o.contains("ledger-bearer: rendered as header_injection")),
-        "{outcomes:#?}"
-    );
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o.contains("crm-exchange-legacy: refused")),
-        "{outcomes:#?}"
-    );
+    assert_outcome(&outcomes, "ledger-bearer: rendered as header_injection");
+    assert_outcome(&outcomes, "crm-exchange-legacy: refused");
 }
 
 #[test]
@@ -587,23 +585,11 @@ fn toolhive_external_auth_samples_render_to_working_strategies() {
     };
     let mut outcomes = check_external_auth(&samples.join("external-auth"));
     let entries = check_external_auth(&samples.join("mcp-server-entries"));
-    assert!(
-        entries
-            .iter()
-            .any(|o| o.contains("salesforce-auth: rendered as token_exchange")),
-        "{entries:#?}"
-    );
+    assert_outcome(&entries, "salesforce-auth: rendered as token_exchange");
     outcomes.extend(entries);
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o.contains("api-bearer-auth: rendered as header_injection")),
-        "{outcomes:#?}"
-    );
-    assert!(
-        outcomes
-            .iter()
-            .any(|o| o.contains("oauth-token-exchange: rendered as token_exchange")),
-        "{outcomes:#?}"
+    assert_outcome(&outcomes, "api-bearer-auth: rendered as header_injection");
+    assert_outcome(
+        &outcomes,
+        "oauth-token-exchange: rendered as token_exchange",
     );
 }

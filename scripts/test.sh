@@ -57,6 +57,10 @@ step "Ory Hydra from its Go module for the introspection tests (cold build ~5 mi
 VMCP_HYDRA_BIN="$(scripts/hydra-build.sh)"
 export VMCP_HYDRA_BIN
 
+step "Jaeger from its Go module for the trace tests (cold build ~6 min on 2 cores, then cached)"
+VMCP_JAEGER_BIN="$(scripts/jaeger-build.sh)"
+export VMCP_JAEGER_BIN
+
 if [[ -x scripts/conformance-peers.sh ]]; then
     step "MCP conformance suite and Node 22 from npm (cached)"
     scripts/conformance-peers.sh >/dev/null

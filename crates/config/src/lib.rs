@@ -25,6 +25,7 @@ mod nesting;
 mod operational;
 mod path;
 mod summary;
+pub mod telemetry;
 mod validate;
 
 pub use aggregation::{
@@ -55,6 +56,7 @@ pub use operational::{
     CircuitBreaker, FailureHandling, LogLevel, Operational, PartialFailureMode, Timeouts,
 };
 pub use summary::Summary;
+pub use telemetry::{OtlpProtocol, TelemetrySettings};
 pub use validate::{Problem, ProblemKind, Report, Severity, is_header_name};
 
 /// Parses `config.yaml` text and validates it, unknown keys included in the report: the whole

@@ -76,7 +76,8 @@ pub struct Config {
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub metadata: BTreeMap<String, String>,
 
-    /// OpenTelemetry settings (not supported yet; kept verbatim).
+    /// OpenTelemetry traces (ToolHive's keys; read by [`crate::TelemetrySettings::read`], kept
+    /// verbatim so a config round-trips).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     #[schemars(schema_with = "preserved_object")]
     pub telemetry: Option<Unsupported>,

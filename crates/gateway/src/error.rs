@@ -26,6 +26,8 @@ pub enum ServeError {
     Oidc(String),
     #[error("{0}")]
     Audit(String),
+    #[error(transparent)]
+    Telemetry(#[from] crate::telemetry::TelemetryError),
     #[error("incomingAuth.authz: {0}")]
     Authz(#[from] AuthzError),
     #[error(transparent)]

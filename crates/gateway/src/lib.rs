@@ -21,6 +21,7 @@ pub mod outbound;
 pub mod relay;
 pub mod route;
 pub mod serve;
+pub mod telemetry;
 
 pub use error::ServeError;
 pub use front::http::DEFAULT_BODY_LIMIT;

@@ -305,6 +305,23 @@ impl Metrics {
         for (flag, n) in crate::limits::refusals() {
             let _ = writeln!(s, "vmcp_limit_refusals_total{{limit=\"{flag}\"}} {n}");
         }
+        let _ = writeln!(
+            s,
+            "# HELP vmcp_trace_spans_total Sampled spans of the OpenTelemetry trace pipeline, by what became of them (dropped: the export queue was full; failed: the collector did not take them)."
+        );
+        let _ = writeln!(s, "# TYPE vmcp_trace_spans_total counter");
+        let c = &crate::telemetry::export::COUNTS;
+        for (result, n) in [
+            ("exported", &c.exported),
+            ("dropped", &c.dropped),
+            ("failed", &c.failed),
+        ] {
+            let _ = writeln!(
+                s,
+                "vmcp_trace_spans_total{{result=\"{result}\"}} {}",
+                n.load(Ordering::Relaxed)
+            );
+        }
         s
     }
 }

@@ -47,6 +47,8 @@ pub struct Who<'a> {
     pub forwarded: Option<&'a http::HeaderMap>,
     /// The issuer and subject of the caller's token (audit events name them).
     pub owner: Option<&'a crate::front::session::Owner>,
+    /// The request's HTTP headers, read for W3C trace context when tracing is on.
+    pub headers: Option<&'a http::HeaderMap>,
 }
 
 /// The outcome of one request: a full JSON-RPC response text.
@@ -101,9 +103,17 @@ impl Router {
         related: Option<RelatedTx>,
     ) -> Result<Reply, Refused> {
         let started = Instant::now();
-        let outcome = self
-            .dispatch(session, who, id, method, params, related)
-            .await;
+        let work = self.dispatch(session, who, id, method, params, related);
+        let span = crate::telemetry::on().then(|| {
+            let parent = crate::telemetry::extract_parent(who.headers, params);
+            // A 2026-07-28 request has no session: its stand-in's id means nothing.
+            let sid = (!session.id.is_empty()).then_some(session.id.as_str());
+            crate::telemetry::span::server(method, params, sid, &session.protocol_version, parent)
+        });
+        let outcome = match &span {
+            Some(s) => tracing::Instrument::instrument(work, s.clone()).await,
+            None => work.await,
+        };
         let duration = started.elapsed();
         let elapsed = duration.as_secs_f64();
         let (result, tool, backend, outcome) = match outcome {
@@ -137,6 +147,21 @@ impl Router {
                 )
             }
         };
+        if let Some(s) = &span {
+            let (reply, refusal) = match &result {
+                Ok(r) => (r.as_str(), None),
+                Err(Refused::Policy(r)) => (r.as_str(), Some("denied")),
+                Err(Refused::Token(r)) => (r.as_str(), Some("token_refused")),
+            };
+            crate::telemetry::span::finish_server(
+                s,
+                method,
+                backend.as_deref(),
+                reply,
+                outcome == "success",
+                refusal,
+            );
+        }
         if let Some(a) = &self.audit {
             let reply = match &result {
                 Ok(r) | Err(Refused::Policy(r) | Refused::Token(r)) => r.as_str(),

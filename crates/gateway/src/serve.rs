@@ -122,7 +122,11 @@ impl Drop for Gateway {
 
 /// Loads, defaults and validates a config file; every error is reported with its path.
 pub fn load_config(path: &std::path::Path) -> Result<Config, ServeError> {
-    let cfg = vmcp_config::load_file(path)?.with_defaults();
+    judged(vmcp_config::load_file(path)?.with_defaults())
+}
+
+/// A loaded config, validated: warnings logged, errors returned.
+fn judged(cfg: Config) -> Result<Config, ServeError> {
     let report = cfg.validate();
     for w in report.warnings() {
         tracing::warn!(path = %w.path, "{}", w.message);
@@ -223,13 +227,38 @@ fn run_inner(
     await_discovery: bool,
     after_start: impl FnOnce(&Config, &Gateway) + Send + 'static,
 ) -> Result<(), ServeError> {
-    init_tracing(opts.debug);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
         .map_err(ServeError::Runtime)?;
     rt.block_on(async move {
-        let cfg = load_config(&opts.config)?;
+        // The log and the trace pipeline are one subscriber, installed once: the config is
+        // read first for its `telemetry` section, and judged (warnings logged) after.
+        let loaded = vmcp_config::load_file(&opts.config).map(Config::with_defaults);
+        let settings = loaded
+            .as_ref()
+            .ok()
+            .and_then(|c| c.telemetry.as_ref())
+            .map(|t| vmcp_config::TelemetrySettings::read(t).0)
+            .filter(vmcp_config::TelemetrySettings::traces);
+        let traces = match settings {
+            Some(s) => match crate::telemetry::Tracing::start(&s, opts.allow_loopback_endpoints) {
+                Ok((pipeline, tracer)) => {
+                    init_tracing(opts.debug, Some(tracer));
+                    tracing::info!(endpoint = s.endpoint.as_deref().unwrap_or_default(), sampling = s.sampling_rate, service = %s.service_name, "exporting traces by OTLP/HTTP");
+                    Some(pipeline)
+                }
+                Err(e) => {
+                    init_tracing(opts.debug, None);
+                    return Err(e.into());
+                }
+            },
+            None => {
+                init_tracing(opts.debug, None);
+                None
+            }
+        };
+        let cfg = judged(loaded?)?;
         opts.limits.validate()?;
         let addr = format!("{}:{}", opts.host, opts.port);
         let listener = TcpListener::bind(&addr)
@@ -252,12 +281,19 @@ fn run_inner(
         shutdown_signal().await;
         tracing::info!("shutting down");
         gw.stop().await;
+        if let Some(t) = traces {
+            t.shutdown();
+        }
         Ok(())
     })
 }
 
-fn init_tracing(debug: bool) {
+/// Installs the process's subscriber: the JSON log on stderr, and with `tracer` the bridge
+/// that turns spans of target `telemetry::TARGET` (and only those) into OpenTelemetry spans.
+fn init_tracing(debug: bool, tracer: Option<opentelemetry_sdk::trace::SdkTracer>) {
     use tracing_subscriber::EnvFilter;
+    use tracing_subscriber::filter::Targets;
+    use tracing_subscriber::prelude::*;
     // kube-runtime's watcher warns on every retry of a failing watch (once a second for a
     // 403); vmcp-gateway-kube reports each watch failure once itself.
     let default = if debug {
@@ -266,10 +302,31 @@ fn init_tracing(debug: bool) {
         "info,kube_runtime::watcher=error"
     };
     let filter = EnvFilter::try_from_env("VMCP_LOG").unwrap_or_else(|_| EnvFilter::new(default));
-    let _ = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
+    // The exported spans are not log lines: the log neither records their fields nor
+    // shows them as the context of its lines.
+    let filter = match crate::telemetry::TARGET_OFF.parse() {
+        Ok(d) => filter.add_directive(d),
+        Err(_) => filter,
+    };
+    let log = tracing_subscriber::fmt::layer()
         .json()
+        .with_writer(std::io::stderr)
+        .with_filter(filter);
+    let otel = tracer.map(|t| {
+        tracing_opentelemetry::layer()
+            .with_tracer(t)
+            .with_location(false)
+            .with_threads(false)
+            .with_level(false)
+            .with_target(false)
+            .with_tracked_inactivity(false)
+            .with_filter(
+                Targets::new().with_target(crate::telemetry::TARGET, tracing::Level::TRACE),
+            )
+    });
+    let _ = tracing_subscriber::registry()
+        .with(log)
+        .with(otel)
         .try_init();
 }
 

@@ -9,7 +9,7 @@ is one that only the 2026-07-28 revision can reach.
 
 Tools: add(a, b); grow() adds the tool `grown` and announces the change to listeners;
 greet() elicits a name first, capital() asks the client's model (multi round-trip at
-2026-07-28). A resource, a prompt with a
+2026-07-28); trace_context() reports the W3C trace context it was called with. A resource, a prompt with a
 completion.
 """
 
@@ -69,6 +69,24 @@ def ask_capital() -> Sample:
 def capital(answer: Annotated[CreateMessageResult, Resolve(ask_capital)]) -> str:
     """Asks the client's model first (2026-07-28: an input_required round)."""
     return f"the model said {answer.content.text}"
+
+
+@mcp.tool()
+def trace_context(ctx: Context) -> str:
+    """The W3C trace context this request arrived with, as JSON: the `traceparent` header, and
+    the parent span the SDK took from `_meta` (its server span's parent; the SDK's spans do not
+    record without an OpenTelemetry SDK, but they carry that context)."""
+    from opentelemetry import trace
+
+    span = trace.get_current_span().get_span_context()
+    headers = ctx.headers or {}
+    return json.dumps(
+        {
+            "header": headers.get("traceparent"),
+            "meta_trace_id": format(span.trace_id, "032x") if span.is_valid else None,
+            "meta_span_id": format(span.span_id, "016x") if span.is_valid else None,
+        }
+    )
 
 
 @mcp.resource("py://greeting", mime_type="text/plain")

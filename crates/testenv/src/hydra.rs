@@ -65,35 +65,8 @@ fn shared_blocking() -> Result<Arc<Hydra>> {
         .map_err(Error::Shared)
 }
 
-/// `VMCP_HYDRA_BIN`, or what `scripts/hydra-build.sh` builds (its progress passes through).
-fn locate() -> Result<PathBuf> {
-    if let Some(bin) = std::env::var_os("VMCP_HYDRA_BIN") {
-        return Ok(bin.into());
-    }
-    let script = crate::workspace_root().join("scripts/hydra-build.sh");
-    let out = Command::new("bash")
-        .arg(&script)
-        .stderr(std::process::Stdio::inherit())
-        .output()
-        .map_err(Error::io("running scripts/hydra-build.sh"))?;
-    if !out.status.success() {
-        return Err(Error::Supervisor(format!(
-            "{} failed ({}); see its output above",
-            script.display(),
-            out.status
-        )));
-    }
-    let path = String::from_utf8_lossy(&out.stdout).trim().to_owned();
-    if path.is_empty() {
-        return Err(Error::Supervisor(
-            "scripts/hydra-build.sh printed no path".into(),
-        ));
-    }
-    Ok(PathBuf::from(path))
-}
-
 fn start() -> Result<Hydra> {
-    let bin = locate()?;
+    let bin = crate::built_binary("VMCP_HYDRA_BIN", "hydra-build.sh")?;
     process::supervised("hydra", move || launch(&bin))
 }
 

@@ -33,6 +33,7 @@ mod error;
 mod helpers;
 #[cfg(unix)]
 pub mod hydra;
+pub mod jaeger;
 #[cfg(unix)]
 pub mod keycloak;
 mod pki;
@@ -53,3 +54,31 @@ pub use rbac::{can_list, rule, wait_for_list_access};
 pub use samples::{
     SAMPLES_ENV, SKIPPED_UNSET, field_paths, samples_dir, toolhive_samples, toolhive_shapes,
 };
+
+/// The binary named by the environment variable `var`, or the one `scripts/{script}` builds
+/// (cached; its progress passes through to stderr and it prints the path).
+pub fn built_binary(var: &str, script: &str) -> Result<std::path::PathBuf> {
+    if let Some(bin) = std::env::var_os(var) {
+        return Ok(bin.into());
+    }
+    let path = workspace_root().join("scripts").join(script);
+    let out = std::process::Command::new("bash")
+        .arg(&path)
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .map_err(Error::io("running a build script"))?;
+    if !out.status.success() {
+        return Err(Error::Supervisor(format!(
+            "{} failed ({}); see its output above",
+            path.display(),
+            out.status
+        )));
+    }
+    let bin = String::from_utf8_lossy(&out.stdout).trim().to_owned();
+    if bin.is_empty() {
+        return Err(Error::Supervisor(format!(
+            "scripts/{script} printed no path"
+        )));
+    }
+    Ok(std::path::PathBuf::from(bin))
+}

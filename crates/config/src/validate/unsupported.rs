@@ -11,7 +11,6 @@
 //! | `optimizer`        | present (even `{}` enables it)        | error    |
 //! | `codeMode`         | `enabled: true`                       | error    |
 //! | `rateLimiting`     | present                               | error    |
-//! | `telemetry`        | present                               | warning  |
 //! | `sessionStorage`   | a provider other than `memory`        | warning  |
 //!
 //! `incomingAuth.type: local` is a not-supported error too (see the auth rules); `oidc` is
@@ -76,34 +75,13 @@ pub(super) fn check(ctx: &mut Ctx<'_>, root: &FieldPath<'_>, cfg: &Config) {
         );
     }
     if let Some(audit) = &cfg.audit {
-        let (_, problems) = crate::AuditSettings::read(audit);
-        let at = root.key("audit");
-        for (key, msg, is_error) in problems {
-            let (k, index) = match key.split_once('\0') {
-                Some((k, i)) => (k, i.parse::<usize>().ok()),
-                None => (key.as_str(), None),
-            };
-            let field = at.key(k);
-            let entry;
-            let path = match index {
-                Some(i) => {
-                    entry = field.index(i);
-                    &entry
-                }
-                None => &field,
-            };
-            if is_error {
-                ctx.error(path, msg);
-            } else {
-                ctx.warn(path, msg);
-            }
-        }
+        report_section(ctx, &root.key("audit"), crate::AuditSettings::read(audit).1);
     }
-    if cfg.telemetry.is_some() {
-        ctx.not_supported(
-            Severity::Warning,
+    if let Some(telemetry) = &cfg.telemetry {
+        report_section(
+            ctx,
             &root.key("telemetry"),
-            "telemetry settings are not supported yet and are ignored",
+            crate::TelemetrySettings::read(telemetry).1,
         );
     }
     if let Some(storage) = &cfg.session_storage {
@@ -116,6 +94,34 @@ pub(super) fn check(ctx: &mut Ctx<'_>, root: &FieldPath<'_>, cfg: &Config) {
                 "shared session storage is not supported yet: sessions stay in this replica's \
                  memory (run one replica or use sticky sessions)",
             );
+        }
+    }
+}
+
+/// Reports the problems a section reader found; a key `key\0entry` names a list index (a
+/// number) or a map entry (any other text).
+fn report_section(ctx: &mut Ctx<'_>, at: &FieldPath<'_>, problems: Vec<(String, String, bool)>) {
+    for (key, msg, is_error) in problems {
+        let (k, entry) = match key.split_once('\0') {
+            Some((k, e)) => (k, Some(e)),
+            None => (key.as_str(), None),
+        };
+        let field = at.key(k);
+        let nested;
+        let path = match entry {
+            Some(e) => {
+                nested = match e.parse::<usize>() {
+                    Ok(i) => field.index(i),
+                    Err(_) => field.key(e),
+                };
+                &nested
+            }
+            None => &field,
+        };
+        if is_error {
+            ctx.error(path, msg);
+        } else {
+            ctx.warn(path, msg);
         }
     }
 }

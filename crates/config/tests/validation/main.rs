@@ -114,14 +114,17 @@ fn name_group_and_incoming_auth_are_required() {
 
 #[test]
 fn report_helpers() {
-    let cfg = Config::from_yaml_str(&format!("{BASE}telemetry: {{}}\n")).unwrap();
+    let cfg = Config::from_yaml_str(&format!(
+        "{BASE}telemetry: {{enablePrometheusMetricsPath: false}}\n"
+    ))
+    .unwrap();
     let report = cfg.validate();
     assert!(report.is_ok());
     assert_eq!(report.warnings().count(), 1);
     assert_eq!(report.errors().count(), 0);
     assert_eq!(
         report.to_string(),
-        "warning: telemetry: telemetry settings are not supported yet and are ignored\n"
+        "warning: telemetry.enablePrometheusMetricsPath: /metrics is always served on the gateway's port\n"
     );
     assert_eq!(report.clone().into_result().unwrap().len(), 1);
 

@@ -33,10 +33,6 @@ fn unsupported_sections() {
             ),
             (
                 Severity::Warning,
-                "telemetry: telemetry settings are not supported yet and are ignored",
-            ),
-            (
-                Severity::Warning,
                 "sessionStorage: shared session storage is not supported yet: sessions stay in this replica's memory (run one replica or use sticky sessions)",
             ),
         ],

@@ -596,8 +596,21 @@ impl Aggregator {
     }
 }
 
-/// Lists everything a backend advertises to `id`, following cursors.
+/// Lists everything a backend advertises to `id`, following cursors (under a span of its
+/// own with tracing on: the list calls are its children).
 pub async fn fetch(b: &Backend, id: &Caller) -> Result<Caps, BackendError> {
+    if !crate::telemetry::on() {
+        return fetch_lists(b, id).await;
+    }
+    let span = crate::telemetry::span::capabilities(&b.name);
+    let r = tracing::Instrument::instrument(fetch_lists(b, id), span.clone()).await;
+    if let Err(e) = &r {
+        crate::telemetry::span::fail(&span, &e.class());
+    }
+    r
+}
+
+async fn fetch_lists(b: &Backend, id: &Caller) -> Result<Caps, BackendError> {
     let caps = b.capabilities(id).await?;
     let has = |k: &str| caps.get(k).is_some_and(|v| !v.is_null());
     let (tools, resources, templates, prompts) = tokio::try_join!(

@@ -320,10 +320,21 @@ impl Exchanger {
             }
             None => None,
         };
-        let answer = self
-            .fetcher
-            .post_form_answer(&self.settings.token_url, &form, basic, MAX_ANSWER_BYTES)
-            .await;
+        let post =
+            self.fetcher
+                .post_form_answer(&self.settings.token_url, &form, basic, MAX_ANSWER_BYTES);
+        let span = crate::telemetry::on().then(|| {
+            let grant = if counted {
+                "token-exchange"
+            } else {
+                "client_credentials"
+            };
+            crate::telemetry::span::token_exchange(grant)
+        });
+        let answer = match &span {
+            Some(s) => tracing::Instrument::instrument(post, s.clone()).await,
+            None => post.await,
+        };
         let now = Instant::now();
         let outcome = match answer {
             Ok((status, body)) => read_answer(status, &body),
@@ -340,6 +351,9 @@ impl Exchanger {
         } else {
             outcome
         };
+        if let (Some(s), Err(f)) = (&span, &outcome) {
+            crate::telemetry::span::fail(s, f.reason());
+        }
         let held = match &outcome {
             Ok((header, lifetime)) => Held::Token(header.clone(), now + *lifetime),
             Err(f) => {

@@ -111,6 +111,32 @@ impl BackendError {
         }
     }
 
+    /// The failure's class, as a span's `error.type` says it: the JSON-RPC error code of a
+    /// remote error, else a fixed word per kind (never the message: it may hold a URL).
+    pub fn class(&self) -> String {
+        use BackendError as E;
+        match self {
+            E::Remote(raw) => {
+                #[derive(serde::Deserialize)]
+                struct Code {
+                    code: i64,
+                }
+                serde_json::from_str::<Code>(raw.get())
+                    .map(|c| c.code.to_string())
+                    .unwrap_or_else(|_| "remote_error".to_owned())
+            }
+            E::Timeout(..) => "timeout".to_owned(),
+            E::ConnectTimeout(..) => "connect_timeout".to_owned(),
+            E::Unavailable(..) => "unavailable".to_owned(),
+            E::Status(_, _, s) => format!("http_{}", s.as_u16()),
+            E::Protocol(..) => "protocol_error".to_owned(),
+            E::CircuitOpen(_) => "circuit_open".to_owned(),
+            E::Auth(_) => "outgoing_auth".to_owned(),
+            E::SessionExpired(_) => "session_expired".to_owned(),
+            E::Overloaded(..) => "overloaded".to_owned(),
+        }
+    }
+
     /// Whether the backend refused the request itself with a 4xx (the JSON-RPC error a
     /// client gets differs from an unavailable backend's).
     pub fn is_refusal(&self) -> bool {
@@ -488,6 +514,9 @@ impl Connection {
 pub struct PerCall<'a> {
     pub credential: Option<&'a HeaderValue>,
     pub forwarded: Option<&'a HeaderMap>,
+    /// W3C trace context naming the gateway's client span (`telemetry::trace_headers`);
+    /// it replaces a forwarded one, which named the client's.
+    pub trace: Option<&'a HeaderMap>,
 }
 
 impl PerCall<'_> {
@@ -499,6 +528,11 @@ impl PerCall<'_> {
                         h.append(name.clone(), v.clone());
                     }
                 }
+            }
+        }
+        if let Some(t) = self.trace {
+            for (name, v) in t {
+                h.insert(name.clone(), v.clone());
             }
         }
         if let Some(c) = self.credential {

@@ -366,9 +366,27 @@ impl Backend {
             Admission::Trial => TrialSlot(Some(&self.health)),
             Admission::Go => TrialSlot(None),
         };
-        let r = self
-            .call_unchecked(caller, method, params, related, self.timeout)
-            .await;
+        let r = if crate::telemetry::on() {
+            use tracing::Instrument;
+            let span = crate::telemetry::span::client(
+                &self.name,
+                method,
+                self.transport.as_str(),
+                &self.url,
+            );
+            let trace = crate::telemetry::trace_headers(&span);
+            let meta = crate::telemetry::with_trace_meta(params, &trace);
+            let params = meta.as_deref().or(params);
+            let r = self
+                .call_unchecked(caller, method, params, related, self.timeout, Some(&trace))
+                .instrument(span.clone())
+                .await;
+            crate::telemetry::span::finish_client(&span, r.as_ref().err());
+            r
+        } else {
+            self.call_unchecked(caller, method, params, related, self.timeout, None)
+                .await
+        };
         if self.record(&r, origin) != Verdict::Neutral {
             // The verdict settled the trial; releasing it later could free another one's.
             trial.0 = None;
@@ -379,7 +397,7 @@ impl Backend {
     /// A ping health check: bypasses the breaker (it is how an open circuit closes again).
     pub async fn check(&self, timeout: Duration) -> Result<(), BackendError> {
         let r = self
-            .call_unchecked(&Caller::gateway(), "ping", None, None, timeout)
+            .call_unchecked(&Caller::gateway(), "ping", None, None, timeout, None)
             .await
             .map(|_| ());
         let r = match r {
@@ -424,6 +442,7 @@ impl Backend {
         params: Option<&RawValue>,
         related: Option<&RelatedTx>,
         timeout: Duration,
+        trace: Option<&http::HeaderMap>,
     ) -> Result<Box<RawValue>, BackendError> {
         // Opening the session and the request share one deadline, but a session that cannot
         // be opened in time is told apart from a request that takes long (see `verdict`).
@@ -434,6 +453,7 @@ impl Backend {
             let per_call = PerCall {
                 credential,
                 forwarded: (!caller.forwarded.is_empty()).then_some(&caller.forwarded),
+                trace,
             };
             let conn = self.connection_by(caller, deadline, credential).await?;
             match conn.call(method, params, related, per_call).await {
@@ -441,6 +461,9 @@ impl Backend {
                     // The backend restarted or dropped us: one fresh session, one retry.
                     self.discard(caller, &conn);
                     let conn = self.connection_by(caller, deadline, credential).await?;
+                    if trace.is_some() {
+                        tracing::Span::current().record("vmcp.retries", 1u64);
+                    }
                     let r = conn.call(method, params, related, per_call).await;
                     if r.as_ref().is_err_and(session_is_suspect) {
                         self.discard(caller, &conn);

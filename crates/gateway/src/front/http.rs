@@ -519,13 +519,15 @@ async fn request(
         forwarded,
         headers,
     } = asker;
+    // Only the trace keys outlive the request's headers (the call may outlast them).
+    let trace = crate::telemetry::on().then(|| crate::telemetry::trace_keys(headers));
     let fut = {
         let front = front.clone();
         let session = session.clone();
         let id = id.clone();
         async move {
             let r = tokio::select! {
-                r = front.router.handle(&session, route::Who { principal: caller.principal.as_deref(), subject: caller.subject.as_ref(), forwarded: forwarded.as_ref(), owner: caller.owner.as_ref() }, &id, &method, params.as_deref(), related) => r,
+                r = front.router.handle(&session, route::Who { principal: caller.principal.as_deref(), subject: caller.subject.as_ref(), forwarded: forwarded.as_ref(), owner: caller.owner.as_ref(), headers: trace.as_ref() }, &id, &method, params.as_deref(), related) => r,
                 _ = cancel.notified() => Ok(jsonrpc::response_error(Some(&id), code::INTERNAL_ERROR, "request cancelled")),
             };
             session.finish(id.get());

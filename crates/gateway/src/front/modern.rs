@@ -386,8 +386,11 @@ pub async fn post(
                 return r;
             }
             if super::mrtr::applies(m, &envelope) {
-                return super::mrtr::start(front, caller, id, m, params, &envelope, forwarded)
-                    .await;
+                let asked = super::mrtr::Asked {
+                    forwarded,
+                    trace: crate::telemetry::on().then(|| crate::telemetry::trace_keys(headers)),
+                };
+                return super::mrtr::start(front, caller, id, m, params, &envelope, asked).await;
             }
             routed(
                 front, caller, headers, id, method, params, envelope, forwarded,
@@ -454,6 +457,7 @@ async fn routed(
     };
     let id = id.to_owned();
     let params = params.map(|p| p.to_owned());
+    let trace = crate::telemetry::on().then(|| crate::telemetry::trace_keys(headers));
     let fut = {
         let front = front.clone();
         async move {
@@ -462,6 +466,7 @@ async fn routed(
                 subject: caller.subject.as_ref(),
                 forwarded: forwarded.as_ref(),
                 owner: caller.owner.as_ref(),
+                headers: trace.as_ref(),
             };
             front
                 .router

@@ -98,6 +98,13 @@ pub fn applies(method: &str, envelope: &Envelope) -> bool {
     METHODS.contains(&method) && envelope.relay_capabilities.is_some()
 }
 
+/// What of the first request's headers a bridged call keeps for its later rounds: the ones
+/// `passthroughHeaders` forwards, and (with tracing on) the W3C trace context.
+pub struct Asked {
+    pub forwarded: Option<HeaderMap>,
+    pub trace: Option<HeaderMap>,
+}
+
 /// Starts a bridged call and answers its first round.
 pub async fn start(
     front: Arc<Front>,
@@ -106,8 +113,9 @@ pub async fn start(
     method: &str,
     params: Option<&RawValue>,
     envelope: &Envelope,
-    forwarded: Option<HeaderMap>,
+    asked: Asked,
 ) -> Response {
+    let Asked { forwarded, trace } = asked;
     if lock().len() >= MAX_CALLS {
         return error(
             Some(id),
@@ -143,6 +151,7 @@ pub async fn start(
                 subject: caller.subject.as_ref(),
                 forwarded: forwarded.as_ref(),
                 owner: caller.owner.as_ref(),
+                headers: trace.as_ref(),
             };
             let r = front
                 .router

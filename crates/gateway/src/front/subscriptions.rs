@@ -145,6 +145,7 @@ async fn resource_request(
         subject: caller.subject.as_ref(),
         forwarded: None,
         owner: caller.owner.as_ref(),
+        headers: None,
     };
     match front
         .router

@@ -1,0 +1,245 @@
+//! Getting spans to the collector without ever holding a request up: a bounded queue that
+//! drops (and counts) when full, one task that exports in batches, and the OTLP/HTTP
+//! exporter riding on the gateway's own outbound client (no redirects, TLS verified,
+//! timeouts, private addresses refused unless `allowPrivateEndpoint`).
+//!
+//! Why not the SDK's `BatchSpanProcessor`: it keeps its drop count to itself (one log line at
+//! shutdown), and it exports from a thread of its own, where the async client cannot run.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+
+use bytes::Bytes;
+use opentelemetry_http::{HttpClient, HttpError};
+use opentelemetry_otlp::{WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::error::{OTelSdkError, OTelSdkResult};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter, SpanProcessor};
+use tokio::sync::mpsc;
+use vmcp_config::{OtlpProtocol, TelemetrySettings};
+
+use super::TelemetryError;
+use crate::outbound::{self, Reach};
+
+/// Spans waiting for export at most; more are dropped.
+pub const QUEUE_SPANS: usize = 4096;
+
+/// Spans per export request at most.
+const BATCH: usize = 512;
+
+/// How long a span waits for others to share its export request.
+const BATCH_DELAY: Duration = Duration::from_millis(500);
+
+/// How long one export request may take, the answer's body included.
+const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The most of a collector's answer read (it is only looked at for an error message).
+const MAX_ANSWER_BYTES: usize = 64 * 1024;
+
+/// Counts of the trace pipeline, served on `/metrics`.
+#[derive(Default)]
+pub struct Counts {
+    pub exported: AtomicU64,
+    pub dropped: AtomicU64,
+    pub failed: AtomicU64,
+}
+
+/// The process's counts (there is one pipeline per process).
+pub static COUNTS: Counts = Counts {
+    exported: AtomicU64::new(0),
+    dropped: AtomicU64::new(0),
+    failed: AtomicU64::new(0),
+};
+
+/// The OTLP exporter of `settings`.
+pub fn exporter(
+    settings: &TelemetrySettings,
+    allow_loopback: bool,
+) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    if settings.protocol == OtlpProtocol::Grpc {
+        return Err(TelemetryError::Grpc);
+    }
+    let base = settings.endpoint.as_deref().unwrap_or_default();
+    let extra = match &settings.ca_cert_path {
+        Some(p) => crate::backend::tls::load_ca_bundle("telemetry", std::path::Path::new(p))
+            .map_err(|e| TelemetryError::Ca(e.to_string()))?,
+        None => Vec::new(),
+    };
+    let tls = crate::backend::tls::client_config(
+        "telemetry",
+        settings.ca_cert_path.as_deref(),
+        &crate::backend::tls::base_roots(),
+        &extra,
+    )
+    .map_err(|e| TelemetryError::Ca(e.to_string()))?;
+    let reach = Reach {
+        guarded: true,
+        private: settings.allow_private_endpoint,
+        loopback: allow_loopback,
+    };
+    check_literal(base, reach)?;
+    let client =
+        outbound::client(tls, reach).map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    opentelemetry_otlp::SpanExporter::builder()
+        .with_http()
+        .with_http_client(Outbound(client))
+        .with_endpoint(format!("{base}/v1/traces"))
+        .with_timeout(EXPORT_TIMEOUT)
+        .with_headers(settings.headers.clone().into_iter().collect())
+        .build()
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))
+}
+
+/// An endpoint written as an IP is never resolved, so the guarded resolver never sees it:
+/// it is judged here.
+fn check_literal(base: &str, reach: Reach) -> Result<(), TelemetryError> {
+    let host = url::Url::parse(base)
+        .ok()
+        .and_then(|u| u.host_str().map(|h| h.trim_matches(['[', ']']).to_owned()));
+    let ip = host.and_then(|h| h.parse::<std::net::IpAddr>().ok());
+    match ip.and_then(|ip| reach.refuses(ip)) {
+        Some(why) => Err(TelemetryError::Exporter(format!(
+            "telemetry.endpoint: {why} (set telemetry.allowPrivateEndpoint: true)"
+        ))),
+        None => Ok(()),
+    }
+}
+
+/// The gateway's outbound client as the OTLP exporter's HTTP client.
+#[derive(Debug)]
+struct Outbound(reqwest::Client);
+
+#[async_trait::async_trait]
+impl HttpClient for Outbound {
+    async fn send_bytes(
+        &self,
+        request: http::Request<Bytes>,
+    ) -> Result<http::Response<Bytes>, HttpError> {
+        let request = reqwest::Request::try_from(request)?;
+        let exchange = async {
+            let resp = self.0.execute(request).await?;
+            let status = resp.status();
+            if let Some(msg) = outbound::refused_redirect(status, resp.headers()) {
+                return Err::<_, HttpError>(format!("the collector answered {msg}").into());
+            }
+            let mut body = Vec::new();
+            let mut resp = resp;
+            while let Some(chunk) = resp.chunk().await? {
+                let room = MAX_ANSWER_BYTES.saturating_sub(body.len());
+                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
+                if room <= chunk.len() {
+                    break;
+                }
+            }
+            Ok(http::Response::builder()
+                .status(status)
+                .body(Bytes::from(body))?)
+        };
+        tokio::time::timeout(EXPORT_TIMEOUT, exchange)
+            .await
+            .map_err(|_| HttpError::from("the collector did not answer in time"))?
+    }
+}
+
+enum Msg {
+    Span(Box<SpanData>),
+    /// Export everything queued before this, then answer.
+    Flush(std::sync::mpsc::SyncSender<()>),
+}
+
+/// The span processor: ended, sampled spans into a bounded queue.
+#[derive(Debug)]
+pub struct Queue {
+    tx: mpsc::Sender<Msg>,
+}
+
+impl std::fmt::Debug for Msg {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Msg")
+    }
+}
+
+impl Queue {
+    /// Starts the export task on the current runtime.
+    pub fn spawn<E: SpanExporter + 'static>(exporter: E, capacity: usize) -> Queue {
+        let (tx, rx) = mpsc::channel(capacity);
+        tokio::spawn(drain(exporter, rx));
+        Queue { tx }
+    }
+
+    /// Asks the task to export what is queued and waits for it, on the calling thread
+    /// (the SDK calls this at shutdown, outside any request).
+    fn flush_blocking(&self, timeout: Duration) -> OTelSdkResult {
+        let (done, wait) = std::sync::mpsc::sync_channel(1);
+        if self.tx.try_send(Msg::Flush(done)).is_err() {
+            return Err(OTelSdkError::InternalFailure(
+                "the span queue is full or closed".into(),
+            ));
+        }
+        wait.recv_timeout(timeout)
+            .map_err(|_| OTelSdkError::Timeout(timeout))
+    }
+}
+
+impl SpanProcessor for Queue {
+    fn on_start(&self, _span: &mut opentelemetry_sdk::trace::Span, _cx: &opentelemetry::Context) {}
+
+    fn on_end(&self, span: SpanData) {
+        if !span.span_context.is_sampled() {
+            return;
+        }
+        if self.tx.try_send(Msg::Span(Box::new(span))).is_err() {
+            COUNTS.dropped.fetch_add(1, Ordering::Relaxed);
+        }
+    }
+
+    fn force_flush(&self) -> OTelSdkResult {
+        self.flush_blocking(EXPORT_TIMEOUT)
+    }
+
+    fn shutdown_with_timeout(&self, timeout: Duration) -> OTelSdkResult {
+        self.flush_blocking(timeout)
+    }
+}
+
+/// The export task: batches of up to [`BATCH`] spans, each sent once the first of it has
+/// waited [`BATCH_DELAY`] or the batch is full. A failed export is counted and logged
+/// (once a minute at most: a collector that is down must not flood the log); its spans are
+/// not retried, so a dead collector costs memory for one batch only.
+async fn drain<E: SpanExporter>(exporter: E, mut rx: mpsc::Receiver<Msg>) {
+    let mut last_warned: Option<tokio::time::Instant> = None;
+    let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH);
+    while let Some(first) = rx.recv().await {
+        let mut flushed = Vec::new();
+        match first {
+            Msg::Span(s) => batch.push(*s),
+            Msg::Flush(done) => flushed.push(done),
+        }
+        let deadline = tokio::time::Instant::now() + BATCH_DELAY;
+        while batch.len() < BATCH && flushed.is_empty() {
+            match tokio::time::timeout_at(deadline, rx.recv()).await {
+                Ok(Some(Msg::Span(s))) => batch.push(*s),
+                Ok(Some(Msg::Flush(done))) => flushed.push(done),
+                Ok(None) | Err(_) => break,
+            }
+        }
+        if !batch.is_empty() {
+            let n = batch.len() as u64;
+            match exporter.export(std::mem::take(&mut batch)).await {
+                Ok(()) => {
+                    COUNTS.exported.fetch_add(n, Ordering::Relaxed);
+                }
+                Err(e) => {
+                    COUNTS.failed.fetch_add(n, Ordering::Relaxed);
+                    let now = tokio::time::Instant::now();
+                    if last_warned.is_none_or(|t| now - t > Duration::from_secs(60)) {
+                        last_warned = Some(now);
+                        tracing::warn!(error = %e, spans = n, "trace export failed; those spans are lost (said once a minute at most)");
+                    }
+                }
+            }
+        }
+        for done in flushed {
+            let _ = done.try_send(());
+        }
+    }
+}

@@ -11,7 +11,7 @@ use serde_json::Value;
 
 use crate::{
     MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
-    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
+    MCPServerEntry, MCPTelemetryConfig, MCPToolConfig, VirtualMCPServer,
 };
 
 /// API group of every kind.
@@ -159,6 +159,7 @@ pub fn all_crds() -> Vec<CustomResourceDefinition> {
         MCPToolConfig::crd(),
         MCPOIDCConfig::crd(),
         MCPAuthzConfig::crd(),
+        MCPTelemetryConfig::crd(),
     ]
     .into_iter()
     .map(finish)

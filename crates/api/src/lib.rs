@@ -20,6 +20,7 @@ pub mod refs;
 pub mod remote_proxy;
 mod schema;
 pub mod server;
+pub mod telemetry_config;
 pub mod tool_config;
 pub mod virtual_server;
 
@@ -30,6 +31,7 @@ pub use group::{MCPGroup, MCPGroupSpec, MCPGroupStatus};
 pub use oidc_config::{MCPOIDCConfig, MCPOIDCConfigSpec};
 pub use remote_proxy::{MCPRemoteProxy, MCPRemoteProxySpec, MCPRemoteProxyStatus};
 pub use server::{MCPServer, MCPServerSpec, MCPServerStatus};
+pub use telemetry_config::{MCPTelemetryConfig, MCPTelemetryConfigSpec};
 pub use tool_config::{MCPToolConfig, MCPToolConfigSpec};
 pub use virtual_server::{VirtualMCPServer, VirtualMCPServerSpec, VirtualMCPServerStatus};
 

@@ -18,7 +18,7 @@ use vmcp_config::input::{self, InputError};
 
 use crate::{
     MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
-    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
+    MCPServerEntry, MCPTelemetryConfig, MCPToolConfig, VirtualMCPServer,
     crd::{DEPRECATED_VERSION, GROUP, STORAGE_VERSION},
 };
 
@@ -38,6 +38,7 @@ pub enum Manifest {
     ToolConfig(MCPToolConfig),
     OidcConfig(MCPOIDCConfig),
     AuthzConfig(MCPAuthzConfig),
+    TelemetryConfig(MCPTelemetryConfig),
     /// Any other kind (ConfigMaps, Secrets, kinds vmcp does not define), kept as JSON.
     Other(serde_json::Value),
 }
@@ -64,6 +65,7 @@ impl Manifest {
             Manifest::ExternalAuth(o) => of(o),
             Manifest::ToolConfig(o) => of(o),
             Manifest::OidcConfig(o) => of(o),
+            Manifest::TelemetryConfig(o) => of(o),
             Manifest::AuthzConfig(o) => of(o),
             Manifest::Other(v) => {
                 let text = |p: &str| v.pointer(p).and_then(|x| x.as_str()).map(str::to_owned);
@@ -243,6 +245,7 @@ fn classify(
         "MCPToolConfig" => typed(value).map(Manifest::ToolConfig),
         "MCPOIDCConfig" => typed(value).map(Manifest::OidcConfig),
         "MCPAuthzConfig" => typed(value).map(Manifest::AuthzConfig),
+        "MCPTelemetryConfig" => typed(value).map(Manifest::TelemetryConfig),
         _ => Ok(Manifest::Other(value)),
     };
     result.map_err(|(path, message)| field_error(path, message))

@@ -52,6 +52,7 @@ fn every_kind_has_storage_v1beta1_and_deprecated_v1alpha1() {
         "MCPToolConfig",
         "MCPOIDCConfig",
         "MCPAuthzConfig",
+        "MCPTelemetryConfig",
     ]
     .into_iter()
     .map(String::from)
@@ -116,7 +117,7 @@ fn short_names_and_printer_columns_match_toolhive() {
     const VALID: &str = ".status.conditions[?(@.type=='Valid')].status";
     const AGE: (&str, &str, &str) = ("Age", "date", ".metadata.creationTimestamp");
     type Column = (&'static str, &'static str, &'static str);
-    let want: [(&str, &[&str], Vec<Column>); 9] = [
+    let want: [(&str, &[&str], Vec<Column>); 10] = [
         (
             "VirtualMCPServer",
             &["vmcp", "virtualmcp"],
@@ -205,6 +206,17 @@ fn short_names_and_printer_columns_match_toolhive() {
             vec![
                 ("Type", "string", ".spec.type"),
                 ("Valid", "string", VALID),
+                AGE,
+            ],
+        ),
+        (
+            "MCPTelemetryConfig",
+            &["mcpotel"],
+            vec![
+                ("Endpoint", "string", ".spec.openTelemetry.endpoint"),
+                ("Valid", "string", VALID),
+                ("Tracing", "boolean", ".spec.openTelemetry.tracing.enabled"),
+                ("Metrics", "boolean", ".spec.openTelemetry.metrics.enabled"),
                 AGE,
             ],
         ),

@@ -108,6 +108,7 @@ fn check_files(files: &[PathBuf]) -> usize {
                 Manifest::ToolConfig(o) => assert_round_trip(input, o, &what),
                 Manifest::OidcConfig(o) => assert_round_trip(input, o, &what),
                 Manifest::AuthzConfig(o) => assert_round_trip(input, o, &what),
+                Manifest::TelemetryConfig(o) => assert_round_trip(input, o, &what),
                 Manifest::Other(_) => continue,
             }
             checked += 1;
@@ -135,9 +136,9 @@ fn manifest_files(dir: &Path) -> Vec<PathBuf> {
 #[test]
 fn toolhive_shapes_round_trip() {
     let checked = check_files(&manifest_files(&vmcp_testenv::toolhive_shapes()));
-    // 13 MCPServers, 12 VirtualMCPServers, 9 groups, 4 entries, 4 auth configs, 3 OIDC
-    // configs, 1 authorization config, ...
-    assert_eq!(checked, 48, "objects of our kinds checked");
+    // 13 MCPServers, 12 VirtualMCPServers, 10 groups, 4 entries, 4 auth configs, 3 OIDC
+    // configs, 2 telemetry configs, 1 authorization config, ...
+    assert_eq!(checked, 51, "objects of our kinds checked");
 }
 
 #[test]
@@ -442,7 +443,7 @@ fn documents_that_are_not_objects_are_errors_naming_them() {
     }
     // Objects of other API groups, and kinds of ToolHive's that vmcp does not define, pass.
     let parsed = parse_manifests(
-        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: toolhive.stacklok.dev/v1alpha1\nkind: MCPTelemetryConfig\nmetadata: {name: o}\n---\napiVersion: toolhive.stacklok.dev/v1alpha1\nkind: MCPGroup\nmetadata: {name: g}\n",
+        "apiVersion: apps/v1\nkind: Deployment\nmetadata: {name: d}\n---\napiVersion: toolhive.stacklok.dev/v1alpha1\nkind: EmbeddingServer\nmetadata: {name: o}\n---\napiVersion: toolhive.stacklok.dev/v1alpha1\nkind: MCPGroup\nmetadata: {name: g}\n",
         "m.yaml",
     )
     .unwrap();

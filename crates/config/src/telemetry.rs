@@ -6,8 +6,10 @@
 //! a config round-trips byte for byte; [`TelemetrySettings::read`] is the one reader, shared
 //! by the validator (problems) and the gateway (settings).
 //!
-//! vmcp additions: `protocol` (`http/protobuf`, the default and ToolHive's, or `grpc`) and
-//! `allowPrivateEndpoint`. A collector is outbound traffic like a backend: without the flag a
+//! vmcp additions: `protocol` (`http/protobuf`, the default and ToolHive's, or `grpc`),
+//! `headersFromEnv` (header name to the environment variable holding its value: how the
+//! operator passes an MCPTelemetryConfig's `sensitiveHeaders` without writing them into the
+//! ConfigMap) and `allowPrivateEndpoint`. A collector is outbound traffic like a backend: without the flag a
 //! private address is refused when the exporter connects (loopback needs the gateway's
 //! `--allow-loopback-endpoints` too), and link-local or metadata addresses never pass.
 
@@ -47,6 +49,8 @@ pub struct TelemetrySettings {
     pub sampling_rate: f64,
     /// Headers sent with every export (collector credentials): never logged.
     pub headers: BTreeMap<String, String>,
+    /// Headers whose values are read from these environment variables at start.
+    pub headers_from_env: BTreeMap<String, String>,
     /// Resource attributes added to every span.
     pub custom_attributes: BTreeMap<String, String>,
     /// PEM file of the CA that signs the collector's certificate (added to the system roots).
@@ -65,6 +69,7 @@ impl Default for TelemetrySettings {
             metrics_enabled: false,
             sampling_rate: DEFAULT_SAMPLING_RATE,
             headers: BTreeMap::new(),
+            headers_from_env: BTreeMap::new(),
             custom_attributes: BTreeMap::new(),
             ca_cert_path: None,
             allow_private_endpoint: false,
@@ -73,7 +78,7 @@ impl Default for TelemetrySettings {
 }
 
 /// Keys read.
-const KEYS: [&str; 13] = [
+const KEYS: [&str; 14] = [
     // `true` asks for what is always there (`/metrics` on the gateway's port); `false` is
     // said as a warning.
     "enablePrometheusMetricsPath",
@@ -85,6 +90,7 @@ const KEYS: [&str; 13] = [
     "metricsEnabled",
     "samplingRate",
     "headers",
+    "headersFromEnv",
     "insecure",
     "customAttributes",
     "caCertPath",
@@ -223,6 +229,40 @@ impl TelemetrySettings {
                 }
             }
         }
+        if let Some(v) = section.get("headersFromEnv") {
+            match v.as_object() {
+                None => bad(
+                    &mut problems,
+                    "headersFromEnv",
+                    "a map of header names to environment variable names",
+                ),
+                Some(map) => {
+                    for (k, v) in map {
+                        let var = v.as_str().filter(|v| is_env_name(v));
+                        match var {
+                            _ if !crate::is_header_name(k) => problems.push((
+                                format!("headersFromEnv\u{0}{k}"),
+                                "is not a valid HTTP header name".to_owned(),
+                                true,
+                            )),
+                            _ if s.headers.contains_key(k) => problems.push((
+                                format!("headersFromEnv\u{0}{k}"),
+                                "is in headers too".to_owned(),
+                                true,
+                            )),
+                            Some(var) => {
+                                s.headers_from_env.insert(k.clone(), var.to_owned());
+                            }
+                            None => problems.push((
+                                format!("headersFromEnv\u{0}{k}"),
+                                "must name an environment variable (A-Z, 0-9, _)".to_owned(),
+                                true,
+                            )),
+                        }
+                    }
+                }
+            }
+        }
         if let Some(v) = section.get("caCertPath") {
             match v.as_str() {
                 Some(p) if p.starts_with('/') => s.ca_cert_path = Some(p.to_owned()),
@@ -272,6 +312,15 @@ impl TelemetrySettings {
     pub fn traces(&self) -> bool {
         self.tracing_enabled && self.endpoint.is_some()
     }
+}
+
+/// An environment variable name as the operator writes them: `[A-Z_][A-Z0-9_]*`.
+fn is_env_name(v: &str) -> bool {
+    let mut chars = v.chars();
+    chars
+        .next()
+        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
+        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
 }
 
 /// The collector's base URL from ToolHive's `host:port` (scheme from `insecure`) or a URL.
@@ -377,6 +426,18 @@ mod tests {
             assert!(keys.contains(&k), "{k} missing from {p:?}");
         }
         assert!(p.iter().all(|(_, m, _)| !m.contains("s3cret")));
+        let (s, p) = read(json!({"headers": {"a": "1"},
+            "headersFromEnv": {"x-key": "VMCP_OTEL_HEADER_0", "a": "X", "b": "lower"}}));
+        assert_eq!(
+            s.headers_from_env.get("x-key").map(String::as_str),
+            Some("VMCP_OTEL_HEADER_0")
+        );
+        let keys: Vec<&str> = p.iter().map(|(k, _, _)| k.as_str()).collect();
+        assert_eq!(
+            keys,
+            ["headersFromEnv\u{0}a", "headersFromEnv\u{0}b"],
+            "{p:?}"
+        );
         let (_, p) = read(json!({"endpoint": "https://u:p@collector:4318"}));
         assert!(
             p.iter()

@@ -12,7 +12,7 @@ use vmcp_api::group::MCPGroupPhase;
 use vmcp_api::manifest::Manifest;
 use vmcp_api::{
     MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
-    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
+    MCPServerEntry, MCPTelemetryConfig, MCPToolConfig, VirtualMCPServer,
 };
 
 /// What the operator needs to know about a Deployment it created.
@@ -38,6 +38,8 @@ pub struct World {
     pub oidc_configs: BTreeMap<String, MCPOIDCConfig>,
     /// Authorization configurations `incomingAuth.authzConfigRef` may name.
     pub authz_configs: BTreeMap<String, MCPAuthzConfig>,
+    /// OpenTelemetry collectors a VirtualMCPServer's `telemetryConfigRef` may name.
+    pub telemetry_configs: BTreeMap<String, MCPTelemetryConfig>,
     /// ConfigMap data (binaryData keys appear with an empty value).
     pub config_maps: BTreeMap<String, BTreeMap<String, String>>,
     /// Secret key names; never values.
@@ -83,6 +85,7 @@ pub mod kinds {
     pub const TOOL_CONFIG: &str = "MCPToolConfig";
     pub const OIDC_CONFIG: &str = "MCPOIDCConfig";
     pub const AUTHZ_CONFIG: &str = "MCPAuthzConfig";
+    pub const TELEMETRY_CONFIG: &str = "MCPTelemetryConfig";
     pub const CONFIG_MAP: &str = "ConfigMap";
     pub const SECRET: &str = "Secret";
 }
@@ -204,6 +207,7 @@ impl ManifestWorlds {
             Manifest::ToolConfig(t) => put!(t, tool_configs),
             Manifest::OidcConfig(o) => put!(o, oidc_configs),
             Manifest::AuthzConfig(a) => put!(a, authz_configs),
+            Manifest::TelemetryConfig(t) => put!(t, telemetry_configs),
             Manifest::Other(value) => self.add_other(&value),
         }
     }

@@ -13,7 +13,7 @@ use kube::{Client, Resource};
 use serde::de::DeserializeOwned;
 use vmcp_api::{
     MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
-    MCPServerEntry, MCPToolConfig,
+    MCPServerEntry, MCPTelemetryConfig, MCPToolConfig,
 };
 
 use crate::error::{Error, Result};
@@ -77,6 +77,7 @@ pub async fn load_world(
     world.tool_configs = list::<MCPToolConfig>(client, ns).await?;
     world.oidc_configs = list::<MCPOIDCConfig>(client, ns).await?;
     world.authz_configs = list::<MCPAuthzConfig>(client, ns).await?;
+    world.telemetry_configs = list::<MCPTelemetryConfig>(client, ns).await?;
 
     read_referenced(client, ns, &mut world, Some(group)).await?;
     let dep_api: Api<Deployment> = Api::namespaced(client.clone(), ns);
@@ -160,6 +161,25 @@ async fn read_referenced(
             secrets.insert(s.name.clone());
         }
         if let Some(c) = i
+            .ca_bundle_ref
+            .as_ref()
+            .and_then(|c| c.config_map_ref.as_ref())
+        {
+            cms.insert(c.name.clone());
+        }
+    }
+    // The collectors' secret headers and CA bundles.
+    for o in world
+        .telemetry_configs
+        .values()
+        .filter_map(|c| c.spec.open_telemetry.as_ref())
+    {
+        secrets.extend(
+            o.sensitive_headers
+                .iter()
+                .map(|h| h.secret_key_ref.name.clone()),
+        );
+        if let Some(c) = o
             .ca_bundle_ref
             .as_ref()
             .and_then(|c| c.config_map_ref.as_ref())

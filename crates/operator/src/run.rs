@@ -12,7 +12,7 @@ use axum::extract::State;
 use axum::http::StatusCode;
 use axum::routing::get;
 use kube::Client;
-use vmcp_api::{MCPAuthzConfig, MCPExternalAuthConfig, MCPOIDCConfig};
+use vmcp_api::{MCPAuthzConfig, MCPExternalAuthConfig, MCPOIDCConfig, MCPTelemetryConfig};
 
 use crate::controllers::{self, Context, Metrics, Scope, Shutdown};
 use crate::error::{Error, Result};
@@ -110,6 +110,11 @@ pub async fn run_controllers(ctx: Arc<Context>, scopes: Vec<Scope>, shutdown: Sh
         )));
         tasks.push(tokio::spawn(controllers::shared_config::run::<
             MCPExternalAuthConfig,
+        >(
+            ctx.clone(), scope.clone(), shutdown.clone()
+        )));
+        tasks.push(tokio::spawn(controllers::shared_config::run::<
+            MCPTelemetryConfig,
         >(
             ctx.clone(), scope.clone(), shutdown.clone()
         )));

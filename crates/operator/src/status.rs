@@ -73,10 +73,12 @@ pub struct StatusPlan {
     pub url: String,
     pub conditions: Vec<Cond>,
     pub backends: Vec<BackendReport>,
-    /// `status.oidcConfigHash` and `status.authzConfigHash`: the spec hashes of the shared
-    /// configs this render used (absent when it used none, or stopped).
+    /// `status.oidcConfigHash`, `status.authzConfigHash` and `status.telemetryConfigHash`:
+    /// the spec hashes of the shared configs this render used (absent when it used none, or
+    /// stopped).
     pub oidc_config_hash: Option<String>,
     pub authz_config_hash: Option<String>,
+    pub telemetry_config_hash: Option<String>,
 }
 
 impl StatusPlan {
@@ -275,6 +277,9 @@ pub fn virtual_server_status(
     }
     if let Some(h) = &plan.authz_config_hash {
         status["authzConfigHash"] = h.clone().into();
+    }
+    if let Some(h) = &plan.telemetry_config_hash {
+        status["telemetryConfigHash"] = h.clone().into();
     }
     status
 }

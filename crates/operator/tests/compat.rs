@@ -11,20 +11,23 @@ use vmcp_operator::render::Settings;
 use vmcp_testenv::{toolhive_samples, toolhive_shapes};
 
 /// Fields that may legitimately stop a ToolHive example: the features the compatibility rule
-/// names as unsupported (optimizer, composite tools, code mode, embedded auth server,
-/// telemetry config references). Authorization and OIDC are not among them.
+/// names as unsupported (optimizer, composite tools, code mode, embedded auth server).
+/// Authorization, OIDC and telemetry config references are not among them.
 const UNSUPPORTED: &[&str] = &[
     "spec.config.compositeToolRefs",
     "spec.config.codeMode",
     "spec.config.optimizer",
     "spec.embeddingServerRef",
-    "spec.telemetryConfigRef",
     "spec.authServerConfig",
 ];
 
 /// The reference conditions whose failure means "an object the files do not hold, or hold
 /// incompletely" rather than an unsupported feature.
-const REFERENCES: &[&str] = &["OIDCConfigRefValidated", "AuthzConfigRefValidated"];
+const REFERENCES: &[&str] = &[
+    "OIDCConfigRefValidated",
+    "AuthzConfigRefValidated",
+    "TelemetryConfigRefValidated",
+];
 
 /// The files of `dir`, in name order.
 fn files_of(dir: &Path) -> Vec<PathBuf> {
@@ -137,9 +140,75 @@ fn virtual_mcp_shapes_render_or_name_the_unsupported_field() {
         "vmcp_strategies.yaml analytics-prefixed: rendered, 1 policies",
         "vmcp_strategies.yaml analytics-ranked: rendered, 0 policies",
         "vmcp_strategies.yaml analytics-picked: rendered, 0 policies",
-        "vmcp_telemetry_config_ref.yaml traced-gateway: refused (spec.telemetryConfigRef)",
+        "vmcp_telemetry_config_ref.yaml traced-gateway: rendered, 0 policies",
     ];
     assert_eq!(outcomes, expected);
+}
+
+/// The gateway's `telemetry` section of the one VirtualMCPServer of `file`, as the gateway
+/// reads it, with the rendered ConfigMap text and Deployment.
+fn rendered_telemetry(
+    file: &Path,
+) -> (
+    vmcp_config::TelemetrySettings,
+    String,
+    k8s_openapi::api::apps::v1::Deployment,
+) {
+    let outcomes = render_manifests(read_manifests(file).unwrap(), &Settings::default());
+    let objs = outcomes[0].rendered.objects.clone().expect("rendered");
+    let text = objs.config_map.data.as_ref().unwrap()["config.yaml"].clone();
+    let cfg = vmcp_config::Config::from_yaml_str(&text).unwrap();
+    let (settings, problems) =
+        vmcp_config::TelemetrySettings::read(cfg.telemetry.as_ref().unwrap());
+    assert!(problems.iter().all(|(_, _, e)| !e), "{problems:?}");
+    (settings, text, objs.deployment)
+}
+
+/// A shared MCPTelemetryConfig becomes a `telemetry` section the gateway traces with: the
+/// reference's service name, the credential as a variable from its Secret (never in the
+/// ConfigMap), the resource attributes; the status names the config's hash.
+#[test]
+fn a_telemetry_config_ref_renders_a_tracing_section_with_secret_headers_as_env() {
+    let file = toolhive_shapes().join("virtual-mcps/vmcp_telemetry_config_ref.yaml");
+    let (s, text, deployment) = rendered_telemetry(&file);
+    assert!(s.traces());
+    assert_eq!(s.endpoint.as_deref(), Some("https://otel.labs.svc:4318"));
+    assert_eq!(
+        (s.service_name.as_str(), s.sampling_rate),
+        ("traced-gateway", 0.25)
+    );
+    assert_eq!(s.headers.get("x-tenant").map(String::as_str), Some("labs"));
+    assert_eq!(
+        s.headers_from_env.get("authorization").map(String::as_str),
+        Some("VMCP_OTEL_HEADER_0")
+    );
+    assert_eq!(
+        s.custom_attributes
+            .get("deployment.environment")
+            .map(String::as_str),
+        Some("labs")
+    );
+    assert!(!text.contains("labs-collector-credential"), "{text}");
+    let env = deployment.spec.unwrap().template.spec.unwrap().containers[0]
+        .env
+        .clone()
+        .unwrap_or_default();
+    let var = env
+        .iter()
+        .find(|e| e.name == "VMCP_OTEL_HEADER_0")
+        .expect("the header variable");
+    let from = var
+        .value_from
+        .as_ref()
+        .unwrap()
+        .secret_key_ref
+        .as_ref()
+        .unwrap();
+    assert_eq!(
+        (from.name.as_str(), from.key.as_str()),
+        ("labs-otel-token", "token")
+    );
+    assert!(var.value.is_none());
 }
 
 #[test]
@@ -166,11 +235,22 @@ fn toolhive_virtual_mcp_examples_render_or_name_the_unsupported_field() {
         "vmcp_production_full.yaml production-vmcp: stopped (OIDCConfigRefValidated=OIDCConfigRefNotFound: MCPOIDCConfig production/production-oidc-config referenced by spec.incomingAuth.oidcConfigRef not found)",
         "vmcp_simple_discovered.yaml simple-vmcp: rendered, 1 policies",
         "vmcp_with_oidcconfig_ref.yaml shared-auth-vmcp: stopped (OIDCConfigRefValidated=OIDCConfigRefNotValid: MCPOIDCConfig default/corporate-idp is not valid: spec.inline.clientSecretRef: Secret default/oidc-secret not found)",
-        "vmcp_with_telemetry_ref.yaml telemetry-demo-vmcp: refused (spec.telemetryConfigRef)",
+        "vmcp_with_telemetry_ref.yaml telemetry-demo-vmcp: rendered, 0 policies",
     ];
     assert_eq!(outcomes, expected);
     let rendered = outcomes.iter().filter(|o| o.contains(": rendered")).count();
-    assert_eq!((rendered, outcomes.len() - rendered), (4, 11));
+    assert_eq!((rendered, outcomes.len() - rendered), (5, 10));
+    // The telemetry sample traces to its collector under the reference's service name.
+    let (s, _, _) = rendered_telemetry(&samples.join("virtual-mcps/vmcp_with_telemetry_ref.yaml"));
+    assert!(s.traces());
+    assert_eq!(
+        s.endpoint.as_deref(),
+        Some("http://otel-collector-opentelemetry-collector.monitoring.svc.cluster.local:4318")
+    );
+    assert_eq!(
+        (s.service_name.as_str(), s.sampling_rate),
+        ("telemetry-demo-vmcp", 0.1)
+    );
     // With the Secret the file leaves out, the shared-provider sample renders its OIDC block.
     let file = samples.join("virtual-mcps/vmcp_with_oidcconfig_ref.yaml");
     let text = std::fs::read_to_string(&file).unwrap()

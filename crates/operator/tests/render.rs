@@ -780,8 +780,9 @@ fn unsupported_features_name_the_field() {
             "spec.config.aggregation.conflictResoluton",
         ),
         (
-            "telemetryConfigRef: {name: otel}",
-            "spec.telemetryConfigRef",
+            // A reference and an inline section: one would silently replace the other.
+            "telemetryConfigRef: {name: otel}\n  config: {telemetry: {endpoint: 'c:4318'}}",
+            "spec.config.telemetry and spec.telemetryConfigRef are both set",
         ),
         ("embeddingServerRef: {name: e}", "spec.embeddingServerRef"),
         ("authServerConfig: {issuer: x}", "spec.authServerConfig"),

@@ -77,6 +77,20 @@ pub fn exporter(
         loopback: allow_loopback,
     };
     check_literal(base, reach)?;
+    let mut headers = settings.headers.clone();
+    for (name, var) in &settings.headers_from_env {
+        match std::env::var(var) {
+            Ok(v) if !v.is_empty() && !v.contains(['\r', '\n']) => {
+                headers.insert(name.clone(), v);
+            }
+            _ => {
+                return Err(TelemetryError::Env {
+                    header: name.clone(),
+                    var: var.clone(),
+                });
+            }
+        }
+    }
     let client =
         outbound::client(tls, reach).map_err(|e| TelemetryError::Exporter(e.to_string()))?;
     opentelemetry_otlp::SpanExporter::builder()
@@ -84,7 +98,7 @@ pub fn exporter(
         .with_http_client(Outbound(client))
         .with_endpoint(format!("{base}/v1/traces"))
         .with_timeout(EXPORT_TIMEOUT)
-        .with_headers(settings.headers.clone().into_iter().collect())
+        .with_headers(headers.into_iter().collect())
         .build()
         .map_err(|e| TelemetryError::Exporter(e.to_string()))
 }

@@ -46,6 +46,11 @@ pub enum TelemetryError {
     Ca(String),
     #[error("telemetry: the OTLP exporter could not be built: {0}")]
     Exporter(String),
+    /// The variable is named, never its value.
+    #[error(
+        "telemetry.headersFromEnv.{header}: the environment variable {var} is not set, empty or not one line"
+    )]
+    Env { header: String, var: String },
     #[error("telemetry.protocol: grpc is not supported yet; use http/protobuf (port 4318)")]
     Grpc,
 }

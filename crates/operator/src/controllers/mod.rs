@@ -69,16 +69,18 @@ pub enum Which {
     OidcConfig = 3,
     AuthzConfig = 4,
     ExternalAuthConfig = 5,
+    TelemetryConfig = 6,
 }
 
 impl Which {
-    pub const ALL: [Which; 6] = [
+    pub const ALL: [Which; 7] = [
         Which::Group,
         Which::Entry,
         Which::VirtualServer,
         Which::OidcConfig,
         Which::AuthzConfig,
         Which::ExternalAuthConfig,
+        Which::TelemetryConfig,
     ];
 
     pub fn label(self) -> &'static str {
@@ -89,6 +91,7 @@ impl Which {
             Which::OidcConfig => "mcpoidcconfig",
             Which::AuthzConfig => "mcpauthzconfig",
             Which::ExternalAuthConfig => "mcpexternalauthconfig",
+            Which::TelemetryConfig => "mcptelemetryconfig",
         }
     }
 }

@@ -1,4 +1,4 @@
-//! MCPOIDCConfig, MCPAuthzConfig and MCPExternalAuthConfig controller: validation only, like the entry controller.
+//! MCPOIDCConfig, MCPAuthzConfig, MCPExternalAuthConfig and MCPTelemetryConfig controller: validation only, like the entry controller.
 //! It writes each object's `Valid` condition (ToolHive's reasons `ConfigValid` /
 //! `ConfigInvalid`, the message naming every problem), `observedGeneration` and `configHash`.
 //!
@@ -16,13 +16,13 @@ use kube::runtime::watcher;
 use serde::de::DeserializeOwned;
 use vmcp_api::conditions::{reasons as r, types as t};
 use vmcp_api::config_status::ConfigStatus;
-use vmcp_api::{MCPAuthzConfig, MCPExternalAuthConfig, MCPOIDCConfig};
+use vmcp_api::{MCPAuthzConfig, MCPExternalAuthConfig, MCPOIDCConfig, MCPTelemetryConfig};
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, track};
 use crate::apply::Namespaced;
 use crate::error::{Result, name_and_namespace};
 use crate::status::{Cond, now, to_k8s_conditions};
-use crate::validate::{authz, oidc, spec_hash};
+use crate::validate::{authz, oidc, spec_hash, telemetry};
 
 /// A shared config kind: how its spec is checked and hashed.
 pub trait SharedConfig: Namespaced + DeserializeOwned + Send + Sync + 'static {
@@ -70,6 +70,21 @@ impl SharedConfig for MCPExternalAuthConfig {
     const WHICH: Which = Which::ExternalAuthConfig;
     fn problems(&self) -> Vec<String> {
         vmcp_core::auth::spec_problems(&self.spec)
+    }
+    fn hash(&self) -> String {
+        spec_hash(&self.spec)
+    }
+    fn status(&self) -> Option<&ConfigStatus> {
+        self.status.as_ref()
+    }
+}
+
+/// Spec problems only, as for MCPExternalAuthConfig: its Secrets and CA ConfigMap are checked
+/// on the VirtualMCPServers that use it (`TelemetryConfigRefValidated`).
+impl SharedConfig for MCPTelemetryConfig {
+    const WHICH: Which = Which::TelemetryConfig;
+    fn problems(&self) -> Vec<String> {
+        telemetry::check_config(&self.spec)
     }
     fn hash(&self) -> String {
         spec_hash(&self.spec)

@@ -8,7 +8,8 @@
 //! servers whose group names the member, or that listed it last time), and everything the
 //! last render read (auth configs, their Secrets, CA ConfigMaps, header Secrets, the
 //! authorization policies' ConfigMap, the MCPOIDCConfig with its Secret and CA ConfigMap,
-//! the MCPAuthzConfig) through the dependency index.
+//! the MCPAuthzConfig, the MCPTelemetryConfig with its Secrets and CA ConfigMap) through the
+//! dependency index.
 
 use std::sync::Arc;
 
@@ -24,7 +25,7 @@ use kube::runtime::utils::PredicateConfig;
 use kube::runtime::{WatchStreamExt, predicates, watcher};
 use vmcp_api::{
     MCPAuthzConfig, MCPExternalAuthConfig, MCPGroup, MCPOIDCConfig, MCPRemoteProxy, MCPServer,
-    MCPServerEntry, MCPToolConfig, VirtualMCPServer,
+    MCPServerEntry, MCPTelemetryConfig, MCPToolConfig, VirtualMCPServer,
 };
 
 use super::{Context, RESYNC, Scope, Shutdown, Which, decoded, error_policy, owner_vmcp, track};
@@ -277,6 +278,7 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
     let tools = mapper(&ctx, store.clone(), kinds::TOOL_CONFIG);
     let oidcs = mapper(&ctx, store.clone(), kinds::OIDC_CONFIG);
     let authzs = mapper(&ctx, store.clone(), kinds::AUTHZ_CONFIG);
+    let telemetries = mapper(&ctx, store.clone(), kinds::TELEMETRY_CONFIG);
     let cms = mapper(&ctx, store, kinds::CONFIG_MAP);
     controller
         .owns(scope.api::<Deployment>(&client), owned.clone())
@@ -341,6 +343,11 @@ pub async fn run(ctx: Arc<Context>, scope: Scope, shutdown: Shutdown) {
             scope.api::<DeserializeGuard<MCPAuthzConfig>>(&client),
             cfg.clone(),
             move |a: DeserializeGuard<MCPAuthzConfig>| authzs(a.meta(), None),
+        )
+        .watches(
+            scope.api::<DeserializeGuard<MCPTelemetryConfig>>(&client),
+            cfg.clone(),
+            move |t: DeserializeGuard<MCPTelemetryConfig>| telemetries(t.meta(), None),
         )
         .watches(scope.api::<Secret>(&client), cfg, move |s: Secret| {
             secrets(&s.metadata, None)

@@ -22,7 +22,7 @@ use crate::names::{
     CONFIG_CHECKSUM_ANNOTATION, CONFIG_KEY, CONFIG_MOUNT_DIR, CONFIG_VOLUME, CONTAINER_NAME,
     VMCP_PORT, base_labels, config_map_name, selector_labels, service_name,
 };
-use crate::validate::oidc::OidcCa;
+use crate::validate::FileCa;
 use vmcp_core::ca_bundles::CaMount;
 
 /// Everything the Deployment depends on.
@@ -36,8 +36,9 @@ pub struct DeploymentInput<'a> {
     /// Extra env vars (auth and header secrets), already sorted and unique.
     pub env: Vec<EnvVar>,
     pub ca_mounts: &'a [CaMount],
-    /// The OIDC issuer's CA bundle, in static and dynamic mode alike.
-    pub oidc_ca: Option<&'a OidcCa>,
+    /// CA bundles the gateway reads from files (the OIDC issuer's, the trace collector's), in
+    /// static and dynamic mode alike.
+    pub file_cas: Vec<&'a FileCa>,
     pub checksum: &'a str,
     pub replicas: Option<i32>,
     pub image_pull_secrets: Option<Vec<LocalObjectReference>>,
@@ -122,7 +123,7 @@ fn base_template(i: &DeploymentInput<'_>) -> PodTemplateSpec {
         volumes.push(ca.volume.clone());
         mounts.push(ca.mount.clone());
     }
-    if let Some(ca) = i.oidc_ca {
+    for ca in &i.file_cas {
         volumes.push(ca.volume.clone());
         mounts.push(ca.mount.clone());
     }

@@ -20,6 +20,7 @@ use vmcp_core::world::World;
 use super::{Mode, Stopped, deployment, sessions};
 use crate::status::{AUTH_CONFIGURED, BACKENDS_RESOLVED, BackendReport, Cond};
 use crate::validate::oidc::{self, ResolvedOidc};
+use crate::validate::telemetry::{self, ResolvedTelemetry};
 use crate::validate::virtual_server::check_spec;
 use crate::validate::{RefProblem, authz};
 
@@ -48,6 +49,9 @@ pub struct Input {
     pub oidc: Option<ResolvedOidc>,
     /// The referenced MCPAuthzConfig's spec hash, for `status.authzConfigHash`.
     pub authz_config_hash: Option<String>,
+    /// The resolved `telemetryConfigRef`: its header variables and CA mount go into the
+    /// Deployment (its section is already in `config`).
+    pub telemetry: Option<ResolvedTelemetry>,
 }
 
 /// Stage 1: validates the spec, the group and the backends' auth.
@@ -173,6 +177,20 @@ pub fn validate(vmcp: &VirtualMCPServer, world: &World) -> Result<Input, Box<Sto
         }
     };
 
+    let resolved_telemetry = match telemetry::resolve(vmcp, world) {
+        None => None,
+        Some(Err(p)) => return stop_on(conds, telemetry::CONDITION, p),
+        Some(Ok(r)) => {
+            conds.push(Cond::ok(
+                telemetry::CONDITION,
+                telemetry::REASON_VALID,
+                format!("MCPTelemetryConfig {} is valid", r.config_name),
+            ));
+            spec.config.telemetry = r.section.clone();
+            Some(r)
+        }
+    };
+
     // Authorization policies held in a ConfigMap, then discovery and outgoing auth.
     if let Some(a) = vmcp.spec.incoming_auth.authz_config.as_ref()
         && authz::config_map_ref(a).is_some()
@@ -283,5 +301,6 @@ pub fn validate(vmcp: &VirtualMCPServer, world: &World) -> Result<Input, Box<Sto
         conditions: conds,
         oidc: resolved_oidc,
         authz_config_hash,
+        telemetry: resolved_telemetry,
     })
 }

@@ -147,6 +147,7 @@ impl Stopped {
                 backends,
                 oidc_config_hash: None,
                 authz_config_hash: None,
+                telemetry_config_hash: None,
             },
             dependencies,
         }
@@ -248,6 +249,25 @@ pub fn dependencies(vmcp: &VirtualMCPServer, world: &World) -> Vec<ObjKey> {
     if let Some(r) = &incoming.authz_config_ref {
         deps.insert(world.key(kinds::AUTHZ_CONFIG, &r.name));
     }
+    if let Some(r) = &vmcp.spec.telemetry_config_ref {
+        deps.insert(world.key(kinds::TELEMETRY_CONFIG, &r.name));
+        let otel = world
+            .telemetry_configs
+            .get(&r.name)
+            .and_then(|c| c.spec.open_telemetry.as_ref());
+        if let Some(o) = otel {
+            for h in &o.sensitive_headers {
+                deps.insert(world.key(kinds::SECRET, &h.secret_key_ref.name));
+            }
+            if let Some(c) = o
+                .ca_bundle_ref
+                .as_ref()
+                .and_then(|c| c.config_map_ref.as_ref())
+            {
+                deps.insert(world.key(kinds::CONFIG_MAP, &c.name));
+            }
+        }
+    }
     let tool_refs = vmcp
         .spec
         .config
@@ -308,5 +328,6 @@ fn status_of(input: input::Input, world: &World, url: String) -> StatusPlan {
         backends: input.reports,
         oidc_config_hash: input.oidc.map(|o| o.hash),
         authz_config_hash: input.authz_config_hash,
+        telemetry_config_hash: input.telemetry.map(|t| t.hash),
     }
 }

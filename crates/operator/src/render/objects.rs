@@ -189,6 +189,10 @@ pub fn desired(
     if let Some(e) = input.oidc.as_ref().and_then(|o| o.env.as_ref()) {
         env.insert(e.name.clone(), e.clone());
     }
+    // The collector's secret headers, likewise.
+    for e in input.telemetry.iter().flat_map(|t| &t.env) {
+        env.insert(e.name.clone(), e.clone());
+    }
     used_env.extend(env.keys().cloned());
     let mut ca_mounts = Vec::new();
     let mut static_backends = Vec::new();
@@ -223,12 +227,19 @@ pub fn desired(
             ca_mounts.push(ca);
         }
     }
-    // The issuer's CA bundle is mounted in both modes: the gateway reads it from a file.
+    // The issuer's and the collector's CA bundles are mounted in both modes: the gateway
+    // reads them from files.
     let oidc_ca = input.oidc.as_ref().and_then(|o| o.ca.as_ref());
     if let Some(ca) = oidc_ca {
         let content = config_map_value(world, &ca.config_map, &ca.key);
         sum.part("oidc-ca", &format!("{}/{}", ca.config_map, ca.key))
             .part("oidc-ca-content", content);
+    }
+    let otel_ca = input.telemetry.as_ref().and_then(|t| t.ca.as_ref());
+    if let Some(ca) = otel_ca {
+        let content = config_map_value(world, &ca.config_map, &ca.key);
+        sum.part("otel-ca", &format!("{}/{}", ca.config_map, ca.key))
+            .part("otel-ca-content", content);
     }
     let gateway_config = config::finish(input.config.clone(), mode, &input.auth, static_backends);
     let report = gateway_config.validate();
@@ -333,7 +344,7 @@ pub fn desired(
         service_account: sa_name,
         env,
         ca_mounts: &ca_mounts,
-        oidc_ca,
+        file_cas: oidc_ca.into_iter().chain(otel_ca).collect(),
         checksum: &rollout_checksum,
         replicas: vmcp.spec.replicas,
         image_pull_secrets: vmcp.spec.image_pull_secrets.clone(),

@@ -9,7 +9,7 @@
 //! Fail closed: a reference that does not resolve stops the render, so a running gateway keeps
 //! its previous configuration and is never rolled to one that lets clients in unchecked.
 
-use k8s_openapi::api::core::v1::{EnvVar, EnvVarSource, SecretKeySelector, Volume, VolumeMount};
+use k8s_openapi::api::core::v1::EnvVar;
 use vmcp_api::VirtualMCPServer;
 use vmcp_api::oidc_config::{
     DEFAULT_K8S_ISSUER, K8S_CA_BUNDLE_PATH, K8S_TOKEN_PATH, MCPOIDCConfigSpec, OIDCSourceType,
@@ -17,10 +17,9 @@ use vmcp_api::oidc_config::{
 use vmcp_api::refs::SecretKeyRef;
 use vmcp_api::virtual_server::OIDCConfigRef;
 use vmcp_config::{CA_BUNDLE_ROOT, Config, IncomingAuth, IncomingAuthType, OidcConfig, Severity};
-use vmcp_core::ca_bundles::config_map_mount;
 use vmcp_core::world::World;
 
-use super::{RefProblem, spec_hash as config_hash};
+use super::{FileCa, RefProblem, spec_hash as config_hash};
 use crate::names;
 
 /// The variable the gateway reads the client secret from (ToolHive's name).
@@ -38,16 +37,6 @@ pub const REASON_VALID: &str = "OIDCConfigRefValid";
 pub const REASON_NOT_FOUND: &str = "OIDCConfigRefNotFound";
 pub const REASON_NOT_VALID: &str = "OIDCConfigRefNotValid";
 
-/// The issuer's CA bundle as the pod mounts it.
-#[derive(Clone, Debug, PartialEq)]
-pub struct OidcCa {
-    pub config_map: String,
-    pub key: String,
-    pub file_path: String,
-    pub volume: Volume,
-    pub mount: VolumeMount,
-}
-
 /// A resolved reference: the gateway's `incomingAuth.oidc` and what the pod needs for it.
 #[derive(Clone, Debug, PartialEq)]
 pub struct ResolvedOidc {
@@ -55,7 +44,7 @@ pub struct ResolvedOidc {
     pub oidc: OidcConfig,
     /// `VMCP_OIDC_CLIENT_SECRET` from the Secret, when the provider has a client secret.
     pub env: Option<EnvVar>,
-    pub ca: Option<OidcCa>,
+    pub ca: Option<FileCa>,
     /// The MCPOIDCConfig's spec hash, copied into `status.oidcConfigHash`.
     pub hash: String,
 }
@@ -293,8 +282,13 @@ fn resolve_ref(r: &OIDCConfigRef, vmcp: &str, world: &World) -> Result<ResolvedO
     oidc.resource = default_resource(r.resource_url.as_deref(), vmcp, &world.namespace);
     Ok(ResolvedOidc {
         config_name: cfg_name.clone(),
-        env: shared.secret.as_ref().map(client_secret_env),
-        ca: shared.ca.map(|(cm, key)| ca_mount(cm, key)),
+        env: shared
+            .secret
+            .as_ref()
+            .map(|s| super::secret_env(CLIENT_SECRET_ENV, &s.name, &s.key)),
+        ca: shared
+            .ca
+            .map(|(cm, key)| FileCa::mounted(CA_VOLUME, CA_DIR_NAME, cm, key)),
         hash: config_hash(&cfg.spec),
         oidc,
     })
@@ -308,33 +302,6 @@ pub fn default_resource(resource_url: Option<&str>, vmcp: &str, namespace: &str)
     match resource_url.map(str::trim).filter(|u| !u.is_empty()) {
         Some(u) => u.to_string(),
         None => names::service_url(vmcp, namespace),
-    }
-}
-
-fn client_secret_env(s: &SecretKeyRef) -> EnvVar {
-    EnvVar {
-        name: CLIENT_SECRET_ENV.into(),
-        value_from: Some(EnvVarSource {
-            secret_key_ref: Some(SecretKeySelector {
-                name: s.name.clone(),
-                key: s.key.clone(),
-                optional: Some(false),
-            }),
-            ..EnvVarSource::default()
-        }),
-        ..EnvVar::default()
-    }
-}
-
-fn ca_mount(config_map: String, key: String) -> OidcCa {
-    let dir = format!("{CA_BUNDLE_ROOT}/{CA_DIR_NAME}");
-    let (volume, mount) = config_map_mount(CA_VOLUME, &config_map, &key, &dir);
-    OidcCa {
-        file_path: format!("{dir}/{key}"),
-        volume,
-        mount,
-        config_map,
-        key,
     }
 }
 

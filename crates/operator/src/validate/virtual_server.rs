@@ -76,9 +76,9 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
     config.backends.clear();
 
     // Spec-level features without an implementation: refuse by name.
-    if spec.telemetry_config_ref.is_some() {
+    if spec.telemetry_config_ref.is_some() && config.telemetry.is_some() {
         problems.push(
-            "spec.telemetryConfigRef: MCPTelemetryConfig references are not supported by vmcp yet"
+            "spec.config.telemetry and spec.telemetryConfigRef are both set: the reference replaces the inline section, remove one"
                 .into(),
         );
     }

@@ -18,6 +18,22 @@ struct Named<'a> {
     uri: Option<std::borrow::Cow<'a, str>>,
 }
 
+/// The most of a client-sent name or URI a span repeats: they come before any check (a name
+/// that exists nowhere is traced too), so their size is the client's to choose.
+const MAX_NAME_SHOWN: usize = 256;
+
+/// `text` cut to [`MAX_NAME_SHOWN`] bytes on a character boundary.
+fn shown(text: &str) -> &str {
+    if text.len() <= MAX_NAME_SHOWN {
+        return text;
+    }
+    let mut end = MAX_NAME_SHOWN;
+    while !text.is_char_boundary(end) {
+        end -= 1;
+    }
+    &text[..end]
+}
+
 /// The session id as a span shows it: hashed (the id is a bearer capability; a trace store is
 /// read by more people than the gateway's memory), still the same for every request of it.
 pub fn hashed_session(id: &str) -> String {
@@ -41,7 +57,8 @@ pub fn server(
         "tools/call" | "prompts/get" => named.name.as_deref(),
         "resources/read" | "resources/subscribe" | "resources/unsubscribe" => named.uri.as_deref(),
         _ => None,
-    };
+    }
+    .map(shown);
     let name = match target {
         Some(t) => format!("{method} {t}"),
         None => method.to_owned(),
@@ -213,4 +230,34 @@ pub fn token_exchange(grant: &'static str) -> tracing::Span {
 pub fn fail(span: &tracing::Span, class: &str) {
     span.record("error.type", class);
     span.record("otel.status_code", "error");
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn client_names_are_cut_on_a_character_boundary() {
+        let long = "é".repeat(200);
+        let cut = shown(&long);
+        assert!(cut.len() <= MAX_NAME_SHOWN && long.starts_with(cut));
+        assert_eq!(shown("short"), "short");
+        assert_eq!(hashed_session("abc"), hashed_session("abc"));
+        assert_ne!(hashed_session("abc"), hashed_session("abd"));
+        assert_eq!(hashed_session("abc").len(), 32);
+    }
+
+    #[test]
+    fn error_types_come_from_the_reply() {
+        assert_eq!(
+            error_type(r#"{"jsonrpc":"2.0","id":1,"error":{"code":-32602,"message":"x"}}"#),
+            "-32602"
+        );
+        assert!(tool_failed(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[],"isError":true}}"#
+        ));
+        assert!(!tool_failed(
+            r#"{"jsonrpc":"2.0","id":1,"result":{"content":[]}}"#
+        ));
+    }
 }

@@ -772,7 +772,7 @@ fn arguments(members: &[(String, &RawValue)]) -> Result<Option<Map<String, Value
 /// The `method` label of a request's metrics: one of the methods the gateway serves, or
 /// `other`. The name comes from the client, so taken as it is, every made-up method would be a
 /// new series held for the life of the process (and its text would be echoed into `/metrics`).
-fn metric_method(method: &str) -> &str {
+fn metric_method(method: &str) -> &'static str {
     const SERVED: &[&str] = &[
         "initialize",
         "ping",
@@ -788,11 +788,11 @@ fn metric_method(method: &str) -> &str {
         "completion/complete",
         "logging/setLevel",
     ];
-    if SERVED.contains(&method) {
-        method
-    } else {
-        "other"
-    }
+    SERVED
+        .iter()
+        .find(|m| **m == method)
+        .copied()
+        .unwrap_or("other")
 }
 
 fn invalid(id: &RawValue, msg: &str) -> Outcome {

@@ -457,7 +457,8 @@ pub async fn start(
         };
         Arc::new(Sessions::new(on_end, bounds))
     };
-    let metrics = Arc::new(Metrics::default());
+    let gauge_source = Arc::new(std::sync::OnceLock::new());
+    let metrics = Arc::new(Metrics::new(gauge_source.clone()));
     let front = Arc::new(Front {
         router: route::Router {
             agg: agg.clone(),
@@ -485,6 +486,16 @@ pub async fn start(
             .filter_map(|h| http::HeaderName::from_bytes(h.as_bytes()).ok())
             .collect(),
     });
+    // The metrics read the gateway's state when scraped; weakly, since the front owns them.
+    {
+        let front = Arc::downgrade(&front);
+        let _ = gauge_source.set(Box::new(move || {
+            front
+                .upgrade()
+                .map(|f| crate::front::http::gauges(&f))
+                .unwrap_or_default()
+        }) as crate::metrics::GaugeSource);
+    }
 
     let mut loops = Vec::new();
     // Backend notifications: list changes refresh that backend; resource updates go to

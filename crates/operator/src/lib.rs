@@ -14,6 +14,7 @@ pub mod controllers;
 pub mod deps;
 pub mod error;
 pub mod leader;
+pub mod metrics;
 pub mod names;
 pub mod offline;
 pub mod read;

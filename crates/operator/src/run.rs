@@ -57,8 +57,7 @@ impl RunOptions {
 
 struct Health {
     ready: AtomicBool,
-    metrics: Arc<Metrics>,
-    ctx: Arc<Context>,
+    exposition: crate::metrics::Exposition,
 }
 
 async fn healthz() -> &'static str {
@@ -74,12 +73,7 @@ async fn readyz(State(h): State<Arc<Health>>) -> (StatusCode, &'static str) {
 }
 
 async fn metrics_handler(State(h): State<Arc<Health>>) -> String {
-    let s = &h.ctx.applier.stats;
-    h.metrics.render(
-        s.applies.load(Ordering::Relaxed),
-        s.changes.load(Ordering::Relaxed),
-        s.deletes.load(Ordering::Relaxed),
-    )
+    h.exposition.render()
 }
 
 /// Runs every controller for `scopes` until `shutdown`.
@@ -175,8 +169,7 @@ pub async fn run(
     let ctx = Context::new(client.clone(), opts.settings.clone(), metrics.clone());
     let health = Arc::new(Health {
         ready: AtomicBool::new(false),
-        metrics: metrics.clone(),
-        ctx: ctx.clone(),
+        exposition: crate::metrics::Exposition::new(metrics.clone(), ctx.applier.stats.clone()),
     });
     let (trigger, shutdown) = Shutdown::new();
     tokio::spawn(async move {

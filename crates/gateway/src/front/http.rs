@@ -711,8 +711,9 @@ async fn status(State(front): State<Arc<Front>>) -> Response {
     json(StatusCode::OK, body.to_string())
 }
 
-async fn metrics(State(front): State<Arc<Front>>) -> Response {
-    let backends: Vec<crate::metrics::BackendGauges> = front
+/// The state `/metrics` shows at the moment it is scraped (read by the metrics' callbacks).
+pub fn gauges(front: &Front) -> crate::metrics::Gauges {
+    let backends = front
         .agg
         .backends()
         .values()
@@ -734,17 +735,16 @@ async fn metrics(State(front): State<Arc<Front>>) -> Response {
             }
         })
         .collect();
-    let relayed = crate::relay::counts();
-    let body = front
-        .metrics
-        .render(&backends, front.sessions.len(), &relayed);
-    let mut body = body;
-    if let Some(a) = &front.router.audit {
-        let (dropped, written) = a.counts();
-        body.push_str(&format!(
-            "# HELP vmcp_audit_events_written_total Audit events written.\n# TYPE vmcp_audit_events_written_total counter\nvmcp_audit_events_written_total {written}\n# HELP vmcp_audit_events_dropped_total Audit events dropped because the writer fell behind.\n# TYPE vmcp_audit_events_dropped_total counter\nvmcp_audit_events_dropped_total {dropped}\n"
-        ));
+    crate::metrics::Gauges {
+        backends,
+        sessions: front.sessions.len(),
+        relayed: crate::relay::counts(),
+        audit: front.router.audit.as_ref().map(|a| a.counts()),
     }
+}
+
+async fn metrics(State(front): State<Arc<Front>>) -> Response {
+    let body = front.metrics.render();
     let mut r = Response::new(Body::from(body));
     r.headers_mut().insert(
         header::CONTENT_TYPE,

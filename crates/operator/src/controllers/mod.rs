@@ -96,37 +96,6 @@ impl Which {
     }
 }
 
-impl Metrics {
-    /// Prometheus text exposition.
-    pub fn render(&self, applies: u64, changes: u64, deletes: u64) -> String {
-        let mut out = String::new();
-        out.push_str("# HELP vmcp_operator_reconciles_total Reconciles run.\n# TYPE vmcp_operator_reconciles_total counter\n");
-        for w in Which::ALL {
-            out.push_str(&format!(
-                "vmcp_operator_reconciles_total{{controller=\"{}\"}} {}\n",
-                w.label(),
-                self.reconciles[w as usize].load(Ordering::Relaxed)
-            ));
-        }
-        out.push_str("# HELP vmcp_operator_reconcile_errors_total Reconciles that failed and were retried.\n# TYPE vmcp_operator_reconcile_errors_total counter\n");
-        for w in Which::ALL {
-            out.push_str(&format!(
-                "vmcp_operator_reconcile_errors_total{{controller=\"{}\"}} {}\n",
-                w.label(),
-                self.failures[w as usize].load(Ordering::Relaxed)
-            ));
-        }
-        out.push_str(&format!(
-            "# HELP vmcp_operator_applies_total Server-side applies sent.\n# TYPE vmcp_operator_applies_total counter\nvmcp_operator_applies_total {applies}\n\
-             # HELP vmcp_operator_apply_changes_total Object applies that changed the object.\n# TYPE vmcp_operator_apply_changes_total counter\nvmcp_operator_apply_changes_total {changes}\n\
-             # HELP vmcp_operator_deletes_total Objects deleted because the operator no longer renders them.\n# TYPE vmcp_operator_deletes_total counter\nvmcp_operator_deletes_total {deletes}\n\
-             # HELP vmcp_operator_leader Whether this replica holds the leader lease.\n# TYPE vmcp_operator_leader gauge\nvmcp_operator_leader {}\n",
-            self.leader.load(Ordering::Relaxed)
-        ));
-        out
-    }
-}
-
 /// Shared state of the controllers.
 pub struct Context {
     pub client: Client,

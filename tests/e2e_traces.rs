@@ -3,7 +3,8 @@
 //! 2.x as client (it puts its trace context into `_meta`) and as backend (it takes the
 //! gateway's back out of `_meta`, and reports what it got), server-everything as a second
 //! backend, and a plain HTTP client sending `traceparent` as a header. The traces are read
-//! back through Jaeger's HTTP query API.
+//! back through Jaeger's HTTP query API; the metrics pushed by OTLP through the Prometheus
+//! exporter of Jaeger's collector, and compared with the gateway's own `/metrics`.
 
 mod common;
 
@@ -235,5 +236,108 @@ async fn a_call_is_one_trace_from_the_client_through_the_gateway_into_the_backen
         !metrics.contains("vmcp_trace_spans_total{result=\"exported\"} 0"),
         "{metrics}"
     );
+    drop(gw);
+}
+
+/// The value of the first sample `name` whose labels include `labels` (a collector adds its
+/// own, `job` and the like).
+fn sample_with(text: &str, name: &str, labels: &[(&str, &str)]) -> Option<f64> {
+    text.lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter(|l| l.starts_with(&format!("{name}{{")) || l.starts_with(&format!("{name} ")))
+        .find(|l| {
+            labels
+                .iter()
+                .all(|(k, v)| l.contains(&format!("{k}=\"{v}\"")))
+        })
+        .and_then(|l| l.rsplit_once(' ')?.1.parse().ok())
+}
+
+async fn get_text(url: &str) -> String {
+    let r = reqwest::Client::new().get(url).send().await.unwrap();
+    String::from_utf8_lossy(&r.bytes().await.unwrap()).into_owned()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn metrics_pushed_by_otlp_agree_with_the_scrape() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let jaeger = Jaeger::shared().await.expect("jaeger starts");
+    let (_everything, be_port) = server_everything().await;
+    let dir = scratch("e2e-otlp-metrics");
+    let cfg = dir.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name: metered\ngroupRef: g\nincomingAuth: {{type: anonymous}}\n\
+             outgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\n\
+             aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n\
+             backends:\n\
+             - {{name: everything, url: \"http://127.0.0.1:{be_port}/mcp\", transport: streamable-http}}\n\
+             telemetry:\n  endpoint: \"{}\"\n  insecure: true\n  metricsEnabled: true\n\
+             \x20 serviceName: vmcp-e2e-metrics\n  allowPrivateEndpoint: true\n",
+            jaeger.otlp_http
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--allow-loopback-endpoints"])
+        // A push every half second instead of every 30 s.
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let gw = Process::spawn("vmcp serve", command).unwrap();
+    wait_listening(port).await;
+    let mut c = Client::local(port).accept("application/json");
+    c.initialize(json!({})).await;
+    const N: usize = 7;
+    for i in 0..N {
+        let text = c
+            .call_text("everything_echo", json!({"message": format!("m{i}")}))
+            .await;
+        assert!(text.contains(&format!("m{i}")), "{text}");
+    }
+    let scraped = c.get_text("/metrics").await;
+    let call = [
+        ("method", "tools/call"),
+        ("tool", "everything_echo"),
+        ("backend", "everything"),
+        ("outcome", "ok"),
+    ];
+    assert_eq!(
+        sample_with(&scraped, "vmcp_requests_total", &call),
+        Some(N as f64),
+        "{scraped}"
+    );
+    let backend = [
+        ("target_workload_name", "everything"),
+        ("gen_ai_tool_name", "everything_echo"),
+    ];
+    let th = sample_with(&scraped, "toolhive_vmcp_backend_requests_total", &backend);
+    assert_eq!(th, Some(N as f64), "{scraped}");
+    // The collector gets the same counts (the push is periodic: wait for one after the calls).
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pushed = get_text(&jaeger.metrics).await;
+        let got = (
+            sample_with(&pushed, "vmcp_requests_total", &call),
+            sample_with(&pushed, "toolhive_vmcp_backend_requests_total", &backend),
+            sample_with(&pushed, "vmcp_request_duration_seconds_count", &call[..3]),
+        );
+        if got == (Some(N as f64), th, Some(N as f64)) {
+            assert!(pushed.contains("job=\"vmcp-e2e-metrics\""), "{pushed}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the collector has {got:?}, the gateway {N}:\n{pushed}\njaeger log:\n{}",
+            jaeger.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
     drop(gw);
 }

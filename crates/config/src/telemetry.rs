@@ -297,18 +297,11 @@ impl TelemetrySettings {
                 false,
             ));
         }
-        if s.metrics_enabled {
-            problems.push((
-                "metricsEnabled".to_owned(),
-                "exporting metrics by OTLP is not supported yet; scrape /metrics (Prometheus)"
-                    .to_owned(),
-                false,
-            ));
-        }
         (s, problems)
     }
 
-    /// Whether spans are made and exported.
+    /// Whether spans are made and exported (metrics are pushed by OTLP with
+    /// `metrics_enabled` and an endpoint; `/metrics` is served either way).
     pub fn traces(&self) -> bool {
         self.tracing_enabled && self.endpoint.is_some()
     }

@@ -72,11 +72,6 @@ fn check_gateway_config(path: &Path, (name, group): (&str, &str), policies: usiz
                 ProblemKind::Invalid,
                 "telemetry.endpoint"
             ),
-            (
-                Severity::Warning,
-                ProblemKind::Invalid,
-                "telemetry.metricsEnabled"
-            ),
         ],
         "{report}"
     );

@@ -63,6 +63,12 @@ impl Default for Metrics {
     }
 }
 
+/// A reader that pushes the metrics elsewhere too (OTLP), beside `/metrics`.
+pub type OtlpReader =
+    opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader<
+        opentelemetry_otlp::MetricExporter,
+    >;
+
 /// A `&'static str` or owned label value without copying the static ones.
 fn label(key: &'static str, value: &str) -> KeyValue {
     KeyValue::new(key, value.to_owned())
@@ -71,6 +77,15 @@ fn label(key: &'static str, value: &str) -> KeyValue {
 impl Metrics {
     /// The instruments, reading scrape-time state from `source` once it is set.
     pub fn new(source: Arc<OnceLock<GaugeSource>>) -> Self {
+        Metrics::with_otlp(source, None)
+    }
+
+    /// [`Metrics::new`], the same instruments also pushed by `otlp` (the values a scrape
+    /// and the collector see come from one set of instruments, so they agree).
+    pub fn with_otlp(
+        source: Arc<OnceLock<GaugeSource>>,
+        otlp: Option<(OtlpReader, opentelemetry_sdk::Resource)>,
+    ) -> Self {
         let registry = prometheus::Registry::new();
         let exporter = opentelemetry_prometheus::exporter()
             .with_registry(registry.clone())
@@ -79,7 +94,10 @@ impl Metrics {
             .without_target_info()
             .scope_info_enabled(false)
             .build();
-        let builder = SdkMeterProvider::builder();
+        let mut builder = SdkMeterProvider::builder();
+        if let Some((reader, resource)) = otlp {
+            builder = builder.with_reader(reader).with_resource(resource);
+        }
         let provider = match exporter {
             Ok(e) => builder.with_reader(e).build(),
             Err(e) => {
@@ -176,9 +194,11 @@ impl Metrics {
             .unwrap_or_else(|e| format!("# encoding the metrics failed: {e}\n"))
     }
 
-    /// The meter provider, for a reader that exports by OTLP.
-    pub fn provider(&self) -> &SdkMeterProvider {
-        &self.provider
+    /// Pushes what the OTLP reader has not sent yet, and stops it.
+    pub fn shutdown(&self) {
+        if let Err(e) = self.provider.shutdown() {
+            tracing::debug!(error = %e, "metrics shutdown");
+        }
     }
 }
 

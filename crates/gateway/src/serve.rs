@@ -91,6 +91,7 @@ pub struct Gateway {
     shutdown: Option<oneshot::Sender<()>>,
     task: JoinHandle<()>,
     loops: Vec<JoinHandle<()>>,
+    metrics: Arc<Metrics>,
 }
 
 impl Gateway {
@@ -108,6 +109,10 @@ impl Gateway {
         for b in self.aggregator.backends().values() {
             b.close_all();
         }
+        // The last OTLP push waits for the collector: on a blocking thread, so the runtime
+        // (a single thread, in tests) stays free to run it.
+        let metrics = self.metrics.clone();
+        let _ = tokio::task::spawn_blocking(move || metrics.shutdown()).await;
     }
 }
 
@@ -458,7 +463,25 @@ pub async fn start(
         Arc::new(Sessions::new(on_end, bounds))
     };
     let gauge_source = Arc::new(std::sync::OnceLock::new());
-    let metrics = Arc::new(Metrics::new(gauge_source.clone()));
+    let otlp = match cfg
+        .telemetry
+        .as_ref()
+        .map(|t| vmcp_config::TelemetrySettings::read(t).0)
+        .filter(|s| s.metrics_enabled && s.endpoint.is_some())
+    {
+        Some(s) => {
+            let reader =
+                crate::telemetry::export::metric_reader(&s, opts.allow_loopback_endpoints)?;
+            tracing::info!(
+                endpoint = s.endpoint.as_deref().unwrap_or_default(),
+                "exporting metrics by OTLP/HTTP"
+            );
+            Some((reader, crate::telemetry::resource(&s)))
+        }
+        None => None,
+    };
+    let metrics = Arc::new(Metrics::with_otlp(gauge_source.clone(), otlp));
+    let metrics_handle = metrics.clone();
     let front = Arc::new(Front {
         router: route::Router {
             agg: agg.clone(),
@@ -579,6 +602,7 @@ pub async fn start(
         shutdown: Some(shutdown_tx),
         task,
         loops,
+        metrics: metrics_handle,
     })
 }
 

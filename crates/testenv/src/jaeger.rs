@@ -1,6 +1,8 @@
 //! A real Jaeger for the trace tests: one per test binary, on 127.0.0.1, with in-memory
 //! storage, its OTLP/HTTP receiver (where the gateway exports) and its HTTP query API (where
-//! the tests read the traces back, `/api/traces/{id}`).
+//! the tests read the traces back, `/api/traces/{id}`). Jaeger is an OpenTelemetry Collector
+//! build, with the collector's Prometheus exporter among its components: metrics received
+//! over OTLP are served there (`metrics`), so a test can read what the collector got.
 //!
 //! The binary comes from `scripts/jaeger-build.sh` (built from the Go module in
 //! `testenv/jaeger/`, cached under `$VMCP_CACHE_DIR`); `VMCP_JAEGER_BIN` names one instead.
@@ -24,6 +26,8 @@ pub struct Jaeger {
     pub otlp_http: String,
     /// The query API: `http://127.0.0.1:<port>`.
     pub query: String,
+    /// The metrics received over OTLP, in the Prometheus format: `http://127.0.0.1:<port>/metrics`.
+    pub metrics: String,
     pub log: PathBuf,
 }
 
@@ -63,8 +67,8 @@ fn launch(bin: &std::path::Path) -> Result<(Jaeger, Held)> {
         .tempdir()
         .map_err(Error::io("creating the Jaeger temp dir"))?;
     let mut reaper = Reaper::start(dir.path()).map_err(Error::io("starting the reaper"))?;
-    let [otlp, query, query_grpc] =
-        process::free_ports::<3>().map_err(Error::io("choosing Jaeger's ports"))?;
+    let [otlp, query, query_grpc, prom] =
+        process::free_ports::<4>().map_err(Error::io("choosing Jaeger's ports"))?;
     let log = dir.path().join("jaeger.log");
     // Every listener on loopback, nothing but OTLP/HTTP in and the query API out; no
     // self-telemetry listener. The reaper kills only processes whose command line names the
@@ -77,6 +81,7 @@ fn launch(bin: &std::path::Path) -> Result<(Jaeger, Held)> {
   extensions: [jaeger_storage, jaeger_query]
   pipelines:
     traces: {{receivers: [otlp], processors: [batch], exporters: [jaeger_storage_exporter]}}
+    metrics: {{receivers: [otlp], exporters: [prometheus]}}
   telemetry:
     metrics: {{level: none}}
     logs: {{level: warn}}
@@ -95,6 +100,7 @@ processors:
   batch: {{timeout: 100ms}}
 exporters:
   jaeger_storage_exporter: {{trace_storage: mem}}
+  prometheus: {{endpoint: \"127.0.0.1:{prom}\"}}
 "
         ),
     )
@@ -133,6 +139,7 @@ exporters:
     let j = Jaeger {
         otlp_http: format!("127.0.0.1:{otlp}"),
         query: format!("http://127.0.0.1:{query}"),
+        metrics: format!("http://127.0.0.1:{prom}/metrics"),
         log,
     };
     eprintln!(

@@ -50,15 +50,22 @@ pub static COUNTS: Counts = Counts {
     failed: AtomicU64::new(0),
 };
 
-/// The OTLP exporter of `settings`.
-pub fn exporter(
+/// What both OTLP exporters send with: the gateway's outbound client for the collector, its
+/// base URL, and the headers (plain and from the environment).
+struct Collector {
+    client: Outbound,
+    base: String,
+    headers: std::collections::HashMap<String, String>,
+}
+
+fn collector(
     settings: &TelemetrySettings,
     allow_loopback: bool,
-) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+) -> Result<Collector, TelemetryError> {
     if settings.protocol == OtlpProtocol::Grpc {
         return Err(TelemetryError::Grpc);
     }
-    let base = settings.endpoint.as_deref().unwrap_or_default();
+    let base = settings.endpoint.clone().unwrap_or_default();
     let extra = match &settings.ca_cert_path {
         Some(p) => crate::backend::tls::load_ca_bundle("telemetry", std::path::Path::new(p))
             .map_err(|e| TelemetryError::Ca(e.to_string()))?,
@@ -76,7 +83,7 @@ pub fn exporter(
         private: settings.allow_private_endpoint,
         loopback: allow_loopback,
     };
-    check_literal(base, reach)?;
+    check_literal(&base, reach)?;
     let mut headers = settings.headers.clone();
     for (name, var) in &settings.headers_from_env {
         match std::env::var(var) {
@@ -93,14 +100,65 @@ pub fn exporter(
     }
     let client =
         outbound::client(tls, reach).map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    Ok(Collector {
+        client: Outbound(client),
+        base,
+        headers: headers.into_iter().collect(),
+    })
+}
+
+/// The OTLP span exporter of `settings`.
+pub fn exporter(
+    settings: &TelemetrySettings,
+    allow_loopback: bool,
+) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    let c = collector(settings, allow_loopback)?;
     opentelemetry_otlp::SpanExporter::builder()
         .with_http()
-        .with_http_client(Outbound(client))
-        .with_endpoint(format!("{base}/v1/traces"))
+        .with_http_client(c.client)
+        .with_endpoint(format!("{}/v1/traces", c.base))
         .with_timeout(EXPORT_TIMEOUT)
-        .with_headers(headers.into_iter().collect())
+        .with_headers(c.headers)
         .build()
         .map_err(|e| TelemetryError::Exporter(e.to_string()))
+}
+
+/// How often metrics are pushed (OpenTelemetry's `OTEL_METRIC_EXPORT_INTERVAL`, in ms,
+/// overrides it).
+const METRIC_INTERVAL: Duration = Duration::from_secs(30);
+
+/// The reader that pushes the metrics of `settings` by OTLP (cumulative, as `/metrics`
+/// counts), on the current runtime.
+pub fn metric_reader(
+    settings: &TelemetrySettings,
+    allow_loopback: bool,
+) -> Result<
+    opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader<
+        opentelemetry_otlp::MetricExporter,
+    >,
+    TelemetryError,
+> {
+    let c = collector(settings, allow_loopback)?;
+    let exporter = opentelemetry_otlp::MetricExporter::builder()
+        .with_http()
+        .with_http_client(c.client)
+        .with_endpoint(format!("{}/v1/metrics", c.base))
+        .with_timeout(EXPORT_TIMEOUT)
+        .with_headers(c.headers)
+        .build()
+        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    let interval = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
+        .ok()
+        .and_then(|v| v.parse::<u64>().ok())
+        .map_or(METRIC_INTERVAL, Duration::from_millis);
+    Ok(
+        opentelemetry_sdk::metrics::periodic_reader_with_async_runtime::PeriodicReader::builder(
+            exporter,
+            opentelemetry_sdk::runtime::Tokio,
+        )
+        .with_interval(interval)
+        .build(),
+    )
 }
 
 /// An endpoint written as an IP is never resolved, so the guarded resolver never sees it:

@@ -55,6 +55,25 @@ pub enum TelemetryError {
     Grpc,
 }
 
+/// What every span and metric pushed says about where it comes from: `service.name`,
+/// `service.version` and the `customAttributes`.
+pub fn resource(settings: &TelemetrySettings) -> opentelemetry_sdk::Resource {
+    let mut resource =
+        opentelemetry_sdk::Resource::builder().with_service_name(settings.service_name.clone());
+    if let Some(v) = &settings.service_version {
+        resource =
+            resource.with_attribute(opentelemetry::KeyValue::new("service.version", v.clone()));
+    }
+    resource
+        .with_attributes(
+            settings
+                .custom_attributes
+                .iter()
+                .map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone())),
+        )
+        .build()
+}
+
 /// The installed trace pipeline; ending it flushes what is queued.
 pub struct Tracing {
     provider: SdkTracerProvider,
@@ -69,19 +88,7 @@ impl Tracing {
         allow_loopback: bool,
     ) -> Result<(Tracing, opentelemetry_sdk::trace::SdkTracer), TelemetryError> {
         let mut exporter = export::exporter(settings, allow_loopback)?;
-        let mut resource =
-            opentelemetry_sdk::Resource::builder().with_service_name(settings.service_name.clone());
-        if let Some(v) = &settings.service_version {
-            resource =
-                resource.with_attribute(opentelemetry::KeyValue::new("service.version", v.clone()));
-        }
-        resource = resource.with_attributes(
-            settings
-                .custom_attributes
-                .iter()
-                .map(|(k, v)| opentelemetry::KeyValue::new(k.clone(), v.clone())),
-        );
-        let resource = resource.build();
+        let resource = resource(settings);
         // The SDK hands the resource to processors; ours passes nothing on, so the exporter
         // (which writes it into every request) gets it here.
         opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);

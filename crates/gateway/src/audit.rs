@@ -78,6 +78,8 @@ pub fn event_type(method: &str) -> &'static str {
         "ping" => "mcp_ping",
         "logging/setLevel" => "mcp_logging",
         "completion/complete" => "mcp_completion",
+        "notifications/roots/list_changed" => "mcp_roots_list_changed",
+        m if m.starts_with("notifications/") => "mcp_notification",
         _ => "mcp_request",
     }
 }
@@ -147,7 +149,40 @@ impl Auditor {
         if !self.settings.wants(kind) {
             return;
         }
-        let line = self.event(kind, &r).to_string();
+        self.queue(self.event(kind, &r).to_string());
+    }
+
+    /// A request refused before it was read as MCP: client authentication said no (`status`
+    /// 401, 403 or 503). ToolHive's `http_request` event, outcome `denied`, the caller
+    /// anonymous (no token was accepted), no data (nothing was read).
+    pub fn refused(&self, status: u16, duration: Duration) {
+        let kind = "http_request";
+        if !self.settings.wants(kind) {
+            return;
+        }
+        let mut e = self.event(
+            kind,
+            &Record {
+                method: "",
+                params: None,
+                tool: "",
+                backend: None,
+                outcome: "denied",
+                duration,
+                owner: None,
+                reply: "",
+            },
+        );
+        e["target"] = json!({"type": "server", "endpoint": "/mcp"});
+        e["metadata"]["extra"]["status"] = json!(status);
+        if let Some(data) = e.as_object_mut() {
+            data.remove("data");
+        }
+        self.queue(e.to_string());
+    }
+
+    /// Queues one event line, or counts it dropped (queue full, or over its byte bound).
+    fn queue(&self, line: String) {
         let len = line.len();
         if self.queued.fetch_add(len, Ordering::Relaxed) + len > MAX_QUEUED_BYTES {
             self.queued.fetch_sub(len, Ordering::Relaxed);

@@ -1,5 +1,5 @@
 //! Audit events (`audit` section): N calls make N events with the caller and the outcome, a
-//! call the policy denies is audited as denied, request data appears only when asked and cut
+//! call the policy denies is audited as denied, so is a request client authentication refuses, request data appears only when asked and cut
 //! at `maxDataSize`, and no credential the gateway holds (an injected backend header) is in
 //! the audit file.
 
@@ -75,7 +75,29 @@ async fn every_call_is_one_event_with_its_outcome_and_no_secret() {
         )
         .await;
 
-    let all = events(&log, 8).await;
+    // initialize, notifications/initialized, tools/list and seven calls.
+    let all = events(&log, 10).await;
+    let init: Vec<&Value> = all
+        .iter()
+        .filter(|e| e["type"] == "mcp_initialize")
+        .collect();
+    assert_eq!(init.len(), 1, "{all:#?}");
+    assert_eq!(init[0]["outcome"], "success");
+    assert_eq!(init[0]["target"]["method"], "initialize");
+    // Its request data is there, cut at maxDataSize like every other.
+    assert!(
+        init[0]["data"]["request"]
+            .as_str()
+            .unwrap()
+            .contains("protocolVersion")
+    );
+    assert_eq!(
+        all.iter()
+            .filter(|e| e["type"] == "mcp_notification")
+            .count(),
+        1,
+        "notifications/initialized: {all:#?}"
+    );
     let calls: Vec<&Value> = all
         .iter()
         .filter(|e| e["type"] == "mcp_tool_call")
@@ -115,13 +137,13 @@ async fn every_call_is_one_event_with_its_outcome_and_no_secret() {
     let mut metrics = String::new();
     for _ in 0..100 {
         metrics = c.get_text("/metrics").await;
-        if metrics.contains("vmcp_audit_events_written_total 8") {
+        if metrics.contains("vmcp_audit_events_written_total 10") {
             break;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     assert!(
-        metrics.contains("vmcp_audit_events_written_total 8")
+        metrics.contains("vmcp_audit_events_written_total 10")
             && metrics.contains("vmcp_audit_events_dropped_total 0"),
         "{metrics}"
     );
@@ -152,4 +174,34 @@ async fn event_types_select_what_is_written() {
         "4"
     );
     assert!(all[0]["data"].get("request").is_none());
+}
+
+/// A request that client authentication refuses never reaches the router: it is audited as
+/// ToolHive's `http_request`, denied, with the status; the token it carried is not written.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_request_refused_by_client_authentication_is_audited_as_denied() {
+    let b = rust_backend(Behaviour::Normal).await;
+    let dir = tempfile::tempdir().unwrap();
+    let log = dir.path().join("audit.log");
+    // An issuer nobody answers for: no token can pass, every request is refused.
+    let yaml = format!(
+        "name: test\ngroupRef: g\nincomingAuth:\n  type: oidc\n  oidc:\n    issuer: https://127.0.0.1:9/realms/none\n    audience: vmcp\n    jwksUrl: https://127.0.0.1:9/realms/none/certs\n    jwksAllowPrivateIp: true\n\
+         outgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\n\
+         backends:\n- {{name: b, url: \"http://{b}/mcp\", transport: streamable-http}}\n\
+         audit:\n  logFile: \"{}\"\n",
+        log.display()
+    );
+    let gw = gateway(&yaml).await;
+    let c = Client::new(gw.addr).bearer("not-a-jwt-but-secret-bytes");
+    let (status, _) = c.raw_call(1, "tools/list", "{}").await;
+    assert!(status == 401 || status == 503, "{status}");
+    let all = events(&log, 1).await;
+    assert_eq!(all.len(), 1, "{all:#?}");
+    let e = &all[0];
+    assert_eq!(e["type"], "http_request", "{e}");
+    assert_eq!(e["outcome"], "denied");
+    assert_eq!(e["metadata"]["extra"]["status"], status);
+    assert_eq!(e["subjects"]["user"], "anonymous");
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(!text.contains("secret-bytes"), "{text}");
 }

@@ -120,13 +120,17 @@ async fn protected_resource(State(front): State<Arc<Front>>, headers: HeaderMap)
 /// The caller of a request: authenticated when the gateway checks tokens (the refusal
 /// otherwise), the anonymous identity when it does not.
 async fn caller(front: &Front, headers: &HeaderMap) -> Result<Caller, Response> {
-    match &front.auth {
-        None => Ok(Caller::default()),
-        Some(a) => {
-            a.authenticate(headers, front.router.authz.as_deref(), &front.metrics)
-                .await
-        }
+    let Some(a) = &front.auth else {
+        return Ok(Caller::default());
+    };
+    let started = std::time::Instant::now();
+    let r = a
+        .authenticate(headers, front.router.authz.as_deref(), &front.metrics)
+        .await;
+    if let (Err(refusal), Some(audit)) = (&r, &front.router.audit) {
+        audit.refused(refusal.status().as_u16(), started.elapsed());
     }
+    r
 }
 
 async fn host_and_origin(State(front): State<Arc<Front>>, req: Request, next: Next) -> Response {
@@ -349,7 +353,25 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
     if let Message::Request { id, method, params } = &msg
         && method == "initialize"
     {
-        return initialize(&front, &caller, id, *params);
+        let started = std::time::Instant::now();
+        let r = initialize(&front, &caller, id, *params);
+        if let Some(a) = &front.router.audit {
+            a.record(crate::audit::Record {
+                method,
+                params: *params,
+                tool: "",
+                backend: None,
+                outcome: if r.status().is_success() {
+                    "success"
+                } else {
+                    "failure"
+                },
+                duration: started.elapsed(),
+                owner: caller.owner.as_ref(),
+                reply: "",
+            });
+        }
+        return r;
     }
     // A request of the stateless era sent without its version header.
     if let Message::Request { id, params, .. } = &msg
@@ -379,6 +401,18 @@ async fn mcp_post(State(front): State<Arc<Front>>, req: Request) -> Response {
     }
     match msg {
         Message::Notification { method, params } => {
+            if let Some(a) = &front.router.audit {
+                a.record(crate::audit::Record {
+                    method: &method,
+                    params,
+                    tool: "",
+                    backend: None,
+                    outcome: "success",
+                    duration: std::time::Duration::ZERO,
+                    owner: caller.owner.as_ref(),
+                    reply: "",
+                });
+            }
             if method == "notifications/cancelled"
                 && let Some(p) = params
                 && let Ok(m) = jsonrpc::object_members(p)

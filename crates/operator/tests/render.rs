@@ -779,11 +779,6 @@ fn unsupported_features_name_the_field() {
             "config: {aggregation: {conflictResoluton: prefix}}",
             "spec.config.aggregation.conflictResoluton",
         ),
-        (
-            // A reference and an inline section: one would silently replace the other.
-            "telemetryConfigRef: {name: otel}\n  config: {telemetry: {endpoint: 'c:4318'}}",
-            "spec.config.telemetry and spec.telemetryConfigRef are both set",
-        ),
         ("embeddingServerRef: {name: e}", "spec.embeddingServerRef"),
         ("authServerConfig: {issuer: x}", "spec.authServerConfig"),
     ] {
@@ -1128,5 +1123,37 @@ fn the_secret_behind_an_entrys_auth_config_is_a_dependency() {
     assert!(
         deps.contains(&key(kinds::SECRET, "exchange-secret")),
         "{deps:?}"
+    );
+}
+
+/// ToolHive's operator ignores `spec.config.telemetry` beside a `telemetryConfigRef`; so does
+/// ours, and the Valid condition says so. The rendered section is the reference's.
+#[test]
+fn an_inline_telemetry_section_beside_a_reference_is_ignored_with_a_warning() {
+    let yaml = mixed_world("inline").replace(
+        "outgoingAuth: {source: inline}",
+        "outgoingAuth: {source: inline}\n  telemetryConfigRef: {name: otel}\n  config: {telemetry: {endpoint: 'inline:4318', tracingEnabled: true}}",
+    ) + "---\napiVersion: toolhive.stacklok.dev/v1beta1\nkind: MCPTelemetryConfig\nmetadata: {name: otel, namespace: default}\nspec:\n  openTelemetry: {enabled: true, endpoint: 'shared:4318', tracing: {enabled: true}}\n";
+    let (r, _) = render_yaml(&yaml);
+    let valid = cond(&r, "Valid");
+    assert!(valid.ok, "{}", valid.message);
+    assert!(
+        valid
+            .message
+            .contains("spec.config.telemetry is ignored: spec.telemetryConfigRef replaces it"),
+        "{}",
+        valid.message
+    );
+    let text = &r
+        .objects
+        .as_ref()
+        .expect("rendered")
+        .config_map
+        .data
+        .as_ref()
+        .unwrap()["config.yaml"];
+    assert!(
+        text.contains("endpoint: shared:4318") && !text.contains("inline:4318"),
+        "{text}"
     );
 }

@@ -76,12 +76,12 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
     config.backends.clear();
 
     // Spec-level features without an implementation: refuse by name.
-    if spec.telemetry_config_ref.is_some() && config.telemetry.is_some() {
-        problems.push(
-            "spec.config.telemetry and spec.telemetryConfigRef are both set: the reference replaces the inline section, remove one"
-                .into(),
-        );
-    }
+    // ToolHive's operator ignores the inline section beside a reference; so does ours, and
+    // says so (the Valid condition's warnings).
+    let replaced_telemetry = (spec.telemetry_config_ref.is_some() && config.telemetry.is_some())
+        .then(|| {
+            "spec.config.telemetry is ignored: spec.telemetryConfigRef replaces it".to_owned()
+        });
     if spec.embedding_server_ref.is_some() {
         problems.push("spec.embeddingServerRef: EmbeddingServer references (optimizer) are not supported by vmcp yet".into());
     }
@@ -171,6 +171,7 @@ pub fn check_spec(vmcp: &VirtualMCPServer, world: &World) -> Result<SpecCheck, V
     config.apply_defaults();
 
     let mut warnings = superseded;
+    warnings.extend(replaced_telemetry);
     for p in config.validate().problems {
         match p.severity {
             Severity::Error => problems.push(describe(&p)),

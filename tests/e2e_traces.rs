@@ -341,3 +341,83 @@ async fn metrics_pushed_by_otlp_agree_with_the_scrape() {
     }
     drop(gw);
 }
+
+/// The same pipelines over OTLP/gRPC (`protocol: grpc`): the trace and the counts arrive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn traces_and_metrics_go_over_grpc_too() {
+    let _ = rustls::crypto::ring::default_provider().install_default();
+    let jaeger = Jaeger::shared().await.expect("jaeger starts");
+    let (_everything, be_port) = server_everything().await;
+    let dir = scratch("e2e-otlp-grpc");
+    let cfg = dir.join("config.yaml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "name: grpc\ngroupRef: g\nincomingAuth: {{type: anonymous}}\n\
+             outgoingAuth: {{source: inline, default: {{type: unauthenticated}}}}\n\
+             aggregation: {{conflictResolution: prefix, conflictResolutionConfig: {{prefixFormat: \"{{workload}}_\"}}}}\n\
+             backends:\n\
+             - {{name: everything, url: \"http://127.0.0.1:{be_port}/mcp\", transport: streamable-http}}\n\
+             telemetry:\n  endpoint: \"{}\"\n  protocol: grpc\n  insecure: true\n  tracingEnabled: true\n  samplingRate: \"1\"\n\
+             \x20 metricsEnabled: true\n  serviceName: vmcp-e2e-grpc\n  allowPrivateEndpoint: true\n",
+            jaeger.otlp_grpc
+        ),
+    )
+    .unwrap();
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command
+        .args(["serve", "--config"])
+        .arg(&cfg)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--allow-loopback-endpoints"])
+        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    let gw = Process::spawn("vmcp serve", command).unwrap();
+    wait_listening(port).await;
+    let mut c = Client::local(port).accept("application/json");
+    c.initialize(json!({})).await;
+    const GRPC_TRACE: &str = "5c2f0d7e9a1b4c3d8e7f6a5b4c3d2e1f";
+    let r = c
+        .post()
+        .header(
+            "traceparent",
+            format!("00-{GRPC_TRACE}-1111111111111111-01"),
+        )
+        .body(
+            json!({"jsonrpc": "2.0", "id": 5, "method": "tools/call",
+                   "params": {"name": "everything_echo", "arguments": {"message": "g"}}})
+            .to_string(),
+        )
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), 200);
+    let t = trace(&jaeger, GRPC_TRACE, 2).await;
+    let server = span_named(&t, "tools/call everything_echo");
+    assert_eq!(parent(server), Some("1111111111111111"));
+    assert_eq!(
+        parent(span_named(&t, "tools/call everything")),
+        server["spanID"].as_str()
+    );
+    let call = [
+        ("tool", "everything_echo"),
+        ("outcome", "ok"),
+        ("job", "vmcp-e2e-grpc"),
+    ];
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let pushed = get_text(&jaeger.metrics).await;
+        if sample_with(&pushed, "vmcp_requests_total", &call) == Some(1.0) {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "no count over gRPC:\n{pushed}\njaeger log:\n{}",
+            jaeger.log_tail()
+        );
+        tokio::time::sleep(Duration::from_millis(250)).await;
+    }
+    drop(gw);
+}

@@ -99,32 +99,93 @@ impl reqwest::dns::Resolve for Guarded {
     fn resolve(&self, name: reqwest::dns::Name) -> reqwest::dns::Resolving {
         let reach = self.0;
         Box::pin(async move {
-            let host = name.as_str().to_owned();
-            let resolved: Vec<SocketAddr> =
-                tokio::net::lookup_host((host.as_str(), 0)).await?.collect();
-            let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
-                .into_iter()
-                .partition(|a| reach.refuses(a.ip()).is_none());
-            if allowed.is_empty() {
-                let why: Vec<String> = refused
-                    .iter()
-                    .filter_map(|a| reach.refuses(a.ip()))
-                    .collect();
-                let msg = if why.is_empty() {
-                    format!("{host} resolves to no address")
-                } else {
-                    format!(
-                        "{host} resolves only to refused addresses: {}",
-                        why.join("; ")
-                    )
-                };
-                return Err(msg.into());
-            }
-            if !refused.is_empty() {
-                tracing::warn!(%host, refused = ?refused, "some addresses of a backend name refused");
-            }
+            let allowed = allowed_addrs(name.as_str(), 0, reach).await?;
             let addrs: reqwest::dns::Addrs = Box::new(allowed.into_iter());
             Ok(addrs)
+        })
+    }
+}
+
+/// The addresses `host` resolves to that `reach` allows (an IP literal is judged as it is),
+/// or why there are none. Every guarded connection of the gateway resolves through this.
+pub async fn allowed_addrs(
+    host: &str,
+    port: u16,
+    reach: Reach,
+) -> Result<Vec<SocketAddr>, Box<dyn std::error::Error + Send + Sync>> {
+    let resolved: Vec<SocketAddr> = tokio::net::lookup_host((host, port)).await?.collect();
+    let (allowed, refused): (Vec<SocketAddr>, Vec<SocketAddr>) = resolved
+        .into_iter()
+        .partition(|a| reach.refuses(a.ip()).is_none());
+    if allowed.is_empty() {
+        let why: Vec<String> = refused
+            .iter()
+            .filter_map(|a| reach.refuses(a.ip()))
+            .collect();
+        let msg = if why.is_empty() {
+            format!("{host} resolves to no address")
+        } else {
+            format!(
+                "{host} resolves only to refused addresses: {}",
+                why.join("; ")
+            )
+        };
+        return Err(msg.into());
+    }
+    if !refused.is_empty() {
+        tracing::warn!(%host, refused = ?refused, "some addresses of a name refused");
+    }
+    Ok(allowed)
+}
+
+/// A TCP connector for clients that are not reqwest (the OTLP/gRPC exporter's tonic channel):
+/// the same guarded resolution, [`CONNECT_TIMEOUT`] per connection, no Nagle.
+#[derive(Clone, Copy, Debug)]
+pub struct GuardedConnector(pub Reach);
+
+impl tower_service::Service<http::Uri> for GuardedConnector {
+    type Response = hyper_util::rt::TokioIo<tokio::net::TcpStream>;
+    type Error = Box<dyn std::error::Error + Send + Sync>;
+    type Future = std::pin::Pin<
+        Box<dyn std::future::Future<Output = Result<Self::Response, Self::Error>> + Send>,
+    >;
+
+    fn poll_ready(
+        &mut self,
+        _cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<Result<(), Self::Error>> {
+        std::task::Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, uri: http::Uri) -> Self::Future {
+        let reach = self.0;
+        Box::pin(async move {
+            let host = uri
+                .host()
+                .ok_or("no host")?
+                .trim_matches(['[', ']'])
+                .to_owned();
+            let https = uri.scheme_str() == Some("https");
+            let port = uri.port_u16().unwrap_or(if https { 443 } else { 80 });
+            let addrs = allowed_addrs(&host, port, reach).await?;
+            let mut last: Option<std::io::Error> = None;
+            for a in addrs {
+                match tokio::time::timeout(CONNECT_TIMEOUT, tokio::net::TcpStream::connect(a)).await
+                {
+                    Ok(Ok(s)) => {
+                        let _ = s.set_nodelay(true);
+                        return Ok(hyper_util::rt::TokioIo::new(s));
+                    }
+                    Ok(Err(e)) => last = Some(e),
+                    Err(_) => {
+                        last = Some(std::io::Error::new(
+                            std::io::ErrorKind::TimedOut,
+                            format!("connecting to {a} took over {CONNECT_TIMEOUT:?}"),
+                        ))
+                    }
+                }
+            }
+            Err(last.map_or_else(|| "no address".into(), |e| e.into()))
         })
     }
 }
@@ -169,6 +230,33 @@ pub fn shown_url(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// The gRPC exporter's connector applies the same reach as the reqwest clients: a
+    /// loopback collector without the flags is refused before any connection is made.
+    #[tokio::test]
+    async fn the_guarded_connector_refuses_what_reach_refuses() {
+        use tower_service::Service;
+        let guarded = Reach {
+            guarded: true,
+            private: false,
+            loopback: false,
+        };
+        let err = GuardedConnector(guarded)
+            .call("http://127.0.0.1:9".parse().unwrap())
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(
+            err.contains("refused") && err.contains("127.0.0.1"),
+            "{err}"
+        );
+        let err = GuardedConnector(guarded)
+            .call("http://169.254.169.254:80".parse().unwrap())
+            .await
+            .expect_err("refused")
+            .to_string();
+        assert!(err.contains("never allowed"), "{err}");
+    }
     use std::sync::Arc;
     use std::sync::atomic::{AtomicUsize, Ordering};
 

@@ -250,7 +250,7 @@ fn run_inner(
             Some(s) => match crate::telemetry::Tracing::start(&s, opts.allow_loopback_endpoints) {
                 Ok((pipeline, tracer)) => {
                     init_tracing(opts.debug, Some(tracer));
-                    tracing::info!(endpoint = s.endpoint.as_deref().unwrap_or_default(), sampling = s.sampling_rate, service = %s.service_name, "exporting traces by OTLP/HTTP");
+                    tracing::info!(endpoint = s.endpoint.as_deref().unwrap_or_default(), protocol = ?s.protocol, sampling = s.sampling_rate, service = %s.service_name, "exporting traces by OTLP");
                     Some(pipeline)
                 }
                 Err(e) => {
@@ -474,7 +474,8 @@ pub async fn start(
                 crate::telemetry::export::metric_reader(&s, opts.allow_loopback_endpoints)?;
             tracing::info!(
                 endpoint = s.endpoint.as_deref().unwrap_or_default(),
-                "exporting metrics by OTLP/HTTP"
+                protocol = ?s.protocol,
+                "exporting metrics by OTLP"
             );
             Some((reader, crate::telemetry::resource(&s)))
         }

@@ -24,6 +24,8 @@ const STARTUP_TIMEOUT: Duration = Duration::from_secs(60);
 pub struct Jaeger {
     /// The OTLP/HTTP receiver, `127.0.0.1:<port>` (ToolHive's `host:port` form).
     pub otlp_http: String,
+    /// The OTLP/gRPC receiver, `127.0.0.1:<port>`.
+    pub otlp_grpc: String,
     /// The query API: `http://127.0.0.1:<port>`.
     pub query: String,
     /// The metrics received over OTLP, in the Prometheus format: `http://127.0.0.1:<port>/metrics`.
@@ -67,8 +69,8 @@ fn launch(bin: &std::path::Path) -> Result<(Jaeger, Held)> {
         .tempdir()
         .map_err(Error::io("creating the Jaeger temp dir"))?;
     let mut reaper = Reaper::start(dir.path()).map_err(Error::io("starting the reaper"))?;
-    let [otlp, query, query_grpc, prom] =
-        process::free_ports::<4>().map_err(Error::io("choosing Jaeger's ports"))?;
+    let [otlp, query, query_grpc, prom, otlp_grpc] =
+        process::free_ports::<5>().map_err(Error::io("choosing Jaeger's ports"))?;
     let log = dir.path().join("jaeger.log");
     // Every listener on loopback, nothing but OTLP/HTTP in and the query API out; no
     // self-telemetry listener. The reaper kills only processes whose command line names the
@@ -96,6 +98,7 @@ receivers:
   otlp:
     protocols:
       http: {{endpoint: \"127.0.0.1:{otlp}\"}}
+      grpc: {{endpoint: \"127.0.0.1:{otlp_grpc}\"}}
 processors:
   batch: {{timeout: 100ms}}
 exporters:
@@ -124,6 +127,7 @@ exporters:
         }
         if process::http_get_ok(query, "/api/services")
             && std::net::TcpStream::connect(("127.0.0.1", otlp)).is_ok()
+            && std::net::TcpStream::connect(("127.0.0.1", otlp_grpc)).is_ok()
         {
             break;
         }
@@ -138,6 +142,7 @@ exporters:
     }
     let j = Jaeger {
         otlp_http: format!("127.0.0.1:{otlp}"),
+        otlp_grpc: format!("127.0.0.1:{otlp_grpc}"),
         query: format!("http://127.0.0.1:{query}"),
         metrics: format!("http://127.0.0.1:{prom}/metrics"),
         log,

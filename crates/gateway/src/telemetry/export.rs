@@ -50,34 +50,32 @@ pub static COUNTS: Counts = Counts {
     failed: AtomicU64::new(0),
 };
 
-/// What both OTLP exporters send with: the gateway's outbound client for the collector, its
-/// base URL, and the headers (plain and from the environment).
+/// What both OTLP exporters send with: where the collector is, how it may be reached, the
+/// headers (plain and from the environment) and the TLS roots.
 struct Collector {
-    client: Outbound,
     base: String,
-    headers: std::collections::HashMap<String, String>,
+    reach: Reach,
+    headers: std::collections::BTreeMap<String, String>,
+    /// `caCertPath`'s certificates, added to the system and webpki roots.
+    extra_ca: Vec<rustls_pki_types::CertificateDer<'static>>,
+    /// The same file as PEM, for the gRPC channel's TLS.
+    ca_pem: Option<Vec<u8>>,
 }
 
 fn collector(
     settings: &TelemetrySettings,
     allow_loopback: bool,
 ) -> Result<Collector, TelemetryError> {
-    if settings.protocol == OtlpProtocol::Grpc {
-        return Err(TelemetryError::Grpc);
-    }
     let base = settings.endpoint.clone().unwrap_or_default();
-    let extra = match &settings.ca_cert_path {
-        Some(p) => crate::backend::tls::load_ca_bundle("telemetry", std::path::Path::new(p))
-            .map_err(|e| TelemetryError::Ca(e.to_string()))?,
-        None => Vec::new(),
+    let (extra_ca, ca_pem) = match &settings.ca_cert_path {
+        Some(p) => {
+            let path = std::path::Path::new(p);
+            let certs = crate::backend::tls::load_ca_bundle("telemetry", path)
+                .map_err(|e| TelemetryError::Ca(e.to_string()))?;
+            (certs, std::fs::read(path).ok())
+        }
+        None => (Vec::new(), None),
     };
-    let tls = crate::backend::tls::client_config(
-        "telemetry",
-        settings.ca_cert_path.as_deref(),
-        &crate::backend::tls::base_roots(),
-        &extra,
-    )
-    .map_err(|e| TelemetryError::Ca(e.to_string()))?;
     let reach = Reach {
         guarded: true,
         private: settings.allow_private_endpoint,
@@ -98,13 +96,73 @@ fn collector(
             }
         }
     }
-    let client =
-        outbound::client(tls, reach).map_err(|e| TelemetryError::Exporter(e.to_string()))?;
     Ok(Collector {
-        client: Outbound(client),
         base,
-        headers: headers.into_iter().collect(),
+        reach,
+        headers,
+        extra_ca,
+        ca_pem,
     })
+}
+
+impl Collector {
+    /// The gateway's outbound client for OTLP/HTTP.
+    fn http_client(&self) -> Result<Outbound, TelemetryError> {
+        let tls = crate::backend::tls::client_config(
+            "telemetry",
+            None,
+            &crate::backend::tls::base_roots(),
+            &self.extra_ca,
+        )
+        .map_err(|e| TelemetryError::Ca(e.to_string()))?;
+        outbound::client(tls, self.reach)
+            .map(Outbound)
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))
+    }
+
+    fn http_headers(&self) -> std::collections::HashMap<String, String> {
+        self.headers.clone().into_iter().collect()
+    }
+
+    /// A gRPC channel through the guarded connector: it resolves the collector's name itself
+    /// and refuses what `reach` refuses, like every outbound connection (gRPC has no
+    /// redirects to refuse). Connected lazily: a collector that is down does not stop the
+    /// gateway, its exports fail and are counted.
+    fn grpc_channel(&self) -> Result<tonic::transport::Channel, TelemetryError> {
+        use tonic::transport::{Certificate, ClientTlsConfig, Endpoint};
+        let bad = |e: tonic::transport::Error| TelemetryError::Exporter(e.to_string());
+        let mut endpoint = Endpoint::from_shared(self.base.clone())
+            .map_err(bad)?
+            .connect_timeout(outbound::CONNECT_TIMEOUT)
+            .timeout(EXPORT_TIMEOUT);
+        if self.base.starts_with("https://") {
+            let mut tls = ClientTlsConfig::new()
+                .with_native_roots()
+                .with_webpki_roots();
+            if let Some(pem) = &self.ca_pem {
+                tls = tls.ca_certificate(Certificate::from_pem(pem));
+            }
+            endpoint = endpoint.tls_config(tls).map_err(bad)?;
+        }
+        Ok(endpoint.connect_with_connector_lazy(outbound::GuardedConnector(self.reach)))
+    }
+
+    fn grpc_metadata(&self) -> Result<tonic::metadata::MetadataMap, TelemetryError> {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in &self.headers {
+            let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) else {
+                // The value is a secret: only the name is said.
+                return Err(TelemetryError::Exporter(format!(
+                    "telemetry.headers: {k} cannot be sent as gRPC metadata"
+                )));
+            };
+            h.insert(name, value);
+        }
+        Ok(tonic::metadata::MetadataMap::from_headers(h))
+    }
 }
 
 /// The OTLP span exporter of `settings`.
@@ -112,15 +170,24 @@ pub fn exporter(
     settings: &TelemetrySettings,
     allow_loopback: bool,
 ) -> Result<opentelemetry_otlp::SpanExporter, TelemetryError> {
+    use opentelemetry_otlp::WithTonicConfig;
     let c = collector(settings, allow_loopback)?;
-    opentelemetry_otlp::SpanExporter::builder()
-        .with_http()
-        .with_http_client(c.client)
-        .with_endpoint(format!("{}/v1/traces", c.base))
-        .with_timeout(EXPORT_TIMEOUT)
-        .with_headers(c.headers)
-        .build()
-        .map_err(|e| TelemetryError::Exporter(e.to_string()))
+    let built = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(c.http_client()?)
+            .with_endpoint(format!("{}/v1/traces", c.base))
+            .with_timeout(EXPORT_TIMEOUT)
+            .with_headers(c.http_headers())
+            .build(),
+        OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
+            .with_tonic()
+            .with_channel(c.grpc_channel()?)
+            .with_metadata(c.grpc_metadata()?)
+            .with_timeout(EXPORT_TIMEOUT)
+            .build(),
+    };
+    built.map_err(|e| TelemetryError::Exporter(e.to_string()))
 }
 
 /// How often metrics are pushed (OpenTelemetry's `OTEL_METRIC_EXPORT_INTERVAL`, in ms,
@@ -138,15 +205,24 @@ pub fn metric_reader(
     >,
     TelemetryError,
 > {
+    use opentelemetry_otlp::WithTonicConfig;
     let c = collector(settings, allow_loopback)?;
-    let exporter = opentelemetry_otlp::MetricExporter::builder()
-        .with_http()
-        .with_http_client(c.client)
-        .with_endpoint(format!("{}/v1/metrics", c.base))
-        .with_timeout(EXPORT_TIMEOUT)
-        .with_headers(c.headers)
-        .build()
-        .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+    let exporter = match settings.protocol {
+        OtlpProtocol::HttpProtobuf => opentelemetry_otlp::MetricExporter::builder()
+            .with_http()
+            .with_http_client(c.http_client()?)
+            .with_endpoint(format!("{}/v1/metrics", c.base))
+            .with_timeout(EXPORT_TIMEOUT)
+            .with_headers(c.http_headers())
+            .build(),
+        OtlpProtocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
+            .with_tonic()
+            .with_channel(c.grpc_channel()?)
+            .with_metadata(c.grpc_metadata()?)
+            .with_timeout(EXPORT_TIMEOUT)
+            .build(),
+    }
+    .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
     let interval = std::env::var("OTEL_METRIC_EXPORT_INTERVAL")
         .ok()
         .and_then(|v| v.parse::<u64>().ok())

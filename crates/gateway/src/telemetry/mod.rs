@@ -51,8 +51,6 @@ pub enum TelemetryError {
         "telemetry.headersFromEnv.{header}: the environment variable {var} is not set, empty or not one line"
     )]
     Env { header: String, var: String },
-    #[error("telemetry.protocol: grpc is not supported yet; use http/protobuf (port 4318)")]
-    Grpc,
 }
 
 /// What every span and metric pushed says about where it comes from: `service.name`,

@@ -114,7 +114,7 @@ const IGNORED: [(&str, &str); 5] = [
     ),
     (
         "metricsExporter",
-        "metrics are served at /metrics, not exported by OTLP",
+        "metrics are pushed by OTLP with metricsEnabled, and served at /metrics",
     ),
 ];
 
@@ -255,7 +255,7 @@ impl TelemetrySettings {
                             }
                             None => problems.push((
                                 format!("headersFromEnv\u{0}{k}"),
-                                "must name an environment variable (A-Z, 0-9, _)".to_owned(),
+                                format!("must be {HEADER_ENV_PREFIX}<n> (the variables the operator renders from an MCPTelemetryConfig's sensitiveHeaders)"),
                                 true,
                             )),
                         }
@@ -307,13 +307,15 @@ impl TelemetrySettings {
     }
 }
 
-/// An environment variable name as the operator writes them: `[A-Z_][A-Z0-9_]*`.
+/// The variables `headersFromEnv` may name: the operator's `VMCP_OTEL_HEADER_<n>` and no
+/// other. Any variable of the pod would do otherwise, and a config author could send the
+/// gateway's other secrets (an OIDC client secret, a backend's injected header) to a
+/// collector of their choosing.
+pub const HEADER_ENV_PREFIX: &str = "VMCP_OTEL_HEADER_";
+
 fn is_env_name(v: &str) -> bool {
-    let mut chars = v.chars();
-    chars
-        .next()
-        .is_some_and(|c| c.is_ascii_uppercase() || c == '_')
-        && chars.all(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || c == '_')
+    v.strip_prefix(HEADER_ENV_PREFIX)
+        .is_some_and(|n| !n.is_empty() && n.len() <= 3 && n.bytes().all(|b| b.is_ascii_digit()))
 }
 
 /// The collector's base URL from ToolHive's `host:port` (scheme from `insecure`) or a URL.
@@ -329,19 +331,19 @@ fn endpoint_url(e: &str, insecure: bool) -> Result<String, String> {
     } else {
         format!("https://{e}")
     };
-    let url =
-        url::Url::parse(&full).map_err(|err| format!("{e:?} is not a valid endpoint: {err}"))?;
+    // The endpoint is not repeated in these messages: a query or userinfo may be a secret.
+    let url = url::Url::parse(&full).map_err(|err| format!("is not a valid endpoint: {err}"))?;
     if !matches!(url.scheme(), "http" | "https") {
-        return Err(format!("{e:?}: the scheme must be http or https"));
+        return Err("the scheme must be http or https".to_owned());
     }
     if url.host_str().is_none() {
-        return Err(format!("{e:?} names no host"));
+        return Err("names no host".to_owned());
     }
     if !url.username().is_empty() || url.password().is_some() {
         return Err("must not carry credentials (use headers)".to_owned());
     }
     if url.query().is_some() || url.fragment().is_some() {
-        return Err(format!("{e:?}: no query or fragment"));
+        return Err("must have no query or fragment".to_owned());
     }
     Ok(full.trim_end_matches('/').to_owned())
 }
@@ -420,7 +422,8 @@ mod tests {
         }
         assert!(p.iter().all(|(_, m, _)| !m.contains("s3cret")));
         let (s, p) = read(json!({"headers": {"a": "1"},
-            "headersFromEnv": {"x-key": "VMCP_OTEL_HEADER_0", "a": "X", "b": "lower"}}));
+            "headersFromEnv": {"x-key": "VMCP_OTEL_HEADER_0", "a": "VMCP_OTEL_HEADER_1",
+                "b": "VMCP_OIDC_CLIENT_SECRET"}}));
         assert_eq!(
             s.headers_from_env.get("x-key").map(String::as_str),
             Some("VMCP_OTEL_HEADER_0")

@@ -79,7 +79,11 @@ impl Reach {
 
 /// Builds an HTTP client with the gateway's outbound rules, the given TLS config and reach.
 pub fn client(tls: rustls::ClientConfig, reach: Reach) -> Result<reqwest::Client, reqwest::Error> {
+    // No proxy from the environment either: `HTTP(S)_PROXY` in the pod would send every
+    // call to the proxy, past the guarded resolver, which would then judge the proxy's
+    // address instead of the destination's.
     let mut b = reqwest::Client::builder()
+        .no_proxy()
         .redirect(reqwest::redirect::Policy::none())
         .tls_backend_preconfigured(tls)
         .connect_timeout(CONNECT_TIMEOUT)

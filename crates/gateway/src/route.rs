@@ -108,7 +108,15 @@ impl Router {
             let parent = crate::telemetry::extract_parent(who.headers, params);
             // A 2026-07-28 request has no session: its stand-in's id means nothing.
             let sid = (!session.id.is_empty()).then_some(session.id.as_str());
-            crate::telemetry::span::server(method, params, sid, &session.protocol_version, parent)
+            // The method as the metrics name it (a fixed set, `other` for the rest): a client's
+            // made-up method must not become a span name of its size.
+            crate::telemetry::span::server(
+                metric_method(method),
+                params,
+                sid,
+                &session.protocol_version,
+                parent,
+            )
         });
         let outcome = match &span {
             Some(s) => tracing::Instrument::instrument(work, s.clone()).await,

@@ -122,6 +122,10 @@ impl Drop for Gateway {
         for l in &self.loops {
             l.abort();
         }
+        // The OTLP reader's shutdown blocks until its last push ends: never on the thread
+        // that drops the gateway (a runtime's own, in tests the only one).
+        let metrics = self.metrics.clone();
+        std::thread::spawn(move || metrics.shutdown());
     }
 }
 
@@ -325,9 +329,7 @@ fn init_tracing(debug: bool, tracer: Option<opentelemetry_sdk::trace::SdkTracer>
             .with_level(false)
             .with_target(false)
             .with_tracked_inactivity(false)
-            .with_filter(
-                Targets::new().with_target(crate::telemetry::TARGET, tracing::Level::TRACE),
-            )
+            .with_filter(Targets::new().with_target(crate::telemetry::TARGET, tracing::Level::INFO))
     });
     let _ = tracing_subscriber::registry()
         .with(log)

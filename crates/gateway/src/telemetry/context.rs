@@ -7,23 +7,20 @@ use std::collections::HashMap;
 
 use http::HeaderMap;
 use opentelemetry::Context;
-use opentelemetry::propagation::{Extractor, TextMapCompositePropagator, TextMapPropagator};
+use opentelemetry::propagation::{Extractor, TextMapPropagator};
+use opentelemetry::trace::{SpanContext, TraceContextExt, TraceState};
 use opentelemetry_http::{HeaderExtractor, HeaderInjector};
-use opentelemetry_sdk::propagation::{BaggagePropagator, TraceContextPropagator};
+use opentelemetry_sdk::propagation::TraceContextPropagator;
 use serde_json::value::RawValue;
 use serde_json::{Map, Value};
 
-/// The keys carried, in headers and in `_meta` alike.
-const KEYS: [&str; 3] = ["traceparent", "tracestate", "baggage"];
+/// The one key carried, in headers and in `_meta` alike. `tracestate` and `baggage` are the
+/// client's own data: forwarded, they would reach every backend past `passthroughHeaders`
+/// (and `baggage` is what meshes trust for identity), so they are read by nobody and sent to
+/// nobody.
+const KEY: &str = "traceparent";
 
-fn propagator() -> TextMapCompositePropagator {
-    TextMapCompositePropagator::new(vec![
-        Box::new(TraceContextPropagator::new()),
-        Box::new(BaggagePropagator::new()),
-    ])
-}
-
-/// `_meta`'s trace keys, as an extractor.
+/// `_meta`'s trace key, as an extractor.
 struct MetaExtractor(HashMap<String, String>);
 
 impl Extractor for MetaExtractor {
@@ -35,88 +32,95 @@ impl Extractor for MetaExtractor {
     }
 }
 
-/// The caller's trace context: from `headers` when they carry a `traceparent`, else from
-/// `params._meta`; `None` when neither does (the server span starts a trace).
+/// The caller's trace and span id (and sampled flag): from `headers` when they carry a
+/// `traceparent`, else from `params._meta`; `None` when neither does (the server span starts
+/// a trace). Whatever `tracestate` came with it is dropped.
 pub fn extract_parent(headers: Option<&HeaderMap>, params: Option<&RawValue>) -> Option<Context> {
-    use opentelemetry::trace::TraceContextExt;
-    let p = propagator();
-    if let Some(h) = headers.filter(|h| h.contains_key("traceparent")) {
-        let cx = p.extract(&HeaderExtractor(h));
-        if cx.span().span_context().is_valid() {
-            return Some(cx);
+    let p = TraceContextPropagator::new();
+    let from_headers = headers
+        .filter(|h| h.contains_key(KEY))
+        .map(|h| p.extract(&HeaderExtractor(h)));
+    let cx = match from_headers {
+        Some(cx) => cx,
+        None => {
+            #[derive(serde::Deserialize)]
+            struct Params {
+                #[serde(rename = "_meta", default)]
+                meta: Option<Map<String, Value>>,
+            }
+            let meta = serde_json::from_str::<Params>(params?.get()).ok()?.meta?;
+            let tp = meta.get(KEY)?.as_str()?.to_owned();
+            p.extract(&MetaExtractor(HashMap::from([(KEY.to_owned(), tp)])))
         }
-    }
-    #[derive(serde::Deserialize)]
-    struct Params {
-        #[serde(rename = "_meta", default)]
-        meta: Option<Map<String, Value>>,
-    }
-    let meta = serde_json::from_str::<Params>(params?.get()).ok()?.meta?;
-    let found: HashMap<String, String> = KEYS
-        .iter()
-        .filter_map(|k| Some((k.to_string(), meta.get(*k)?.as_str()?.to_owned())))
-        .collect();
-    if !found.contains_key("traceparent") {
-        return None;
-    }
-    let cx = p.extract(&MetaExtractor(found));
-    cx.span().span_context().is_valid().then_some(cx)
+    };
+    let sc = cx.span().span_context().clone();
+    sc.is_valid().then(|| {
+        Context::new().with_remote_span_context(SpanContext::new(
+            sc.trace_id(),
+            sc.span_id(),
+            sc.trace_flags(),
+            true,
+            TraceState::default(),
+        ))
+    })
 }
 
 /// The trace keys of `headers`, kept for a request answered later than its headers live.
 pub fn trace_keys(headers: &HeaderMap) -> HeaderMap {
     let mut kept = HeaderMap::new();
-    for k in KEYS {
-        if let Some(v) = headers.get(k) {
-            kept.insert(k, v.clone());
-        }
+    if let Some(v) = headers.get(KEY) {
+        kept.insert(KEY, v.clone());
     }
     kept
 }
 
-/// The headers that name `span` as the parent of what a backend does.
+/// The header that names `span` as the parent of what a backend does.
 pub fn trace_headers(span: &tracing::Span) -> HeaderMap {
     use tracing_opentelemetry::OpenTelemetrySpanExt;
     let mut h = HeaderMap::new();
-    propagator().inject_context(&span.context(), &mut HeaderInjector(&mut h));
+    TraceContextPropagator::new().inject_context(&span.context(), &mut HeaderInjector(&mut h));
+    h.remove("tracestate");
     h
 }
 
-/// `params` with `_meta` carrying the trace keys of `headers` (made by [`trace_headers`]),
-/// replacing any the client sent (they named the client's span, not the gateway's). `None`
-/// when params are not an object (nothing to carry them in) or there is nothing to add.
+/// `params` with `_meta.traceparent` set to the one of `headers` (made by [`trace_headers`]),
+/// replacing the client's (it named the client's span, not the gateway's), and the client's
+/// `tracestate` and `baggage` there removed. Only the `_meta` member is rewritten: every other
+/// member travels as the bytes the client sent. `None` when params are not an object, or
+/// there is nothing to set.
 pub fn with_trace_meta(params: Option<&RawValue>, headers: &HeaderMap) -> Option<Box<RawValue>> {
-    if headers.is_empty() {
-        return None;
-    }
-    let mut obj: Map<String, Value> = match params {
-        Some(p) => match serde_json::from_str::<Value>(p.get()).ok()? {
-            Value::Object(o) => o,
-            _ => return None,
-        },
+    let tp = headers.get(KEY)?.to_str().ok()?;
+    let members = match params {
+        Some(p) => crate::jsonrpc::object_members(p).ok()?,
+        None => Vec::new(),
+    };
+    let mut meta: Map<String, Value> = match members.iter().find(|(k, _)| k == "_meta") {
+        Some((_, v)) => serde_json::from_str(v.get()).ok()?,
         None => Map::new(),
     };
-    let meta = obj
-        .entry("_meta")
-        .or_insert_with(|| Value::Object(Map::new()));
-    let Value::Object(meta) = meta else {
-        return None;
-    };
-    for k in KEYS {
-        meta.remove(k);
-        if let Some(v) = headers.get(k).and_then(|v| v.to_str().ok()) {
-            meta.insert(k.to_owned(), Value::String(v.to_owned()));
-        }
-    }
-    serde_json::value::to_raw_value(&obj).ok()
+    meta.remove("tracestate");
+    meta.remove("baggage");
+    meta.insert(KEY.to_owned(), Value::String(tp.to_owned()));
+    let meta = crate::jsonrpc::raw(Value::Object(meta).to_string());
+    Some(crate::jsonrpc::with_member(&members, "_meta", &meta))
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use opentelemetry::trace::TraceContextExt;
 
     const TP: &str = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01";
+
+    #[test]
+    fn tracestate_and_baggage_are_not_carried() {
+        let mut h = HeaderMap::new();
+        h.insert("traceparent", TP.parse().unwrap());
+        h.insert("tracestate", "vendor=secret".parse().unwrap());
+        h.insert("baggage", "user.id=admin".parse().unwrap());
+        let cx = extract_parent(Some(&h), None).unwrap();
+        assert_eq!(cx.span().span_context().trace_state().header(), "");
+        assert_eq!(trace_keys(&h).len(), 1);
+    }
 
     fn trace_id(cx: &Context) -> String {
         cx.span().span_context().trace_id().to_string()
@@ -151,8 +155,23 @@ mod tests {
             serde_json::from_str(with_trace_meta(Some(&params), &h).unwrap().get()).unwrap();
         assert_eq!(out["_meta"]["traceparent"], TP);
         assert_eq!(out["_meta"]["progressToken"], 7);
-        assert!(out["_meta"].get("tracestate").is_none(), "stale keys go");
+        assert!(
+            out["_meta"].get("tracestate").is_none(),
+            "the client's state goes"
+        );
         assert_eq!(out["arguments"]["a"], 1);
+        // Every other member is the client's bytes: a big integer stays as written.
+        let big = RawValue::from_string(
+            r#"{"arguments":{"n":12345678901234567890123,"f":1e2},"name":"t"}"#.into(),
+        )
+        .unwrap();
+        let out = with_trace_meta(Some(&big), &h).unwrap();
+        assert!(
+            out.get()
+                .contains(r#""arguments":{"n":12345678901234567890123,"f":1e2}"#),
+            "{}",
+            out.get()
+        );
         let none: Value = serde_json::from_str(with_trace_meta(None, &h).unwrap().get()).unwrap();
         assert_eq!(none["_meta"]["traceparent"], TP);
         let list = RawValue::from_string("[1]".into()).unwrap();

@@ -84,7 +84,12 @@ fn collector(
     check_literal(&base, reach)?;
     let mut headers = settings.headers.clone();
     for (name, var) in &settings.headers_from_env {
-        match std::env::var(var) {
+        // A Secret made with `--from-file` ends in a newline, which is no part of the value.
+        let value = std::env::var(var).map(|v| {
+            let v = v.strip_suffix('\n').unwrap_or(&v);
+            v.strip_suffix('\r').unwrap_or(v).to_owned()
+        });
+        match value {
             Ok(v) if !v.is_empty() && !v.contains(['\r', '\n']) => {
                 headers.insert(name.clone(), v);
             }
@@ -115,13 +120,32 @@ impl Collector {
             &self.extra_ca,
         )
         .map_err(|e| TelemetryError::Ca(e.to_string()))?;
-        outbound::client(tls, self.reach)
-            .map(Outbound)
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))
+        let client = outbound::client(tls, self.reach)
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        Ok(Outbound(client, self.header_map()?))
     }
 
-    fn http_headers(&self) -> std::collections::HashMap<String, String> {
-        self.headers.clone().into_iter().collect()
+    /// The headers, set by our client on each export (the exporter's own header option
+    /// percent-decodes values and lets `OTEL_EXPORTER_OTLP_HEADERS` override them).
+    fn header_map(&self) -> Result<http::HeaderMap, TelemetryError> {
+        let mut h = http::HeaderMap::new();
+        for (k, v) in &self.headers {
+            let (Ok(name), Ok(value)) = (
+                http::HeaderName::from_bytes(k.as_bytes()),
+                http::HeaderValue::from_str(v),
+            ) else {
+                // The value is a secret: only the name is said.
+                return Err(TelemetryError::Exporter(format!(
+                    "telemetry.headers: {k} cannot be sent as a header"
+                )));
+            };
+            if h.insert(name, value).is_some() {
+                return Err(TelemetryError::Exporter(format!(
+                    "telemetry.headers: {k} is given twice (header names ignore case)"
+                )));
+            }
+        }
+        Ok(h)
     }
 
     /// A gRPC channel through the guarded connector: it resolves the collector's name itself
@@ -148,20 +172,9 @@ impl Collector {
     }
 
     fn grpc_metadata(&self) -> Result<tonic::metadata::MetadataMap, TelemetryError> {
-        let mut h = http::HeaderMap::new();
-        for (k, v) in &self.headers {
-            let (Ok(name), Ok(value)) = (
-                http::HeaderName::from_bytes(k.as_bytes()),
-                http::HeaderValue::from_str(v),
-            ) else {
-                // The value is a secret: only the name is said.
-                return Err(TelemetryError::Exporter(format!(
-                    "telemetry.headers: {k} cannot be sent as gRPC metadata"
-                )));
-            };
-            h.insert(name, value);
-        }
-        Ok(tonic::metadata::MetadataMap::from_headers(h))
+        Ok(tonic::metadata::MetadataMap::from_headers(
+            self.header_map()?,
+        ))
     }
 }
 
@@ -178,7 +191,6 @@ pub fn exporter(
             .with_http_client(c.http_client()?)
             .with_endpoint(format!("{}/v1/traces", c.base))
             .with_timeout(EXPORT_TIMEOUT)
-            .with_headers(c.http_headers())
             .build(),
         OtlpProtocol::Grpc => opentelemetry_otlp::SpanExporter::builder()
             .with_tonic()
@@ -213,7 +225,6 @@ pub fn metric_reader(
             .with_http_client(c.http_client()?)
             .with_endpoint(format!("{}/v1/metrics", c.base))
             .with_timeout(EXPORT_TIMEOUT)
-            .with_headers(c.http_headers())
             .build(),
         OtlpProtocol::Grpc => opentelemetry_otlp::MetricExporter::builder()
             .with_tonic()
@@ -252,9 +263,15 @@ fn check_literal(base: &str, reach: Reach) -> Result<(), TelemetryError> {
     }
 }
 
-/// The gateway's outbound client as the OTLP exporter's HTTP client.
-#[derive(Debug)]
-struct Outbound(reqwest::Client);
+/// The gateway's outbound client as the OTLP exporter's HTTP client, with the collector's
+/// headers (kept out of `Debug`: they are credentials).
+struct Outbound(reqwest::Client, http::HeaderMap);
+
+impl std::fmt::Debug for Outbound {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Outbound")
+    }
+}
 
 #[async_trait::async_trait]
 impl HttpClient for Outbound {
@@ -262,7 +279,10 @@ impl HttpClient for Outbound {
         &self,
         request: http::Request<Bytes>,
     ) -> Result<http::Response<Bytes>, HttpError> {
-        let request = reqwest::Request::try_from(request)?;
+        let mut request = reqwest::Request::try_from(request)?;
+        for (k, v) in &self.1 {
+            request.headers_mut().insert(k.clone(), v.clone());
+        }
         let exchange = async {
             let resp = self.0.execute(request).await?;
             let status = resp.status();
@@ -318,12 +338,20 @@ impl Queue {
     /// (the SDK calls this at shutdown, outside any request).
     fn flush_blocking(&self, timeout: Duration) -> OTelSdkResult {
         let (done, wait) = std::sync::mpsc::sync_channel(1);
-        if self.tx.try_send(Msg::Flush(done)).is_err() {
-            return Err(OTelSdkError::InternalFailure(
-                "the span queue is full or closed".into(),
-            ));
+        let until = std::time::Instant::now() + timeout;
+        let mut msg = Msg::Flush(done);
+        // A full queue (the case under load) drains as the task exports: wait for room.
+        loop {
+            match self.tx.try_send(msg) {
+                Ok(()) => break,
+                Err(mpsc::error::TrySendError::Full(m)) if std::time::Instant::now() < until => {
+                    msg = m;
+                    std::thread::sleep(Duration::from_millis(20));
+                }
+                Err(_) => return Err(OTelSdkError::Timeout(timeout)),
+            }
         }
-        wait.recv_timeout(timeout)
+        wait.recv_timeout(until.saturating_duration_since(std::time::Instant::now()))
             .map_err(|_| OTelSdkError::Timeout(timeout))
     }
 }

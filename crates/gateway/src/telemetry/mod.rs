@@ -53,6 +53,46 @@ pub enum TelemetryError {
     Env { header: String, var: String },
 }
 
+/// The sampler: the ratio decides for every trace that enters the gateway, whatever the
+/// caller's sampled flag says (a client setting it on every request would otherwise sample
+/// itself at 100 % and crowd everyone else's spans out of the queue; one clearing it would
+/// hide its calls). Spans under a span of the gateway's own follow that span, so a trace is
+/// kept or dropped whole; the caller's trace id is kept either way.
+#[derive(Debug, Clone)]
+struct Sampling(Sampler);
+
+impl opentelemetry_sdk::trace::ShouldSample for Sampling {
+    fn should_sample(
+        &self,
+        parent: Option<&opentelemetry::Context>,
+        trace_id: opentelemetry::trace::TraceId,
+        name: &str,
+        kind: &opentelemetry::trace::SpanKind,
+        attributes: &[opentelemetry::KeyValue],
+        links: &[opentelemetry::trace::Link],
+    ) -> opentelemetry_sdk::trace::SamplingResult {
+        use opentelemetry::trace::TraceContextExt;
+        use opentelemetry_sdk::trace::{SamplingDecision, SamplingResult};
+        let local = parent
+            .map(|cx| cx.span().span_context().clone())
+            .filter(|sc| sc.is_valid() && !sc.is_remote());
+        match local {
+            Some(sc) => SamplingResult {
+                decision: if sc.is_sampled() {
+                    SamplingDecision::RecordAndSample
+                } else {
+                    SamplingDecision::Drop
+                },
+                attributes: Vec::new(),
+                trace_state: sc.trace_state().clone(),
+            },
+            None => self
+                .0
+                .should_sample(parent, trace_id, name, kind, attributes, links),
+        }
+    }
+}
+
 /// What every span and metric pushed says about where it comes from: `service.name`,
 /// `service.version` and the `customAttributes`.
 pub fn resource(settings: &TelemetrySettings) -> opentelemetry_sdk::Resource {
@@ -92,9 +132,7 @@ impl Tracing {
         opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
         let queue = export::Queue::spawn(exporter, export::QUEUE_SPANS);
         let provider = SdkTracerProvider::builder()
-            .with_sampler(Sampler::ParentBased(Box::new(Sampler::TraceIdRatioBased(
-                settings.sampling_rate,
-            ))))
+            .with_sampler(Sampling(Sampler::TraceIdRatioBased(settings.sampling_rate)))
             .with_span_processor(queue)
             .with_resource(resource)
             .build();
@@ -109,5 +147,57 @@ impl Tracing {
         if let Err(e) = self.provider.shutdown() {
             tracing::warn!(error = %e, "trace export did not finish cleanly");
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use opentelemetry::trace::{
+        SpanContext, SpanId, SpanKind, TraceContextExt, TraceFlags, TraceId, TraceState,
+    };
+    use opentelemetry_sdk::trace::{SamplingDecision, ShouldSample};
+
+    use super::*;
+
+    fn parent(sampled: bool, remote: bool) -> opentelemetry::Context {
+        let flags = if sampled {
+            TraceFlags::SAMPLED
+        } else {
+            TraceFlags::default()
+        };
+        opentelemetry::Context::new().with_remote_span_context(SpanContext::new(
+            TraceId::from_hex("4bf92f3577b34da6a3ce929d0e0e4736").unwrap(),
+            SpanId::from_hex("00f067aa0ba902b7").unwrap(),
+            flags,
+            remote,
+            TraceState::default(),
+        ))
+    }
+
+    fn decide(s: &Sampling, cx: &opentelemetry::Context) -> SamplingDecision {
+        let id = cx.span().span_context().trace_id();
+        s.should_sample(Some(cx), id, "x", &SpanKind::Server, &[], &[])
+            .decision
+    }
+
+    #[test]
+    fn the_ratio_decides_for_callers_and_local_children_follow_their_parent() {
+        let never = Sampling(Sampler::TraceIdRatioBased(0.0));
+        let always = Sampling(Sampler::TraceIdRatioBased(1.0));
+        // A caller's sampled flag does not force sampling; a cleared one does not hide.
+        assert_eq!(decide(&never, &parent(true, true)), SamplingDecision::Drop);
+        assert_eq!(
+            decide(&always, &parent(false, true)),
+            SamplingDecision::RecordAndSample
+        );
+        // Under a span of the gateway's own, the parent's decision holds.
+        assert_eq!(
+            decide(&never, &parent(true, false)),
+            SamplingDecision::RecordAndSample
+        );
+        assert_eq!(
+            decide(&always, &parent(false, false)),
+            SamplingDecision::Drop
+        );
     }
 }

@@ -104,20 +104,23 @@ impl Router {
     ) -> Result<Reply, Refused> {
         let started = Instant::now();
         let work = self.dispatch(session, who, id, method, params, related);
-        let span = crate::telemetry::on().then(|| {
-            let parent = crate::telemetry::extract_parent(who.headers, params);
-            // A 2026-07-28 request has no session: its stand-in's id means nothing.
-            let sid = (!session.id.is_empty()).then_some(session.id.as_str());
-            // The method as the metrics name it (a fixed set, `other` for the rest): a client's
-            // made-up method must not become a span name of its size.
-            crate::telemetry::span::server(
-                metric_method(method),
-                params,
-                sid,
-                &session.protocol_version,
-                parent,
-            )
-        });
+        let parent =
+            crate::telemetry::on().then(|| crate::telemetry::extract_parent(who.headers, params));
+        let span = parent
+            .filter(|p| crate::telemetry::sampled(p.as_ref()))
+            .map(|parent| {
+                // A 2026-07-28 request has no session: its stand-in's id means nothing.
+                let sid = (!session.id.is_empty()).then_some(session.id.as_str());
+                // The method as the metrics name it (a fixed set, `other` for the rest): a client's
+                // made-up method must not become a span name of its size.
+                crate::telemetry::span::server(
+                    metric_method(method),
+                    params,
+                    sid,
+                    &session.protocol_version,
+                    parent,
+                )
+            });
         let outcome = match &span {
             Some(s) => tracing::Instrument::instrument(work, s.clone()).await,
             None => work.await,

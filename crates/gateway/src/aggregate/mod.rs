@@ -599,7 +599,8 @@ impl Aggregator {
 /// Lists everything a backend advertises to `id`, following cursors (under a span of its
 /// own with tracing on: the list calls are its children).
 pub async fn fetch(b: &Backend, id: &Caller) -> Result<Caps, BackendError> {
-    if !crate::telemetry::on() {
+    // Under a kept request's span, or, the gateway's own, kept by the ratio like a request.
+    if !(crate::telemetry::in_span() || crate::telemetry::on() && crate::telemetry::sampled(None)) {
         return fetch_lists(b, id).await;
     }
     let span = crate::telemetry::span::capabilities(&b.name);

@@ -323,7 +323,7 @@ impl Exchanger {
         let post =
             self.fetcher
                 .post_form_answer(&self.settings.token_url, &form, basic, MAX_ANSWER_BYTES);
-        let span = crate::telemetry::on().then(|| {
+        let span = crate::telemetry::in_span().then(|| {
             let grant = if counted {
                 "token-exchange"
             } else {

@@ -366,7 +366,7 @@ impl Backend {
             Admission::Trial => TrialSlot(Some(&self.health)),
             Admission::Go => TrialSlot(None),
         };
-        let r = if crate::telemetry::on() {
+        let r = if crate::telemetry::in_span() {
             use tracing::Instrument;
             let span = crate::telemetry::span::client(
                 &self.name,

@@ -33,10 +33,53 @@ pub const TARGET_OFF: &str = "vmcp::otel=off";
 
 static ON: AtomicBool = AtomicBool::new(false);
 
+/// The sampling ratio as a threshold on the low 64 bits of a trace id (what
+/// OpenTelemetry's `TraceIdRatioBased` compares), set with [`ON`].
+static THRESHOLD: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+
 /// Whether spans are being made (the process installed an exporter).
 #[inline]
 pub fn on() -> bool {
     ON.load(Ordering::Relaxed)
+}
+
+/// Whether a trace entering the gateway is kept: the ratio decides on the caller's trace id
+/// (so gateways and backends sampling by ratio keep the same traces), or on a fresh random
+/// number for a request without one. Decided before any span exists: a request not kept
+/// makes no span at all and pays nothing more than this.
+pub fn sampled(parent: Option<&opentelemetry::Context>) -> bool {
+    use opentelemetry::trace::TraceContextExt;
+    let threshold = THRESHOLD.load(Ordering::Relaxed);
+    if threshold == u64::MAX {
+        return true;
+    }
+    let low = match parent {
+        Some(cx) => {
+            let id = cx.span().span_context().trace_id().to_bytes();
+            u64::from_be_bytes(id[8..16].try_into().unwrap_or_default())
+        }
+        None => uuid::Uuid::new_v4().as_u64_pair().1,
+    };
+    (low >> 1) < threshold
+}
+
+/// The threshold of a ratio, as OpenTelemetry computes it (`u64::MAX` for 1).
+fn threshold(ratio: f64) -> u64 {
+    if ratio >= 1.0 {
+        u64::MAX
+    } else if ratio <= 0.0 {
+        0
+    } else {
+        (ratio * (1u64 << 63) as f64) as u64
+    }
+}
+
+/// Whether the current span is one of ours (a kept request's, or a capability fetch's):
+/// spans below it are made; without one, nothing is.
+pub fn in_span() -> bool {
+    on() && tracing::Span::current()
+        .metadata()
+        .is_some_and(|m| m.target() == TARGET)
 }
 
 /// Why traces could not be set up (a startup error: the config asked for them).
@@ -53,11 +96,12 @@ pub enum TelemetryError {
     Env { header: String, var: String },
 }
 
-/// The sampler: the ratio decides for every trace that enters the gateway, whatever the
-/// caller's sampled flag says (a client setting it on every request would otherwise sample
-/// itself at 100 % and crowd everyone else's spans out of the queue; one clearing it would
-/// hide its calls). Spans under a span of the gateway's own follow that span, so a trace is
-/// kept or dropped whole; the caller's trace id is kept either way.
+/// The sampler of the SDK. The ratio is applied before a span is made ([`sampled`]): every
+/// span that reaches the SDK belongs to a kept request, so a span without a local parent is
+/// kept, whatever the caller's sampled flag says (a client setting it on every request would
+/// otherwise sample itself at 100 % and crowd everyone else's spans out of the queue; one
+/// clearing it would hide its calls); spans under a span of the gateway's own follow that
+/// span. The caller's trace id is kept either way.
 #[derive(Debug, Clone)]
 struct Sampling(Sampler);
 
@@ -132,11 +176,12 @@ impl Tracing {
         opentelemetry_sdk::trace::SpanExporter::set_resource(&mut exporter, &resource);
         let queue = export::Queue::spawn(exporter, export::QUEUE_SPANS);
         let provider = SdkTracerProvider::builder()
-            .with_sampler(Sampling(Sampler::TraceIdRatioBased(settings.sampling_rate)))
+            .with_sampler(Sampling(Sampler::AlwaysOn))
             .with_span_processor(queue)
             .with_resource(resource)
             .build();
         let tracer = provider.tracer("vmcp");
+        THRESHOLD.store(threshold(settings.sampling_rate), Ordering::Relaxed);
         ON.store(true, Ordering::Relaxed);
         Ok((Tracing { provider }, tracer))
     }
@@ -181,23 +226,43 @@ mod tests {
     }
 
     #[test]
-    fn the_ratio_decides_for_callers_and_local_children_follow_their_parent() {
-        let never = Sampling(Sampler::TraceIdRatioBased(0.0));
-        let always = Sampling(Sampler::TraceIdRatioBased(1.0));
-        // A caller's sampled flag does not force sampling; a cleared one does not hide.
-        assert_eq!(decide(&never, &parent(true, true)), SamplingDecision::Drop);
+    fn spans_without_a_local_parent_are_kept_and_local_children_follow_their_parent() {
+        // Only kept requests make spans: a caller's cleared flag does not drop them.
+        let s = Sampling(Sampler::AlwaysOn);
         assert_eq!(
-            decide(&always, &parent(false, true)),
-            SamplingDecision::RecordAndSample
-        );
-        // Under a span of the gateway's own, the parent's decision holds.
-        assert_eq!(
-            decide(&never, &parent(true, false)),
+            decide(&s, &parent(false, true)),
             SamplingDecision::RecordAndSample
         );
         assert_eq!(
-            decide(&always, &parent(false, false)),
-            SamplingDecision::Drop
+            decide(&s, &parent(true, false)),
+            SamplingDecision::RecordAndSample
         );
+        assert_eq!(decide(&s, &parent(false, false)), SamplingDecision::Drop);
+    }
+
+    #[test]
+    fn the_ratio_is_opentelemetrys_on_the_trace_id() {
+        assert_eq!(threshold(1.0), u64::MAX);
+        assert_eq!(threshold(0.0), 0);
+        // The same decision as the SDK's ratio sampler, for many trace ids and two ratios.
+        for ratio in [0.01, 0.5] {
+            let sdk = Sampler::TraceIdRatioBased(ratio);
+            let t = threshold(ratio);
+            let mut kept = 0;
+            for i in 0u64..2000 {
+                let low = i.wrapping_mul(0x9E37_79B9_7F4A_7C15);
+                let mut bytes = [0u8; 16];
+                bytes[8..].copy_from_slice(&low.to_be_bytes());
+                let id = TraceId::from_bytes(bytes);
+                let ours = (low >> 1) < t;
+                let theirs = sdk
+                    .should_sample(None, id, "x", &SpanKind::Server, &[], &[])
+                    .decision
+                    == SamplingDecision::RecordAndSample;
+                assert_eq!(ours, theirs, "{ratio} {i}");
+                kept += usize::from(ours);
+            }
+            assert!(kept > 0);
+        }
     }
 }

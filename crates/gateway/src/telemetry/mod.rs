@@ -58,9 +58,16 @@ pub fn sampled(parent: Option<&opentelemetry::Context>) -> bool {
             let id = cx.span().span_context().trace_id().to_bytes();
             u64::from_be_bytes(id[8..16].try_into().unwrap_or_default())
         }
-        None => uuid::Uuid::new_v4().as_u64_pair().1,
+        None => random_low(),
     };
     (low >> 1) < threshold
+}
+
+/// 64 random bits from a v4 UUID. Not its low half as it is: a v4 UUID's variant bits are
+/// the top two of that half (`0b10`), which would put every draw above any ratio under 0.5.
+fn random_low() -> u64 {
+    let (hi, lo) = uuid::Uuid::new_v4().as_u64_pair();
+    (lo << 2) | (hi & 0b11)
 }
 
 /// The threshold of a ratio, as OpenTelemetry computes it (`u64::MAX` for 1).
@@ -238,6 +245,18 @@ mod tests {
             SamplingDecision::RecordAndSample
         );
         assert_eq!(decide(&s, &parent(false, false)), SamplingDecision::Drop);
+    }
+
+    #[test]
+    fn new_traces_are_kept_at_the_ratio() {
+        for (ratio, low, high) in [(0.5, 4500, 5500), (0.01, 40, 170)] {
+            let t = threshold(ratio);
+            let kept = (0..10_000).filter(|_| (random_low() >> 1) < t).count();
+            assert!(
+                (low..=high).contains(&kept),
+                "{ratio}: {kept} of 10000 kept"
+            );
+        }
     }
 
     #[test]

@@ -10,10 +10,8 @@ use std::time::{Duration, Instant};
 
 use anyhow::bail;
 
+use crate::compare::median;
 use crate::{Gateway, Opts, backend, call, calls, list_body, many_backends, mcp, pct};
-
-/// Interleaved rounds per configuration; the median round is reported.
-const ROUNDS: usize = 3;
 
 const PERMIT_ALL: &[&str] = &["permit(principal, action, resource);"];
 
@@ -64,11 +62,6 @@ const CONFIGS: [(&str, Option<&[&str]>); 3] = [
     ("20 rules", Some(TWENTY_RULES)),
 ];
 
-fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
-
 pub async fn run(o: &Opts) -> anyhow::Result<()> {
     throughput(o).await?;
     list(o).await
@@ -91,7 +84,7 @@ async fn throughput(o: &Opts) -> anyhow::Result<()> {
     }
     let mut per_cpu = vec![Vec::new(); gws.len()];
     let mut per_sec = vec![Vec::new(); gws.len()];
-    for _ in 0..ROUNDS {
+    for _ in 0..o.rounds {
         for (i, gw) in gws.iter().enumerate() {
             let r = calls(o, gw.addr, &tools[i], &gw.pid().to_string()).await?;
             per_cpu[i].push(r.per_gateway_cpu_second());
@@ -99,8 +92,8 @@ async fn throughput(o: &Opts) -> anyhow::Result<()> {
         }
     }
     println!(
-        "\n### Cedar authorization: tools/call throughput, {} concurrent clients, {ROUNDS} interleaved rounds of {} s\n",
-        o.concurrency, o.seconds
+        "\n### Cedar authorization: tools/call throughput, {} concurrent clients, {} interleaved rounds of {} s\n",
+        o.concurrency, o.rounds, o.seconds
     );
     println!(
         "| gateway | req/s (median) | calls per gateway CPU-second (median) | ratio to no authz (CPU) | ratio to no authz (req/s) |"

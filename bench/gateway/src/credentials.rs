@@ -3,13 +3,14 @@
 //! same backend, differing only in `outgoingAuth` — none, `header_injection` of a fixed
 //! value, and `token_exchange` against an in-process RFC 8693 endpoint on 127.0.0.1, whose
 //! answer is cached (every client sends the same token, so after the first call each one is
-//! a cache hit). Measured side by side by [`crate::oidc::compare`]; the number of requests
+//! a cache hit). Measured side by side by [`crate::compare::compare`]; the number of requests
 //! the token endpoint got is printed, to show the calls were hits.
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 
-use crate::oidc::{Issuer, compare};
+use crate::compare::compare;
+use crate::oidc::Issuer;
 use crate::{BEARER, Gateway, Opts, backend};
 
 /// A token endpoint that answers every exchange with a token valid for an hour and counts

@@ -7,10 +7,8 @@
 
 use std::time::{Duration, Instant};
 
-use crate::oidc::median;
+use crate::compare::median;
 use crate::{CallRun, Gateway, Opts, backend, calls, cpu_seconds, pool};
-
-const ROUNDS: usize = 3;
 
 fn stateless_body(tool: &str) -> String {
     format!(
@@ -72,7 +70,7 @@ pub async fn run(o: &Opts) -> anyhow::Result<()> {
     let gpid = gw.pid().to_string();
     let (mut legacy, mut modern) = (Vec::new(), Vec::new());
     let (mut legacy_s, mut modern_s) = (Vec::new(), Vec::new());
-    for _ in 0..ROUNDS {
+    for _ in 0..o.rounds {
         let r = calls(o, gw.addr, &tool, &gpid).await?;
         legacy.push(r.per_gateway_cpu_second());
         legacy_s.push(r.per_second());
@@ -81,8 +79,8 @@ pub async fn run(o: &Opts) -> anyhow::Result<()> {
         modern_s.push(r.per_second());
     }
     println!(
-        "\n### MCP eras: tools/call throughput, {} concurrent clients, {ROUNDS} interleaved rounds of {} s, one gateway\n",
-        o.concurrency, o.seconds
+        "\n### MCP eras: tools/call throughput, {} concurrent clients, {} interleaved rounds of {} s, one gateway\n",
+        o.concurrency, o.rounds, o.seconds
     );
     println!(
         "| client | req/s (median) | calls per gateway CPU-second (median) | ratio to 2025 session (CPU) | gateway CPU µs per call |"

@@ -3,21 +3,24 @@
 //! tables. Every loop is bounded in count and in time.
 //!
 //! ```text
-//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|oidc|credentials|eras|all] [--vmcp PATH]
-//!     [--n N] [--concurrency C] [--seconds S] [--backends B] [--tools T] [--sessions S]
-//!     [--clients K]
+//! vmcp-bench-gateway [latency|throughput|list|sessions|clients|authz|oidc|credentials|eras|telemetry|all]
+//!     [--vmcp PATH] [--n N] [--concurrency C] [--seconds S] [--rounds R] [--backends B]
+//!     [--tools T] [--sessions S] [--clients K]
 //! ```
 //!
-//! `authz`, `oidc`, `credentials` and `eras` are not part of `all`: they run scenarios against
-//! gateways with and without Cedar policies (`authz.rs`), client authentication (`oidc.rs`) or
-//! credentials to backends (`credentials.rs`), or clients of both MCP eras (`eras.rs`), side
-//! by side.
+//! `authz`, `oidc`, `credentials`, `eras` and `telemetry` are not part of `all`: they run
+//! scenarios against gateways with and without Cedar policies (`authz.rs`), client
+//! authentication (`oidc.rs`), credentials to backends (`credentials.rs`) or traces and audit
+//! (`telemetry.rs`), or clients of both MCP eras (`eras.rs`), side by side in interleaved
+//! rounds (`--rounds`, `compare.rs`).
 
 mod authz;
 mod backend;
+mod compare;
 mod credentials;
 mod eras;
 mod oidc;
+mod telemetry;
 
 use std::net::SocketAddr;
 use std::process::{Command, Stdio};
@@ -31,6 +34,8 @@ struct Opts {
     n: usize,
     concurrency: usize,
     seconds: f64,
+    /// Interleaved rounds of the side-by-side scenarios; the median round is reported.
+    rounds: usize,
     backends: usize,
     tools: usize,
     sessions: usize,
@@ -44,6 +49,7 @@ fn parse_args() -> anyhow::Result<(String, Opts)> {
         n: 10_000,
         concurrency: 32,
         seconds: 5.0,
+        rounds: 3,
         backends: 50,
         tools: 10,
         sessions: 10_000,
@@ -57,6 +63,7 @@ fn parse_args() -> anyhow::Result<(String, Opts)> {
             "--n" => o.n = val()?.parse()?,
             "--concurrency" => o.concurrency = val()?.parse()?,
             "--seconds" => o.seconds = val()?.parse()?,
+            "--rounds" => o.rounds = val()?.parse::<usize>()?.max(1),
             "--backends" => o.backends = val()?.parse()?,
             "--tools" => o.tools = val()?.parse()?,
             "--sessions" => o.sessions = val()?.parse()?,
@@ -105,6 +112,9 @@ fn main() -> anyhow::Result<()> {
         if what == "eras" {
             eras::run(&o).await?;
         }
+        if what == "telemetry" {
+            telemetry::run(&o).await?;
+        }
         Ok(())
     })
 }
@@ -139,9 +149,15 @@ impl Drop for Gateway {
     }
 }
 
+/// Client authentication of the plain gateway: none.
+const ANONYMOUS: &str = "incomingAuth: {type: anonymous}\n";
+
+/// Credentials to backends of the plain gateway: none.
+const UNAUTHENTICATED: &str = "outgoingAuth: {source: inline, default: {type: unauthenticated}}\n";
+
 impl Gateway {
     async fn start(o: &Opts, backends: &[(String, SocketAddr)]) -> anyhow::Result<Gateway> {
-        Self::start_with(o, backends, "incomingAuth: {type: anonymous}\n").await
+        Self::start_with(o, backends, ANONYMOUS).await
     }
 
     /// A gateway whose config has `incoming` (YAML, the whole `incomingAuth` key) as its
@@ -151,13 +167,7 @@ impl Gateway {
         backends: &[(String, SocketAddr)],
         incoming: &str,
     ) -> anyhow::Result<Gateway> {
-        Self::start_configured(
-            o,
-            backends,
-            incoming,
-            "outgoingAuth: {source: inline, default: {type: unauthenticated}}\n",
-        )
-        .await
+        Self::start_configured(o, backends, incoming, UNAUTHENTICATED).await
     }
 
     /// [`Gateway::start_with`] with `outgoing` (YAML, the whole `outgoingAuth` key) as the
@@ -168,7 +178,30 @@ impl Gateway {
         incoming: &str,
         outgoing: &str,
     ) -> anyhow::Result<Gateway> {
-        let mut yaml = format!("name: bench\ngroupRef: g\n{incoming}{outgoing}backends:\n",);
+        Self::spawn(o, backends, &format!("{incoming}{outgoing}"), &[]).await
+    }
+
+    /// A gateway as [`Gateway::start`] makes it whose config also has `sections` (YAML, whole
+    /// top-level keys such as `telemetry` or `audit`), started with the extra `flags`.
+    async fn start_sections(
+        o: &Opts,
+        backends: &[(String, SocketAddr)],
+        sections: &str,
+        flags: &[&str],
+    ) -> anyhow::Result<Gateway> {
+        let config = format!("{ANONYMOUS}{UNAUTHENTICATED}{sections}");
+        Self::spawn(o, backends, &config, flags).await
+    }
+
+    /// Starts `vmcp serve` with `flags` on a config of `sections` (YAML, whole top-level keys)
+    /// and `backends`, and waits (bounded) until it is ready.
+    async fn spawn(
+        o: &Opts,
+        backends: &[(String, SocketAddr)],
+        sections: &str,
+        flags: &[&str],
+    ) -> anyhow::Result<Gateway> {
+        let mut yaml = format!("name: bench\ngroupRef: g\n{sections}backends:\n");
         for (name, addr) in backends {
             yaml.push_str(&format!(
                 "- {{name: {name}, url: \"http://{addr}/mcp\", transport: streamable-http}}\n"
@@ -192,6 +225,7 @@ impl Gateway {
                 "--config",
             ])
             .arg(&cfg)
+            .args(flags)
             .stdout(Stdio::null())
             .stderr(log);
         let process = Process::spawn("vmcp serve", command)
@@ -228,6 +262,14 @@ impl Gateway {
             .bytes()
             .await?;
         Ok(serde_json::from_slice(&body)?)
+    }
+
+    /// The gateway's `/metrics` text.
+    async fn metrics(&self) -> anyhow::Result<String> {
+        Ok(reqwest::get(format!("http://{}/metrics", self.addr))
+            .await?
+            .text()
+            .await?)
     }
 
     /// Waits (bounded) until the aggregated view lists `want` tools.

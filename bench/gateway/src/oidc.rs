@@ -11,22 +11,12 @@
 //! scenario) and sequential `tools/call` on one connection (added p50/p99).
 
 use std::net::SocketAddr;
-use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+use std::time::{SystemTime, UNIX_EPOCH};
 
 use base64::Engine as _;
 
-use crate::{BEARER, Gateway, Opts, backend, call, call_body, calls, mcp, pct};
-
-/// Interleaved rounds per configuration; the median round is reported.
-const ROUNDS: usize = 3;
-
-/// Sequential calls per block of the latency measure (blocks alternate between gateways).
-const BLOCK: usize = 250;
-
-pub(crate) fn median(mut v: Vec<f64>) -> f64 {
-    v.sort_by(f64::total_cmp);
-    v[v.len() / 2]
-}
+use crate::compare::compare;
+use crate::{BEARER, Gateway, Opts, backend};
 
 fn b64(b: &[u8]) -> String {
     base64::engine::general_purpose::URL_SAFE_NO_PAD.encode(b)
@@ -112,83 +102,4 @@ pub async fn run(o: &Opts) -> anyhow::Result<()> {
         ),
     ];
     compare(o, "Client authentication", &gws).await
-}
-
-/// Measures `gws` side by side — concurrent `tools/call` throughput in interleaved rounds,
-/// then sequential `tools/call` latency in interleaved blocks — and prints both tables under
-/// `title`, each gateway against the first.
-pub(crate) async fn compare(o: &Opts, title: &str, gws: &[(&str, Gateway)]) -> anyhow::Result<()> {
-    let mut tools = Vec::new();
-    for (_, gw) in gws {
-        tools.push(gw.wait_tools(2).await?);
-    }
-
-    let mut per_cpu = vec![Vec::new(); gws.len()];
-    let mut per_sec = vec![Vec::new(); gws.len()];
-    for _ in 0..ROUNDS {
-        for (i, (_, gw)) in gws.iter().enumerate() {
-            let r = calls(o, gw.addr, &tools[i], &gw.pid().to_string()).await?;
-            per_cpu[i].push(r.per_gateway_cpu_second());
-            per_sec[i].push(r.per_second());
-        }
-    }
-    println!(
-        "\n### {title}: tools/call throughput, {} concurrent clients, {ROUNDS} interleaved rounds of {} s\n",
-        o.concurrency, o.seconds
-    );
-    println!(
-        "| gateway | req/s (median) | calls per gateway CPU-second (median) | ratio to {} (CPU) | gateway CPU µs per call |",
-        gws[0].0
-    );
-    println!("|---|---|---|---|---|");
-    let base = median(per_cpu[0].clone());
-    for (i, (name, _)) in gws.iter().enumerate() {
-        let (c, s) = (median(per_cpu[i].clone()), median(per_sec[i].clone()));
-        println!(
-            "| {name} | {s:.0} | {c:.0} | {:.3} | {:.1} |",
-            c / base,
-            1e6 / c
-        );
-    }
-
-    let mut clients = Vec::new();
-    for (i, (_, gw)) in gws.iter().enumerate() {
-        let mut c = mcp(gw.addr, 1);
-        c.try_initialize(serde_json::json!({})).await?;
-        let body = call_body(7, &tools[i]);
-        for _ in 0..500 {
-            call(&c, &body).await?;
-        }
-        clients.push((c, body));
-    }
-    let mut times = vec![Vec::with_capacity(o.n); gws.len()];
-    let deadline = Instant::now() + Duration::from_secs(120);
-    while times[0].len() < o.n && Instant::now() < deadline {
-        for (i, (c, body)) in clients.iter().enumerate() {
-            for _ in 0..BLOCK {
-                let t = Instant::now();
-                call(c, body).await?;
-                times[i].push(t.elapsed());
-            }
-        }
-    }
-    for t in &mut times {
-        t.sort();
-    }
-    println!(
-        "\n### {title}: sequential tools/call on one connection, {} calls each, interleaved in blocks of {BLOCK}\n",
-        times[0].len()
-    );
-    println!("| gateway | p50 ms | p99 ms | added p50 µs | added p99 µs |");
-    println!("|---|---|---|---|---|");
-    let (b50, b99) = (pct(&times[0], 50.0), pct(&times[0], 99.0));
-    for (i, (name, _)) in gws.iter().enumerate() {
-        let (p50, p99) = (pct(&times[i], 50.0), pct(&times[i], 99.0));
-        println!(
-            "| {name} | {p50:.3} | {p99:.3} | {:.1} | {:.1} |",
-            (p50 - b50) * 1e3,
-            (p99 - b99) * 1e3
-        );
-    }
-    Ok(())
 }

@@ -75,6 +75,7 @@ fn minimal_spec(kind: &str) -> Value {
             json!({"type": "inline", "inline": {"issuer": "https://id.example.com"}})
         }
         "MCPAuthzConfig" => json!({"type": "cedarv1", "config": {"policies": []}}),
+        "MCPTelemetryConfig" => json!({"openTelemetry": {"enabled": false}}),
         other => panic!("no minimal spec for {other}"),
     }
 }
@@ -514,10 +515,10 @@ const KINDS_NOT_DEFINED: &[&str] = &[
 ];
 
 /// How many objects of our kinds ToolHive's samples hold (the samples are fixed data).
-const SAMPLE_OBJECTS: usize = 99;
+const SAMPLE_OBJECTS: usize = 101;
 
 /// How many objects of our kinds our own manifests in ToolHive's shapes hold.
-const SHAPE_OBJECTS: usize = 48;
+const SHAPE_OBJECTS: usize = 51;
 
 /// Every object of a kind vmcp defines in our manifests of ToolHive's shapes applies as it is,
 /// with strict field validation (as `kubectl apply` does: a field our schema lacks is an error,

@@ -44,6 +44,26 @@ const TRACE: &str = "4bf92f3577b34da6a3ce929d0e0e4736";
 const CLIENT_SPAN: &str = "00f067aa0ba902b7";
 const HEADER_TRACE: &str = "0af7651916cd43dd8448eb211c80319c";
 
+/// `vmcp serve` on `cfg` on a free port, loopback collectors allowed; with `fast_push`,
+/// metrics are pushed every half second instead of every 30 s.
+async fn serve(cfg: &std::path::Path, fast_push: bool) -> (Process, u16) {
+    let port = free_port();
+    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
+    command
+        .args(["serve", "--config"])
+        .arg(cfg)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--allow-loopback-endpoints"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped());
+    if fast_push {
+        command.env("OTEL_METRIC_EXPORT_INTERVAL", "500");
+    }
+    let gw = Process::spawn("vmcp serve", command).unwrap();
+    wait_listening(port).await;
+    (gw, port)
+}
+
 /// The trace `id` from Jaeger, once it holds at least `spans` spans (export is batched).
 async fn trace(jaeger: &Jaeger, id: &str, spans: usize) -> Value {
     let http = reqwest::Client::new();
@@ -117,17 +137,7 @@ async fn a_call_is_one_trace_from_the_client_through_the_gateway_into_the_backen
         ),
     )
     .unwrap();
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
-    command
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--allow-loopback-endpoints"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let gw = Process::spawn("vmcp serve", command).unwrap();
-    wait_listening(port).await;
+    let (gw, port) = serve(&cfg, false).await;
 
     // The Python SDK's client: its trace context travels in `_meta`.
     let url = format!("http://127.0.0.1:{port}/mcp");
@@ -279,19 +289,7 @@ async fn metrics_pushed_by_otlp_agree_with_the_scrape() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
-    command
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--allow-loopback-endpoints"])
-        // A push every half second instead of every 30 s.
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let gw = Process::spawn("vmcp serve", command).unwrap();
-    wait_listening(port).await;
+    let (gw, port) = serve(&cfg, true).await;
     let mut c = Client::local(port).accept("application/json");
     c.initialize(json!({})).await;
     const N: usize = 7;
@@ -364,18 +362,7 @@ async fn traces_and_metrics_go_over_grpc_too() {
         ),
     )
     .unwrap();
-    let port = free_port();
-    let mut command = Command::new(env!("CARGO_BIN_EXE_vmcp"));
-    command
-        .args(["serve", "--config"])
-        .arg(&cfg)
-        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-        .args(["--allow-loopback-endpoints"])
-        .env("OTEL_METRIC_EXPORT_INTERVAL", "500")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped());
-    let gw = Process::spawn("vmcp serve", command).unwrap();
-    wait_listening(port).await;
+    let (gw, port) = serve(&cfg, true).await;
     let mut c = Client::local(port).accept("application/json");
     c.initialize(json!({})).await;
     const GRPC_TRACE: &str = "5c2f0d7e9a1b4c3d8e7f6a5b4c3d2e1f";

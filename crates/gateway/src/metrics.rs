@@ -69,7 +69,7 @@ pub type OtlpReader =
         opentelemetry_otlp::MetricExporter,
     >;
 
-/// A `&'static str` or owned label value without copying the static ones.
+/// A label with a borrowed value, copied (OpenTelemetry keeps attribute values owned).
 fn label(key: &'static str, value: &str) -> KeyValue {
     KeyValue::new(key, value.to_owned())
 }

@@ -194,8 +194,7 @@ pub fn client(backend: &str, method: &str, transport: &str, url: &str) -> tracin
 /// Records a backend call's failure on its client span.
 pub fn finish_client(span: &tracing::Span, error: Option<&crate::backend::BackendError>) {
     if let Some(e) = error {
-        span.record("error.type", e.class());
-        span.record("otel.status_code", "error");
+        fail(span, &e.class());
     }
 }
 
